@@ -1,0 +1,3 @@
+"""Version of the rustok-content distribution: the one place it is set."""
+
+__version__ = "0.1.0"
