@@ -113,7 +113,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=PYTHONS[0])
 def tools(session: nox.Session) -> None:
     """The workspace tools' tests: dependency check, release tool, internal-index round trip."""
-    session.install("pytest>=8", "packaging>=24")
+    session.install("pytest>=8", "packaging>=24", "hatch>=1.12")
     session.run("pytest", "tools/tests", *session.posargs)
 
 
@@ -129,7 +129,7 @@ def build(session: nox.Session) -> None:
 @nox.session(python=PYTHONS[0])
 def index(session: nox.Session) -> None:
     """Publish the four wheels to a private index on 127.0.0.1 and install each from it alone."""
-    session.install("packaging>=24")
+    session.install("packaging>=24", "hatch>=1.12")
     session.run("python", "tools/index_roundtrip.py", *session.posargs)
 
 
