@@ -1,0 +1,241 @@
+"""The errors of the commerce domain, each one business rule, all rooted in `RichError`.
+
+A `CommerceError` carries an `ErrorKind` (and so an HTTP status and a stable code) like
+every `RichError`: the server turns it into a problem document without knowing commerce.
+Invalid input is `VALIDATION` (400); a rule the order's lifecycle refuses is
+`BUSINESS_LOGIC` (422); a missing order is `NOT_FOUND` (404).
+"""
+
+from __future__ import annotations
+
+from rustok_core.error import ErrorKind, RichError
+
+
+class CommerceError(RichError):
+    """Root of every error raised by rustok-commerce.
+
+    Catch this to handle any commerce rule at once; each subclass names one rule and keeps
+    the offending input as attributes.
+    """
+
+
+class InvalidAmountError(CommerceError):
+    """An amount that is not money: a float, not finite, or finer than the currency allows.
+
+    Attributes:
+        amount: the value as given, as text.
+        currency: the currency it was meant for, when known.
+        reason: ``"not_decimal"``, ``"not_finite"`` or ``"too_precise"``.
+    """
+
+    def __init__(self, amount: object, currency: str | None, reason: str, detail: str) -> None:
+        self.amount = str(amount)
+        self.currency = currency
+        self.reason = reason
+        super().__init__(
+            ErrorKind.VALIDATION,
+            f"invalid amount {amount!r}" + (f" in {currency}" if currency else "") + f": {detail}",
+            user_message=f"The amount {amount} is not valid: {detail}.",
+            code="INVALID_AMOUNT",
+            fields={"amount": str(amount), "currency": str(currency), "reason": reason},
+        )
+        self.detail = detail
+        self.with_violation("amount", detail)
+
+
+class NonPositiveAmountError(CommerceError):
+    """An order total of zero or less: an order must cost something.
+
+    Attributes:
+        amount: the refused amount, as text.
+        currency: its currency code.
+    """
+
+    def __init__(self, amount: object, currency: str) -> None:
+        self.amount = str(amount)
+        self.currency = currency
+        super().__init__(
+            ErrorKind.BUSINESS_LOGIC,
+            f"order amount must be greater than zero, got {amount} {currency}; "
+            "create the order with a positive total",
+            user_message="The order total must be greater than zero.",
+            code="NON_POSITIVE_AMOUNT",
+            fields={"amount": str(amount), "currency": currency},
+        )
+        self.with_violation("amount", "must be greater than zero")
+
+
+class UnknownCurrencyError(CommerceError):
+    """A currency code that is not an ISO 4217 currency usable for prices.
+
+    Attributes:
+        currency: the code as given.
+        reason: ``"unknown"`` (not in ISO 4217) or ``"no_minor_unit"`` (an ISO 4217 code,
+            such as gold ``XAU`` or the test code ``XTS``, that has no minor unit and so
+            cannot price an order).
+    """
+
+    def __init__(self, currency: str, reason: str = "unknown") -> None:
+        self.currency = currency
+        self.reason = reason
+        if reason == "no_minor_unit":
+            detail = (
+                f"{currency!r} is an ISO 4217 code without a minor unit (a fund, metal or "
+                "test code) and cannot price an order"
+            )
+        else:
+            detail = (
+                f"{currency!r} is not an ISO 4217 currency code; use an active upper-case "
+                "code such as 'USD', 'EUR' or 'JPY'"
+            )
+        super().__init__(
+            ErrorKind.VALIDATION,
+            f"unknown currency: {detail}",
+            user_message=f"The currency {currency!r} is not supported.",
+            code="UNKNOWN_CURRENCY",
+            fields={"currency": currency, "reason": reason},
+        )
+        self.detail = detail
+        self.with_violation("currency", detail)
+
+
+class CurrencyMismatchError(CommerceError):
+    """Arithmetic or comparison between amounts of two different currencies.
+
+    Attributes:
+        left: the currency of the left operand.
+        right: the currency of the right operand.
+        operation: what was attempted (``"add"``, ``"compare"``, ...).
+    """
+
+    def __init__(self, left: str, right: str, operation: str) -> None:
+        self.left = left
+        self.right = right
+        self.operation = operation
+        super().__init__(
+            ErrorKind.BUSINESS_LOGIC,
+            f"cannot {operation} {left} and {right}: amounts must share one currency; "
+            "convert one of them first",
+            user_message="Amounts in different currencies cannot be combined.",
+            code="CURRENCY_MISMATCH",
+            fields={"left": left, "right": right, "operation": operation},
+        )
+
+
+class MissingOrderDetailError(CommerceError):
+    """A transition was asked for without a detail that it requires (left empty or blank).
+
+    Each subclass names one detail; `field` says which.
+
+    Attributes:
+        field: the name of the missing detail, as in the input model.
+        order_id: the order concerned, when known.
+    """
+
+    field: str = "detail"
+    error_code: str = "MISSING_ORDER_DETAIL"
+    needed_for: str = "this transition"
+
+    def __init__(self, order_id: object = None) -> None:
+        self.order_id = None if order_id is None else str(order_id)
+        target = f" of order {self.order_id}" if self.order_id else ""
+        super().__init__(
+            ErrorKind.BUSINESS_LOGIC,
+            f"{self.field} must not be empty{target}: it is required to {self.needed_for}",
+            user_message=f"{self.field.replace('_', ' ').capitalize()} is required.",
+            code=self.error_code,
+            fields={"order_id": self.order_id} if self.order_id else None,
+        )
+        self.with_violation(self.field, "must not be empty")
+
+
+class EmptyPaymentIdError(MissingOrderDetailError):
+    """`pay` without a payment id: a paid order must name the payment that paid it."""
+
+    field = "payment_id"
+    error_code = "EMPTY_PAYMENT_ID"
+    needed_for = "mark an order paid"
+
+
+class EmptyPaymentMethodError(MissingOrderDetailError):
+    """`pay` without a payment method."""
+
+    field = "payment_method"
+    error_code = "EMPTY_PAYMENT_METHOD"
+    needed_for = "mark an order paid"
+
+
+class EmptyTrackingNumberError(MissingOrderDetailError):
+    """`ship` without a tracking number: a shipment must be traceable."""
+
+    field = "tracking_number"
+    error_code = "EMPTY_TRACKING_NUMBER"
+    needed_for = "ship an order"
+
+
+class EmptyCarrierError(MissingOrderDetailError):
+    """`ship` without a carrier."""
+
+    field = "carrier"
+    error_code = "EMPTY_CARRIER"
+    needed_for = "ship an order"
+
+
+class EmptyCancellationReasonError(MissingOrderDetailError):
+    """`cancel` or `cancel_with_refund` without a reason."""
+
+    field = "reason"
+    error_code = "EMPTY_CANCELLATION_REASON"
+    needed_for = "cancel an order"
+
+
+class RefundRequiredError(MissingOrderDetailError):
+    """Cancelling a paid order without the id of the refund that pays the customer back."""
+
+    field = "refund_id"
+    error_code = "REFUND_REQUIRED"
+    needed_for = "cancel a paid order (refund the payment first, then pass its id)"
+
+
+class RefundNotApplicableError(CommerceError):
+    """A refund id given when cancelling an order that was never paid.
+
+    Attributes:
+        order_id: the order concerned.
+        state: the state it is in.
+    """
+
+    def __init__(self, order_id: object, state: str) -> None:
+        self.order_id = str(order_id)
+        self.state = state
+        super().__init__(
+            ErrorKind.BUSINESS_LOGIC,
+            f"order {self.order_id} is {state} and was never paid: there is nothing to "
+            "refund; cancel it without refund_id",
+            user_message="This order was not paid, so it cannot be refunded.",
+            code="REFUND_NOT_APPLICABLE",
+            fields={"order_id": self.order_id, "state": state},
+        )
+        self.with_violation("refund_id", "only allowed when cancelling a paid order")
+
+
+class OrderNotFoundError(CommerceError):
+    """No order with this id exists for this tenant.
+
+    Another tenant's order is reported exactly like a missing one.
+
+    Attributes:
+        order_id: the id looked up.
+        tenant_id: the tenant it was looked up for.
+    """
+
+    def __init__(self, order_id: object, tenant_id: object) -> None:
+        self.order_id = str(order_id)
+        super().__init__(
+            ErrorKind.NOT_FOUND,
+            f"order {self.order_id} not found for tenant {tenant_id}",
+            user_message="The order was not found.",
+            code="ORDER_NOT_FOUND",
+            fields={"order_id": self.order_id},
+            tenant_id=str(tenant_id),
+        )

@@ -1,0 +1,124 @@
+"""Input models: what a caller (an HTTP handler, a CLI, a test) hands the order service.
+
+They check shape and form (an amount written as a decimal string, a known currency, text
+that is not blank) and report every bad field at once as a pydantic `ValidationError`.
+The rules that depend on the order's state (a refund id only for a paid order) are checked
+by the service, which knows the state.
+"""
+
+from __future__ import annotations
+
+import decimal
+from decimal import Decimal
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+from rustok_commerce._errors import InvalidAmountError, UnknownCurrencyError
+from rustok_commerce._money import Money, currency_minor_units
+
+# Text that must say something: surrounding blanks are dropped, then at least one character.
+_Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+_Model = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class CreateOrderInput(BaseModel):
+    """A new order: who buys, and the total as a decimal string in an ISO 4217 currency.
+
+    `amount` is text (``"49.90"``), never a JSON number, so no float ever touches it; it
+    must be positive and have no more decimal places than the currency's minor unit.
+    `currency` is an ISO 4217 code, upper-cased (``"eur"`` becomes ``"EUR"``).
+
+    Example:
+        >>> CreateOrderInput(customer_id=UUID(int=7), amount="49.9", currency="eur").money
+        Money(amount=Decimal('49.90'), currency='EUR')
+    """
+
+    model_config = _Model
+
+    customer_id: UUID
+    # The currency is declared (and so validated) first: the amount's check needs it.
+    currency: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True)]
+    amount: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+
+    @field_validator("currency")
+    @classmethod
+    def _currency_is_iso_4217(cls, value: str) -> str:
+        try:
+            currency_minor_units(value)
+        except UnknownCurrencyError as error:
+            raise ValueError(error.detail) from None
+        return value
+
+    @field_validator("amount")
+    @classmethod
+    def _amount_is_positive_decimal_text(cls, value: str, info: ValidationInfo) -> str:
+        try:
+            number = Decimal(value)
+        except decimal.InvalidOperation:
+            raise ValueError(f"{value!r} is not a decimal number such as '49.90'") from None
+        if not number.is_finite():
+            raise ValueError(f"{value!r} is not a finite amount")
+        if number <= 0:
+            raise ValueError(f"must be greater than zero, got {value}")
+        currency = info.data.get("currency")
+        if isinstance(currency, str):  # absent when the currency itself was refused
+            try:
+                Money(number, currency)
+            except InvalidAmountError as error:
+                raise ValueError(error.detail) from None
+        return value
+
+    @property
+    def money(self) -> Money:
+        """The total as `Money`."""
+        return Money.of(self.amount, self.currency)
+
+
+class PayOrderInput(BaseModel):
+    """Payment of a confirmed order: the payment's id at the provider, and its method."""
+
+    model_config = _Model
+
+    payment_id: _Text
+    payment_method: _Text
+
+
+class ShipOrderInput(BaseModel):
+    """Shipment of a paid order: the carrier's tracking number, and the carrier."""
+
+    model_config = _Model
+
+    tracking_number: _Text
+    carrier: _Text
+
+
+class DeliverOrderInput(BaseModel):
+    """Delivery of a shipped order, with the recipient's signature when one was taken."""
+
+    model_config = _Model
+
+    signature: _Text | None = None
+
+
+class CancelOrderInput(BaseModel):
+    """Cancellation: why, and for a paid order the id of the refund already issued.
+
+    `refund_id` is required when the order is paid and refused otherwise; the service
+    checks that, since only it knows the order's state.
+    """
+
+    model_config = _Model
+
+    reason: _Text = Field(description="Why the order is cancelled.")
+    refund_id: _Text | None = Field(
+        default=None, description="The refund of the payment; required for a paid order."
+    )
