@@ -121,9 +121,19 @@ def tools(session: nox.Session) -> None:
 def build(session: nox.Session) -> None:
     """Build an sdist and a wheel of every package into dist/."""
     session.install("hatch>=1.12")
+    # hatch builds in environments of its own: keep them inside this session, and keep
+    # the variables that point uv at nox's venv away from them.
+    hatch_env: dict[str, str | None] = {
+        "VIRTUAL_ENV": None,
+        "UV_PYTHON": None,
+        "UV_PROJECT_ENVIRONMENT": None,
+        "HATCH_DATA_DIR": str(Path(session.create_tmp()).resolve() / "hatch"),
+    }
     for package in session.posargs or PACKAGES:
         with session.chdir(ROOT / "packages" / package):
-            session.run("hatch", "build", "-t", "sdist", "-t", "wheel", str(ROOT / "dist"))
+            session.run(
+                "hatch", "build", "-t", "sdist", "-t", "wheel", str(ROOT / "dist"), env=hatch_env
+            )  # fmt: skip
 
 
 @nox.session(python=PYTHONS[0])

@@ -103,8 +103,12 @@ def build_wheels(packages: Mapping[str, Package], out: Path) -> list[Path]:
     """Build one wheel per package into ``out`` with hatch."""
     out.mkdir(parents=True, exist_ok=True)
     hatch = shutil.which("hatch") or str(Path(sys.executable).parent / "hatch")
+    # hatch builds in environments of its own: keep them in the work folder, and keep the
+    # variables that point uv at an outer venv (nox's) away from them.
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV" and not k.startswith("UV_")}
+    env["HATCH_DATA_DIR"] = str(out.parent / "hatch-data")
     for package in packages.values():
-        _run([hatch, "build", "-t", "wheel", str(out)], cwd=package.directory)
+        _run([hatch, "build", "-t", "wheel", str(out)], cwd=package.directory, env=env)
     wheels = sorted(out.glob("*.whl"))
     built = {w.name.split("-")[0].replace("_", "-") for w in wheels}
     missing = set(packages) - built
