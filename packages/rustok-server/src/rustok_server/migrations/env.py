@@ -1,0 +1,22 @@
+"""Alembic environment: runs on the connection handed over by ``rustok_server.migrations``."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from rustok_server.models import Base
+
+connection = context.config.attributes.get("connection")
+if not isinstance(connection, Connection):
+    raise RuntimeError(
+        "run migrations with `rustok-server migrate` or rustok_server.migrations.upgrade(), "
+        "which hand Alembic an open connection"
+    )
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,119 @@
+"""Server settings, read from ``RUSTOK_*`` environment variables.
+
+Every setting has a default that runs the server on an embedded SQLite file, so
+``rustok-server serve`` works in an empty directory. The table of settings lives
+in ``docs/TENANT_CACHE_GUIDE.md`` and the package README.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["DEFAULT_DATABASE_URL", "ResolutionSource", "Settings"]
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./rustok.db"
+
+
+class ResolutionSource(StrEnum):
+    """Where the tenant of a request may come from, tried in the configured order."""
+
+    HEADER = "header"
+    """The tenant header (``X-Tenant-ID`` by default): a UUID or a slug."""
+    HOST = "host"
+    """The Host header: a tenant's own domain, or ``<slug>.<base domain>``."""
+    DEFAULT = "default"
+    """The fixed default tenant (``RUSTOK_DEFAULT_TENANT``)."""
+
+
+class Settings(BaseSettings):
+    """How the server runs: database, tenant resolution, tenant cache and breaker.
+
+    Each field is read from ``RUSTOK_<FIELD>`` (case-insensitive); a list is
+    given comma-separated (``RUSTOK_TENANT_RESOLUTION=header,host``).
+
+    Example:
+        >>> Settings(database_url="sqlite+aiosqlite:///:memory:").tenant_header
+        'X-Tenant-ID'
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="RUSTOK_", frozen=True, extra="forbid", use_attribute_docstrings=True
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    """SQLAlchemy async URL: ``sqlite+aiosqlite:///...`` or ``postgresql+asyncpg://...``."""
+    database_echo: bool = False
+    """Log every SQL statement (development only)."""
+    host: str = "127.0.0.1"
+    """Address ``serve`` listens on."""
+    port: int = Field(default=8000, ge=0, le=65535)
+    """Port ``serve`` listens on."""
+
+    tenant_resolution: Annotated[tuple[ResolutionSource, ...], NoDecode] = (
+        ResolutionSource.HEADER,
+        ResolutionSource.HOST,
+        ResolutionSource.DEFAULT,
+    )
+    """Sources of the tenant, tried in order; the header, when sent, is decisive."""
+    tenant_header: str = "X-Tenant-ID"
+    """Name of the request header carrying a tenant UUID or slug."""
+    base_domain: str | None = None
+    """With ``example.com``, the host ``acme.example.com`` resolves the tenant ``acme``."""
+    default_tenant: str | None = None
+    """UUID or slug of the tenant used when no other source names one."""
+    demo_tenant: bool = True
+    """``serve`` creates the tenant ``demo`` when the database has no tenant at all."""
+
+    cache_ttl: float = Field(default=300.0, gt=0)
+    """Seconds a loaded tenant stays fresh."""
+    cache_idle: float = Field(default=180.0, gt=0)
+    """Seconds an entry stays fresh without being read."""
+    cache_capacity: int = Field(default=10_000, ge=1)
+    """Most entries kept; the least recently used goes first."""
+    cache_negative_ttl: float = Field(default=30.0, gt=0)
+    """Seconds an unknown identifier is remembered as unknown."""
+    cache_stale_window: float = Field(default=3600.0, ge=0)
+    """Seconds after expiry an entry may still be served while the database is failing."""
+
+    db_query_timeout: float = Field(default=2.0, gt=0)
+    """Seconds one tenant lookup or health ping may take before it counts as a failure."""
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    """Consecutive failed lookups that open the ``tenant-db`` breaker."""
+    breaker_success_threshold: int = Field(default=2, ge=1)
+    """Successful probes that close a half-open breaker."""
+    breaker_timeout: float = Field(default=30.0, gt=0)
+    """Seconds the breaker stays open before it lets a probe through."""
+
+    @field_validator("tenant_resolution", mode="before")
+    @classmethod
+    def _split_sources(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip().lower() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("tenant_resolution")
+    @classmethod
+    def _sources_not_empty(
+        cls, value: tuple[ResolutionSource, ...]
+    ) -> tuple[ResolutionSource, ...]:
+        if not value:
+            raise ValueError("name at least one of: header, host, default")
+        if len(set(value)) != len(value):
+            raise ValueError(f"each source may appear once, got {[s.value for s in value]}")
+        return value
+
+    @field_validator("tenant_header")
+    @classmethod
+    def _header_is_token(cls, value: str) -> str:
+        if not value or not all(c.isascii() and (c.isalnum() or c == "-") for c in value):
+            raise ValueError(f"a header name is letters, digits and '-', got {value!r}")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the database is SQLite (embedded, one file)."""
+        return self.database_url.startswith("sqlite")
