@@ -113,7 +113,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session(python=PYTHONS[0])
 def tools(session: nox.Session) -> None:
     """The workspace tools' tests: dependency check, release tool, internal-index round trip."""
-    session.install("pytest>=8", "packaging>=24", "hatch>=1.12")
+    session.install("pytest>=8", "pytest-asyncio>=0.24", "packaging>=24", "hatch>=1.12")
     session.run("pytest", "tools/tests", *session.posargs)
 
 

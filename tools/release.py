@@ -15,6 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from packaging.version import InvalidVersion, Version
+
 from workspace import PACKAGES_DIR, Package, load_workspace
 
 _TAG_RE = re.compile(r"^(?P<name>[a-z0-9][a-z0-9-]*)-v(?P<version>\S+)$")
