@@ -1,0 +1,278 @@
+"""The entity base, generic in its state, and the helpers that read an entity's state."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar, cast
+from uuid import UUID
+
+from pydantic import TypeAdapter, ValidationError
+
+from rustok_core.state_machine._errors import GuardFailed, InvalidStateData, InvalidTransition
+from rustok_core.state_machine._guard import TransitionRequest
+from rustok_core.state_machine._machine import StateMachine
+from rustok_core.state_machine._record import TransitionRecord
+from rustok_core.state_machine._state import State
+
+if sys.version_info >= (3, 13):
+    from typing import TypeIs
+else:
+    from typing_extensions import TypeIs
+
+if TYPE_CHECKING:
+    from pydantic import JsonValue
+
+S_co = TypeVar("S_co", bound=State, covariant=True)
+"""The state an entity is in (covariant: ``Order[Paid]`` is an ``Order[State]``)."""
+
+T = TypeVar("T", bound=State)
+
+_NO_DATA: Mapping[str, object] = MappingProxyType({})
+_SKIPPED_ON_COPY = frozenset({"state", "version", "last_transition"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Entity(Generic[S_co]):
+    """Base of an entity generic in its state: ``ContentNode[Draft]``, ``Order[Paid]``.
+
+    Subclass it with ``@dataclass(frozen=True, slots=True, kw_only=True)``, set the class
+    attribute ``state_machine`` to the machine built by ``MachineBuilder``, and write one
+    method per trigger, typed on ``self`` so that mypy rejects it from any other state::
+
+        def publish(self: ContentNode[Draft]) -> ContentNode[Published]: ...
+
+    Each method builds the target state and calls :meth:`_transition`, which checks the
+    trigger against the class's machine (for values whose state is known only at run
+    time), evaluates the guard, and returns a new entity; the entity it is called on never
+    changes. Create entities only through typed factories (``new_draft(...)``).
+
+    Attributes:
+        id: the entity's id.
+        tenant_id: the tenant it belongs to.
+        state: the current state and its data.
+        version: 1 when created, plus one per transition (for optimistic locking).
+        last_transition: the record of the transition that produced this value, or
+            ``None`` for a value that was created or loaded.
+    """
+
+    state_machine: ClassVar[StateMachine]
+
+    id: UUID
+    tenant_id: UUID
+    state: S_co
+    version: int = 1
+    last_transition: TransitionRecord | None = field(default=None, compare=False, repr=False)
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        # super() without arguments breaks in slotted dataclasses (the class is rebuilt).
+        super(Entity, cls).__init_subclass__(**kwargs)
+        machine = cls.__dict__.get("state_machine")
+        if isinstance(machine, StateMachine):
+            missing = [t for t in machine.triggers if not callable(getattr(cls, t, None))]
+            if missing:
+                raise TypeError(
+                    f"{cls.__name__} has no method for trigger(s) {', '.join(missing)} "
+                    f"of its machine {machine.name!r}; write one per trigger"
+                )
+
+    @property
+    def state_name(self) -> str:
+        """The name of the current state, as the machine and storage know it."""
+        return self.state.state_name
+
+    def _transition(
+        self,
+        trigger: str,
+        target: T,
+        /,
+        *,
+        actor: str | None = None,
+        at: datetime | None = None,
+        data: Mapping[str, object] | None = None,
+        **changes: object,
+    ) -> Entity[T]:
+        """Move to ``target`` by ``trigger``; return the new entity.
+
+        Checks, in order: the trigger exists from the current state
+        (``InvalidTransition``), ``target`` is the state the machine leads to
+        (``TypeError``, a programming error), the guard passes (``GuardFailed``). Then
+        returns a copy with the new state, ``changes`` applied, the version plus one and
+        ``last_transition`` set to the :class:`TransitionRecord`.
+        """
+        cls = type(self)
+        machine = cls.state_machine
+        source = self.state.state_name
+        found = machine._lookup(trigger, source)
+        if found is None:
+            raise InvalidTransition(
+                entity_type=cls.__name__,
+                entity_id=str(self.id),
+                from_state=source,
+                trigger=trigger,
+                allowed=machine.allowed_triggers(source),
+            )
+        dest, guard = found
+        if target.state_name != dest:
+            raise TypeError(
+                f"{cls.__name__}.{trigger} built a {type(target).__name__} state but its "
+                f"machine leads from {source!r} to {dest!r}"
+            )
+        record_data = _NO_DATA if data is None else MappingProxyType(dict(data))
+        if guard is not None:
+            request = TransitionRequest(self, trigger, self.state, target, actor, record_data)
+            failed = guard.failure(request)
+            if failed is not None:
+                raise GuardFailed(
+                    entity_type=cls.__name__,
+                    entity_id=str(self.id),
+                    from_state=source,
+                    trigger=trigger,
+                    guard=failed.name,
+                    reason=failed.message,
+                )
+        version = self.version + 1
+        record = TransitionRecord(
+            cls.__name__,
+            self.id,
+            self.tenant_id,
+            trigger,
+            source,
+            dest,
+            at if at is not None else datetime.now(UTC),
+            version,
+            actor,
+            record_data,
+        )
+        copy, names = _copier(cls)
+        new = object.__new__(cls)
+        copy(self, new)
+        set_attr = object.__setattr__
+        set_attr(new, "state", target)
+        set_attr(new, "version", version)
+        set_attr(new, "last_transition", record)
+        if changes:
+            unknown = changes.keys() - names
+            if unknown:
+                raise TypeError(f"{cls.__name__} has no field(s) {', '.join(sorted(unknown))}")
+            for name, value in changes.items():
+                set_attr(new, name, value)
+        return cast("Entity[T]", new)
+
+    def to_data(self) -> dict[str, JsonValue]:
+        """The entity as a JSON-ready dict: its fields, ``state`` (the state name) and
+        ``state_data`` (the state's data); ``last_transition`` is left out."""
+        data = cast(
+            "dict[str, JsonValue]",
+            _entity_adapter(type(self)).dump_python(
+                self, mode="json", exclude={"state", "last_transition"}
+            ),
+        )
+        data["state"] = self.state.state_name
+        data["state_data"] = self.state.to_data()
+        return data
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, object]) -> Entity[State]:
+        """Rebuild an entity whose state is known only at run time (a stored row) from
+        :meth:`to_data`'s output, validating the state name, the state data and every
+        field. Narrow the result with :func:`is_state` before calling a transition.
+
+        Raises:
+            InvalidStateData: when the state name is unknown or any data is invalid.
+        """
+        state_name = data.get("state")
+        if not isinstance(state_name, str):
+            raise InvalidStateData(cls.__name__, str(state_name), "'state' must be a state name")
+        state_data = data.get("state_data", {})
+        if not isinstance(state_data, Mapping):
+            raise InvalidStateData(cls.__name__, state_name, "'state_data' must be a mapping")
+        state = cls.state_machine.parse_state(state_name, state_data)
+        values = {k: v for k, v in data.items() if k not in ("state", "state_data")}
+        values["state"] = state
+        try:
+            return _entity_adapter(cls).validate_python(values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise InvalidStateData(cls.__name__, state_name, problems) from exc
+
+
+_Copy = Callable[[object, object], None]
+_COPIERS: dict[type[Entity[State]], tuple[_Copy, frozenset[str]]] = {}
+_ADAPTERS: dict[type[Entity[State]], TypeAdapter[Entity[State]]] = {}
+
+
+def _copier(cls: type[Entity[State]]) -> tuple[_Copy, frozenset[str]]:
+    """A function copying the fields a transition keeps, generated once per class.
+
+    Generated like dataclasses' own ``__init__``: one assignment per field, no loop and
+    no lookup by name, because it runs on every transition.
+    """
+    found = _COPIERS.get(cls)
+    if found is None:
+        names = tuple(f.name for f in fields(cls) if f.name not in _SKIPPED_ON_COPY)
+        body = "".join(f"    set_attr(new, {name!r}, old.{name})\n" for name in names)
+        namespace: dict[str, object] = {}
+        exec(
+            f"def copy(old, new, set_attr=object.__setattr__):\n{body or '    pass'}\n",
+            namespace,
+        )
+        found = _COPIERS[cls] = (cast("_Copy", namespace["copy"]), frozenset(names))
+    return found
+
+
+def _entity_adapter(cls: type[Entity[State]]) -> TypeAdapter[Entity[State]]:
+    adapter = _ADAPTERS.get(cls)
+    if adapter is None:
+        adapter = _ADAPTERS[cls] = TypeAdapter(cls)
+    return adapter
+
+
+def is_state(entity: Entity[State], state: type[T]) -> TypeIs[Entity[T]]:
+    """``True`` when ``entity`` is in ``state``; narrows a loaded value for mypy.
+
+    Type loaded values as a union of the entity in each state (``AnyContentNode``); after
+    ``if is_state(node, Published):`` mypy knows ``node`` is a ``ContentNode[Published]``
+    and allows ``node.archive(...)``.
+    """
+    return isinstance(entity.state, state)
+
+
+def allowed_triggers(entity: Entity[State]) -> tuple[str, ...]:
+    """The triggers the entity's machine allows from its current state, sorted."""
+    return type(entity).state_machine.allowed_triggers(entity.state.state_name)
+
+
+def fire(entity: Entity[State], trigger: str, /, **kwargs: object) -> Entity[State]:
+    """Call the transition method named ``trigger`` on an entity whose state is known only
+    at run time, with ``kwargs``; return the new entity.
+
+    This is the dynamic twin of calling the typed method (an HTTP endpoint per trigger, a
+    replayed command). The method itself checks the machine, so a trigger the state does
+    not allow raises ``InvalidTransition`` and changes nothing.
+
+    Raises:
+        InvalidTransition: when ``trigger`` is not a trigger of the machine at all, or not
+            allowed from the entity's state.
+        GuardFailed: when the transition's guard refuses it.
+    """
+    cls = type(entity)
+    machine = cls.state_machine
+    if trigger not in machine.triggers:
+        raise InvalidTransition(
+            entity_type=cls.__name__,
+            entity_id=str(entity.id),
+            from_state=entity.state.state_name,
+            trigger=trigger,
+            allowed=machine.allowed_triggers(entity.state.state_name),
+        )
+    result: object = getattr(entity, trigger)(**kwargs)
+    if not isinstance(result, Entity):
+        raise TypeError(f"{cls.__name__}.{trigger} returned {result!r}, not an entity")
+    return cast("Entity[State]", result)
