@@ -1,0 +1,656 @@
+"""CircuitBreaker: pybreaker's state machine and storage, with a real asyncio path.
+
+pybreaker holds the state of record (its storage: state, failure and success
+counters, ``opened_at``), performs every transition (``open``, ``half_open``,
+``close``, which build its state objects and notify its listeners) and shares
+state across processes through its Redis storage. What it lacks, this module
+adds around it:
+
+- an ``async`` call path on the caller's event loop, without threads or locks;
+- a cap on concurrent trial calls while half-open (``half_open_max_requests``);
+- epochs: every transition starts a new epoch, and an outcome of a call admitted
+  in an older epoch changes no state (a slow success finishing after a failed
+  probe cannot close a breaker that just re-opened; concurrent failures cannot
+  re-stamp ``opened_at``);
+- a controllable clock for open-to-half-open, instead of ``datetime.now``;
+- excluded exceptions that are neutral (pybreaker counts them as successes) and
+  cancellation that is neither a success nor a failure;
+- totals, ``reset()``, typed decorators, logging and our own listener events.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import inspect
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from dataclasses import dataclass
+from typing import Final, ParamSpec, TypeVar, overload
+
+import pybreaker
+
+from rustok_core.resilience._errors import CircuitOpenError
+from rustok_core.resilience._storage import CircuitStorage
+
+__all__ = [
+    "CircuitBreaker",
+    "CircuitBreakerConfig",
+    "CircuitBreakerStats",
+    "CircuitState",
+    "Clock",
+    "StateChange",
+    "StateListener",
+]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+Clock = Callable[[], float]
+"""A source of monotonic time in seconds (``time.monotonic`` unless a test controls it)."""
+
+logger = logging.getLogger("rustok.resilience")
+
+
+class CircuitState(enum.Enum):
+    """The three states of a circuit breaker."""
+
+    CLOSED = "closed"
+    """Calls run; consecutive failures are counted."""
+    OPEN = "open"
+    """Calls are refused at once with `CircuitOpenError` until the timeout elapses."""
+    HALF_OPEN = "half_open"
+    """A few trial calls run; enough successes close the breaker, one failure re-opens it."""
+
+    @property
+    def number(self) -> int:
+        """A stable number for metrics gauges: closed 0, open 1, half-open 2."""
+        return _STATE_NUMBERS[self]
+
+
+_STATE_NUMBERS: Final = {CircuitState.CLOSED: 0, CircuitState.OPEN: 1, CircuitState.HALF_OPEN: 2}
+_FROM_PYBREAKER: Final = {
+    pybreaker.STATE_CLOSED: CircuitState.CLOSED,
+    pybreaker.STATE_OPEN: CircuitState.OPEN,
+    pybreaker.STATE_HALF_OPEN: CircuitState.HALF_OPEN,
+}
+_CLOSED: Final = CircuitState.CLOSED
+_OPEN: Final = CircuitState.OPEN
+_HALF_OPEN: Final = CircuitState.HALF_OPEN
+
+
+def _check_count(name: str, value: object, *, none_ok: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        alternative = ", or None for no limit" if none_ok else ""
+        raise ValueError(f"{name} must be an integer >= 1{alternative}, got {value!r}")
+
+
+def _check_seconds(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitBreakerConfig:
+    """How a breaker decides to open, probe and close.
+
+    Args:
+        failure_threshold: consecutive failures (while closed) that open the breaker.
+        success_threshold: successful trial calls (while half-open) that close it.
+        timeout: seconds an open breaker refuses calls before it lets trial calls through.
+        half_open_max_requests: trial calls admitted at once while half-open; the
+            others are refused at once. ``None`` admits any number.
+        excluded: exception types that say nothing about the dependency's health
+            (a "not found" is not an outage). They are re-raised, and count as
+            neither success nor failure.
+
+    Raises:
+        ValueError: if a threshold or ``half_open_max_requests`` is below 1, or
+            ``timeout`` is negative.
+        TypeError: if ``excluded`` holds something that is not an exception class.
+
+    Example::
+
+        config = CircuitBreakerConfig(failure_threshold=3, timeout=30.0, excluded=(KeyError,))
+    """
+
+    failure_threshold: int = 5
+    success_threshold: int = 2
+    timeout: float = 60.0
+    half_open_max_requests: int | None = 3
+    excluded: tuple[type[BaseException], ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_count("failure_threshold", self.failure_threshold)
+        _check_count("success_threshold", self.success_threshold)
+        if self.half_open_max_requests is not None:
+            _check_count("half_open_max_requests", self.half_open_max_requests, none_ok=True)
+        _check_seconds("timeout", self.timeout)
+        excluded: tuple[object, ...] = tuple(self.excluded)
+        for entry in excluded:
+            # A class check, not callable(): exception classes with a metaclass
+            # (ABCMeta) are callable and pybreaker mistakes them for predicates.
+            if not (isinstance(entry, type) and issubclass(entry, BaseException)):
+                raise TypeError(
+                    f"excluded must hold exception classes, got {entry!r}; "
+                    "pass types such as (KeyError, NotFoundError)"
+                )
+        object.__setattr__(self, "excluded", excluded)
+
+    @classmethod
+    def conservative(cls) -> CircuitBreakerConfig:
+        """The defaults: 5 failures to open, 2 successes to close, 60 s open, 3 trial calls."""
+        return cls()
+
+    @classmethod
+    def aggressive(cls) -> CircuitBreakerConfig:
+        """Fail fast and recover carefully: 3 failures, 3 successes, 30 s open, 1 trial call."""
+        return cls(failure_threshold=3, success_threshold=3, timeout=30.0, half_open_max_requests=1)
+
+    @classmethod
+    def strict(cls) -> CircuitBreakerConfig:
+        """Open on the first failure, need 5 successes one at a time to close, 60 s open."""
+        return cls(failure_threshold=1, success_threshold=5, timeout=60.0, half_open_max_requests=1)
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitBreakerStats:
+    """A snapshot of a breaker's totals and current counters.
+
+    Every call is counted once in ``total_requests`` and, when it is over, in
+    exactly one of ``total_successes``, ``total_failures``, ``total_rejected``
+    (refused without running), ``total_excluded`` (raised an excluded exception)
+    or ``total_cancelled`` (cancelled or interrupted); calls still running are in
+    none of them.
+    """
+
+    name: str
+    state: CircuitState
+    total_requests: int
+    total_successes: int
+    total_failures: int
+    total_rejected: int
+    total_excluded: int
+    total_cancelled: int
+    state_transitions: int
+    failure_count: int
+    """Consecutive failures counted toward ``failure_threshold``."""
+    success_count: int
+    """Successful trial calls counted toward ``success_threshold`` while half-open."""
+    half_open_in_flight: int
+    """Trial calls running now (in this process)."""
+
+    @property
+    def success_rate(self) -> float:
+        """Successes over all requests (1.0 before the first request)."""
+        if not self.total_requests:
+            return 1.0
+        return self.total_successes / self.total_requests
+
+    @property
+    def rejection_rate(self) -> float:
+        """Rejected calls over all requests (0.0 before the first request)."""
+        if not self.total_requests:
+            return 0.0
+        return self.total_rejected / self.total_requests
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """A breaker moved from one state to another (what listeners receive)."""
+
+    breaker: str
+    old: CircuitState
+    new: CircuitState
+
+
+StateListener = Callable[[StateChange], None]
+"""A callable told of every state change; its exceptions are logged, never raised."""
+
+
+class _Bridge(pybreaker.CircuitBreakerListener):
+    """Receives pybreaker's state changes and hands them to our breaker."""
+
+    def __init__(self, owner: CircuitBreaker) -> None:
+        self._owner = owner
+
+    def state_change(
+        self,
+        cb: pybreaker.CircuitBreaker,
+        old_state: pybreaker.CircuitBreakerState | None,
+        new_state: pybreaker.CircuitBreakerState,
+    ) -> None:
+        self._owner._on_state_change(_FROM_PYBREAKER[new_state.name])
+
+
+class CircuitBreaker:
+    """A circuit breaker for async (and sync) calls to one dependency.
+
+    Closed, calls run and consecutive failures are counted; at
+    ``failure_threshold`` it opens. Open, calls are refused at once with
+    `CircuitOpenError` (``fn`` is not called) until ``timeout`` seconds have
+    passed; then it is half-open and admits at most ``half_open_max_requests``
+    trial calls at a time. ``success_threshold`` successful trials (and no trial
+    still running) close it; any failed trial opens it again.
+
+    A failing call's own exception is re-raised unchanged after it is counted.
+    Cancellation and other non-``Exception`` interruptions count as neither
+    success nor failure and give back a half-open trial slot.
+
+    The async path uses no locks: use a breaker from one event loop. The sync
+    path (`call_sync`, decorated plain functions) serialises its bookkeeping, not
+    the calls, with a lock, so threads may share a breaker among themselves.
+
+    Args:
+        name: what the breaker protects (in errors, logs and metrics), e.g. "tenant-db".
+        config: thresholds and timeout; `CircuitBreakerConfig` defaults if omitted.
+        storage: where the state lives; this process's memory if omitted, or a
+            shared store from `redis_storage` so several processes share one circuit.
+        listeners: callables told of every state change (`StateChange`).
+        clock: monotonic seconds; tests pass a clock they advance by hand.
+
+    Example::
+
+        breaker = CircuitBreaker("tenant-db", CircuitBreakerConfig(failure_threshold=5))
+        tenant = await breaker.call(load_tenant, tenant_id)
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_breaker",
+        "_cancelled",
+        "_clock",
+        "_config",
+        "_epoch",
+        "_excluded",
+        "_excluded_count",
+        "_failure_threshold",
+        "_failures",
+        "_half_open_cap",
+        "_in_flight",
+        "_listeners",
+        "_lock",
+        "_name",
+        "_open_until",
+        "_opening_at",
+        "_probe_successes",
+        "_rejected",
+        "_requests",
+        "_shared",
+        "_state",
+        "_storage",
+        "_success_threshold",
+        "_successes",
+        "_timeout",
+        "_transitions",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        config: CircuitBreakerConfig | None = None,
+        *,
+        storage: CircuitStorage | None = None,
+        listeners: Iterable[StateListener] = (),
+        clock: Clock = time.monotonic,
+    ) -> None:
+        if not name:
+            raise ValueError("a circuit breaker needs a non-empty name, e.g. 'tenant-db'")
+        config = config if config is not None else CircuitBreakerConfig()
+        storage = storage if storage is not None else CircuitStorage.memory()
+        self._name = name
+        self._config = config
+        self._clock = clock
+        self._listeners = list(listeners)
+        self._storage = storage.backend
+        self._shared = storage.shared
+        self._excluded = config.excluded
+        self._failure_threshold = config.failure_threshold
+        self._success_threshold = config.success_threshold
+        self._timeout = float(config.timeout)
+        self._half_open_cap = config.half_open_max_requests
+        self._lock = threading.Lock()
+        self._requests = self._successes = self._failures = self._rejected = 0
+        self._excluded_count = self._cancelled = self._transitions = 0
+        self._epoch = 0
+        self._in_flight = 0
+        self._probe_successes = 0
+        self._opening_at: float | None = None
+        self._open_until = 0.0
+        self._breaker = pybreaker.CircuitBreaker(
+            fail_max=config.failure_threshold,
+            reset_timeout=config.timeout,
+            success_threshold=config.success_threshold,
+            listeners=[_Bridge(self)],
+            state_storage=storage.backend,
+            name=name,
+        )
+        self._state = _FROM_PYBREAKER[self._breaker.current_state]
+        if self._state is _OPEN:
+            self._open_until = self._deadline_from_storage()
+
+    # -- public surface ---------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The name given at construction."""
+        return self._name
+
+    @property
+    def config(self) -> CircuitBreakerConfig:
+        """The configuration given at construction."""
+        return self._config
+
+    @property
+    def state(self) -> CircuitState:
+        """The current state (read from the shared storage, if there is one).
+
+        An open breaker stays ``OPEN`` here until the first call after the
+        timeout moves it to ``HALF_OPEN``; `retry_after` says when that may be.
+        """
+        if self._shared:
+            self._sync()
+        return self._state
+
+    @property
+    def retry_after(self) -> float:
+        """Seconds until an open breaker admits a trial call (0.0 unless open)."""
+        if self._shared:
+            self._sync()
+        if self._state is not _OPEN:
+            return 0.0
+        return max(0.0, self._open_until - self._clock())
+
+    async def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Await ``fn(*args, **kwargs)`` through the breaker; return its result.
+
+        Raises:
+            CircuitOpenError: the breaker is open (or half-open and full); ``fn``
+                was not called.
+            BaseException: whatever ``fn`` raised, unchanged, after it was counted.
+        """
+        self._requests += 1
+        if self._shared:
+            self._sync()
+        epoch = self._epoch if self._state is _CLOSED else self._admit()
+        try:
+            result = await fn(*args, **kwargs)
+        except Exception as exc:
+            self._record_error(exc, epoch)
+            raise
+        except BaseException:
+            self._record_interrupted(epoch)
+            raise
+        self._record_success(epoch)
+        return result
+
+    def call_sync(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Call the plain callable ``fn(*args, **kwargs)`` through the breaker.
+
+        The same rules as `call`; safe to use from several threads.
+
+        Raises:
+            CircuitOpenError: the breaker refused the call; ``fn`` was not called.
+            BaseException: whatever ``fn`` raised, unchanged, after it was counted.
+        """
+        lock = self._lock
+        with lock:
+            self._requests += 1
+            if self._shared:
+                self._sync()
+            epoch = self._epoch if self._state is _CLOSED else self._admit()
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:
+            with lock:
+                self._record_error(exc, epoch)
+            raise
+        except BaseException:
+            with lock:
+                self._record_interrupted(epoch)
+            raise
+        with lock:
+            self._record_success(epoch)
+        return result
+
+    @overload
+    def __call__(
+        self, fn: Callable[P, Coroutine[object, object, T]], /
+    ) -> Callable[P, Coroutine[object, object, T]]: ...
+
+    @overload
+    def __call__(self, fn: Callable[P, T], /) -> Callable[P, T]: ...
+
+    def __call__(self, fn: Callable[P, object], /) -> Callable[P, object]:
+        """Decorate a coroutine function (through `call`) or a plain one (`call_sync`).
+
+        The signature is kept, so type checkers see the original parameters and
+        return type::
+
+            @breaker
+            async def load_tenant(tenant_id: str) -> Tenant: ...
+        """
+        if inspect.iscoroutinefunction(fn):
+            coroutine_fn: Callable[P, Awaitable[object]] = fn
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> object:
+                return await self.call(coroutine_fn, *args, **kwargs)
+
+            return async_wrapper
+
+        @functools.wraps(fn)
+        def sync_wrapper(*args: P.args, **kwargs: P.kwargs) -> object:
+            return self.call_sync(fn, *args, **kwargs)
+
+        return sync_wrapper
+
+    def open(self) -> None:
+        """Open the breaker now (it refuses calls until ``timeout`` has passed)."""
+        with self._lock:
+            if self._shared:
+                self._sync()
+            if self._state is not _OPEN:
+                self._trip()
+
+    def close(self) -> None:
+        """Close the breaker now and clear its failure and success counters."""
+        with self._lock:
+            if self._shared:
+                self._sync()
+            if self._state is not _CLOSED:
+                self._breaker.close()
+
+    def reset(self) -> None:
+        """Close the breaker and set every counter and total, transitions included, to 0."""
+        with self._lock:
+            if self._shared:
+                self._sync()
+            if self._state is not _CLOSED:
+                self._breaker.close()
+            else:
+                self._storage.reset_counter()
+                self._storage.reset_success_counter()
+                self._new_epoch()
+            self._requests = self._successes = self._failures = self._rejected = 0
+            self._excluded_count = self._cancelled = self._transitions = 0
+        logger.info("circuit breaker %r reset", self._name)
+
+    def add_listener(self, listener: StateListener) -> None:
+        """Tell ``listener`` of every later state change."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: StateListener) -> None:
+        """Stop telling ``listener`` of state changes.
+
+        Raises:
+            ValueError: if ``listener`` was not added.
+        """
+        self._listeners.remove(listener)
+
+    def stats(self) -> CircuitBreakerStats:
+        """A snapshot of totals, counters and state."""
+        if self._shared:
+            self._sync()
+        return CircuitBreakerStats(
+            name=self._name,
+            state=self._state,
+            total_requests=self._requests,
+            total_successes=self._successes,
+            total_failures=self._failures,
+            total_rejected=self._rejected,
+            total_excluded=self._excluded_count,
+            total_cancelled=self._cancelled,
+            state_transitions=self._transitions,
+            failure_count=self._storage.counter,
+            success_count=self._storage.success_counter,
+            half_open_in_flight=self._in_flight,
+        )
+
+    def export_prometheus(self) -> str:
+        """The stats in the Prometheus text format, labelled with this breaker's name."""
+        s = self.stats()
+        label = '{name="' + self._name.replace("\\", "\\\\").replace('"', '\\"') + '"}'
+        rows = [
+            ("state", "gauge", "Current state (0=closed, 1=open, 2=half_open)", s.state.number),
+            ("requests_total", "counter", "Calls made through the breaker", s.total_requests),
+            ("successes_total", "counter", "Calls that succeeded", s.total_successes),
+            ("failures_total", "counter", "Calls that failed", s.total_failures),
+            ("rejected_total", "counter", "Calls refused while open", s.total_rejected),
+            ("state_transitions_total", "counter", "State changes", s.state_transitions),
+            ("success_rate", "gauge", "Successes over requests (0.0-1.0)", s.success_rate),
+            ("rejection_rate", "gauge", "Rejections over requests (0.0-1.0)", s.rejection_rate),
+        ]
+        lines: list[str] = []
+        for metric, kind, help_text, value in rows:
+            full = f"circuit_breaker_{metric}"
+            lines += [
+                f"# HELP {full} {help_text}",
+                f"# TYPE {full} {kind}",
+                f"{full}{label} {value}",
+            ]
+        return "\n".join(lines) + "\n"
+
+    def __repr__(self) -> str:
+        return f"<CircuitBreaker {self._name!r} {self._state.value}>"
+
+    # -- admission and outcomes (callers of the sync path hold self._lock) -------
+
+    def _admit(self) -> int:
+        """Admit a call while not closed, or raise CircuitOpenError; return its epoch."""
+        if self._state is _OPEN:
+            now = self._clock()
+            if now < self._open_until:
+                self._rejected += 1
+                raise CircuitOpenError(self._name, _OPEN, self._open_until - now)
+            self._breaker.half_open()
+        cap = self._half_open_cap
+        if (cap is not None and self._in_flight >= cap) or (
+            # Enough successes already: admit no more trials, so that the ones
+            # in flight can finish and the breaker can close.
+            self._probe_successes >= self._success_threshold
+        ):
+            self._rejected += 1
+            raise CircuitOpenError(self._name, _HALF_OPEN, 0.0)
+        self._in_flight += 1
+        return self._epoch
+
+    def _record_success(self, epoch: int) -> None:
+        self._successes += 1
+        if epoch != self._epoch:
+            return  # admitted in an earlier state: changes nothing now
+        storage = self._storage
+        if self._state is _CLOSED:
+            if storage.counter:
+                storage.reset_counter()
+            return
+        self._in_flight -= 1
+        self._probe_successes += 1
+        storage.increment_success_counter()
+        self._close_if_recovered()
+
+    def _record_error(self, exc: Exception, epoch: int) -> None:
+        if isinstance(exc, self._excluded):
+            self._excluded_count += 1
+            self._release(epoch)
+            return
+        self._failures += 1
+        if epoch != self._epoch:
+            return
+        if self._state is _CLOSED:
+            self._storage.increment_counter()
+            if self._storage.counter < self._failure_threshold:
+                return
+            if self._shared:
+                self._sync()  # another process may have opened it already
+                if epoch != self._epoch:
+                    return
+        self._trip()
+
+    def _record_interrupted(self, epoch: int) -> None:
+        self._cancelled += 1
+        self._release(epoch)
+
+    def _release(self, epoch: int) -> None:
+        """Give back a half-open trial slot without a verdict."""
+        if epoch == self._epoch and self._state is _HALF_OPEN:
+            self._in_flight -= 1
+            self._close_if_recovered()
+
+    def _close_if_recovered(self) -> None:
+        if self._in_flight == 0 and self._storage.success_counter >= self._success_threshold:
+            self._breaker.close()
+
+    # -- transitions: performed by pybreaker, mirrored here ---------------------
+
+    def _trip(self) -> None:
+        self._opening_at = self._clock()
+        try:
+            self._breaker.open()
+        finally:
+            self._opening_at = None
+
+    def _sync(self) -> None:
+        # pybreaker's `state` compares the storage with its cached state object and,
+        # when another process changed it, rebuilds it and notifies our bridge.
+        self._breaker.state  # noqa: B018
+
+    def _new_epoch(self) -> None:
+        self._epoch += 1
+        self._in_flight = 0
+        self._probe_successes = 0
+
+    def _on_state_change(self, new: CircuitState) -> None:
+        old = self._state
+        self._new_epoch()
+        if new is _OPEN:
+            opened = self._opening_at
+            self._open_until = (
+                opened + self._timeout if opened is not None else self._deadline_from_storage()
+            )
+        self._state = new
+        if old is new:
+            return
+        self._transitions += 1
+        level = logging.WARNING if new is _OPEN else logging.INFO
+        logger.log(
+            level, "circuit breaker %r: %s -> %s", self._name, old.value, new.value,
+            extra={"breaker": self._name, "old_state": old.value, "new_state": new.value},
+        )  # fmt: skip
+        if self._listeners:
+            change = StateChange(self._name, old, new)
+            for listener in tuple(self._listeners):
+                try:
+                    listener(change)
+                except Exception:
+                    logger.exception("state listener %r of breaker %r failed", listener, self._name)
+
+    def _deadline_from_storage(self) -> float:
+        """When a breaker opened elsewhere (another process) may admit trials, on our clock."""
+        opened_at = self._storage.opened_at
+        if opened_at is None:
+            return self._clock() + self._timeout
+        elapsed = time.time() - opened_at.timestamp()
+        return self._clock() + max(0.0, self._timeout - elapsed)

@@ -1,0 +1,526 @@
+"""RetryPolicy: retries with backoff, jitter and a time budget, on tenacity.
+
+tenacity does the retrying (attempt bookkeeping, wait strategies, stop
+conditions). This module fixes its defaults (a stop is always set, the last
+error is re-raised as itself, never a ``RetryError``), tries the first attempt
+before engaging tenacity at all (so a call that succeeds at once costs little),
+keeps statistics per policy rather than per thread, and knows about
+`CircuitOpenError`: it is retried only when a time budget is set and the
+breaker's ``retry_after`` fits in what is left of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import ParamSpec, TypeAlias, TypeVar, overload
+
+import tenacity
+
+from rustok_core.resilience._errors import CircuitOpenError
+
+__all__ = [
+    "Backoff",
+    "Exponential",
+    "Fixed",
+    "Linear",
+    "RetryAttempt",
+    "RetryOn",
+    "RetryPolicy",
+    "RetryStats",
+    "is_testing",
+    "set_testing",
+]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+logger = logging.getLogger("rustok.resilience")
+
+_testing = False
+
+
+def set_testing(enabled: bool = True) -> None:
+    """Turn all retry waiting off (``True``) or back on (``False``), process-wide.
+
+    For test suites: delays are still computed (hooks and stats see them), but
+    nothing sleeps. Time budgets still count real time.
+    """
+    global _testing
+    _testing = bool(enabled)
+
+
+def is_testing() -> bool:
+    """Whether `set_testing` turned waiting off."""
+    return _testing
+
+
+async def _sleep_async(seconds: float) -> None:
+    await asyncio.sleep(0 if _testing else seconds)
+
+
+def _sleep_sync(seconds: float) -> None:
+    if not _testing:
+        time.sleep(seconds)
+
+
+def _name_of(fn: object) -> str:
+    return str(getattr(fn, "__qualname__", None) or repr(fn))
+
+
+def _check_delay(name: str, value: object, *, minimum: float = 0.0) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= minimum:
+        raise ValueError(f"{name} must be a number >= {minimum:g}, got {value!r}")
+
+
+class _FullJitter(tenacity.wait.wait_base):
+    """Full jitter over another wait: a uniform draw between 0 and its delay."""
+
+    def __init__(self, inner: tenacity.wait.wait_base) -> None:
+        self.inner = inner
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        return random.uniform(0.0, self.inner(retry_state))
+
+
+def _delay_of(wait: tenacity.wait.wait_base, attempt: object) -> float:
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+        raise ValueError(f"attempt must be an integer >= 1, got {attempt!r}")
+    state = tenacity.RetryCallState(tenacity.Retrying(), None, (), {})
+    state.attempt_number = attempt
+    return float(wait(state))
+
+
+@dataclass(frozen=True, slots=True)
+class Fixed:
+    """The same delay before every retry.
+
+    Args:
+        delay: seconds to wait.
+        jitter: wait a uniform random time between 0 and ``delay`` instead.
+    """
+
+    delay: float = 0.1
+    jitter: bool = False
+
+    def __post_init__(self) -> None:
+        _check_delay("delay", self.delay)
+
+    def _wait(self) -> tenacity.wait.wait_base:
+        if self.jitter:
+            return tenacity.wait_random(0, self.delay)
+        return tenacity.wait_fixed(self.delay)
+
+    def delay_after(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (from 1)."""
+        return _delay_of(self._wait(), attempt)
+
+
+@dataclass(frozen=True, slots=True)
+class Linear:
+    """A delay growing by ``step`` after each attempt, up to ``cap``.
+
+    After attempt n the wait is ``min(cap, initial + step * (n - 1))``.
+
+    Args:
+        initial: seconds to wait after the first attempt.
+        step: seconds added for each further attempt.
+        cap: the longest wait.
+        jitter: wait a uniform random time between 0 and that delay instead.
+    """
+
+    initial: float = 0.1
+    step: float = 0.1
+    cap: float = 5.0
+    jitter: bool = False
+
+    def __post_init__(self) -> None:
+        _check_delay("initial", self.initial)
+        _check_delay("step", self.step)
+        _check_delay("cap", self.cap)
+
+    def _wait(self) -> tenacity.wait.wait_base:
+        wait = tenacity.wait_incrementing(start=self.initial, increment=self.step, max=self.cap)
+        return _FullJitter(wait) if self.jitter else wait
+
+    def delay_after(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (from 1)."""
+        return _delay_of(self._wait(), attempt)
+
+
+@dataclass(frozen=True, slots=True)
+class Exponential:
+    """A delay multiplied by ``multiplier`` after each attempt, up to ``cap``.
+
+    After attempt n the wait is ``min(cap, base * multiplier ** (n - 1))``; with
+    ``jitter`` (the default, "full jitter") a uniform random time between 0 and
+    that, so that many clients retrying together spread out.
+
+    Args:
+        base: seconds to wait after the first attempt.
+        multiplier: growth factor per attempt (>= 1).
+        cap: the longest wait.
+        jitter: draw the wait uniformly between 0 and the delay.
+    """
+
+    base: float = 0.1
+    multiplier: float = 2.0
+    cap: float = 5.0
+    jitter: bool = True
+
+    def __post_init__(self) -> None:
+        _check_delay("base", self.base)
+        _check_delay("multiplier", self.multiplier, minimum=1.0)
+        _check_delay("cap", self.cap)
+
+    def _wait(self) -> tenacity.wait.wait_base:
+        kind = tenacity.wait_random_exponential if self.jitter else tenacity.wait_exponential
+        return kind(multiplier=self.base, max=self.cap, exp_base=self.multiplier)
+
+    def delay_after(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (from 1)."""
+        return _delay_of(self._wait(), attempt)
+
+
+Backoff: TypeAlias = Fixed | Linear | Exponential
+"""How long to wait between attempts."""
+
+RetryOn: TypeAlias = type[Exception] | tuple[type[Exception], ...] | Callable[[Exception], bool]
+"""Which errors are retried: an exception type, a tuple of them, or a predicate."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryAttempt:
+    """A failed attempt that will be retried (what ``on_retry`` hooks receive)."""
+
+    attempt: int
+    """The number of the attempt that failed, from 1."""
+    error: Exception
+    """What it raised."""
+    delay: float
+    """Seconds the policy waits before the next attempt."""
+    elapsed: float
+    """Seconds since the first attempt started."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryStats:
+    """Totals of a policy since it was built (over every call, task and thread)."""
+
+    calls: int
+    """Calls to `RetryPolicy.execute` / `RetryPolicy.execute_sync` that have finished."""
+    attempts: int
+    """Attempts made, first ones included."""
+    retries: int
+    """Attempts that were retries (attempts minus first attempts)."""
+    successes: int
+    """Calls that returned a result."""
+    failures: int
+    """Calls that raised (after their last attempt)."""
+    total_delay: float
+    """Seconds of waiting between attempts (as computed; not slept under `set_testing`)."""
+
+
+class _Counters:
+    __slots__ = ("attempts", "calls", "delay", "failures", "retries", "successes")
+
+    def __init__(self) -> None:
+        self.calls = self.attempts = self.retries = self.successes = self.failures = 0
+        self.delay = 0.0
+
+
+def _predicate(retry_on: object) -> Callable[[Exception], bool]:
+    # A class is callable too: test for classes first, so that an exception type
+    # (ABCMeta ones included) is never mistaken for a predicate.
+    if isinstance(retry_on, type):
+        if not issubclass(retry_on, BaseException):
+            raise TypeError(f"retry_on must be an exception type, got {retry_on!r}")
+        return lambda exc: isinstance(exc, retry_on)
+    if isinstance(retry_on, tuple):
+        for entry in retry_on:
+            if not (isinstance(entry, type) and issubclass(entry, BaseException)):
+                raise TypeError(
+                    f"retry_on must hold exception types, got {entry!r} in {retry_on!r}"
+                )
+        return lambda exc: isinstance(exc, retry_on)
+    if callable(retry_on):
+        return lambda exc: bool(retry_on(exc))
+    raise TypeError(
+        "retry_on must be an exception type, a tuple of them, or a predicate taking the "
+        f"exception, got {retry_on!r}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Retry a failing call with backoff, up to ``max_attempts`` and a time budget.
+
+    Only ``Exception`` subclasses selected by ``retry_on`` are retried; any other
+    error, and the last error once attempts or budget run out, is re-raised as
+    itself. A `CircuitOpenError` is retried only when ``budget`` is set and the
+    breaker's ``retry_after`` fits in what is left of it (the wait is then at
+    least ``retry_after``).
+
+    Args:
+        max_attempts: attempts in all, the first one included (>= 1).
+        backoff: the wait between attempts: `Fixed`, `Linear` or `Exponential`.
+        retry_on: an exception type, a tuple of them, or a predicate.
+        budget: seconds from the first attempt after which no retry starts; a
+            retry whose wait would end past it is not made.
+        on_retry: a hook told of each retry (`RetryAttempt`), for metrics or logs.
+        clock: monotonic seconds, for the budget; tests may pass their own.
+
+    Example::
+
+        policy = RetryPolicy(max_attempts=4, backoff=Exponential(base=0.05), budget=2.0)
+        row = await policy.execute(fetch_row, 42)
+    """
+
+    max_attempts: int = 3
+    backoff: Backoff = field(default_factory=Exponential)
+    retry_on: RetryOn = (Exception,)
+    budget: float | None = None
+    on_retry: Callable[[RetryAttempt], None] | None = None
+    clock: Callable[[], float] = time.monotonic
+    _should_retry: Callable[[Exception], bool] = field(init=False, repr=False, compare=False)
+    _counters: _Counters = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        attempts: object = self.max_attempts
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            raise ValueError(f"max_attempts must be an integer >= 1, got {attempts!r}")
+        budget: object = self.budget
+        if budget is not None and (
+            isinstance(budget, bool) or not isinstance(budget, int | float) or not budget > 0
+        ):
+            raise ValueError(f"budget must be a positive number of seconds or None, got {budget!r}")
+        backoff: object = self.backoff
+        if not isinstance(backoff, Fixed | Linear | Exponential):
+            raise TypeError(f"backoff must be Fixed, Linear or Exponential, got {backoff!r}")
+        object.__setattr__(self, "_should_retry", _predicate(self.retry_on))
+        object.__setattr__(self, "_counters", _Counters())
+
+    def stats(self) -> RetryStats:
+        """Totals of this policy's calls and attempts so far."""
+        c = self._counters
+        return RetryStats(c.calls, c.attempts, c.retries, c.successes, c.failures, c.delay)
+
+    async def execute(
+        self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Await ``fn(*args, **kwargs)``, retrying per this policy; return its result.
+
+        Raises:
+            BaseException: the last attempt's own error, when it is not retryable
+                or attempts or budget ran out.
+        """
+        counters = self._counters
+        counters.attempts += 1
+        start = self.clock()
+        try:
+            result = await fn(*args, **kwargs)
+        except Exception as exc:
+            if self.max_attempts == 1 or not self._retryable(exc):
+                counters.calls += 1
+                counters.failures += 1
+                raise
+            first_error = exc
+        except BaseException:
+            counters.calls += 1
+            counters.failures += 1
+            raise
+        else:
+            counters.calls += 1
+            counters.successes += 1
+            return result
+        return await self._retry_async(first_error, start, fn, args, kwargs)
+
+    def execute_sync(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Call the plain callable ``fn(*args, **kwargs)``, retrying per this policy.
+
+        Waits with ``time.sleep`` (off under `set_testing`).
+
+        Raises:
+            BaseException: the last attempt's own error, as for `execute`.
+        """
+        counters = self._counters
+        counters.attempts += 1
+        start = self.clock()
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:
+            if self.max_attempts == 1 or not self._retryable(exc):
+                counters.calls += 1
+                counters.failures += 1
+                raise
+            first_error = exc
+        except BaseException:
+            counters.calls += 1
+            counters.failures += 1
+            raise
+        else:
+            counters.calls += 1
+            counters.successes += 1
+            return result
+        return self._retry_sync(first_error, start, fn, args, kwargs)
+
+    @overload
+    def __call__(
+        self, fn: Callable[P, Coroutine[object, object, T]], /
+    ) -> Callable[P, Coroutine[object, object, T]]: ...
+
+    @overload
+    def __call__(self, fn: Callable[P, T], /) -> Callable[P, T]: ...
+
+    def __call__(self, fn: Callable[P, object], /) -> Callable[P, object]:
+        """Decorate a coroutine function (through `execute`) or a plain one (`execute_sync`)."""
+        if inspect.iscoroutinefunction(fn):
+            coroutine_fn: Callable[P, Awaitable[object]] = fn
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> object:
+                return await self.execute(coroutine_fn, *args, **kwargs)
+
+            return async_wrapper
+
+        @functools.wraps(fn)
+        def sync_wrapper(*args: P.args, **kwargs: P.kwargs) -> object:
+            return self.execute_sync(fn, *args, **kwargs)
+
+        return sync_wrapper
+
+    # -- the retry machinery, engaged only after a first failure -----------------
+
+    def _retryable(self, exc: Exception) -> bool:
+        if isinstance(exc, CircuitOpenError) and self.budget is None:
+            return False  # an open breaker is not retried blindly
+        return self._should_retry(exc)
+
+    async def _retry_async(
+        self,
+        first_error: Exception,
+        start: float,
+        fn: Callable[P, Awaitable[T]],
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+    ) -> T:
+        counters = self._counters
+        retrying = tenacity.AsyncRetrying(
+            sleep=_sleep_async,
+            stop=functools.partial(self._stop, start),
+            wait=functools.partial(self._wait, self.backoff._wait()),
+            retry=self._retry,
+            before_sleep=functools.partial(self._before_sleep, start, _name_of(fn)),
+            reraise=True,
+        )
+        pending: Exception | None = first_error
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    if pending is not None:
+                        # Hand the first attempt, made before tenacity was engaged,
+                        # to tenacity as its attempt 1.
+                        error, pending = pending, None
+                        raise error
+                    counters.attempts += 1
+                    result = await fn(*args, **kwargs)  # type: ignore[arg-type]  # P erased
+                    break
+        except BaseException:
+            counters.calls += 1
+            counters.failures += 1
+            raise
+        counters.calls += 1
+        counters.successes += 1
+        return result
+
+    def _retry_sync(
+        self,
+        first_error: Exception,
+        start: float,
+        fn: Callable[P, T],
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+    ) -> T:
+        counters = self._counters
+        retrying = tenacity.Retrying(
+            sleep=_sleep_sync,
+            stop=functools.partial(self._stop, start),
+            wait=functools.partial(self._wait, self.backoff._wait()),
+            retry=self._retry,
+            before_sleep=functools.partial(self._before_sleep, start, _name_of(fn)),
+            reraise=True,
+        )
+        pending: Exception | None = first_error
+        try:
+            for attempt in retrying:
+                with attempt:
+                    if pending is not None:
+                        error, pending = pending, None
+                        raise error
+                    counters.attempts += 1
+                    result = fn(*args, **kwargs)  # type: ignore[arg-type]  # P erased
+                    break
+        except BaseException:
+            counters.calls += 1
+            counters.failures += 1
+            raise
+        counters.calls += 1
+        counters.successes += 1
+        return result
+
+    @staticmethod
+    def _error_of(retry_state: tenacity.RetryCallState) -> BaseException | None:
+        outcome = retry_state.outcome
+        if outcome is None or not outcome.failed:
+            return None
+        return outcome.exception()
+
+    def _retry(self, retry_state: tenacity.RetryCallState) -> bool:
+        error = self._error_of(retry_state)
+        return isinstance(error, Exception) and self._retryable(error)
+
+    def _wait(
+        self, backoff: tenacity.wait.wait_base, retry_state: tenacity.RetryCallState
+    ) -> float:
+        delay = float(backoff(retry_state))
+        error = self._error_of(retry_state)
+        if isinstance(error, CircuitOpenError):
+            # Retrying before the breaker admits trials would only be refused again.
+            delay = max(delay, error.retry_after)
+        return delay
+
+    def _stop(self, start: float, retry_state: tenacity.RetryCallState) -> bool:
+        if retry_state.attempt_number >= self.max_attempts:
+            return True
+        if self.budget is None:
+            return False
+        return self.clock() - start + retry_state.upcoming_sleep > self.budget
+
+    def _before_sleep(self, start: float, name: str, retry_state: tenacity.RetryCallState) -> None:
+        delay = retry_state.upcoming_sleep
+        self._counters.retries += 1
+        self._counters.delay += delay
+        error = self._error_of(retry_state)
+        assert isinstance(error, Exception)  # only Exceptions are retried
+        logger.info(
+            "attempt %d of %s failed (%s: %s); retrying in %.3f s",
+            retry_state.attempt_number,
+            name,
+            type(error).__name__,
+            error,
+            delay,
+        )
+        if self.on_retry is not None:
+            event = RetryAttempt(
+                attempt=retry_state.attempt_number,
+                error=error,
+                delay=delay,
+                elapsed=self.clock() - start,
+            )
+            self.on_retry(event)

@@ -1,0 +1,675 @@
+"""CircuitBreaker: transitions, half-open cap, stale outcomes, cancellation, control, stats."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+import pickle
+import threading
+from typing import assert_type
+
+import pytest
+
+from rustok_core.error import ErrorKind, RichError
+from rustok_core.resilience import (
+    CircuitBreaker,
+    CircuitBreakerConfig,
+    CircuitOpenError,
+    CircuitState,
+    StateChange,
+)
+
+
+class ManualClock:
+    """A monotonic clock that moves only when a test advances it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class Boom(Exception):
+    """The protected dependency failed."""
+
+
+class NotFound(Exception):
+    """A business answer: the thing does not exist (not an outage)."""
+
+
+async def succeed(value: int = 1) -> int:
+    return value
+
+
+async def fail() -> int:
+    raise Boom("dependency down")
+
+
+def make(
+    clock: ManualClock,
+    *,
+    failures: int = 2,
+    successes: int = 2,
+    timeout: float = 30.0,
+    cap: int | None = 3,
+    excluded: tuple[type[BaseException], ...] = (),
+) -> CircuitBreaker:
+    config = CircuitBreakerConfig(
+        failure_threshold=failures,
+        success_threshold=successes,
+        timeout=timeout,
+        half_open_max_requests=cap,
+        excluded=excluded,
+    )
+    return CircuitBreaker("test-db", config, clock=clock)
+
+
+def state_of(breaker: CircuitBreaker) -> CircuitState:
+    # A function, so that type checkers do not carry a narrowed state across calls.
+    return breaker.state
+
+
+async def trip(breaker: CircuitBreaker) -> None:
+    while breaker.state is not CircuitState.OPEN:
+        with pytest.raises(Boom):
+            await breaker.call(fail)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+# -- transitions ---------------------------------------------------------------
+
+
+async def test_closed_breaker_passes_calls_and_results_through(clock: ManualClock) -> None:
+    breaker = make(clock)
+    assert await breaker.call(succeed, 42) == 42
+    assert state_of(breaker) is CircuitState.CLOSED
+
+
+async def test_opens_at_the_failure_threshold_not_before(clock: ManualClock) -> None:
+    breaker = make(clock, failures=3)
+    for _ in range(2):
+        with pytest.raises(Boom):
+            await breaker.call(fail)
+        assert state_of(breaker) is CircuitState.CLOSED
+    with pytest.raises(Boom):
+        await breaker.call(fail)
+    assert state_of(breaker) is CircuitState.OPEN
+
+
+async def test_a_success_resets_the_consecutive_failure_count(clock: ManualClock) -> None:
+    breaker = make(clock, failures=2)
+    with pytest.raises(Boom):
+        await breaker.call(fail)
+    await breaker.call(succeed)
+    with pytest.raises(Boom):
+        await breaker.call(fail)
+    assert state_of(breaker) is CircuitState.CLOSED
+    assert breaker.stats().failure_count == 1
+
+
+async def test_the_failing_calls_own_exception_is_reraised_unchanged(clock: ManualClock) -> None:
+    breaker = make(clock, failures=1)
+    error = Boom("the original")
+
+    async def raise_it() -> None:
+        raise error
+
+    with pytest.raises(Boom) as caught:
+        await breaker.call(raise_it)
+    assert caught.value is error
+    assert state_of(breaker) is CircuitState.OPEN
+
+
+async def test_open_breaker_rejects_without_calling(clock: ManualClock) -> None:
+    breaker = make(clock, timeout=30.0)
+    await trip(breaker)
+    called = False
+
+    async def spy() -> int:
+        nonlocal called
+        called = True
+        return 1
+
+    clock.advance(10.0)
+    with pytest.raises(CircuitOpenError) as caught:
+        await breaker.call(spy)
+    assert not called
+    assert caught.value.breaker_name == "test-db"
+    assert caught.value.state is CircuitState.OPEN
+    assert caught.value.retry_after == pytest.approx(20.0)
+    assert breaker.retry_after == pytest.approx(20.0)
+
+
+async def test_open_becomes_half_open_after_the_timeout(clock: ManualClock) -> None:
+    breaker = make(clock, timeout=30.0, successes=2)
+    await trip(breaker)
+    clock.advance(29.999)
+    with pytest.raises(CircuitOpenError):
+        await breaker.call(succeed)
+    clock.advance(0.001)
+    assert await breaker.call(succeed, 7) == 7
+    assert state_of(breaker) is CircuitState.HALF_OPEN
+
+
+async def test_half_open_closes_after_success_threshold_successes(clock: ManualClock) -> None:
+    breaker = make(clock, successes=3)
+    await trip(breaker)
+    clock.advance(30.0)
+    for _ in range(2):
+        await breaker.call(succeed)
+        assert state_of(breaker) is CircuitState.HALF_OPEN
+    await breaker.call(succeed)
+    assert state_of(breaker) is CircuitState.CLOSED
+    assert breaker.stats().failure_count == 0
+
+
+async def test_any_half_open_failure_reopens_with_a_fresh_timeout(clock: ManualClock) -> None:
+    breaker = make(clock, successes=3, timeout=30.0)
+    await trip(breaker)
+    clock.advance(30.0)
+    await breaker.call(succeed)
+    clock.advance(5.0)
+    with pytest.raises(Boom):
+        await breaker.call(fail)
+    assert state_of(breaker) is CircuitState.OPEN
+    assert breaker.retry_after == pytest.approx(30.0)
+
+
+async def test_every_state_change_is_logged_on_rustok_resilience(
+    clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    breaker = make(clock, successes=1)
+    with caplog.at_level(logging.INFO, logger="rustok.resilience"):
+        await trip(breaker)
+        clock.advance(30.0)
+        await breaker.call(succeed)
+    messages = [r.getMessage() for r in caplog.records if r.name == "rustok.resilience"]
+    assert messages == [
+        "circuit breaker 'test-db': closed -> open",
+        "circuit breaker 'test-db': open -> half_open",
+        "circuit breaker 'test-db': half_open -> closed",
+    ]
+    assert caplog.records[0].levelno == logging.WARNING
+
+
+async def test_listeners_receive_every_state_change(clock: ManualClock) -> None:
+    seen: list[StateChange] = []
+    config = CircuitBreakerConfig(failure_threshold=1, success_threshold=1, timeout=1.0)
+    breaker = CircuitBreaker("api", config, listeners=[seen.append], clock=clock)
+    await trip(breaker)
+    clock.advance(1.0)
+    await breaker.call(succeed)
+    assert [(c.breaker, c.old, c.new) for c in seen] == [
+        ("api", CircuitState.CLOSED, CircuitState.OPEN),
+        ("api", CircuitState.OPEN, CircuitState.HALF_OPEN),
+        ("api", CircuitState.HALF_OPEN, CircuitState.CLOSED),
+    ]
+
+
+async def test_a_failing_listener_is_logged_and_does_not_break_calls(
+    clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(change: StateChange) -> None:
+        raise RuntimeError("listener bug")
+
+    breaker = make(clock, failures=1)
+    breaker.add_listener(broken)
+    with pytest.raises(Boom):
+        await breaker.call(fail)
+    assert state_of(breaker) is CircuitState.OPEN
+    assert any("listener" in r.getMessage() for r in caplog.records)
+    breaker.remove_listener(broken)
+    with pytest.raises(ValueError):
+        breaker.remove_listener(broken)
+
+
+# -- half-open cap and stale outcomes --------------------------------------------
+
+
+async def test_half_open_admits_at_most_max_requests_among_1000_coroutines(
+    clock: ManualClock,
+) -> None:
+    breaker = make(clock, successes=3, cap=3)
+    await trip(breaker)
+    clock.advance(30.0)
+    release = asyncio.Event()
+    running = 0
+
+    async def probe() -> str:
+        nonlocal running
+        running += 1
+        await release.wait()
+        return "ok"
+
+    tasks = [asyncio.create_task(breaker.call(probe)) for _ in range(1000)]
+    await asyncio.sleep(0)  # every task has now been admitted or rejected
+    assert running == 3
+    release.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert results.count("ok") == 3
+    assert sum(isinstance(r, CircuitOpenError) for r in results) == 997
+    assert all(
+        r.state is CircuitState.HALF_OPEN for r in results if isinstance(r, CircuitOpenError)
+    )
+    assert state_of(breaker) is CircuitState.CLOSED
+
+
+async def test_unlimited_half_open_admits_every_trial(clock: ManualClock) -> None:
+    breaker = make(clock, successes=50, cap=None)
+    await trip(breaker)
+    clock.advance(30.0)
+    release = asyncio.Event()
+
+    async def probe() -> int:
+        await release.wait()
+        return 1
+
+    tasks = [asyncio.create_task(breaker.call(probe)) for _ in range(50)]
+    await asyncio.sleep(0)
+    release.set()
+    assert sum(await asyncio.gather(*tasks)) == 50
+    assert state_of(breaker) is CircuitState.CLOSED
+
+
+async def test_closing_waits_for_the_trials_still_in_flight(clock: ManualClock) -> None:
+    breaker = make(clock, successes=1, cap=2)
+    await trip(breaker)
+    clock.advance(30.0)
+    slow_started, slow_release = asyncio.Event(), asyncio.Event()
+
+    async def slow_failure() -> int:
+        slow_started.set()
+        await slow_release.wait()
+        raise Boom("late failure")
+
+    slow = asyncio.create_task(breaker.call(slow_failure))
+    await slow_started.wait()
+    await breaker.call(succeed)  # the threshold is met, but a trial is still running
+    assert state_of(breaker) is CircuitState.HALF_OPEN
+    with pytest.raises(CircuitOpenError):  # and no new trial is admitted meanwhile
+        await breaker.call(succeed)
+    slow_release.set()
+    with pytest.raises(Boom):
+        await slow
+    assert state_of(breaker) is CircuitState.OPEN
+
+
+async def test_a_stale_success_cannot_close_a_breaker_that_reopened(clock: ManualClock) -> None:
+    breaker = make(clock, successes=1, cap=2)
+    await trip(breaker)
+    clock.advance(30.0)
+    slow_started, slow_release = asyncio.Event(), asyncio.Event()
+
+    async def slow_success() -> int:
+        slow_started.set()
+        await slow_release.wait()
+        return 1
+
+    slow = asyncio.create_task(breaker.call(slow_success))
+    await slow_started.wait()
+    with pytest.raises(Boom):
+        await breaker.call(fail)
+    assert state_of(breaker) is CircuitState.OPEN
+    slow_release.set()
+    assert await slow == 1
+    assert state_of(breaker) is CircuitState.OPEN
+    assert breaker.stats().total_successes == 1
+
+
+async def test_stale_failures_do_not_restamp_the_open_window(clock: ManualClock) -> None:
+    breaker = make(clock, failures=1, timeout=30.0)
+    started = 0
+    all_started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_failure() -> int:
+        nonlocal started
+        started += 1
+        if started == 3:
+            all_started.set()
+        await release.wait()
+        raise Boom("down")
+
+    tasks = [asyncio.create_task(breaker.call(slow_failure)) for _ in range(3)]
+    await all_started.wait()
+    release.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert breaker.stats().state_transitions == 1
+    clock.advance(30.0)
+    assert await breaker.call(succeed) == 1  # the window was not stretched
+
+
+async def test_an_obsolete_failure_cannot_reopen_a_manually_closed_breaker(
+    clock: ManualClock,
+) -> None:
+    breaker = make(clock, successes=1, cap=1)
+    await trip(breaker)
+    clock.advance(30.0)
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_failure() -> int:
+        started.set()
+        await release.wait()
+        raise Boom("obsolete")
+
+    task = asyncio.create_task(breaker.call(slow_failure))
+    await started.wait()
+    breaker.close()
+    release.set()
+    with pytest.raises(Boom):
+        await task
+    assert state_of(breaker) is CircuitState.CLOSED
+
+
+# -- cancellation and excluded exceptions ----------------------------------------
+
+
+async def test_a_cancelled_call_is_neither_success_nor_failure(clock: ManualClock) -> None:
+    breaker = make(clock, failures=1)
+    started = asyncio.Event()
+
+    async def hang() -> int:
+        started.set()
+        await asyncio.Event().wait()
+        return 1
+
+    task = asyncio.create_task(breaker.call(hang))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    stats = breaker.stats()
+    assert state_of(breaker) is CircuitState.CLOSED
+    assert (stats.total_failures, stats.total_successes, stats.total_cancelled) == (0, 0, 1)
+
+
+async def test_a_cancelled_trial_gives_its_half_open_slot_back(clock: ManualClock) -> None:
+    breaker = make(clock, successes=1, cap=1)
+    await trip(breaker)
+    clock.advance(30.0)
+    started = asyncio.Event()
+
+    async def hang() -> int:
+        started.set()
+        await asyncio.Event().wait()
+        return 1
+
+    task = asyncio.create_task(breaker.call(hang))
+    await started.wait()
+    with pytest.raises(CircuitOpenError):
+        await breaker.call(succeed)  # the only slot is taken
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert breaker.stats().half_open_in_flight == 0
+    assert state_of(breaker) is CircuitState.HALF_OPEN
+    assert await breaker.call(succeed, 5) == 5
+    assert state_of(breaker) is CircuitState.CLOSED
+
+
+async def test_excluded_exceptions_pass_through_and_never_open(clock: ManualClock) -> None:
+    breaker = make(clock, failures=2, excluded=(NotFound,))
+
+    async def missing() -> int:
+        raise NotFound("tenant 'acme' does not exist")
+
+    for _ in range(5):
+        with pytest.raises(NotFound):
+            await breaker.call(missing)
+    assert state_of(breaker) is CircuitState.CLOSED
+    assert breaker.stats().total_excluded == 5
+
+
+async def test_an_excluded_exception_does_not_count_as_a_success(clock: ManualClock) -> None:
+    # pybreaker would reset the failure count on an excluded error; it must not.
+    breaker = make(clock, failures=2, excluded=(NotFound,))
+
+    async def missing() -> int:
+        raise NotFound("nope")
+
+    with pytest.raises(Boom):
+        await breaker.call(fail)
+    with pytest.raises(NotFound):
+        await breaker.call(missing)
+    with pytest.raises(Boom):
+        await breaker.call(fail)
+    assert state_of(breaker) is CircuitState.OPEN
+
+
+async def test_an_excluded_exception_does_not_close_a_half_open_breaker(clock: ManualClock) -> None:
+    breaker = make(clock, successes=1, excluded=(NotFound,))
+    await trip(breaker)
+    clock.advance(30.0)
+
+    async def missing() -> int:
+        raise NotFound("nope")
+
+    with pytest.raises(NotFound):
+        await breaker.call(missing)
+    assert state_of(breaker) is CircuitState.HALF_OPEN
+    assert breaker.stats().half_open_in_flight == 0
+
+
+async def test_an_abcmeta_exception_class_excludes_only_itself(clock: ManualClock) -> None:
+    class Abstract(Exception, metaclass=abc.ABCMeta):
+        pass
+
+    breaker = make(clock, failures=1, excluded=(Abstract,))
+    with pytest.raises(Boom):
+        await breaker.call(fail)
+    assert state_of(breaker) is CircuitState.OPEN
+
+
+# -- manual control and stats ----------------------------------------------------
+
+
+async def test_manual_open_close_and_reset(clock: ManualClock) -> None:
+    breaker = make(clock)
+    breaker.open()
+    assert state_of(breaker) is CircuitState.OPEN
+    with pytest.raises(CircuitOpenError):
+        await breaker.call(succeed)
+    breaker.open()  # already open: no new transition, no new window
+    assert breaker.stats().state_transitions == 1
+    breaker.close()
+    assert state_of(breaker) is CircuitState.CLOSED
+    assert await breaker.call(succeed) == 1
+    breaker.reset()
+    stats = breaker.stats()
+    assert stats.state is CircuitState.CLOSED
+    assert (stats.total_requests, stats.total_rejected, stats.state_transitions) == (0, 0, 0)
+
+
+async def test_reset_clears_counters_of_an_open_breaker(clock: ManualClock) -> None:
+    breaker = make(clock, failures=2)
+    await trip(breaker)
+    breaker.reset()
+    stats = breaker.stats()
+    assert stats.state is CircuitState.CLOSED
+    assert (stats.failure_count, stats.total_failures, stats.state_transitions) == (0, 0, 0)
+    with pytest.raises(Boom):
+        await breaker.call(fail)
+    assert state_of(breaker) is CircuitState.CLOSED  # one failure after reset, threshold 2
+
+
+async def test_reset_of_a_closed_breaker_clears_the_failure_count(clock: ManualClock) -> None:
+    breaker = make(clock, failures=2)
+    with pytest.raises(Boom):
+        await breaker.call(fail)
+    breaker.reset()
+    with pytest.raises(Boom):
+        await breaker.call(fail)
+    assert state_of(breaker) is CircuitState.CLOSED
+
+
+async def test_stats_arithmetic(clock: ManualClock) -> None:
+    breaker = make(clock, failures=2, excluded=(NotFound,))
+
+    async def missing() -> int:
+        raise NotFound("nope")
+
+    assert breaker.stats().success_rate == 1.0
+    assert breaker.stats().rejection_rate == 0.0
+    await breaker.call(succeed)
+    await breaker.call(succeed)
+    with pytest.raises(NotFound):
+        await breaker.call(missing)
+    await trip(breaker)  # two failures
+    for _ in range(3):
+        with pytest.raises(CircuitOpenError):
+            await breaker.call(succeed)
+    stats = breaker.stats()
+    assert stats.total_requests == 8
+    assert (stats.total_successes, stats.total_failures, stats.total_rejected) == (2, 2, 3)
+    assert stats.total_excluded == 1
+    assert stats.total_requests == (
+        stats.total_successes
+        + stats.total_failures
+        + stats.total_rejected
+        + stats.total_excluded
+        + stats.total_cancelled
+    )
+    assert stats.success_rate == pytest.approx(2 / 8)
+    assert stats.rejection_rate == pytest.approx(3 / 8)
+    assert stats.state_transitions == 1
+    assert stats.failure_count == 2
+
+
+async def test_prometheus_export_names_the_breaker(clock: ManualClock) -> None:
+    breaker = make(clock)
+    await breaker.call(succeed)
+    text = breaker.export_prometheus()
+    assert 'circuit_breaker_state{name="test-db"} 0' in text
+    assert 'circuit_breaker_requests_total{name="test-db"} 1' in text
+    assert "# TYPE circuit_breaker_rejected_total counter" in text
+    assert [s.number for s in CircuitState] == [0, 1, 2]
+
+
+# -- sync path, decorators, typing -------------------------------------------------
+
+
+def test_call_sync_follows_the_same_rules(clock: ManualClock) -> None:
+    breaker = make(clock, failures=1, successes=1)
+
+    def broken() -> int:
+        raise Boom("down")
+
+    assert breaker.call_sync(lambda: 3) == 3
+    with pytest.raises(Boom):
+        breaker.call_sync(broken)
+    with pytest.raises(CircuitOpenError):
+        breaker.call_sync(lambda: 3)
+    clock.advance(30.0)
+    assert breaker.call_sync(lambda: 4) == 4
+    assert state_of(breaker) is CircuitState.CLOSED
+
+
+def test_call_sync_counts_exactly_under_threads(clock: ManualClock) -> None:
+    breaker = make(clock, failures=10_000)
+    barrier = threading.Barrier(8)
+
+    def worker() -> None:
+        barrier.wait()
+        for _ in range(500):
+            breaker.call_sync(int)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert breaker.stats().total_successes == 4000
+
+
+async def test_decorator_keeps_signature_and_works_on_both_kinds(clock: ManualClock) -> None:
+    breaker = make(clock, failures=1)
+
+    @breaker
+    async def load(tenant: str, *, suffix: str = "") -> str:
+        """Load a tenant."""
+        return tenant + suffix
+
+    @breaker
+    def compute(x: int) -> int:
+        return x * 2
+
+    assert assert_type(await load("acme", suffix="!"), str) == "acme!"
+    assert assert_type(compute(21), int) == 42
+    assert load.__name__ == "load"
+    assert load.__doc__ == "Load a tenant."
+    assert breaker.stats().total_successes == 2
+
+
+async def test_call_keeps_the_return_type(clock: ManualClock) -> None:
+    breaker = make(clock)
+
+    async def fetch(n: int) -> list[int]:
+        return [n]
+
+    result = await breaker.call(fetch, 3)
+    assert assert_type(result, list[int]) == [3]
+
+
+# -- configuration and errors ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("failure_threshold", 0),
+        ("failure_threshold", -1),
+        ("success_threshold", 0),
+        ("half_open_max_requests", 0),
+        ("timeout", -0.5),
+        ("timeout", float("nan")),
+    ],
+)
+def test_invalid_config_names_the_field(field: str, value: float) -> None:
+    with pytest.raises(ValueError, match=field):
+        CircuitBreakerConfig(**{field: value})  # type: ignore[arg-type]  # testing bad input
+
+
+def test_excluded_must_be_exception_classes() -> None:
+    with pytest.raises(TypeError, match="excluded"):
+        CircuitBreakerConfig(excluded=(lambda exc: True,))  # type: ignore[arg-type]  # bad input
+
+
+def test_presets_are_valid_and_distinct() -> None:
+    presets = [
+        CircuitBreakerConfig.conservative(),
+        CircuitBreakerConfig.aggressive(),
+        CircuitBreakerConfig.strict(),
+    ]
+    assert presets[0] == CircuitBreakerConfig()
+    assert presets[1].failure_threshold < presets[0].failure_threshold
+    assert presets[2].failure_threshold == 1
+    assert len(set(presets)) == 3
+
+
+def test_a_breaker_needs_a_name() -> None:
+    with pytest.raises(ValueError, match="name"):
+        CircuitBreaker("")
+
+
+def test_circuit_open_error_is_a_503_rich_error_that_pickles() -> None:
+    error = CircuitOpenError("tenant-db", CircuitState.OPEN, 12.5)
+    assert isinstance(error, RichError)
+    assert error.kind is ErrorKind.EXTERNAL_SERVICE
+    assert error.status == 503
+    assert "tenant-db" in error.message
+    assert error.user_message is not None
+    assert "tenant-db" not in error.user_message
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.breaker_name, copy.state, copy.retry_after) == (
+        "tenant-db",
+        CircuitState.OPEN,
+        12.5,
+    )
