@@ -2,7 +2,7 @@
 
 Everything public is imported from here::
 
-    from rustok_commerce import Money, CreateOrderInput, CommerceError
+    from rustok_commerce import Order, Paid, Money, OrderService, CommerceError
 """
 
 from rustok_commerce.__about__ import __version__
@@ -18,6 +18,7 @@ from rustok_commerce._errors import (
     MissingOrderDetailError,
     NonPositiveAmountError,
     OrderNotFoundError,
+    OrderVersionConflictError,
     RefundNotApplicableError,
     RefundRequiredError,
     UnknownCurrencyError,
@@ -30,29 +31,61 @@ from rustok_commerce._inputs import (
     ShipOrderInput,
 )
 from rustok_commerce._money import Money, currency_minor_units, is_currency
+from rustok_commerce._order import (
+    INVENTORY_RESERVED,
+    ORDER_MACHINE,
+    ORDER_STATES,
+    AnyOrder,
+    Cancelled,
+    Confirmed,
+    Delivered,
+    Order,
+    Paid,
+    Pending,
+    Shipped,
+    raise_invalid_transition,
+)
+from rustok_commerce._repository import InMemoryOrderRepository, OrderRepository
+from rustok_commerce._service import OrderService
 
 __all__ = [
+    "INVENTORY_RESERVED",
+    "ORDER_MACHINE",
+    "ORDER_STATES",
+    "AnyOrder",
     "CancelOrderInput",
+    "Cancelled",
     "CommerceError",
+    "Confirmed",
     "CreateOrderInput",
     "CurrencyMismatchError",
     "DeliverOrderInput",
+    "Delivered",
     "EmptyCancellationReasonError",
     "EmptyCarrierError",
     "EmptyPaymentIdError",
     "EmptyPaymentMethodError",
     "EmptyTrackingNumberError",
+    "InMemoryOrderRepository",
     "InvalidAmountError",
     "MissingOrderDetailError",
     "Money",
     "NonPositiveAmountError",
+    "Order",
     "OrderNotFoundError",
+    "OrderRepository",
+    "OrderService",
+    "OrderVersionConflictError",
+    "Paid",
     "PayOrderInput",
+    "Pending",
     "RefundNotApplicableError",
     "RefundRequiredError",
     "ShipOrderInput",
+    "Shipped",
     "UnknownCurrencyError",
     "__version__",
     "currency_minor_units",
     "is_currency",
+    "raise_invalid_transition",
 ]

@@ -239,3 +239,33 @@ class OrderNotFoundError(CommerceError):
             fields={"order_id": self.order_id},
             tenant_id=str(tenant_id),
         )
+
+
+class OrderVersionConflictError(CommerceError):
+    """Another change to the order was saved first (optimistic locking lost, kind CONFLICT).
+
+    Two transitions of one order raced: exactly one was saved; this one was not, and
+    nothing of it was stored. Reload the order and decide again.
+
+    Attributes:
+        order_id: the order concerned.
+        expected_version: the version this change was based on.
+        actual_version: the version found in storage.
+    """
+
+    def __init__(self, order_id: object, expected_version: int, actual_version: int) -> None:
+        self.order_id = str(order_id)
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+        super().__init__(
+            ErrorKind.CONFLICT,
+            f"order {self.order_id} changed meanwhile: this change was based on version "
+            f"{expected_version} but version {actual_version} is stored; reload and retry",
+            user_message="The order was changed by someone else; reload it and try again.",
+            code="ORDER_VERSION_CONFLICT",
+            fields={
+                "order_id": self.order_id,
+                "expected_version": str(expected_version),
+                "actual_version": str(actual_version),
+            },
+        )

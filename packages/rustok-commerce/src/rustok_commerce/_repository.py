@@ -1,0 +1,131 @@
+"""Where orders live: the `OrderRepository` protocol and an in-memory implementation.
+
+The service speaks only to the protocol; the server implements it on SQL. Every method
+takes the tenant: an order of another tenant is never seen, changed or reported (it is
+absent, exactly like an order that does not exist).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+from uuid import UUID
+
+from pydantic import JsonValue
+
+from rustok_commerce._errors import OrderNotFoundError, OrderVersionConflictError
+from rustok_commerce._order import AnyOrder, Order, Pending
+from rustok_core.state_machine import State, TransitionRecord
+
+
+class OrderRepository(Protocol):
+    """The storage an `OrderService` needs.
+
+    `save_transition` is one unit of work: the order's new state and the transition's
+    record are stored together or not at all, and only if the stored order is still at
+    the version the transition started from (optimistic locking).
+    """
+
+    async def add(self, order: Order[Pending]) -> None:
+        """Store a new order.
+
+        Raises:
+            OrderVersionConflictError: an order with this id already exists.
+        """
+        ...
+
+    async def get(self, tenant_id: UUID, order_id: UUID) -> AnyOrder | None:
+        """The order `order_id` of `tenant_id`, or ``None`` when that tenant has none."""
+        ...
+
+    async def list_orders(
+        self, tenant_id: UUID, *, state: str | None = None, limit: int = 50, offset: int = 0
+    ) -> Sequence[AnyOrder]:
+        """The tenant's orders, oldest first, optionally only those in the state named
+        `state`, `limit` of them after skipping `offset`."""
+        ...
+
+    async def save_transition(self, order: Order[State], record: TransitionRecord) -> None:
+        """Store `order` (already transitioned) and its `record` in one unit of work.
+
+        Raises:
+            OrderVersionConflictError: the stored order is not at ``order.version - 1``
+                (another transition was saved first); nothing is stored.
+            OrderNotFoundError: the order was never stored.
+        """
+        ...
+
+    async def history(self, tenant_id: UUID, order_id: UUID) -> Sequence[TransitionRecord]:
+        """The transition records of the order, oldest first (empty for an unknown order)."""
+        ...
+
+
+class InMemoryOrderRepository:
+    """An `OrderRepository` in a dict, for tests, examples and prototypes.
+
+    Orders are kept as their stored form (`Order.to_data`) and rebuilt on every read, as
+    a database would, so a loaded order is an `AnyOrder` with no ``last_transition``.
+    Each method runs without awaiting anything in between its check and its write,
+    so on one event loop it is atomic: that is this repository's unit of work.
+    """
+
+    __slots__ = ("_orders", "_records")
+
+    def __init__(self) -> None:
+        self._orders: dict[tuple[UUID, UUID], dict[str, JsonValue]] = {}
+        self._records: dict[tuple[UUID, UUID], list[TransitionRecord]] = {}
+
+    async def add(self, order: Order[Pending]) -> None:
+        """Store a new order (see `OrderRepository.add`)."""
+        key = (order.tenant_id, order.id)
+        existing = self._orders.get(key)
+        if existing is not None:
+            version = existing["version"]
+            raise OrderVersionConflictError(
+                order.id, 0, version if isinstance(version, int) else -1
+            )
+        self._orders[key] = order.to_data()
+        self._records[key] = []
+
+    async def get(self, tenant_id: UUID, order_id: UUID) -> AnyOrder | None:
+        """The order, rebuilt from its stored form (see `OrderRepository.get`)."""
+        data = self._orders.get((tenant_id, order_id))
+        return None if data is None else Order.from_data(data)
+
+    async def list_orders(
+        self, tenant_id: UUID, *, state: str | None = None, limit: int = 50, offset: int = 0
+    ) -> Sequence[AnyOrder]:
+        """A page of the tenant's orders (see `OrderRepository.list_orders`)."""
+        if limit < 0 or offset < 0:
+            raise ValueError(f"limit and offset must be >= 0, got {limit} and {offset}")
+        orders = [
+            Order.from_data(data)
+            for (tenant, _), data in self._orders.items()
+            if tenant == tenant_id and (state is None or data["state"] == state)
+        ]
+        orders.sort(key=lambda order: (order.created_at, str(order.id)))
+        return orders[offset : offset + limit]
+
+    async def save_transition(self, order: Order[State], record: TransitionRecord) -> None:
+        """Store the order and its record together (see `OrderRepository.save_transition`)."""
+        key = (order.tenant_id, order.id)
+        if record.entity_id != order.id or record.tenant_id != order.tenant_id:
+            raise ValueError(
+                f"record of {record.entity_type} {record.entity_id} does not belong to "
+                f"order {order.id} of tenant {order.tenant_id}"
+            )
+        stored = self._orders.get(key)
+        if stored is None:
+            raise OrderNotFoundError(order.id, order.tenant_id)
+        stored_version = stored["version"]
+        expected = order.version - 1
+        if stored_version != expected:
+            raise OrderVersionConflictError(
+                order.id, expected, stored_version if isinstance(stored_version, int) else -1
+            )
+        self._orders[key] = order.to_data()
+        self._records[key].append(record)
+
+    async def history(self, tenant_id: UUID, order_id: UUID) -> Sequence[TransitionRecord]:
+        """The order's records, oldest first (see `OrderRepository.history`)."""
+        return tuple(self._records.get((tenant_id, order_id), ()))

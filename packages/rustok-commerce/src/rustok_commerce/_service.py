@@ -1,0 +1,258 @@
+"""The order service: validated input in, typed transitions, one audit record each.
+
+Each transition loads the order for the tenant, narrows it to the state the transition
+starts from (or refuses with `InvalidTransition` naming the state it is in), applies the
+typed transition, and saves the new order together with its `TransitionRecord` through
+`OrderRepository.save_transition`, one unit of work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TypeVar
+from uuid import UUID, uuid4
+
+from rustok_commerce._errors import (
+    OrderNotFoundError,
+    RefundNotApplicableError,
+    RefundRequiredError,
+)
+from rustok_commerce._inputs import (
+    CancelOrderInput,
+    CreateOrderInput,
+    DeliverOrderInput,
+    PayOrderInput,
+    ShipOrderInput,
+)
+from rustok_commerce._order import (
+    ORDER_MACHINE,
+    AnyOrder,
+    Cancelled,
+    Confirmed,
+    Delivered,
+    Order,
+    Paid,
+    Pending,
+    Shipped,
+    raise_invalid_transition,
+)
+from rustok_commerce._repository import OrderRepository
+from rustok_core.state_machine import State, TransitionRecord, is_state
+
+_S = TypeVar("_S", bound=State)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class OrderService:
+    """Creates orders and moves them through their lifecycle, for one tenant at a time.
+
+    Args:
+        repository: where orders and their transition records are stored.
+        clock: the time of each creation and transition; ``datetime.now(UTC)`` by
+            default (pass a controllable clock in tests).
+        new_id: makes the id of a new order; ``uuid4`` by default.
+
+    Example::
+
+        service = OrderService(InMemoryOrderRepository())
+        order = await service.create(tenant_id, CreateOrderInput(...))
+        paid = await service.pay(tenant_id, order.id, PayOrderInput(...))
+    """
+
+    __slots__ = ("_clock", "_new_id", "_repository")
+
+    def __init__(
+        self,
+        repository: OrderRepository,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        new_id: Callable[[], UUID] = uuid4,
+    ) -> None:
+        self._repository = repository
+        self._clock = clock
+        self._new_id = new_id
+
+    async def create(
+        self, tenant_id: UUID, data: CreateOrderInput, *, actor: str | None = None
+    ) -> Order[Pending]:
+        """Create and store a new `Pending` order.
+
+        `actor` is accepted for symmetry with the transitions; creation is not a
+        transition and records none (the order's ``created_at`` says when).
+
+        Raises:
+            NonPositiveAmountError: the total is not positive.
+        """
+        del actor
+        order = Order.new_pending(
+            tenant_id=tenant_id,
+            customer_id=data.customer_id,
+            total=data.money,
+            id=self._new_id(),
+            at=self._clock(),
+        )
+        await self._repository.add(order)
+        return order
+
+    async def get(self, tenant_id: UUID, order_id: UUID) -> AnyOrder:
+        """The order `order_id` of `tenant_id`.
+
+        Raises:
+            OrderNotFoundError: the tenant has no such order (another tenant's order is
+                reported the same way).
+        """
+        order = await self._repository.get(tenant_id, order_id)
+        if order is None:
+            raise OrderNotFoundError(order_id, tenant_id)
+        return order
+
+    async def list_orders(
+        self,
+        tenant_id: UUID,
+        *,
+        state: type[State] | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Sequence[AnyOrder]:
+        """A page of the tenant's orders, oldest first, optionally only those in `state`.
+
+        Raises:
+            ValueError: `state` is not an order state, or `limit`/`offset` is negative.
+        """
+        name = None
+        if state is not None:
+            if state not in ORDER_MACHINE.states:
+                raise ValueError(f"{state.__name__} is not a state of an order")
+            name = state.state_name
+        return await self._repository.list_orders(tenant_id, state=name, limit=limit, offset=offset)
+
+    async def history(self, tenant_id: UUID, order_id: UUID) -> Sequence[TransitionRecord]:
+        """The order's transition records, oldest first.
+
+        Raises:
+            OrderNotFoundError: the tenant has no such order.
+        """
+        await self.get(tenant_id, order_id)
+        return await self._repository.history(tenant_id, order_id)
+
+    async def confirm(
+        self,
+        tenant_id: UUID,
+        order_id: UUID,
+        *,
+        inventory_reserved: bool = True,
+        actor: str | None = None,
+    ) -> Order[Confirmed]:
+        """Confirm a `Pending` order whose items are reserved.
+
+        Raises:
+            OrderNotFoundError: no such order for this tenant.
+            InvalidTransition: the order is not `Pending`.
+            GuardFailed: the items are not reserved.
+            OrderVersionConflictError: another change of the order was saved first.
+        """
+        order = await self.get(tenant_id, order_id)
+        if not is_state(order, Pending):
+            raise_invalid_transition(order, "confirm")
+        confirmed = order.confirm(
+            inventory_reserved=inventory_reserved, actor=actor, at=self._clock()
+        )
+        return await self._save(confirmed)
+
+    async def pay(
+        self, tenant_id: UUID, order_id: UUID, data: PayOrderInput, *, actor: str | None = None
+    ) -> Order[Paid]:
+        """Record the payment of a `Confirmed` order.
+
+        Raises:
+            OrderNotFoundError: no such order for this tenant.
+            InvalidTransition: the order is not `Confirmed`.
+            OrderVersionConflictError: another change of the order was saved first.
+        """
+        order = await self.get(tenant_id, order_id)
+        if not is_state(order, Confirmed):
+            raise_invalid_transition(order, "pay")
+        paid = order.pay(data.payment_id, data.payment_method, actor=actor, at=self._clock())
+        return await self._save(paid)
+
+    async def ship(
+        self, tenant_id: UUID, order_id: UUID, data: ShipOrderInput, *, actor: str | None = None
+    ) -> Order[Shipped]:
+        """Ship a `Paid` order.
+
+        Raises:
+            OrderNotFoundError: no such order for this tenant.
+            InvalidTransition: the order is not `Paid`.
+            OrderVersionConflictError: another change of the order was saved first.
+        """
+        order = await self.get(tenant_id, order_id)
+        if not is_state(order, Paid):
+            raise_invalid_transition(order, "ship")
+        shipped = order.ship(data.tracking_number, data.carrier, actor=actor, at=self._clock())
+        return await self._save(shipped)
+
+    async def deliver(
+        self,
+        tenant_id: UUID,
+        order_id: UUID,
+        data: DeliverOrderInput | None = None,
+        *,
+        actor: str | None = None,
+    ) -> Order[Delivered]:
+        """Record the delivery of a `Shipped` order.
+
+        Raises:
+            OrderNotFoundError: no such order for this tenant.
+            InvalidTransition: the order is not `Shipped`.
+            OrderVersionConflictError: another change of the order was saved first.
+        """
+        order = await self.get(tenant_id, order_id)
+        if not is_state(order, Shipped):
+            raise_invalid_transition(order, "deliver")
+        signature = data.signature if data is not None else None
+        delivered = order.deliver(signature, actor=actor, at=self._clock())
+        return await self._save(delivered)
+
+    async def cancel(
+        self,
+        tenant_id: UUID,
+        order_id: UUID,
+        data: CancelOrderInput,
+        *,
+        actor: str | None = None,
+    ) -> Order[Cancelled]:
+        """Cancel an order: `Pending` or `Confirmed` plainly, `Paid` with its refund.
+
+        A paid order needs ``data.refund_id`` (the refund already issued) and is cancelled
+        by ``cancel_with_refund``; an unpaid one must not name a refund.
+
+        Raises:
+            OrderNotFoundError: no such order for this tenant.
+            InvalidTransition: the order is `Shipped`, `Delivered` or `Cancelled`.
+            RefundRequiredError: the order is paid and no refund id was given.
+            RefundNotApplicableError: a refund id was given for an unpaid order.
+            OrderVersionConflictError: another change of the order was saved first.
+        """
+        order = await self.get(tenant_id, order_id)
+        at = self._clock()
+        if is_state(order, Paid):
+            if data.refund_id is None:
+                raise RefundRequiredError(order.id)
+            cancelled = order.cancel_with_refund(data.reason, data.refund_id, actor=actor, at=at)
+        elif is_state(order, Pending) or is_state(order, Confirmed):
+            if data.refund_id is not None:
+                raise RefundNotApplicableError(order.id, order.state_name)
+            cancelled = order.cancel(data.reason, actor=actor, at=at)
+        else:
+            raise_invalid_transition(order, "cancel")
+        return await self._save(cancelled)
+
+    async def _save(self, order: Order[_S]) -> Order[_S]:
+        record = order.last_transition
+        assert record is not None  # a transition always sets it
+        await self._repository.save_transition(order, record)
+        return order
