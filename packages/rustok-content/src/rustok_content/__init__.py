@@ -1,5 +1,69 @@
-"""RusTok content: the content node lifecycle."""
+"""RusTok content: the content node lifecycle (Draft, Published, Archived) as a typed
+state machine, with input models and a service over a repository protocol.
+
+A user imports everything from here::
+
+    from rustok_content import ContentNode, Draft, Published, Archived, NodeService
+"""
 
 from rustok_content.__about__ import __version__
+from rustok_content._errors import (
+    ConcurrentModification,
+    ContentError,
+    DuplicateSlug,
+    InvalidContent,
+    NodeNotFound,
+)
+from rustok_content._inputs import ArchiveNodeInput, CreateNodeInput, UpdateNodeInput
+from rustok_content._memory import InMemoryNodeRepository
+from rustok_content._node import (
+    CONTENT_MACHINE,
+    AnyContentNode,
+    Archived,
+    ContentNode,
+    Draft,
+    Editable,
+    Published,
+    reason_given,
+)
+from rustok_content._rules import (
+    SLUG_MAX_LENGTH,
+    SLUG_PATTERN,
+    TITLE_MAX_LENGTH,
+    NodeKind,
+    check_kind,
+    check_slug,
+    check_title,
+)
+from rustok_content._service import ContentTrigger, NodeRepository, NodeService
 
-__all__ = ["__version__"]
+__all__ = [
+    "CONTENT_MACHINE",
+    "SLUG_MAX_LENGTH",
+    "SLUG_PATTERN",
+    "TITLE_MAX_LENGTH",
+    "AnyContentNode",
+    "ArchiveNodeInput",
+    "Archived",
+    "ConcurrentModification",
+    "ContentError",
+    "ContentNode",
+    "ContentTrigger",
+    "CreateNodeInput",
+    "Draft",
+    "DuplicateSlug",
+    "Editable",
+    "InMemoryNodeRepository",
+    "InvalidContent",
+    "NodeKind",
+    "NodeNotFound",
+    "NodeRepository",
+    "NodeService",
+    "Published",
+    "UpdateNodeInput",
+    "__version__",
+    "check_kind",
+    "check_slug",
+    "check_title",
+    "reason_given",
+]

@@ -104,17 +104,10 @@ class Entity(Generic[S_co]):
         ``last_transition`` set to the :class:`TransitionRecord`.
         """
         cls = type(self)
-        machine = cls.state_machine
         source = self.state.state_name
-        found = machine._lookup(trigger, source)
+        found = cls.state_machine._lookup(trigger, source)
         if found is None:
-            raise InvalidTransition(
-                entity_type=cls.__name__,
-                entity_id=str(self.id),
-                from_state=source,
-                trigger=trigger,
-                allowed=machine.allowed_triggers(source),
-            )
+            raise self._invalid(trigger)
         dest, guard = found
         if target.state_name != dest:
             raise TypeError(
@@ -161,6 +154,25 @@ class Entity(Generic[S_co]):
             for name, value in changes.items():
                 set_attr(new, name, value)
         return cast("Entity[T]", new)
+
+    def _check_trigger(self, trigger: str) -> None:
+        """Raise ``InvalidTransition`` unless ``trigger`` is allowed from the current state.
+
+        A transition method whose arguments need validating calls this first, so that an
+        entity in the wrong state reports ``InvalidTransition`` whatever the arguments.
+        """
+        if type(self).state_machine._lookup(trigger, self.state.state_name) is None:
+            raise self._invalid(trigger)
+
+    def _invalid(self, trigger: str) -> InvalidTransition:
+        source = self.state.state_name
+        return InvalidTransition(
+            entity_type=type(self).__name__,
+            entity_id=str(self.id),
+            from_state=source,
+            trigger=trigger,
+            allowed=type(self).state_machine.allowed_triggers(source),
+        )
 
     def to_data(self) -> dict[str, JsonValue]:
         """The entity as a JSON-ready dict: its fields, ``state`` (the state name) and
@@ -263,15 +275,8 @@ def fire(entity: Entity[State], trigger: str, /, **kwargs: object) -> Entity[Sta
         GuardFailed: when the transition's guard refuses it.
     """
     cls = type(entity)
-    machine = cls.state_machine
-    if trigger not in machine.triggers:
-        raise InvalidTransition(
-            entity_type=cls.__name__,
-            entity_id=str(entity.id),
-            from_state=entity.state.state_name,
-            trigger=trigger,
-            allowed=machine.allowed_triggers(entity.state.state_name),
-        )
+    if trigger not in cls.state_machine.triggers:
+        raise entity._invalid(trigger)
     result: object = getattr(entity, trigger)(**kwargs)
     if not isinstance(result, Entity):
         raise TypeError(f"{cls.__name__}.{trigger} returned {result!r}, not an entity")

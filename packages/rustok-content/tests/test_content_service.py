@@ -1,0 +1,210 @@
+"""NodeService over the in-memory repository: one record per transition, saved with the
+node; tenants isolated; optimistic locking."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+import pytest
+
+from rustok_content import (
+    Archived,
+    ConcurrentModification,
+    ContentNode,
+    CreateNodeInput,
+    Draft,
+    DuplicateSlug,
+    InMemoryNodeRepository,
+    NodeKind,
+    NodeNotFound,
+    NodeService,
+    Published,
+    UpdateNodeInput,
+)
+from rustok_core.error import ErrorKind
+from rustok_core.state_machine import GuardFailed, InvalidTransition, is_state
+
+TENANT = UUID("00000000-0000-4000-8000-00000000000a")
+OTHER_TENANT = UUID("00000000-0000-4000-8000-00000000000b")
+
+
+class StepClock:
+    """A clock that advances one minute per reading."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2025, 5, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(minutes=1)
+        return self.now
+
+
+@pytest.fixture
+def repository() -> InMemoryNodeRepository:
+    return InMemoryNodeRepository()
+
+
+@pytest.fixture
+def service(repository: InMemoryNodeRepository) -> NodeService:
+    return NodeService(repository, clock=StepClock())
+
+
+def post(slug: str = "first-post", kind: NodeKind = NodeKind.POST) -> CreateNodeInput:
+    return CreateNodeInput(kind=kind, title="First post", slug=slug)
+
+
+async def test_create_stores_a_draft(service: NodeService) -> None:
+    node = await service.create(TENANT, post())
+    assert node.state == Draft()
+    loaded = await service.get(TENANT, node.id)
+    assert loaded == node
+    assert await service.history(TENANT, node.id) == []
+
+
+async def test_each_transition_saves_the_node_and_exactly_one_record(
+    service: NodeService,
+) -> None:
+    node = await service.create(TENANT, post())
+    published = await service.publish(TENANT, node.id, actor="alice")
+    archived = await service.archive(TENANT, node.id, "outdated", actor="bob")
+    restored = await service.restore(TENANT, node.id, actor="carol")
+    assert published.state_name == "published"
+    assert archived.state.reason == "outdated"
+    assert restored.state == Draft()
+    assert (await service.get(TENANT, node.id)) == restored
+    history = await service.history(TENANT, node.id)
+    assert [(r.trigger, r.from_state, r.to_state, r.actor, r.version) for r in history] == [
+        ("publish", "draft", "published", "alice", 2),
+        ("archive", "published", "archived", "bob", 3),
+        ("restore", "archived", "draft", "carol", 4),
+    ]
+    assert [published.last_transition, archived.last_transition, restored.last_transition] == (
+        history
+    )
+
+
+async def test_update_saves_the_changes_and_a_record(service: NodeService) -> None:
+    node = await service.create(TENANT, post())
+    updated = await service.update(
+        TENANT, node.id, UpdateNodeInput(title="Renamed", slug="renamed"), actor="dan"
+    )
+    assert (updated.title, updated.slug, updated.version) == ("Renamed", "renamed", 2)
+    assert updated.updated_at > node.updated_at
+    history = await service.history(TENANT, node.id)
+    assert [(r.trigger, r.data) for r in history] == [("update", {"fields": ["slug", "title"]})]
+
+
+async def test_a_refused_transition_saves_nothing(service: NodeService) -> None:
+    node = await service.create(TENANT, post())
+    with pytest.raises(InvalidTransition) as caught:
+        await service.transition(TENANT, node.id, "archive", reason="x")
+    assert caught.value.status == 409
+    assert await service.get(TENANT, node.id) == node
+    assert await service.history(TENANT, node.id) == []
+
+
+async def test_archiving_without_a_reason_is_refused(service: NodeService) -> None:
+    node = await service.create(TENANT, post())
+    await service.publish(TENANT, node.id)
+    with pytest.raises(GuardFailed):
+        await service.transition(TENANT, node.id, "archive")
+    assert len(await service.history(TENANT, node.id)) == 1
+
+
+async def test_an_unknown_trigger_is_an_invalid_transition(service: NodeService) -> None:
+    node = await service.create(TENANT, post())
+    with pytest.raises(InvalidTransition, match="'delete'"):
+        await service.transition(TENANT, node.id, "delete")
+
+
+async def test_another_tenants_node_is_not_found(service: NodeService) -> None:
+    node = await service.create(TENANT, post())
+    with pytest.raises(NodeNotFound) as caught:
+        await service.get(OTHER_TENANT, node.id)
+    assert caught.value.kind is ErrorKind.NOT_FOUND
+    assert caught.value.code == "NODE_NOT_FOUND"
+    with pytest.raises(NodeNotFound):
+        await service.publish(OTHER_TENANT, node.id)
+    with pytest.raises(NodeNotFound):
+        await service.history(OTHER_TENANT, node.id)
+    assert await service.list_nodes(OTHER_TENANT) == []
+
+
+async def test_slugs_are_unique_within_a_tenant_only(service: NodeService) -> None:
+    first = await service.create(TENANT, post("same"))
+    with pytest.raises(DuplicateSlug) as caught:
+        await service.create(TENANT, post("same"))
+    assert caught.value.kind is ErrorKind.CONFLICT
+    await service.create(OTHER_TENANT, post("same"))
+    second = await service.create(TENANT, post("second"))
+    with pytest.raises(DuplicateSlug):
+        await service.update(TENANT, second.id, UpdateNodeInput(slug="same"))
+    assert (await service.get(TENANT, first.id)).slug == "same"
+
+
+async def test_a_stale_expected_version_is_a_concurrent_modification(
+    service: NodeService,
+) -> None:
+    node = await service.create(TENANT, post())
+    await service.update(TENANT, node.id, UpdateNodeInput(title="One"), expected_version=1)
+    with pytest.raises(ConcurrentModification) as caught:
+        await service.update(TENANT, node.id, UpdateNodeInput(title="Two"), expected_version=1)
+    assert caught.value.kind is ErrorKind.CONFLICT
+    assert (caught.value.expected, caught.value.actual) == (1, 2)
+    assert (await service.get(TENANT, node.id)).title == "One"
+
+
+async def test_of_two_writers_of_one_version_only_the_first_is_saved(
+    repository: InMemoryNodeRepository,
+) -> None:
+    service = NodeService(repository, clock=StepClock())
+    node = await service.create(TENANT, post())
+    first = await repository.get(TENANT, node.id)
+    second = await repository.get(TENANT, node.id)
+    assert first is not None
+    assert second is not None
+    assert is_state(first, Draft)
+    assert is_state(second, Draft)
+    published = first.publish()
+    edited = second.update(title="Edited")
+    assert published.last_transition is not None
+    assert edited.last_transition is not None
+    await repository.save(published, expected_version=1, record=published.last_transition)
+    with pytest.raises(ConcurrentModification):
+        await repository.save(edited, expected_version=1, record=edited.last_transition)
+    stored = await service.get(TENANT, node.id)
+    assert stored == published
+    assert [r.trigger for r in await service.history(TENANT, node.id)] == ["publish"]
+
+
+async def test_list_filters_by_state_and_kind_and_pages(service: NodeService) -> None:
+    a = await service.create(TENANT, post("a"))
+    b = await service.create(TENANT, post("b", NodeKind.PAGE))
+    c = await service.create(TENANT, post("c"))
+    await service.publish(TENANT, b.id)
+    await service.publish(TENANT, c.id)
+    await service.archive(TENANT, c.id, "old")
+    assert [n.slug for n in await service.list_nodes(TENANT)] == ["a", "b", "c"]
+    assert [n.slug for n in await service.list_nodes(TENANT, state=Published)] == ["b"]
+    assert [n.slug for n in await service.list_nodes(TENANT, state="archived")] == ["c"]
+    assert [n.id for n in await service.list_nodes(TENANT, kind=NodeKind.POST)] == [a.id, c.id]
+    assert [n.slug for n in await service.list_nodes(TENANT, limit=1, offset=1)] == ["b"]
+    archived = (await service.list_nodes(TENANT, state=Archived))[0]
+    assert is_state(archived, Archived)
+
+
+@pytest.mark.parametrize(("limit", "offset"), [(0, 0), (501, 0), (10, -1)])
+async def test_list_refuses_bad_paging(service: NodeService, limit: int, offset: int) -> None:
+    with pytest.raises(ValueError):
+        await service.list_nodes(TENANT, limit=limit, offset=offset)
+
+
+async def test_saving_a_node_that_was_never_added_is_not_found(
+    repository: InMemoryNodeRepository,
+) -> None:
+    node = ContentNode.new_draft(tenant_id=TENANT, kind="page", title="T", slug="t", id=uuid4())
+    published = node.publish()
+    assert published.last_transition is not None
+    with pytest.raises(NodeNotFound):
+        await repository.save(published, expected_version=1, record=published.last_transition)
