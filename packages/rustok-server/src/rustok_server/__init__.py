@@ -1,5 +1,57 @@
-"""RusTok server: the multi-tenant FastAPI service."""
+"""RusTok server: the multi-tenant FastAPI service.
+
+    from rustok_server import create_app, Settings, CurrentTenant, get_session
+"""
 
 from rustok_server.__about__ import __version__
+from rustok_server.app import ROUTERS, create_app, create_app_from_env
+from rustok_server.context import ServerContext, get_context
+from rustok_server.db import Database, get_session
+from rustok_server.problems import ProblemMiddleware, install_problem_handlers, problem_responses
+from rustok_server.resolution import (
+    CurrentTenant,
+    TenantMiddleware,
+    TenantRequired,
+    TenantResolver,
+    TenantStoreUnavailable,
+    get_tenant,
+)
+from rustok_server.settings import ResolutionSource, Settings
+from rustok_server.tenant_cache import TenantCache, TenantCacheConfig, TenantCacheStats
+from rustok_server.tenants import (
+    Tenant,
+    TenantConflict,
+    TenantDirectory,
+    TenantNotFound,
+    TenantRepository,
+)
 
-__all__ = ["__version__"]
+__all__ = [
+    "ROUTERS",
+    "CurrentTenant",
+    "Database",
+    "ProblemMiddleware",
+    "ResolutionSource",
+    "ServerContext",
+    "Settings",
+    "Tenant",
+    "TenantCache",
+    "TenantCacheConfig",
+    "TenantCacheStats",
+    "TenantConflict",
+    "TenantDirectory",
+    "TenantMiddleware",
+    "TenantNotFound",
+    "TenantRepository",
+    "TenantRequired",
+    "TenantResolver",
+    "TenantStoreUnavailable",
+    "__version__",
+    "create_app",
+    "create_app_from_env",
+    "get_context",
+    "get_session",
+    "get_tenant",
+    "install_problem_handlers",
+    "problem_responses",
+]

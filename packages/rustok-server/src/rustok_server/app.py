@@ -1,0 +1,129 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.middleware import Middleware
+
+from rustok_core.resilience import CircuitBreaker, CircuitBreakerConfig
+from rustok_core.tenancy import TenantIdentifier
+from rustok_server import health, tenant_api
+from rustok_server.__about__ import __version__
+from rustok_server.context import ServerContext
+from rustok_server.db import Database
+from rustok_server.problems import ProblemMiddleware, add_problem_schema, install_problem_handlers
+from rustok_server.resolution import TenantMiddleware, TenantResolver, guarded_loader
+from rustok_server.settings import Settings
+from rustok_server.tenant_cache import TenantCache, TenantCacheConfig
+from rustok_server.tenants import Tenant, TenantDirectory
+
+__all__ = ["ROUTERS", "create_app", "create_app_from_env"]
+
+#: The routers every app includes, in order. Feature modules add theirs here.
+ROUTERS: list[APIRouter] = [health.router, tenant_api.router]
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Callable[[], float] = time.monotonic
+) -> FastAPI:
+    """Build the server: database, ``tenant-db`` breaker, tenant cache, middleware, routes.
+
+    The database is not migrated here (``rustok-server serve`` and ``migrate`` do
+    that); the engine is closed when the app shuts down.
+
+    Args:
+        settings: the settings; read from ``RUSTOK_*`` environment variables if omitted.
+        clock: monotonic seconds for the tenant cache and the breaker; tests pass a
+            clock they move by hand.
+
+    Example:
+        >>> app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:"))
+        >>> app.state.context.breaker.name
+        'tenant-db'
+    """
+    settings = settings if settings is not None else Settings()
+    database = Database(settings.database_url, echo=settings.database_echo)
+    breaker = CircuitBreaker(
+        "tenant-db",
+        CircuitBreakerConfig(
+            failure_threshold=settings.breaker_failure_threshold,
+            success_threshold=settings.breaker_success_threshold,
+            timeout=settings.breaker_timeout,
+        ),
+        clock=clock,
+    )
+    directory = TenantDirectory(database)
+    cache: TenantCache[TenantIdentifier, Tenant] = TenantCache(
+        guarded_loader(directory.find, breaker, settings.db_query_timeout),
+        TenantCacheConfig(
+            ttl=settings.cache_ttl,
+            idle=settings.cache_idle,
+            capacity=settings.cache_capacity,
+            negative_ttl=settings.cache_negative_ttl,
+            stale_window=settings.cache_stale_window,
+        ),
+        clock=clock,
+    )
+    directory.cache = cache
+    resolver = TenantResolver(
+        cache,
+        breaker,
+        sources=settings.tenant_resolution,
+        header=settings.tenant_header,
+        base_domain=settings.base_domain,
+        default_tenant=settings.default_tenant,
+    )
+    context = ServerContext(
+        settings=settings,
+        database=database,
+        breaker=breaker,
+        tenant_cache=cache,
+        tenants=directory,
+        resolver=resolver,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await database.dispose()
+
+    app = FastAPI(
+        title="RusTok",
+        version=__version__,
+        summary="Multi-tenant content and commerce service.",
+        lifespan=lifespan,
+        middleware=[
+            Middleware(ProblemMiddleware),
+            Middleware(TenantMiddleware, resolver=resolver),
+        ],
+    )
+    app.state.context = context
+    app.state.database = database
+    install_problem_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+
+    def openapi() -> dict[str, Any]:  # FastAPI's own signature
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                routes=app.routes,
+            )
+            app.openapi_schema = add_problem_schema(document)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """`create_app` with settings from the environment (for ``uvicorn --factory``)."""
+    return create_app(Settings())

@@ -1,0 +1,89 @@
+"""Health endpoints: ``/health/live`` (the process answers) and ``/health/ready``
+(the database answers through the ``tenant-db`` breaker)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.responses import Response
+
+from rustok_core.error import ErrorKind, ProblemDetails
+from rustok_core.resilience import CircuitOpenError, with_timeout
+from rustok_server.context import ServerContext
+from rustok_server.problems import (
+    REQUEST_ID_HEADER,
+    problem_response,
+    problem_responses,
+    request_id,
+)
+from rustok_server.tenants import Tenant
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/health", tags=["health"])
+
+
+@router.get("/live", summary="The process is up")
+async def live() -> dict[str, str]:
+    """Always ``{"status": "ok"}`` while the process serves requests."""
+    return {"status": "ok"}
+
+
+@router.get(
+    "/ready",
+    summary="The server can serve tenants",
+    responses=problem_responses(503),
+)
+async def ready(request: Request) -> Response:
+    """Ping the database through the breaker; report breaker states and cache stats.
+
+    With a tenant header, the tenant is resolved too and shown. 503 (a problem
+    document carrying the same checks) when the database does not answer.
+    """
+    context: ServerContext = request.app.state.context
+    database_check: dict[str, object]
+    timeout = context.settings.db_query_timeout
+
+    async def ping() -> None:
+        await with_timeout(timeout, context.database.ping)
+
+    try:
+        await context.breaker.call(ping)
+        database_check = {"status": "ok", "dialect": context.database.dialect}
+    except CircuitOpenError as exc:
+        database_check = {
+            "status": "unavailable",
+            "reason": "circuit breaker open",
+            "retry_after": exc.retry_after,
+        }
+    except Exception as exc:  # any driver error or timeout: not ready, never a 500
+        database_check = {"status": "unavailable", "reason": type(exc).__name__}
+    stats = context.breaker.stats()
+    checks: dict[str, object] = {
+        "database": database_check,
+        "breakers": {
+            stats.name: {
+                "state": stats.state.value,
+                "failure_count": stats.failure_count,
+                "retry_after": context.breaker.retry_after,
+            }
+        },
+        "tenant_cache": asdict(context.tenant_cache.stats()),
+    }
+    tenant = request.scope.get("state", {}).get("tenant")
+    if isinstance(tenant, Tenant):
+        checks["tenant"] = {"id": str(tenant.id), "slug": tenant.slug}
+    rid = request_id(request)
+    if database_check["status"] == "ok":
+        return JSONResponse({"status": "ready", **checks}, headers={REQUEST_ID_HEADER: rid})
+    problem = ProblemDetails.for_kind(
+        ErrorKind.EXTERNAL_SERVICE,
+        "The database does not answer; the server cannot serve tenants it has not cached.",
+        instance=request.url.path,
+        trace_id=rid or None,
+        code="NOT_READY",
+    )
+    document = ProblemDetails.model_validate({**problem.to_dict(), **checks})
+    return problem_response(document, headers={REQUEST_ID_HEADER: rid})

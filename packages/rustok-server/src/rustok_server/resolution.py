@@ -1,0 +1,286 @@
+"""Which tenant a request is for: from the tenant header, the host name or a default.
+
+Identifiers are validated with `rustok_core.tenancy` before anything is looked
+up, so a malformed one costs no query. Lookups go through the tenant cache,
+whose loads go through the ``tenant-db`` circuit breaker with a per-query
+timeout. The middleware is pure ASGI: a cache hit costs a dictionary lookup and
+no await on anything slow.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Annotated, Final
+
+from fastapi import Depends
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from rustok_core.error import ErrorKind, RichError
+from rustok_core.resilience import CircuitBreaker, CircuitOpenError, with_timeout
+from rustok_core.tenancy import (
+    IdentifierKind,
+    InvalidTenantIdentifier,
+    RejectionReason,
+    TenantIdentifier,
+    parse_tenant_identifier,
+    validate_host,
+)
+from rustok_server.settings import ResolutionSource
+from rustok_server.tenant_cache import TenantCache
+from rustok_server.tenants import Tenant, TenantNotFound
+
+__all__ = [
+    "CurrentTenant",
+    "TenantMiddleware",
+    "TenantRequired",
+    "TenantResolver",
+    "TenantStoreUnavailable",
+    "get_tenant",
+    "guarded_loader",
+]
+
+# Longer than any valid identifier or host name: refused before decoding.
+_MAX_RAW_IDENTIFIER: Final = 512
+
+
+class TenantRequired(RichError):
+    """The request names no tenant and no default is configured (400)."""
+
+    def __init__(self, header: str) -> None:
+        super().__init__(
+            ErrorKind.VALIDATION,
+            "the request names no tenant",
+            user_message=f"Name the tenant with the {header} header (a UUID or a slug).",
+            code="TENANT_REQUIRED",
+        )
+
+
+class TenantStoreUnavailable(RichError):
+    """The tenant could not be loaded and no stale entry can stand in (503).
+
+    Attributes:
+        retry_after: seconds after which the client may retry.
+    """
+
+    def __init__(self, identifier: str, retry_after: float) -> None:
+        super().__init__(
+            ErrorKind.EXTERNAL_SERVICE,
+            f"the tenant store could not load {identifier!r}",
+            user_message="Tenant data is temporarily unavailable; retry after the delay given.",
+            code="TENANT_STORE_UNAVAILABLE",
+        )
+        self.retry_after = retry_after
+
+
+def guarded_loader(
+    find: Callable[[TenantIdentifier], Awaitable[Tenant | None]],
+    breaker: CircuitBreaker,
+    timeout: float,
+) -> Callable[[TenantIdentifier], Awaitable[Tenant | None]]:
+    """Wrap a tenant query in a timeout, inside the breaker (for `TenantCache`).
+
+    A "not found" is a ``None`` result, so it never counts as a failure.
+    """
+
+    async def query(identifier: TenantIdentifier) -> Tenant | None:
+        return await with_timeout(timeout, find, identifier)
+
+    async def load(identifier: TenantIdentifier) -> Tenant | None:
+        return await breaker.call(query, identifier)
+
+    return load
+
+
+class TenantResolver:
+    """Finds the tenant of a request from its raw header values.
+
+    Args:
+        cache: the tenant cache (its loader queries the database).
+        breaker: the breaker the cache's loads go through (for ``Retry-After``).
+        sources: the sources to try, in order.
+        header: the tenant header's name.
+        base_domain: hosts ``<slug>.<base_domain>`` resolve by slug.
+        default_tenant: UUID or slug used when no other source names a tenant.
+
+    Raises:
+        InvalidTenantIdentifier: ``default_tenant`` or ``base_domain`` is malformed.
+    """
+
+    def __init__(
+        self,
+        cache: TenantCache[TenantIdentifier, Tenant],
+        breaker: CircuitBreaker,
+        *,
+        sources: Iterable[ResolutionSource],
+        header: str = "X-Tenant-ID",
+        base_domain: str | None = None,
+        default_tenant: str | None = None,
+    ) -> None:
+        self.cache = cache
+        self.breaker = breaker
+        self.sources = tuple(sources)
+        self.header = header
+        self.header_key = header.lower().encode("latin-1")
+        self._use_header = ResolutionSource.HEADER in self.sources
+        self._use_host = ResolutionSource.HOST in self.sources
+        self.base_suffix = "." + validate_host(base_domain) if base_domain else None
+        self.default = parse_tenant_identifier(default_tenant) if default_tenant else None
+
+    async def resolve(
+        self, header: bytes | None, host: bytes | None, *, required: bool = True
+    ) -> Tenant | None:
+        """The tenant named by the raw tenant header or Host header, or the default.
+
+        The tenant header, when sent, decides alone. A host that names no tenant
+        falls through to the next source.
+
+        Args:
+            header: raw value of the tenant header, if sent.
+            host: raw value of the Host header, if sent.
+            required: when false, only the tenant header is consulted and ``None``
+                is returned without it (health checks).
+
+        Raises:
+            InvalidTenantIdentifier: a malformed identifier (400; nothing looked up).
+            TenantNotFound: unknown or disabled tenant (404).
+            TenantRequired: nothing names a tenant (400).
+            TenantStoreUnavailable: the store is failing and no stale entry exists (503).
+        """
+        if header is not None and self._use_header:
+            identifier = parse_tenant_identifier(_decode(header, IdentifierKind.SLUG))
+            return self._active(await self._lookup(identifier), identifier)
+        if not required:
+            return None
+        for source in self.sources:
+            if source is ResolutionSource.HOST:
+                if host is None:
+                    continue
+                by_host = self._host_identifier(_decode(host, IdentifierKind.HOST))
+                if by_host is None:
+                    continue
+                tenant = await self._lookup(by_host)
+                if tenant is not None:
+                    return self._active(tenant, by_host)
+            elif source is ResolutionSource.DEFAULT and self.default is not None:
+                return self._active(await self._lookup(self.default), self.default)
+        if self._use_host and host is not None:
+            by_host = self._host_identifier(_decode(host, IdentifierKind.HOST))
+            if by_host is not None:
+                raise TenantNotFound(by_host.value)
+        raise TenantRequired(self.header)
+
+    def _host_identifier(self, raw: str) -> TenantIdentifier | None:
+        if raw.startswith("["):
+            return None  # an IPv6 literal names no tenant
+        host = validate_host(raw)
+        if host[-1:].isdigit() and _is_ipv4(host):
+            return None  # neither does an IPv4 address
+        suffix = self.base_suffix
+        if suffix is not None and host.endswith(suffix):
+            label = host[: -len(suffix)]
+            if "." not in label:
+                return TenantIdentifier(IdentifierKind.SLUG, label)
+        return TenantIdentifier(IdentifierKind.HOST, host)
+
+    async def _lookup(self, identifier: TenantIdentifier) -> Tenant | None:
+        found, tenant = self.cache.get_fresh(identifier)
+        if found:
+            return tenant
+        try:
+            return await self.cache.get(identifier)
+        except CircuitOpenError as exc:
+            raise TenantStoreUnavailable(identifier.value, max(exc.retry_after, 1.0)) from exc
+        except Exception as exc:
+            retry_after = max(self.breaker.retry_after, 1.0)
+            raise TenantStoreUnavailable(identifier.value, retry_after) from exc
+
+    @staticmethod
+    def _active(tenant: Tenant | None, identifier: TenantIdentifier) -> Tenant:
+        if tenant is None or not tenant.active:
+            raise TenantNotFound(identifier.value)
+        return tenant
+
+
+def _decode(raw: bytes, kind: IdentifierKind) -> str:
+    if len(raw) > _MAX_RAW_IDENTIFIER:
+        # Refused before decoding or validating: a 10 KB header costs nothing more.
+        shown = raw[:_MAX_RAW_IDENTIFIER].decode("latin-1")
+        raise InvalidTenantIdentifier(RejectionReason.TOO_LONG, kind, shown)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _is_ipv4(host: str) -> bool:
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
+
+
+class TenantMiddleware:
+    """Pure ASGI middleware resolving the tenant of every request.
+
+    The tenant is put in the request state (read it with `get_tenant`). Paths in
+    ``exempt`` (documentation) are not resolved; paths under ``optional_prefix``
+    (health checks) are resolved only when the tenant header is sent. Errors are
+    raised as `RichError` for `ProblemMiddleware` to answer.
+
+    Args:
+        app: the inner application.
+        resolver: the resolver.
+        exempt: exact paths that need no tenant.
+        optional_prefix: path prefix where a tenant is optional.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        resolver: TenantResolver,
+        exempt: Iterable[str] = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"),
+        optional_prefix: str = "/health/",
+    ) -> None:
+        self.app = app
+        self.resolver = resolver
+        self.exempt = frozenset(exempt)
+        self.optional_prefix = optional_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.exempt:
+            await self.app(scope, receive, send)
+            return
+        header_key = self.resolver.header_key
+        header: bytes | None = None
+        host: bytes | None = None
+        for name, value in scope["headers"]:
+            if name == header_key:
+                header = value
+            elif name == b"host":
+                host = value
+        required = not scope["path"].startswith(self.optional_prefix)
+        tenant = await self.resolver.resolve(header, host, required=required)
+        state = scope.get("state")
+        if state is None:
+            scope["state"] = state = {}
+        state["tenant"] = tenant
+        await self.app(scope, receive, send)
+
+
+def get_tenant(request: Request) -> Tenant:
+    """FastAPI dependency: the tenant of this request.
+
+    Raises:
+        TenantRequired: the route is not tenant-resolved, or no tenant was named.
+    """
+    tenant = request.scope.get("state", {}).get("tenant")
+    if not isinstance(tenant, Tenant):
+        raise TenantRequired("X-Tenant-ID")
+    return tenant
+
+
+CurrentTenant = Annotated[Tenant, Depends(get_tenant)]
+"""Annotate a route parameter with this to receive the resolved tenant."""

@@ -1,0 +1,34 @@
+"""``GET /api/tenant``: the tenant a request resolved to (a tenant-resolved read)."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from rustok_server.problems import problem_responses
+from rustok_server.resolution import CurrentTenant
+
+__all__ = ["TenantOut", "router"]
+
+router = APIRouter(prefix="/api", tags=["tenant"])
+
+
+class TenantOut(BaseModel):
+    """What a client may see of its own tenant."""
+
+    id: uuid.UUID
+    slug: str
+    name: str
+    domain: str | None
+
+
+@router.get(
+    "/tenant",
+    summary="The tenant of this request",
+    responses=problem_responses(400, 404, 503),
+)
+async def current_tenant(tenant: CurrentTenant) -> TenantOut:
+    """The tenant resolved from ``X-Tenant-ID``, the host name or the default."""
+    return TenantOut(id=tenant.id, slug=tenant.slug, name=tenant.name, domain=tenant.domain)

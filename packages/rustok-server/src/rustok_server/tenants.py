@@ -1,0 +1,266 @@
+"""Tenants: the value handlers see, the repository that reads and writes them, and the
+directory that keeps the tenant cache in step with every change."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rustok_core.error import ErrorKind, RichError
+from rustok_core.tenancy import (
+    IdentifierKind,
+    TenantIdentifier,
+    parse_tenant_identifier,
+    validate_host,
+    validate_slug,
+)
+from rustok_server.db import Database
+from rustok_server.models import TenantRow, utcnow
+from rustok_server.tenant_cache import TenantCache
+
+__all__ = [
+    "Tenant",
+    "TenantConflict",
+    "TenantDirectory",
+    "TenantNotFound",
+    "TenantRepository",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    """A tenant as the rest of the server sees it (immutable; reloaded after changes).
+
+    Attributes:
+        id: the tenant's UUID; every row it owns carries it as ``tenant_id``.
+        slug: its unique short name (``acme``), usable in ``X-Tenant-ID`` and as a subdomain.
+        domain: its own host name (``shop.acme.test``), if any.
+        name: its display name.
+        active: a disabled tenant resolves to 404, like an unknown one.
+        created_at: when it was created (UTC).
+        updated_at: when it last changed (UTC).
+    """
+
+    id: uuid.UUID
+    slug: str
+    domain: str | None
+    name: str
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+    def identifiers(self) -> tuple[TenantIdentifier, ...]:
+        """Every identifier that resolves to this tenant: its id, its slug and its domain."""
+        keys = [
+            TenantIdentifier(IdentifierKind.UUID, str(self.id)),
+            TenantIdentifier(IdentifierKind.SLUG, self.slug),
+        ]
+        if self.domain is not None:
+            keys.append(TenantIdentifier(IdentifierKind.HOST, self.domain))
+        return tuple(keys)
+
+    @classmethod
+    def from_row(cls, row: TenantRow) -> Tenant:
+        """The tenant of a database row."""
+        return cls(
+            id=row.id,
+            slug=row.slug,
+            domain=row.domain,
+            name=row.name,
+            active=row.active,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+
+class TenantNotFound(RichError):
+    """No tenant answers to this identifier, or it is disabled (both are a 404)."""
+
+    def __init__(self, identifier: str) -> None:
+        super().__init__(
+            ErrorKind.NOT_FOUND,
+            f"no active tenant answers to {identifier!r}",
+            user_message=(
+                f"No active tenant answers to {identifier!r}; check the tenant id, "
+                "slug or host name."
+            ),
+            code="TENANT_NOT_FOUND",
+        )
+        self.identifier = identifier
+
+
+class TenantConflict(RichError):
+    """Another tenant already has this slug or domain."""
+
+    def __init__(self, slug: str, domain: str | None) -> None:
+        which = f"slug {slug!r}" + (f" or domain {domain!r}" if domain else "")
+        super().__init__(
+            ErrorKind.CONFLICT,
+            f"a tenant with {which} already exists",
+            user_message=f"A tenant with {which} already exists; choose another.",
+            code="TENANT_CONFLICT",
+        )
+
+
+class TenantRepository:
+    """Reads and writes tenants in one session; the caller commits.
+
+    Args:
+        session: the session to work in.
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def find(self, identifier: TenantIdentifier) -> Tenant | None:
+        """The tenant an identifier names (active or not), or ``None``."""
+        if identifier.kind is IdentifierKind.UUID:
+            condition = TenantRow.id == uuid.UUID(identifier.value)
+        elif identifier.kind is IdentifierKind.SLUG:
+            condition = TenantRow.slug == identifier.value
+        else:
+            condition = TenantRow.domain == identifier.value
+        row = (await self.session.execute(select(TenantRow).where(condition))).scalar_one_or_none()
+        return None if row is None else Tenant.from_row(row)
+
+    async def list(self, *, limit: int = 100, offset: int = 0) -> Sequence[Tenant]:
+        """Tenants ordered by slug, one page."""
+        query = select(TenantRow).order_by(TenantRow.slug).limit(limit).offset(offset)
+        return [Tenant.from_row(row) for row in (await self.session.scalars(query)).all()]
+
+    async def count(self) -> int:
+        """How many tenants exist."""
+        return int((await self.session.execute(select(func.count(TenantRow.id)))).scalar_one())
+
+    async def create(
+        self, slug: str, name: str, *, domain: str | None = None, tenant_id: uuid.UUID | None = None
+    ) -> Tenant:
+        """Add a tenant; ``slug`` and ``domain`` are validated and normalised first.
+
+        Raises:
+            InvalidTenantIdentifier: the slug or domain is malformed or reserved.
+            TenantConflict: the slug or domain is taken.
+        """
+        slug = validate_slug(slug)
+        if domain is not None:
+            domain = validate_host(domain)
+        name = name.strip()
+        if not name:
+            raise RichError(
+                ErrorKind.VALIDATION,
+                f"tenant {slug!r} needs a name",
+                user_message="A tenant needs a non-empty name.",
+            ).with_violation("name", "must not be empty")
+        now = utcnow()
+        row = TenantRow(
+            id=tenant_id or uuid.uuid4(),
+            slug=slug,
+            domain=domain,
+            name=name,
+            active=True,
+            created_at=now,
+            updated_at=now,
+        )
+        self.session.add(row)
+        try:
+            await self.session.flush()
+        except IntegrityError as exc:
+            await self.session.rollback()
+            raise TenantConflict(slug, domain) from exc
+        return Tenant.from_row(row)
+
+    async def set_active(self, identifier: TenantIdentifier, active: bool) -> tuple[Tenant, Tenant]:
+        """Enable or disable a tenant; returns it before and after the change.
+
+        Raises:
+            TenantNotFound: nothing answers to ``identifier``.
+        """
+        row = await self._row(identifier)
+        before = Tenant.from_row(row)
+        row.active = active
+        row.updated_at = utcnow()
+        await self.session.flush()
+        return before, Tenant.from_row(row)
+
+    async def _row(self, identifier: TenantIdentifier) -> TenantRow:
+        tenant = await self.find(identifier)
+        if tenant is None:
+            raise TenantNotFound(identifier.value)
+        row = await self.session.get(TenantRow, tenant.id)
+        assert row is not None  # found just above, in the same transaction
+        return row
+
+
+class TenantDirectory:
+    """Tenant administration that keeps a tenant cache in step.
+
+    Creating, enabling or disabling a tenant commits and then invalidates every
+    cache key of the tenant (before and after the change), so the server never
+    keeps answering from an entry the change made wrong.
+
+    Args:
+        database: where tenants live.
+        cache: the server's tenant cache, if any (the CLI runs without one).
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        cache: TenantCache[TenantIdentifier, Tenant] | None = None,
+    ) -> None:
+        self.database = database
+        self.cache = cache
+
+    async def create(self, slug: str, name: str, *, domain: str | None = None) -> Tenant:
+        """Create a tenant. Raises `TenantConflict` or `InvalidTenantIdentifier`."""
+        async with self.database.sessions() as session:
+            tenant = await TenantRepository(session).create(slug, name, domain=domain)
+            await session.commit()
+        self._invalidate(tenant)
+        return tenant
+
+    async def find(self, identifier: TenantIdentifier) -> Tenant | None:
+        """The tenant ``identifier`` names, active or not, or ``None`` (one query)."""
+        async with self.database.sessions() as session:
+            return await TenantRepository(session).find(identifier)
+
+    async def get(self, identifier: str) -> Tenant:
+        """The tenant a UUID or slug names, active or not. Raises `TenantNotFound`."""
+        parsed = parse_tenant_identifier(identifier)
+        async with self.database.sessions() as session:
+            tenant = await TenantRepository(session).find(parsed)
+        if tenant is None:
+            raise TenantNotFound(identifier)
+        return tenant
+
+    async def list(self, *, limit: int = 100, offset: int = 0) -> Sequence[Tenant]:
+        """Tenants ordered by slug, one page."""
+        async with self.database.sessions() as session:
+            return await TenantRepository(session).list(limit=limit, offset=offset)
+
+    async def count(self) -> int:
+        """How many tenants exist."""
+        async with self.database.sessions() as session:
+            return await TenantRepository(session).count()
+
+    async def set_active(self, identifier: str, active: bool) -> Tenant:
+        """Enable or disable the tenant a UUID or slug names. Raises `TenantNotFound`."""
+        parsed = parse_tenant_identifier(identifier)
+        async with self.database.sessions() as session:
+            before, after = await TenantRepository(session).set_active(parsed, active)
+            await session.commit()
+        self._invalidate(before, after)
+        return after
+
+    def _invalidate(self, *tenants: Tenant) -> None:
+        if self.cache is None:
+            return
+        for tenant in tenants:
+            for key in tenant.identifiers():
+                self.cache.invalidate(key)
