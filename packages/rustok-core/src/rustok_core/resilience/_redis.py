@@ -6,6 +6,7 @@ the ``redis`` extra: ``pip install 'rustok-core[redis]'``).
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,27 @@ _TO_PYBREAKER = {
 _NAMESPACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$")
 
 
+logger = logging.getLogger("rustok.resilience")
+
+
+class _RedisStorage(pybreaker.CircuitRedisStorage):
+    """pybreaker's Redis storage, constructible while Redis is down.
+
+    pybreaker writes the initial keys in its constructor and lets a connection
+    error escape from there, which would keep an application from starting while
+    Redis is away. Here the error is logged; pybreaker writes the keys again on
+    the first read that finds them missing.
+    """
+
+    def _initialize_redis_state(self, state: str) -> None:
+        from redis.exceptions import RedisError
+
+        try:
+            super()._initialize_redis_state(state)
+        except RedisError as exc:
+            logger.warning("circuit storage %r: Redis unreachable (%s)", self._namespace_name, exc)
+
+
 def redis_storage(
     redis: str | Redis,
     *,
@@ -43,8 +65,9 @@ def redis_storage(
 
     What pybreaker's Redis storage does, and what to know about it:
 
-    - when Redis cannot be reached, its errors are logged (logger ``pybreaker``)
-      and the state reads as ``fallback_state``: ``CLOSED`` (the default) lets
+    - when Redis cannot be reached (at start or later), its errors are logged
+      (loggers ``pybreaker`` and ``rustok.resilience``) and the state reads as
+      ``fallback_state``: ``CLOSED`` (the default) lets
       calls through unprotected, ``OPEN`` refuses them all;
     - the time the circuit opened is kept to the whole second, so another
       process may admit trial calls up to a second early;
@@ -96,7 +119,7 @@ def redis_storage(
                 "create it with decode_responses=False"
             )
         client = redis
-    backend = pybreaker.CircuitRedisStorage(
+    backend = _RedisStorage(
         pybreaker.STATE_CLOSED,
         client,
         namespace=f"rustok:{namespace}",

@@ -1,0 +1,188 @@
+"""Redis storage: breakers in several processes (here: objects) share one circuit."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from rustok_core.resilience import (
+    CircuitBreaker,
+    CircuitBreakerConfig,
+    CircuitOpenError,
+    CircuitState,
+    CircuitStorage,
+    redis_storage,
+)
+
+pytestmark = pytest.mark.redis
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class Down(Exception):
+    pass
+
+
+async def fail() -> None:
+    raise Down("database down")
+
+
+async def succeed() -> str:
+    return "ok"
+
+
+def state_of(breaker: CircuitBreaker) -> CircuitState:
+    # A function, so that type checkers do not carry a narrowed state across calls.
+    return breaker.state
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def storages(redis_url: str, namespace: str) -> Iterator[list[CircuitStorage]]:
+    made: list[CircuitStorage] = []
+    yield made
+    for storage in made:
+        storage.close()
+
+
+def shared_breaker(
+    redis_url: str, namespace: str, storages: list[CircuitStorage], clock: ManualClock
+) -> CircuitBreaker:
+    storage = redis_storage(redis_url, namespace=namespace)
+    storages.append(storage)
+    config = CircuitBreakerConfig(failure_threshold=2, success_threshold=1, timeout=30.0)
+    return CircuitBreaker("tenant-db", config, storage=storage, clock=clock)
+
+
+async def test_a_breaker_opened_by_one_object_rejects_in_the_other(
+    redis_url: str, namespace: str, storages: list[CircuitStorage]
+) -> None:
+    clock_a, clock_b = ManualClock(), ManualClock()
+    a = shared_breaker(redis_url, namespace, storages, clock_a)
+    b = shared_breaker(redis_url, namespace, storages, clock_b)
+    with pytest.raises(Down):
+        await a.call(fail)
+    with pytest.raises(Down):
+        await b.call(fail)  # the failure count is shared: this is failure 2 of 2
+    assert a.state is CircuitState.OPEN
+    with pytest.raises(CircuitOpenError) as caught:
+        await a.call(succeed)
+    assert caught.value.retry_after > 28.0
+    # b learns that the circuit is open from Redis
+    with pytest.raises(CircuitOpenError):
+        await b.call(succeed)
+    assert b.stats().total_rejected == 1
+    # after the timeout (on b's clock) b probes, and its success closes the circuit for a
+    clock_b.advance(30.0)
+    assert await b.call(succeed) == "ok"
+    assert b.state is CircuitState.CLOSED
+    assert state_of(a) is CircuitState.CLOSED
+    assert await a.call(succeed) == "ok"
+
+
+async def test_manual_control_is_shared(
+    redis_url: str, namespace: str, storages: list[CircuitStorage]
+) -> None:
+    a = shared_breaker(redis_url, namespace, storages, ManualClock())
+    b = shared_breaker(redis_url, namespace, storages, ManualClock())
+    a.open()
+    assert b.state is CircuitState.OPEN
+    b.close()
+    assert state_of(a) is CircuitState.CLOSED
+    assert a.stats().state_transitions == 2  # it saw open, then closed
+
+
+async def test_a_new_breaker_starts_in_the_shared_state(
+    redis_url: str, namespace: str, storages: list[CircuitStorage]
+) -> None:
+    first = shared_breaker(redis_url, namespace, storages, ManualClock())
+    first.open()
+    late = shared_breaker(redis_url, namespace, storages, ManualClock())
+    with pytest.raises(CircuitOpenError) as caught:
+        await late.call(succeed)
+    assert 28.0 < caught.value.retry_after <= 30.0
+
+
+async def test_namespaces_keep_circuits_apart(
+    redis_url: str, namespace: str, storages: list[CircuitStorage]
+) -> None:
+    a = shared_breaker(redis_url, namespace, storages, ManualClock())
+    other = shared_breaker(redis_url, namespace + "-other", storages, ManualClock())
+    a.open()
+    assert await other.call(succeed) == "ok"
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert client.get(f"rustok:{namespace}:pybreaker:state") == b"open"
+    finally:
+        client.close()
+
+
+async def test_a_client_object_can_be_given(redis_url: str, namespace: str) -> None:
+    client = redis.Redis.from_url(redis_url, socket_timeout=0.5)
+    try:
+        storage = redis_storage(client, namespace=namespace)
+        breaker = CircuitBreaker("x", storage=storage)
+        assert await breaker.call(succeed) == "ok"
+        storage.close()  # the client is the caller's: still usable
+        assert client.ping()
+    finally:
+        client.close()
+
+
+def test_a_decoding_client_is_refused(redis_url: str, namespace: str) -> None:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        with pytest.raises(ValueError, match="decode_responses"):
+            redis_storage(client, namespace=namespace)
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("bad", ["", " spaces ", "-leading", "x" * 201])
+def test_a_namespace_is_required_and_checked(redis_url: str, bad: str) -> None:
+    with pytest.raises(ValueError, match="namespace"):
+        redis_storage(redis_url, namespace=bad)
+
+
+@pytest.mark.parametrize(
+    ("fallback", "expected"),
+    [(CircuitState.CLOSED, "ok"), (CircuitState.OPEN, CircuitOpenError)],
+)
+async def test_unreachable_redis_falls_back_to_the_configured_state(
+    namespace: str,
+    caplog: pytest.LogCaptureFixture,
+    fallback: CircuitState,
+    expected: str | type[Exception],
+) -> None:
+    # Nothing listens on port 1: every Redis command fails at once, the first
+    # ones while the storage is built.
+    storage = redis_storage(
+        "redis://127.0.0.1:1/0", namespace=namespace, fallback_state=fallback, socket_timeout=0.05
+    )
+    try:
+        breaker = CircuitBreaker("tenant-db", storage=storage)
+        if expected == "ok":
+            assert await breaker.call(succeed) == "ok"
+        else:
+            with pytest.raises(CircuitOpenError):
+                await breaker.call(succeed)
+        assert breaker.state is fallback
+        assert any("Redis" in r.getMessage() for r in caplog.records)
+    finally:
+        storage.close()
