@@ -22,7 +22,6 @@ from rustok_content._node import (
     Archived,
     ContentNode,
     Draft,
-    Editable,
     Published,
     reason_given,
 )
@@ -52,7 +51,6 @@ __all__ = [
     "CreateNodeInput",
     "Draft",
     "DuplicateSlug",
-    "Editable",
     "InMemoryNodeRepository",
     "InvalidContent",
     "NodeKind",

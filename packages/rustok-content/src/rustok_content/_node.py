@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import ClassVar, TypeAlias, TypeVar, cast
+from typing import ClassVar, TypeAlias, TypeVar, cast, overload
 from uuid import UUID, uuid4
 
 from rustok_content._rules import NodeKind, check_kind, check_slug, check_title
@@ -41,10 +41,6 @@ class Archived(State):
 
     archived_at: datetime
     reason: str
-
-
-Editable = TypeVar("Editable", Draft, Published)
-"""The states in which a node's fields may change (``update``)."""
 
 
 def _reason_given(request: TransitionRequest) -> bool:
@@ -174,8 +170,11 @@ class ContentNode(Entity[S_co]):
         now = _now(at)
         return self._to("restore", Draft(), actor, now, None, updated_at=now)
 
+    # One overload per state that allows update: a TypeVar bound or constrained to
+    # Draft | Published in the self type is not enforced by mypy, overloads are.
+    @overload
     def update(
-        self: ContentNode[Editable],
+        self: ContentNode[Draft],
         *,
         title: str | None = None,
         slug: str | None = None,
@@ -183,7 +182,30 @@ class ContentNode(Entity[S_co]):
         parent_id: UUID | None = None,
         actor: str | None = None,
         at: datetime | None = None,
-    ) -> ContentNode[Editable]:
+    ) -> ContentNode[Draft]: ...
+
+    @overload
+    def update(
+        self: ContentNode[Published],
+        *,
+        title: str | None = None,
+        slug: str | None = None,
+        category_id: UUID | None = None,
+        parent_id: UUID | None = None,
+        actor: str | None = None,
+        at: datetime | None = None,
+    ) -> ContentNode[Published]: ...
+
+    def update(
+        self,
+        *,
+        title: str | None = None,
+        slug: str | None = None,
+        category_id: UUID | None = None,
+        parent_id: UUID | None = None,
+        actor: str | None = None,
+        at: datetime | None = None,
+    ) -> ContentNode[State]:
         """Change fields of a draft or published node, keeping its state; touches
         ``updated_at``. Fields left ``None`` keep their value.
 

@@ -1,0 +1,25 @@
+"""Every transition the content lifecycle does not have is a mypy error on its line."""
+
+from uuid import uuid4
+
+from rustok_content import AnyContentNode, ContentNode
+
+draft = ContentNode.new_draft(tenant_id=uuid4(), kind="post", title="T", slug="t")
+published = draft.publish()
+archived = published.archive("old")
+
+draft.archive("no")  # E: misc
+draft.restore()  # E: misc
+published.publish()  # E: misc
+published.restore()  # E: misc
+archived.publish()  # E: misc
+archived.archive("again")  # E: misc
+archived.update(title="x")  # E: misc
+
+
+def loaded(node: AnyContentNode) -> None:
+    node.publish()  # E: misc
+    node.update(title="x")  # E: misc
+
+
+bare = ContentNode(id=uuid4(), tenant_id=uuid4())  # E: call-arg
