@@ -89,7 +89,7 @@ async def test_create_stores_a_pending_order(service: OrderService) -> None:
     assert order.total == Money(Decimal("19.90"), "EUR")
     assert order.created_at == T0 + timedelta(minutes=1)
     assert await service.get(TENANT, order.id) == order
-    assert await service.history(TENANT, order.id) == ()
+    assert await service.history(TENANT, order.id) == []
 
 
 async def test_full_lifecycle_saves_one_record_per_transition(service: OrderService) -> None:
@@ -194,7 +194,7 @@ async def test_a_transition_from_the_wrong_state_stores_nothing(service: OrderSe
         await service.ship(TENANT, order.id, SHIP)
     assert info.value.status == 409
     assert await service.get(TENANT, order.id) == order
-    assert await service.history(TENANT, order.id) == ()
+    assert await service.history(TENANT, order.id) == []
 
 
 @pytest.mark.parametrize(
@@ -279,6 +279,34 @@ async def test_list_orders_refuses_a_state_of_another_machine(service: OrderServ
 
     with pytest.raises(ValueError, match="not a state of an order"):
         await service.list_orders(TENANT, state=Elsewhere)
+    with pytest.raises(ValueError, match="'refunded' is not a state"):
+        await service.list_orders(TENANT, state="refunded")
+
+
+@pytest.mark.parametrize(("limit", "offset"), [(0, 0), (501, 0), (10, -1)])
+async def test_list_orders_refuses_bad_paging(
+    service: OrderService, limit: int, offset: int
+) -> None:
+    with pytest.raises(ValueError, match=r"limit|offset"):
+        await service.list_orders(TENANT, limit=limit, offset=offset)
+
+
+async def test_list_orders_takes_a_state_name(service: OrderService) -> None:
+    order = await service.create(TENANT, new_order())
+    assert [o.id for o in await service.list_orders(TENANT, state="pending")] == [order.id]
+
+
+async def test_a_stale_expected_version_is_refused_before_anything_changes(
+    service: OrderService,
+) -> None:
+    order = await service.create(TENANT, new_order())
+    await service.confirm(TENANT, order.id, expected_version=1)
+    with pytest.raises(OrderVersionConflictError) as info:
+        await service.pay(TENANT, order.id, PAY, expected_version=1)
+    assert (info.value.expected_version, info.value.actual_version) == (1, 2)
+    assert (await service.get(TENANT, order.id)).state_name == "confirmed"
+    paid = await service.pay(TENANT, order.id, PAY, expected_version=2)
+    assert paid.version == 3
 
 
 async def test_of_two_concurrent_transitions_exactly_one_wins(
@@ -296,9 +324,9 @@ async def test_of_two_concurrent_transitions_exactly_one_wins(
     cancelled = fire_cancel(second)
     assert paid.last_transition is not None
     assert cancelled.last_transition is not None
-    await repository.save_transition(paid, paid.last_transition)
+    await repository.save(paid, expected_version=2, record=paid.last_transition)
     with pytest.raises(OrderVersionConflictError) as info:
-        await repository.save_transition(cancelled, cancelled.last_transition)
+        await repository.save(cancelled, expected_version=2, record=cancelled.last_transition)
     assert (info.value.expected_version, info.value.actual_version) == (2, 3)
     assert info.value.kind is ErrorKind.CONFLICT
     assert (await service.get(TENANT, order.id)).state_name == "paid"
@@ -340,7 +368,7 @@ async def test_saving_a_record_of_another_order_is_refused(
     record = two.confirm().last_transition
     assert record is not None
     with pytest.raises(ValueError, match="does not belong"):
-        await repository.save_transition(one.confirm(), record)
+        await repository.save(one.confirm(), expected_version=1, record=record)
     assert await repository.history(TENANT, one.id) == ()
 
 
@@ -351,7 +379,7 @@ async def test_saving_an_order_never_added_is_not_found(
     confirmed = order.confirm()
     assert confirmed.last_transition is not None
     with pytest.raises(OrderNotFoundError):
-        await repository.save_transition(confirmed, confirmed.last_transition)
+        await repository.save(confirmed, expected_version=1, record=confirmed.last_transition)
 
 
 async def test_list_orders_refuses_negative_paging(repository: InMemoryOrderRepository) -> None:

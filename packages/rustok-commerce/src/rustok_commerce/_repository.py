@@ -21,9 +21,9 @@ from rustok_core.state_machine import State, TransitionRecord
 class OrderRepository(Protocol):
     """The storage an `OrderService` needs.
 
-    `save_transition` is one unit of work: the order's new state and the transition's
-    record are stored together or not at all, and only if the stored order is still at
-    the version the transition started from (optimistic locking).
+    `save` is one unit of work: the order's new state and the transition's record are
+    stored together or not at all, and only if the stored order is still at the version
+    the transition started from (optimistic locking).
     """
 
     async def add(self, order: Order[Pending]) -> None:
@@ -45,12 +45,16 @@ class OrderRepository(Protocol):
         `state`, `limit` of them after skipping `offset`."""
         ...
 
-    async def save_transition(self, order: Order[State], record: TransitionRecord) -> None:
-        """Store `order` (already transitioned) and its `record` in one unit of work.
+    async def save(
+        self, order: Order[State], *, expected_version: int, record: TransitionRecord
+    ) -> None:
+        """Replace the stored order by `order` (already transitioned) and append its
+        `record`, in one unit of work, only if the stored version is still
+        `expected_version`.
 
         Raises:
-            OrderVersionConflictError: the stored order is not at ``order.version - 1``
-                (another transition was saved first); nothing is stored.
+            OrderVersionConflictError: the stored order is at another version (another
+                change was saved first); nothing is stored.
             OrderNotFoundError: the order was never stored.
         """
         ...
@@ -106,8 +110,10 @@ class InMemoryOrderRepository:
         orders.sort(key=lambda order: (order.created_at, str(order.id)))
         return orders[offset : offset + limit]
 
-    async def save_transition(self, order: Order[State], record: TransitionRecord) -> None:
-        """Store the order and its record together (see `OrderRepository.save_transition`)."""
+    async def save(
+        self, order: Order[State], *, expected_version: int, record: TransitionRecord
+    ) -> None:
+        """Store the order and its record together (see `OrderRepository.save`)."""
         key = (order.tenant_id, order.id)
         if record.entity_id != order.id or record.tenant_id != order.tenant_id:
             raise ValueError(
@@ -118,10 +124,11 @@ class InMemoryOrderRepository:
         if stored is None:
             raise OrderNotFoundError(order.id, order.tenant_id)
         stored_version = stored["version"]
-        expected = order.version - 1
-        if stored_version != expected:
+        if stored_version != expected_version:
             raise OrderVersionConflictError(
-                order.id, expected, stored_version if isinstance(stored_version, int) else -1
+                order.id,
+                expected_version,
+                stored_version if isinstance(stored_version, int) else -1,
             )
         self._orders[key] = order.to_data()
         self._records[key].append(record)

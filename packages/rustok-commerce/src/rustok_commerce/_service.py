@@ -8,13 +8,14 @@ typed transition, and saves the new order together with its `TransitionRecord` t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 from uuid import UUID, uuid4
 
 from rustok_commerce._errors import (
     OrderNotFoundError,
+    OrderVersionConflictError,
     RefundNotApplicableError,
     RefundRequiredError,
 )
@@ -41,6 +42,7 @@ from rustok_commerce._repository import OrderRepository
 from rustok_core.state_machine import State, TransitionRecord, is_state
 
 _S = TypeVar("_S", bound=State)
+_STATE_NAMES = tuple(state.state_name for state in ORDER_MACHINE.states)
 
 
 def _utc_now() -> datetime:
@@ -114,30 +116,39 @@ class OrderService:
         self,
         tenant_id: UUID,
         *,
-        state: type[State] | None = None,
+        state: type[State] | str | None = None,
         limit: int = 50,
         offset: int = 0,
-    ) -> Sequence[AnyOrder]:
-        """A page of the tenant's orders, oldest first, optionally only those in `state`.
+    ) -> list[AnyOrder]:
+        """One page of the tenant's orders, oldest first, optionally only those in
+        `state` (a state class or name).
 
         Raises:
-            ValueError: `state` is not an order state, or `limit`/`offset` is negative.
+            ValueError: `state` is not an order state, `limit` is not 1-500 or
+                `offset` is negative.
         """
-        name = None
-        if state is not None:
-            if state not in ORDER_MACHINE.states:
-                raise ValueError(f"{state.__name__} is not a state of an order")
-            name = state.state_name
-        return await self._repository.list_orders(tenant_id, state=name, limit=limit, offset=offset)
+        if not 1 <= limit <= 500:
+            raise ValueError(f"limit must be between 1 and 500, got {limit}")
+        if offset < 0:
+            raise ValueError(f"offset must be >= 0, got {offset}")
+        name = state.state_name if isinstance(state, type) else state
+        if name is not None and name not in _STATE_NAMES:
+            raise ValueError(
+                f"{name!r} is not a state of an order (states: {', '.join(_STATE_NAMES)})"
+            )
+        found = await self._repository.list_orders(
+            tenant_id, state=name, limit=limit, offset=offset
+        )
+        return list(found)
 
-    async def history(self, tenant_id: UUID, order_id: UUID) -> Sequence[TransitionRecord]:
+    async def history(self, tenant_id: UUID, order_id: UUID) -> list[TransitionRecord]:
         """The order's transition records, oldest first.
 
         Raises:
             OrderNotFoundError: the tenant has no such order.
         """
         await self.get(tenant_id, order_id)
-        return await self._repository.history(tenant_id, order_id)
+        return list(await self._repository.history(tenant_id, order_id))
 
     async def confirm(
         self,
@@ -146,6 +157,7 @@ class OrderService:
         *,
         inventory_reserved: bool = True,
         actor: str | None = None,
+        expected_version: int | None = None,
     ) -> Order[Confirmed]:
         """Confirm a `Pending` order whose items are reserved.
 
@@ -153,9 +165,10 @@ class OrderService:
             OrderNotFoundError: no such order for this tenant.
             InvalidTransition: the order is not `Pending`.
             GuardFailed: the items are not reserved.
-            OrderVersionConflictError: another change of the order was saved first.
+            OrderVersionConflictError: another change of the order was saved first, or
+                the order is not at `expected_version` (when given).
         """
-        order = await self.get(tenant_id, order_id)
+        order = await self._load(tenant_id, order_id, expected_version)
         if not is_state(order, Pending):
             raise_invalid_transition(order, "confirm")
         confirmed = order.confirm(
@@ -164,32 +177,46 @@ class OrderService:
         return await self._save(confirmed)
 
     async def pay(
-        self, tenant_id: UUID, order_id: UUID, data: PayOrderInput, *, actor: str | None = None
+        self,
+        tenant_id: UUID,
+        order_id: UUID,
+        data: PayOrderInput,
+        *,
+        actor: str | None = None,
+        expected_version: int | None = None,
     ) -> Order[Paid]:
         """Record the payment of a `Confirmed` order.
 
         Raises:
             OrderNotFoundError: no such order for this tenant.
             InvalidTransition: the order is not `Confirmed`.
-            OrderVersionConflictError: another change of the order was saved first.
+            OrderVersionConflictError: another change of the order was saved first, or
+                the order is not at `expected_version` (when given).
         """
-        order = await self.get(tenant_id, order_id)
+        order = await self._load(tenant_id, order_id, expected_version)
         if not is_state(order, Confirmed):
             raise_invalid_transition(order, "pay")
         paid = order.pay(data.payment_id, data.payment_method, actor=actor, at=self._clock())
         return await self._save(paid)
 
     async def ship(
-        self, tenant_id: UUID, order_id: UUID, data: ShipOrderInput, *, actor: str | None = None
+        self,
+        tenant_id: UUID,
+        order_id: UUID,
+        data: ShipOrderInput,
+        *,
+        actor: str | None = None,
+        expected_version: int | None = None,
     ) -> Order[Shipped]:
         """Ship a `Paid` order.
 
         Raises:
             OrderNotFoundError: no such order for this tenant.
             InvalidTransition: the order is not `Paid`.
-            OrderVersionConflictError: another change of the order was saved first.
+            OrderVersionConflictError: another change of the order was saved first, or
+                the order is not at `expected_version` (when given).
         """
-        order = await self.get(tenant_id, order_id)
+        order = await self._load(tenant_id, order_id, expected_version)
         if not is_state(order, Paid):
             raise_invalid_transition(order, "ship")
         shipped = order.ship(data.tracking_number, data.carrier, actor=actor, at=self._clock())
@@ -202,15 +229,17 @@ class OrderService:
         data: DeliverOrderInput | None = None,
         *,
         actor: str | None = None,
+        expected_version: int | None = None,
     ) -> Order[Delivered]:
         """Record the delivery of a `Shipped` order.
 
         Raises:
             OrderNotFoundError: no such order for this tenant.
             InvalidTransition: the order is not `Shipped`.
-            OrderVersionConflictError: another change of the order was saved first.
+            OrderVersionConflictError: another change of the order was saved first, or
+                the order is not at `expected_version` (when given).
         """
-        order = await self.get(tenant_id, order_id)
+        order = await self._load(tenant_id, order_id, expected_version)
         if not is_state(order, Shipped):
             raise_invalid_transition(order, "deliver")
         signature = data.signature if data is not None else None
@@ -224,6 +253,7 @@ class OrderService:
         data: CancelOrderInput,
         *,
         actor: str | None = None,
+        expected_version: int | None = None,
     ) -> Order[Cancelled]:
         """Cancel an order: `Pending` or `Confirmed` plainly, `Paid` with its refund.
 
@@ -235,9 +265,10 @@ class OrderService:
             InvalidTransition: the order is `Shipped`, `Delivered` or `Cancelled`.
             RefundRequiredError: the order is paid and no refund id was given.
             RefundNotApplicableError: a refund id was given for an unpaid order.
-            OrderVersionConflictError: another change of the order was saved first.
+            OrderVersionConflictError: another change of the order was saved first, or
+                the order is not at `expected_version` (when given).
         """
-        order = await self.get(tenant_id, order_id)
+        order = await self._load(tenant_id, order_id, expected_version)
         at = self._clock()
         if is_state(order, Paid):
             if data.refund_id is None:
@@ -251,8 +282,16 @@ class OrderService:
             raise_invalid_transition(order, "cancel")
         return await self._save(cancelled)
 
+    async def _load(
+        self, tenant_id: UUID, order_id: UUID, expected_version: int | None
+    ) -> AnyOrder:
+        order = await self.get(tenant_id, order_id)
+        if expected_version is not None and order.version != expected_version:
+            raise OrderVersionConflictError(order_id, expected_version, order.version)
+        return order
+
     async def _save(self, order: Order[_S]) -> Order[_S]:
         record = order.last_transition
-        assert record is not None  # a transition always sets it
-        await self._repository.save_transition(order, record)
+        assert record is not None, "every transition sets last_transition"
+        await self._repository.save(order, expected_version=order.version - 1, record=record)
         return order
