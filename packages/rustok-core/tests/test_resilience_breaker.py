@@ -673,3 +673,20 @@ def test_circuit_open_error_is_a_503_rich_error_that_pickles() -> None:
         CircuitState.OPEN,
         12.5,
     )
+
+
+def test_circuit_open_error_reads_like_a_rich_error_built_the_usual_way() -> None:
+    error = CircuitOpenError("tenant-db", CircuitState.HALF_OPEN, 0.0)
+    usual = RichError(ErrorKind.EXTERNAL_SERVICE, error.message, user_message=error.user_message)
+    for attribute in vars(usual):
+        assert getattr(error, attribute) == getattr(usual, attribute), attribute
+    assert error.to_log_dict() == usual.to_log_dict()
+    assert str(error).startswith(str(usual))
+    assert "retry after 0.000 s" in str(error)
+
+
+def test_circuit_open_error_fluent_setters_touch_only_that_instance() -> None:
+    first = CircuitOpenError("a", CircuitState.OPEN, 1.0).with_tenant("t1").with_field("k", 1)
+    second = CircuitOpenError("a", CircuitState.OPEN, 1.0)
+    assert (first.tenant_id, first.fields) == ("t1", {"k": "1"})
+    assert (second.tenant_id, second.fields) == (None, {})

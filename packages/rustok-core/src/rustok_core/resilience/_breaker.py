@@ -32,7 +32,7 @@ from typing import Final, ParamSpec, TypeVar, overload
 
 import pybreaker
 
-from rustok_core.resilience._errors import CircuitOpenError
+from rustok_core.resilience._errors import CircuitOpenError, rejection_message
 from rustok_core.resilience._storage import CircuitStorage
 
 __all__ = [
@@ -268,11 +268,13 @@ class CircuitBreaker:
         "_excluded_count",
         "_failure_threshold",
         "_failures",
+        "_full_message",
         "_half_open_cap",
         "_in_flight",
         "_listeners",
         "_lock",
         "_name",
+        "_open_message",
         "_open_until",
         "_opening_at",
         "_probe_successes",
@@ -301,6 +303,8 @@ class CircuitBreaker:
         config = config if config is not None else CircuitBreakerConfig()
         storage = storage if storage is not None else CircuitStorage.memory()
         self._name = name
+        self._open_message = rejection_message(name, _OPEN)
+        self._full_message = rejection_message(name, _HALF_OPEN)
         self._config = config
         self._clock = clock
         self._listeners = list(listeners)
@@ -374,7 +378,17 @@ class CircuitBreaker:
         self._requests += 1
         if self._shared:
             self._sync()
-        epoch = self._epoch if self._state is _CLOSED else self._admit()
+        state = self._state
+        if state is _CLOSED:
+            epoch = self._epoch
+        elif state is _OPEN and (now := self._clock()) < self._open_until:
+            # The open-state rejection, inlined: this is the path that must stay cheap.
+            self._rejected += 1
+            raise CircuitOpenError(
+                self._name, _OPEN, self._open_until - now, message=self._open_message
+            )
+        else:
+            epoch = self._admit()
         try:
             result = await fn(*args, **kwargs)
         except Exception as exc:
@@ -544,7 +558,9 @@ class CircuitBreaker:
             now = self._clock()
             if now < self._open_until:
                 self._rejected += 1
-                raise CircuitOpenError(self._name, _OPEN, self._open_until - now)
+                raise CircuitOpenError(
+                    self._name, _OPEN, self._open_until - now, message=self._open_message
+                )
             self._breaker.half_open()
         cap = self._half_open_cap
         if (cap is not None and self._in_flight >= cap) or (
@@ -553,7 +569,7 @@ class CircuitBreaker:
             self._probe_successes >= self._success_threshold
         ):
             self._rejected += 1
-            raise CircuitOpenError(self._name, _HALF_OPEN, 0.0)
+            raise CircuitOpenError(self._name, _HALF_OPEN, 0.0, message=self._full_message)
         self._in_flight += 1
         return self._epoch
 

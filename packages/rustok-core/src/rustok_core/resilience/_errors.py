@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rustok_core.error import ErrorKind, RichError
+from rustok_core.error import ErrorKind, FieldViolation, RichError
 
 if TYPE_CHECKING:
     from rustok_core.resilience._breaker import CircuitState
@@ -24,22 +24,59 @@ class CircuitOpenError(RichError):
         state: the breaker's state when it refused (``OPEN`` or ``HALF_OPEN``).
         retry_after: seconds until the breaker lets a trial call through (0.0 when
             it is half-open and only waits for the trial calls in flight).
+
+    Args:
+        breaker_name: the name of the refusing breaker.
+        state: its state.
+        retry_after: seconds until it admits a trial call.
+        message: the internal message; one naming the breaker and state if omitted.
     """
 
     breaker_name: str
     state: CircuitState
     retry_after: float
 
-    def __init__(self, breaker_name: str, state: CircuitState, retry_after: float) -> None:
-        super().__init__(
-            ErrorKind.EXTERNAL_SERVICE,
-            f"circuit breaker {breaker_name!r} is {state.value} and refused the call; "
-            f"retry after {retry_after:.3f} s",
-            user_message="The service is temporarily unavailable. Please retry later.",
-        )
+    # Open breakers raise this on their hot path, so what is the same for every
+    # instance lives on the class and __init__ sets only what varies (building
+    # one through RichError.__init__ costs about four times as much). The result
+    # reads exactly like RichError(ErrorKind.EXTERNAL_SERVICE, message,
+    # user_message=...), which the tests check attribute by attribute; the
+    # fluent setters (with_tenant, ...) still set instance values.
+    kind: ErrorKind = ErrorKind.EXTERNAL_SERVICE
+    user_message: str | None = "The service is temporarily unavailable. Please retry later."
+    code: str = ErrorKind.EXTERNAL_SERVICE.code
+    status: int = ErrorKind.EXTERNAL_SERVICE.status
+    tenant_id: str | None = None
+    trace_id: str | None = None
+    violations: tuple[FieldViolation, ...] = ()
+
+    def __init__(
+        self,
+        breaker_name: str,
+        state: CircuitState,
+        retry_after: float,
+        *,
+        message: str | None = None,
+    ) -> None:
+        if message is None:
+            message = rejection_message(breaker_name, state)
+        Exception.__init__(self, message)
+        self.message = message
+        self.fields = {}
         self.breaker_name = breaker_name
         self.state = state
         self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return f"{super().__str__()} (retry after {self.retry_after:.3f} s)"
+
+
+def rejection_message(breaker_name: str, state: CircuitState) -> str:
+    """The message of a `CircuitOpenError` (a breaker computes its own once)."""
+    return (
+        f"circuit breaker {breaker_name!r} is {state.value} and refused the call; "
+        "the dependency it protects failed repeatedly: retry after retry_after seconds"
+    )
 
 
 class OperationTimeoutError(RichError, TimeoutError):

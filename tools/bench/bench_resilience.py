@@ -1,0 +1,198 @@
+"""Resilience benchmark: our async circuit breaker and retry policy against pybreaker and tenacity.
+
+Figures, each beside its baseline measured in this same process:
+
+- open breaker, async rejection (median and p99) vs pybreaker's own sync rejection
+  (target: at most 1.5x);
+- closed breaker, async call overhead over a bare await vs pybreaker's own sync call
+  overhead over a bare call (target: at most 2x);
+- RetryPolicy, first-attempt success overhead over a bare await (target: at most 3 us),
+  beside a shared tenacity AsyncRetrying doing the same.
+
+Run: ``python tools/bench/bench_resilience.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pybreaker
+import tenacity
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _report import Figure, emit, median, percentile
+from rustok_core.resilience import (
+    CircuitBreaker,
+    CircuitBreakerConfig,
+    CircuitOpenError,
+    RetryPolicy,
+)
+
+BENCH = "resilience"
+NUMBER = 200  # calls per sample
+REPEAT = 400  # samples
+
+
+async def _time_async(step: Callable[[], Awaitable[object]], number: int) -> float:
+    clock = time.perf_counter_ns
+    start = clock()
+    for _ in range(number):
+        await step()
+    return (clock() - start) / number
+
+
+def _time_sync(step: Callable[[], object], number: int) -> float:
+    clock = time.perf_counter_ns
+    start = clock()
+    for _ in range(number):
+        step()
+    return (clock() - start) / number
+
+
+async def _value() -> int:
+    return 1
+
+
+def _value_sync() -> int:
+    return 1
+
+
+async def _measure() -> dict[str, list[float]]:
+    """ns per call of every step, one value per sample of NUMBER calls.
+
+    The samples of all steps are interleaved (one sample of each, REPEAT times),
+    so that a noisy moment on the machine weighs on every figure alike.
+    """
+    open_breaker = CircuitBreaker("bench-open", CircuitBreakerConfig(timeout=3600.0))
+    open_breaker.open()
+    closed_breaker = CircuitBreaker("bench-closed")
+    policy = RetryPolicy()
+    shared_tenacity = tenacity.AsyncRetrying(
+        stop=tenacity.stop_after_attempt(3), wait=tenacity.wait_none(), reraise=True
+    )
+    pb_closed = pybreaker.CircuitBreaker(fail_max=5, reset_timeout=3600)
+    pb_open = pybreaker.CircuitBreaker(fail_max=5, reset_timeout=3600)
+    pb_open.open()
+
+    async def reject() -> None:
+        with contextlib.suppress(CircuitOpenError):
+            await open_breaker.call(_value)
+
+    async def closed() -> int:
+        return await closed_breaker.call(_value)
+
+    async def retried() -> int:
+        return await policy.execute(_value)
+
+    async def tenacity_retried() -> int:
+        async for attempt in shared_tenacity:
+            with attempt:
+                return await _value()
+        raise AssertionError("unreachable")
+
+    def pb_reject() -> None:
+        with contextlib.suppress(pybreaker.CircuitBreakerError):
+            pb_open.call(_value_sync)
+
+    def pb_call() -> int:
+        return pb_closed.call(_value_sync)
+
+    async_steps: dict[str, Callable[[], Awaitable[object]]] = {
+        "bare": _value,
+        "reject": reject,
+        "closed": closed,
+        "retry": retried,
+        "tenacity": tenacity_retried,
+    }
+    sync_steps: dict[str, Callable[[], object]] = {
+        "pb_bare": _value_sync,
+        "pb_reject": pb_reject,
+        "pb_call": pb_call,
+    }
+    results: dict[str, list[float]] = {name: [] for name in [*async_steps, *sync_steps]}
+    for warm_up in (True, False):
+        for _ in range(20 if warm_up else REPEAT):
+            for name, step in async_steps.items():
+                value = await _time_async(step, NUMBER)
+                if not warm_up:
+                    results[name].append(value)
+            for name, sync_step in sync_steps.items():
+                value = _time_sync(sync_step, NUMBER)
+                if not warm_up:
+                    results[name].append(value)
+    return results
+
+
+def main() -> None:
+    logging.getLogger("rustok.resilience").setLevel(logging.ERROR)  # the bench opens breakers
+    gc.collect()
+    ours = theirs = asyncio.run(_measure())
+    us = 1 / 1000
+
+    bare_async = median(ours["bare"])
+    reject_median = median(ours["reject"]) * us
+    reject_p99 = percentile(ours["reject"], 99) * us
+    pb_reject_median = median(theirs["pb_reject"]) * us
+    pb_reject_p99 = percentile(theirs["pb_reject"], 99) * us
+    closed_overhead = (median(ours["closed"]) - bare_async) * us
+    pb_call_overhead = (median(theirs["pb_call"]) - median(theirs["pb_bare"])) * us
+    retry_overhead = (median(ours["retry"]) - bare_async) * us
+    tenacity_overhead = (median(ours["tenacity"]) - bare_async) * us
+
+    emit(
+        [
+            Figure(
+                BENCH,
+                "open breaker rejects an async call (median)",
+                reject_median,
+                "us",
+                "pybreaker sync rejection (median)",
+                pb_reject_median,
+                "<= 1.5x baseline",
+                reject_median <= 1.5 * pb_reject_median,
+            ),
+            Figure(
+                BENCH,
+                "open breaker rejects an async call (p99)",
+                reject_p99,
+                "us",
+                "pybreaker sync rejection (p99)",
+                pb_reject_p99,
+                "<= 1.5x baseline",
+                reject_p99 <= 1.5 * pb_reject_p99,
+            ),
+            Figure(
+                BENCH,
+                "closed breaker overhead over a bare await (median)",
+                closed_overhead,
+                "us",
+                "pybreaker sync call overhead (median)",
+                pb_call_overhead,
+                "<= 2x baseline",
+                closed_overhead <= 2 * pb_call_overhead,
+            ),
+            Figure(
+                BENCH,
+                "RetryPolicy first-attempt success overhead (median)",
+                retry_overhead,
+                "us",
+                "shared tenacity AsyncRetrying overhead (median)",
+                tenacity_overhead,
+                "<= 3 us",
+                retry_overhead <= 3.0,
+            ),
+        ]
+    )
+    print(f"[{BENCH}] (a bare await costs {bare_async * us:.3f} us here)")
+
+
+if __name__ == "__main__":
+    main()
