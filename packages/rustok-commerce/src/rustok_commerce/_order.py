@@ -154,16 +154,6 @@ ORDER_MACHINE: Final[StateMachine] = (
 )
 """The legal graph of every order, built once at import."""
 
-# For each trigger, the states it may start from, read once from the machine: a
-# transition method checks this before its own rules, so that an order in the wrong
-# state is refused as such (409) rather than for, say, an empty payment id.
-_SOURCES: Final[Mapping[str, frozenset[str]]] = {
-    trigger: frozenset(
-        state.state_name for state in ORDER_MACHINE.states if ORDER_MACHINE.target(trigger, state)
-    )
-    for trigger in ORDER_MACHINE.triggers
-}
-
 S = TypeVar("S", bound=State, covariant=True)
 """The state an order is in (covariant: an ``Order[Paid]`` is an ``Order[State]``)."""
 T = TypeVar("T", bound=State)
@@ -249,6 +239,8 @@ class Order(Entity[S]):
         )
 
     # -- transitions ---------------------------------------------------------------
+    # Each method checks the state first (`_check_trigger`), so that an order in the
+    # wrong state is refused as such (409) rather than for, say, an empty payment id.
 
     def confirm(
         self: Order[Pending],
@@ -263,7 +255,7 @@ class Order(Entity[S]):
             InvalidTransition: the order is not `Pending`.
             GuardFailed: `inventory_reserved` is false (guard ``inventory reserved``).
         """
-        self._require("confirm")
+        self._check_trigger("confirm")
         return self._move(
             "confirm",
             Confirmed(inventory_reserved=inventory_reserved),
@@ -287,7 +279,7 @@ class Order(Entity[S]):
             EmptyPaymentIdError: `payment_id` is empty or blank.
             EmptyPaymentMethodError: `payment_method` is empty or blank.
         """
-        self._require("pay")
+        self._check_trigger("pay")
         payment_id, payment_method = _text(payment_id), _text(payment_method)
         if not payment_id:
             raise EmptyPaymentIdError(self.id)
@@ -317,7 +309,7 @@ class Order(Entity[S]):
             EmptyTrackingNumberError: `tracking_number` is empty or blank.
             EmptyCarrierError: `carrier` is empty or blank.
         """
-        self._require("ship")
+        self._check_trigger("ship")
         tracking_number, carrier = _text(tracking_number), _text(carrier)
         if not tracking_number:
             raise EmptyTrackingNumberError(self.id)
@@ -346,7 +338,7 @@ class Order(Entity[S]):
         Raises:
             InvalidTransition: the order is not `Shipped`.
         """
-        self._require("deliver")
+        self._check_trigger("deliver")
         signed = _text(signature) if signature is not None else ""
         when = at if at is not None else _now()
         return self._move(
@@ -373,7 +365,7 @@ class Order(Entity[S]):
             InvalidTransition: the order is neither `Pending` nor `Confirmed`.
             EmptyCancellationReasonError: `reason` is empty or blank.
         """
-        self._require("cancel")
+        self._check_trigger("cancel")
         reason = _text(reason)
         if not reason:
             raise EmptyCancellationReasonError(self.id)
@@ -401,7 +393,7 @@ class Order(Entity[S]):
             EmptyCancellationReasonError: `reason` is empty or blank.
             RefundRequiredError: `refund_id` is empty or blank.
         """
-        self._require("cancel_with_refund")
+        self._check_trigger("cancel_with_refund")
         reason, refund_id = _text(reason), _text(refund_id)
         if not reason:
             raise EmptyCancellationReasonError(self.id)
@@ -417,10 +409,6 @@ class Order(Entity[S]):
         )
 
     # -- helpers -------------------------------------------------------------------
-
-    def _require(self, trigger: str) -> None:
-        if self.state.state_name not in _SOURCES[trigger]:
-            raise_invalid_transition(self, trigger)
 
     def _move(
         self,
