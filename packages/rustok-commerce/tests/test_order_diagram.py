@@ -12,6 +12,7 @@ from rustok_core.state_machine import to_mermaid
 
 PACKAGE = Path(__file__).resolve().parents[1]
 README = PACKAGE / "README.md"
+GUIDE = PACKAGE.parents[1] / "docs" / "STATE_MACHINE_GUIDE.md"
 _FENCE = re.compile(r"```mermaid\n(?P<body>.*?)```", re.DOTALL)
 
 
@@ -32,7 +33,16 @@ def test_generated_diagram_draws_every_transition_of_the_machine() -> None:
     assert to_mermaid(ORDER_MACHINE) == diagram
 
 
-@pytest.mark.parametrize("document", [README], ids=lambda p: p.name)
+def test_guide_has_the_order_diagram_under_its_marker() -> None:
+    text = GUIDE.read_text(encoding="utf-8")
+    found = re.search(
+        r"<!-- diagram: Order\b[^>]*-->\s*```mermaid\n(?P<body>.*?)```", text, re.DOTALL
+    )
+    assert found, f"no mermaid block after the Order diagram marker in {GUIDE.name}"
+    assert found["body"] == to_mermaid(Order), "regenerate it: print(to_mermaid(Order))"
+
+
+@pytest.mark.parametrize("document", [README, GUIDE], ids=lambda p: p.name)
 def test_committed_diagram_matches_the_machine(document: Path) -> None:
     diagrams = _order_diagrams(document.read_text(encoding="utf-8"))
     assert diagrams, f"{document.name} has no order diagram"
