@@ -1,6 +1,6 @@
 """RusTok server: the multi-tenant FastAPI service.
 
-    from rustok_server import create_app, Settings, CurrentTenant, get_session
+from rustok_server import create_app, Settings, CurrentTenant, get_session
 """
 
 from rustok_server.__about__ import __version__

@@ -85,5 +85,7 @@ async def ready(request: Request) -> Response:
         trace_id=rid or None,
         code="NOT_READY",
     )
-    document = ProblemDetails.model_validate({**problem.to_dict(), **checks})
+    document = ProblemDetails.model_validate({**problem.to_dict(), **checks}).with_retry_after(
+        max(context.breaker.retry_after, 1.0)
+    )
     return problem_response(document, headers={REQUEST_ID_HEADER: rid})

@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rustok_core.error import (
     PROBLEM_JSON,
+    ErrorKind,
     ProblemDetails,
     RichError,
     validation_error_from_pydantic,
@@ -80,7 +81,10 @@ def problem_for(
     if isinstance(exc, RichError):
         if exc.trace_id is None and trace_id:
             exc.trace_id = trace_id
-        if exc.is_server_error:
+        if exc.kind is ErrorKind.EXTERNAL_SERVICE:
+            # Expected while a dependency is down: one line each, no traceback flood.
+            logger.warning("request failed: %s", exc.to_log_dict())
+        elif exc.is_server_error:
             logger.error("request failed: %s", exc.to_log_dict(), exc_info=exc)
         return ProblemDetails.from_error(exc, instance=instance)
     if isinstance(exc, RequestValidationError):

@@ -3,14 +3,22 @@ real app served by uvicorn on a loopback port, in a background thread."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
+from collections.abc import Awaitable, Callable
 from types import TracebackType
+from typing import Any, TypeVar
 
 import uvicorn
+from sqlalchemy import event
 from starlette.types import ASGIApp
 
-__all__ = ["LiveServer", "ManualClock"]
+from rustok_server.db import Database
+
+__all__ = ["LiveServer", "ManualClock", "QueryCounter"]
+
+T = TypeVar("T")
 
 
 class ManualClock:
@@ -37,11 +45,14 @@ class ManualClock:
 
 
 class _Server(uvicorn.Server):
+    loop: asyncio.AbstractEventLoop
+
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
         self.ready = threading.Event()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self.loop = asyncio.get_running_loop()
         try:
             await super().startup(sockets)
         finally:
@@ -82,6 +93,15 @@ class LiveServer:
             raise RuntimeError(f"the app did not start on {self.url}; see the log above")
         return self
 
+    async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """Run ``fn()`` on the server's event loop (where its database engine lives)."""
+
+        async def run() -> T:
+            return await fn()
+
+        future = asyncio.run_coroutine_threadsafe(run(), self._server.loop)
+        return await asyncio.wrap_future(future)
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
@@ -91,3 +111,25 @@ class LiveServer:
         self._server.should_exit = True
         self._thread.join(self.startup_timeout)
         self._socket.close()
+
+
+class QueryCounter:
+    """Counts the SQL statements a database runs (from any thread or event loop).
+
+    Example:
+        >>> counter = QueryCounter(Database("sqlite+aiosqlite:///:memory:"))
+        >>> counter.count
+        0
+    """
+
+    def __init__(self, database: Database) -> None:
+        self.statements: list[str] = []
+        event.listen(database.engine.sync_engine, "before_cursor_execute", self._record)
+
+    def _record(self, _conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        self.statements.append(statement)
+
+    @property
+    def count(self) -> int:
+        """Statements run since the counter was attached."""
+        return len(self.statements)

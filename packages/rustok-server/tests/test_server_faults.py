@@ -1,0 +1,232 @@
+"""End to end on PostgreSQL: a database that hangs trips the ``tenant-db`` breaker;
+unknown tenants then get a fast 503, known ones are served stale, and fresh data
+returns once the database does."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from sqlalchemy import update
+from sqlalchemy.engine import make_url
+
+from rustok_server import ServerContext, Settings, Tenant, TenantDirectory, create_app
+from rustok_server.db import Database
+from rustok_server.models import TenantRow
+from rustok_server.testing import LiveServer, ManualClock
+
+ACME = {"X-Tenant-ID": "acme"}
+
+
+class FreezableProxy:
+    """A TCP proxy on loopback in front of a server, that can stop answering.
+
+    Frozen, it accepts connections and reads what clients send but forwards
+    nothing and answers nothing: to a client it is a database that hangs. Thawed,
+    the connections held while frozen are closed and new ones are forwarded again.
+    """
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.loop = asyncio.new_event_loop()
+        self._open = asyncio.Event()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self._server = asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
+        self.port: int = self._server.sockets[0].getsockname()[1]
+
+    async def _start(self) -> asyncio.Server:
+        self._open.set()
+        return await asyncio.start_server(self._handle, "127.0.0.1", 0)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            await self._open.wait()
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+            self._writers.add(up_writer)
+            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        except OSError:
+            pass
+        finally:
+            writer.close()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                await self._open.wait()
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            writer.close()
+
+    def freeze(self) -> None:
+        self.loop.call_soon_threadsafe(self._open.clear)
+
+    def thaw(self) -> None:
+        def thaw() -> None:
+            for writer in list(self._writers):
+                writer.close()
+            self._writers.clear()
+            self._open.set()
+
+        self.loop.call_soon_threadsafe(thaw)
+
+    def close(self) -> None:
+        async def stop() -> None:
+            self._server.close()
+            for writer in list(self._writers):
+                writer.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+class HangingListener:
+    """A loopback port that accepts connections and never says a word."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(64)  # the kernel accepts; nobody ever reads or answers
+        self.port: int = self.socket.getsockname()[1]
+
+
+@pytest.fixture
+def hanging_listener() -> Iterator[HangingListener]:
+    listener = HangingListener()
+    yield listener
+    listener.socket.close()
+
+
+@pytest.fixture
+async def proxy(postgres_database: str) -> AsyncIterator[FreezableProxy]:
+    url = make_url(postgres_database)
+    assert url.host is not None
+    assert url.port is not None
+    frozen = FreezableProxy(url.host, url.port)
+    yield frozen
+    frozen.close()
+
+
+@pytest.fixture
+async def seeded(postgres_database: str) -> dict[str, Tenant]:
+    database = Database(postgres_database)
+    try:
+        directory = TenantDirectory(database)
+        return {
+            "acme": await directory.create("acme", "Acme Corporation"),
+            "globex": await directory.create("globex", "Globex"),
+        }
+    finally:
+        await database.dispose()
+
+
+FAULT_SETTINGS: dict[str, object] = {
+    "db_query_timeout": 0.3,
+    "breaker_failure_threshold": 2,
+    "breaker_success_threshold": 1,
+    "breaker_timeout": 30.0,
+    "cache_ttl": 300.0,
+    "cache_idle": 300.0,
+}
+
+
+def assert_503_problem(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    for member in ("type", "title", "status", "detail", "instance"):
+        assert member in body
+    assert body["status"] == 503
+    assert body["trace_id"] == response.headers["x-request-id"]
+    assert int(response.headers["retry-after"]) >= 1
+
+
+async def test_hanging_database_trips_breaker_then_serves_stale_and_recovers(
+    postgres_database: str,
+    proxy: FreezableProxy,
+    seeded: dict[str, Tenant],
+) -> None:
+    clock = ManualClock()
+    url = make_url(postgres_database).set(port=proxy.port).render_as_string(hide_password=False)
+    app = create_app(Settings.model_validate({"database_url": url, **FAULT_SETTINGS}), clock=clock)
+    context: ServerContext = app.state.context
+    with LiveServer(app) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            first = await client.get("/api/tenant", headers=ACME)
+            assert first.json()["name"] == "Acme Corporation"
+
+            proxy.freeze()
+            clock.advance(301)  # acme's entry is now expired: the next read must load
+            stale = await client.get("/api/tenant", headers=ACME)  # load times out: failure 1
+            assert stale.status_code == 200
+            assert stale.json()["name"] == "Acme Corporation"
+            unknown = await client.get("/api/tenant", headers={"X-Tenant-ID": "umbrella"})
+            assert_503_problem(unknown)  # failure 2: the breaker opens
+            assert context.breaker.state.value == "open"
+
+            rejected_before = context.breaker.stats().total_rejected
+            fast = await client.get("/api/tenant", headers={"X-Tenant-ID": "hooli"})
+            assert_503_problem(fast)
+            assert 25 <= int(fast.headers["retry-after"]) <= 30
+            assert context.breaker.stats().total_rejected == rejected_before + 1  # not run
+            still_stale = await client.get("/api/tenant", headers=ACME)
+            assert still_stale.status_code == 200
+            assert context.tenant_cache.stats().stale_served == 2
+
+            not_ready = await client.get("/health/ready")
+            assert_503_problem(not_ready)
+            assert not_ready.json()["breakers"]["tenant-db"]["state"] == "open"
+
+            # The database comes back, with acme renamed meanwhile.
+            proxy.thaw()
+            database = Database(postgres_database)
+            try:
+                async with database.sessions() as session:
+                    await session.execute(update(TenantRow).values(name="Acme Renamed"))
+                    await session.commit()
+            finally:
+                await database.dispose()
+            clock.advance(31)  # past the breaker's timeout: the next call is a trial
+            fresh = await client.get("/api/tenant", headers=ACME)
+            assert fresh.status_code == 200, fresh.text
+            assert fresh.json()["name"] == "Acme Renamed"
+            assert context.breaker.state.value == "closed"
+            known = await client.get("/api/tenant", headers={"X-Tenant-ID": "globex"})
+            assert known.status_code == 200
+            ready = await client.get("/health/ready")
+            assert ready.status_code == 200
+
+
+async def test_database_that_never_answers_opens_breaker_and_503s_fast(
+    hanging_listener: HangingListener,
+) -> None:
+    url = f"postgresql+asyncpg://rustok@127.0.0.1:{hanging_listener.port}/rustok"
+    app = create_app(Settings.model_validate({"database_url": url, **FAULT_SETTINGS}))
+    context: ServerContext = app.state.context
+    with LiveServer(app) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            for slug in ("acme", "globex"):  # each waits for the query timeout
+                assert_503_problem(await client.get("/api/tenant", headers={"X-Tenant-ID": slug}))
+            assert context.breaker.state.value == "open"
+            answers = await asyncio.gather(
+                *(client.get("/api/tenant", headers={"X-Tenant-ID": f"t{i}"}) for i in range(50))
+            )
+            for response in answers:
+                assert_503_problem(response)
+            assert context.breaker.stats().total_rejected >= 50
+            assert context.tenant_cache.stats().loads == 0
