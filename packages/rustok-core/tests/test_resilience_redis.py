@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -186,3 +188,18 @@ async def test_unreachable_redis_falls_back_to_the_configured_state(
         assert any("Redis" in r.getMessage() for r in caplog.records)
     finally:
         storage.close()
+
+
+def test_redis_is_imported_only_when_redis_storage_is_used(redis_url: str) -> None:
+    script = f"""
+import sys
+import rustok_core.resilience as resilience
+from rustok_core.resilience import CircuitBreaker
+CircuitBreaker("in-memory")
+assert "redis" not in sys.modules, "redis imported by a memory breaker"
+storage = resilience.redis_storage({redis_url!r}, namespace="import-check")
+assert "redis" in sys.modules
+storage.close()
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

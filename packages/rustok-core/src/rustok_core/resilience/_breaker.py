@@ -30,9 +30,8 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Final, ParamSpec, TypeVar, overload
 
-import pybreaker
-
 from rustok_core.resilience._errors import CircuitOpenError, rejection_message
+from rustok_core.resilience._pybreaker import pybreaker
 from rustok_core.resilience._storage import CircuitStorage
 
 __all__ = [

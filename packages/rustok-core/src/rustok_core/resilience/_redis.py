@@ -10,9 +10,8 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
-import pybreaker
-
 from rustok_core.resilience._breaker import CircuitState
+from rustok_core.resilience._pybreaker import enable_redis, pybreaker
 from rustok_core.resilience._storage import CircuitStorage
 
 if TYPE_CHECKING:
@@ -92,12 +91,14 @@ def redis_storage(
         breaker = CircuitBreaker("tenant-db", storage=storage)
     """
     try:
-        import redis as redis_lib
+        enable_redis()
     except ImportError as exc:  # pragma: no cover - exercised only without the extra
         raise ImportError(
             "redis_storage needs the redis package; install it with "
             "pip install 'rustok-core[redis]'"
         ) from exc
+    import redis as redis_lib
+
     if not _NAMESPACE.match(namespace):
         raise ValueError(
             "namespace must be 1-200 characters of letters, digits, '_', '.', ':' or '-', "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pybreaker
+from rustok_core.resilience._pybreaker import pybreaker
 
 __all__ = ["CircuitStorage"]
 
