@@ -1,0 +1,132 @@
+"""The ``rustok-server`` command: migrate, tenants, help, and serve in a fresh directory."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from rustok_server import __version__
+from rustok_server.cli import main
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("RUSTOK_DATABASE_URL", url)
+    return url
+
+
+def test_migrate_creates_the_database(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate"]) == 0
+    assert (tmp_path / "cli.db").is_file()
+    assert "database migrated" in capsys.readouterr().out
+
+
+def test_database_url_option_overrides_the_environment(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other.db"
+    assert main(["--database-url", f"sqlite+aiosqlite:///{other}", "migrate"]) == 0
+    assert other.is_file()
+    assert str(other) in capsys.readouterr().out
+
+
+def test_tenants_create_list_show_disable_enable(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate"]) == 0
+    assert (
+        main(["tenants", "create", "acme", "--name", "Acme", "--domain", "Shop.Acme.Example"]) == 0
+    )
+    created = capsys.readouterr().out
+    assert "slug:    acme" in created
+    assert "domain:  shop.acme.example" in created
+    assert main(["tenants", "list"]) == 0
+    assert "acme" in capsys.readouterr().out
+    assert main(["tenants", "disable", "acme"]) == 0
+    assert "active:  no" in capsys.readouterr().out
+    assert main(["tenants", "show", "acme"]) == 0
+    assert "active:  no" in capsys.readouterr().out
+    assert main(["tenants", "enable", "acme"]) == 0
+    assert "active:  yes" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["tenants", "create", "admin", "--name", "Admin"], "reserved"),
+        (["tenants", "show", "nobody"], "No active tenant answers to 'nobody'"),
+        (["tenants", "disable", "../x"], "invalid_characters"),
+    ],
+)
+def test_tenant_errors_exit_1_with_a_message(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main(["migrate"]) == 0
+    assert main(argv) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_duplicate_slug_is_refused(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["migrate"]) == 0
+    assert main(["tenants", "create", "acme", "--name", "Acme"]) == 0
+    assert main(["tenants", "create", "acme", "--name", "Acme again"]) == 1
+    assert "already exists" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [[], ["serve"], ["migrate"], ["tenants"], ["tenants", "create"], ["tenants", "disable"]],
+)
+def test_every_command_has_help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: rustok-server" in capsys.readouterr().out
+
+
+def test_serve_in_a_fresh_directory_creates_database_and_demo_tenant(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUSTOK_")}
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rustok_server.cli", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        banner = [process.stdout.readline() for _ in range(4)]
+        assert (
+            banner[0].strip() == f"rustok-server {__version__} listening on http://127.0.0.1:{port}"
+        )
+        assert str(tmp_path / "rustok.db") in banner[1]
+        assert "demo" in banner[2]
+        for line in process.stderr:  # uvicorn's log: wait until it accepts connections
+            if "Application startup complete" in line:
+                break
+        response = httpx.get(
+            f"http://127.0.0.1:{port}/health/ready", headers={"X-Tenant-ID": "demo"}
+        )
+        assert response.status_code == 200
+        assert response.json()["tenant"]["slug"] == "demo"
+        assert (tmp_path / "rustok.db").is_file()
+    finally:
+        process.terminate()
+        process.wait(30)
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
