@@ -690,3 +690,21 @@ def test_circuit_open_error_fluent_setters_touch_only_that_instance() -> None:
     second = CircuitOpenError("a", CircuitState.OPEN, 1.0)
     assert (first.tenant_id, first.fields) == ("t1", {"k": "1"})
     assert (second.tenant_id, second.fields) == (None, {})
+
+
+def test_a_listener_may_control_the_breaker_from_the_sync_path(clock: ManualClock) -> None:
+    breaker = make(clock, failures=1)
+
+    def close_again(change: StateChange) -> None:
+        if change.new is CircuitState.OPEN:
+            breaker.close()
+
+    breaker.add_listener(close_again)
+
+    def broken() -> int:
+        raise Boom("down")
+
+    with pytest.raises(Boom):
+        breaker.call_sync(broken)
+    assert state_of(breaker) is CircuitState.CLOSED
+    assert breaker.stats().state_transitions == 2

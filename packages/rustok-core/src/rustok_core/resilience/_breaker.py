@@ -314,7 +314,7 @@ class CircuitBreaker:
         self._success_threshold = config.success_threshold
         self._timeout = float(config.timeout)
         self._half_open_cap = config.half_open_max_requests
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a listener may call open() or close()
         self._requests = self._successes = self._failures = self._rejected = 0
         self._excluded_count = self._cancelled = self._transitions = 0
         self._epoch = 0
