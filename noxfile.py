@@ -85,7 +85,7 @@ def docs(session: nox.Session) -> None:
     _install_workspace(session, PACKAGES, editable=False)
     requirements = sorted({r for p in PACKAGES for r in _test_requirements(p)})
     session.install(*requirements)
-    session.run("pytest", "--markdown-docs", "-p", "no:randomly", "docs", *session.posargs)
+    session.run("pytest", "--markdown-docs", "docs", *session.posargs)
 
 
 @nox.session(python=PYTHONS[0])
