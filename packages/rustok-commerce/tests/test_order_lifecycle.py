@@ -324,11 +324,26 @@ def test_illegal_trigger_on_a_loaded_order_raises_and_changes_nothing(
     assert order.to_data() == before
 
 
-def test_state_is_checked_before_the_rules() -> None:
-    # A pending order asked to pay with an empty id is refused for its state (409),
-    # not for the id: the state is the more fundamental error.
-    with pytest.raises(InvalidTransition):
-        fire(pending(), "pay", payment_id="", payment_method="")
+@pytest.mark.parametrize(
+    ("state", "trigger", "blank"),
+    [
+        ("pending", "pay", {"payment_id": "", "payment_method": ""}),
+        ("pending", "pay", {"payment_id": "pi_1", "payment_method": ""}),
+        ("confirmed", "ship", {"tracking_number": "", "carrier": ""}),
+        ("confirmed", "ship", {"tracking_number": "1Z", "carrier": " "}),
+        ("paid", "cancel", {"reason": ""}),
+        ("delivered", "cancel_with_refund", {"reason": "", "refund_id": ""}),
+        ("pending", "cancel_with_refund", {"reason": "late", "refund_id": ""}),
+    ],
+)
+def test_state_is_checked_before_the_rules(
+    state: str, trigger: str, blank: dict[str, object]
+) -> None:
+    # An order in the wrong state asked for a transition with blank details is refused
+    # for its state (409), not for the details: the state is the more fundamental error.
+    with pytest.raises(InvalidTransition) as info:
+        fire(ONE_OF_EACH[state], trigger, **blank)
+    assert info.value.from_state == state
 
 
 def test_plain_cancel_of_a_paid_order_is_refused_at_run_time() -> None:

@@ -239,8 +239,10 @@ class Order(Entity[S]):
         )
 
     # -- transitions ---------------------------------------------------------------
-    # Each method checks the state first (`_check_trigger`), so that an order in the
-    # wrong state is refused as such (409) rather than for, say, an empty payment id.
+    # An order in the wrong state is refused as such (409), whatever its arguments: a
+    # method whose rule fails checks the state (`_check_trigger`) before raising the
+    # rule's error. Valid arguments go straight to `_transition`, which checks the state
+    # itself, so the common path looks the machine up once.
 
     def confirm(
         self: Order[Pending],
@@ -255,7 +257,6 @@ class Order(Entity[S]):
             InvalidTransition: the order is not `Pending`.
             GuardFailed: `inventory_reserved` is false (guard ``inventory reserved``).
         """
-        self._check_trigger("confirm")
         return self._move(
             "confirm",
             Confirmed(inventory_reserved=inventory_reserved),
@@ -279,11 +280,12 @@ class Order(Entity[S]):
             EmptyPaymentIdError: `payment_id` is empty or blank.
             EmptyPaymentMethodError: `payment_method` is empty or blank.
         """
-        self._check_trigger("pay")
         payment_id, payment_method = _text(payment_id), _text(payment_method)
         if not payment_id:
+            self._check_trigger("pay")
             raise EmptyPaymentIdError(self.id)
         if not payment_method:
+            self._check_trigger("pay")
             raise EmptyPaymentMethodError(self.id)
         when = at if at is not None else _now()
         return self._move(
@@ -309,11 +311,12 @@ class Order(Entity[S]):
             EmptyTrackingNumberError: `tracking_number` is empty or blank.
             EmptyCarrierError: `carrier` is empty or blank.
         """
-        self._check_trigger("ship")
         tracking_number, carrier = _text(tracking_number), _text(carrier)
         if not tracking_number:
+            self._check_trigger("ship")
             raise EmptyTrackingNumberError(self.id)
         if not carrier:
+            self._check_trigger("ship")
             raise EmptyCarrierError(self.id)
         when = at if at is not None else _now()
         return self._move(
@@ -338,7 +341,6 @@ class Order(Entity[S]):
         Raises:
             InvalidTransition: the order is not `Shipped`.
         """
-        self._check_trigger("deliver")
         signed = _text(signature) if signature is not None else ""
         when = at if at is not None else _now()
         return self._move(
@@ -365,9 +367,9 @@ class Order(Entity[S]):
             InvalidTransition: the order is neither `Pending` nor `Confirmed`.
             EmptyCancellationReasonError: `reason` is empty or blank.
         """
-        self._check_trigger("cancel")
         reason = _text(reason)
         if not reason:
+            self._check_trigger("cancel")
             raise EmptyCancellationReasonError(self.id)
         when = at if at is not None else _now()
         return self._move(
@@ -393,11 +395,12 @@ class Order(Entity[S]):
             EmptyCancellationReasonError: `reason` is empty or blank.
             RefundRequiredError: `refund_id` is empty or blank.
         """
-        self._check_trigger("cancel_with_refund")
         reason, refund_id = _text(reason), _text(refund_id)
         if not reason:
+            self._check_trigger("cancel_with_refund")
             raise EmptyCancellationReasonError(self.id)
         if not refund_id:
+            self._check_trigger("cancel_with_refund")
             raise RefundRequiredError(self.id)
         when = at if at is not None else _now()
         return self._move(
