@@ -10,7 +10,12 @@ Figures, each beside its baseline measured in this same process:
   ``Machine.get_transitions`` answering the same question;
 - the size of one content node (tracemalloc, the node and what it owns), vs the size of a
   per-object ``Machine``; target: under 2 KB (an order must stay this light; the content
-  node is the same shape).
+  node is the same shape);
+- one typed order transition (``Order[Confirmed].pay``: rules, machine check, new state,
+  record, copy), median, vs a transitions ``Machine`` per object with the order graph;
+  target: at most 5 us and at most 1/5 of the baseline;
+- the size of one order (tracemalloc, with its ``Money`` total), vs the per-object
+  ``Machine``; target: under 2 KB.
 
 Run: ``python tools/bench/bench_state_machine.py``.
 """
@@ -30,6 +35,7 @@ from transitions import Machine
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _report import Figure, emit, median, per_call_ns
+from rustok_commerce import Money, Order, Pending
 from rustok_content import CONTENT_MACHINE, ContentNode, Draft
 
 BENCH = "state_machine"
@@ -48,6 +54,17 @@ TRANSITIONS: list[dict[str, str | list[str]]] = [
 ]
 
 
+ORDER_STATES = ["pending", "confirmed", "paid", "shipped", "delivered", "cancelled"]
+ORDER_TRANSITIONS: list[dict[str, str | list[str]]] = [
+    {"trigger": "confirm", "source": "pending", "dest": "confirmed"},
+    {"trigger": "pay", "source": "confirmed", "dest": "paid"},
+    {"trigger": "ship", "source": "paid", "dest": "shipped"},
+    {"trigger": "deliver", "source": "shipped", "dest": "delivered"},
+    {"trigger": "cancel", "source": ["pending", "confirmed"], "dest": "cancelled"},
+    {"trigger": "cancel_with_refund", "source": "paid", "dest": "cancelled"},
+]
+
+
 class _Model:
     """What a per-object design would attach its Machine to."""
 
@@ -62,6 +79,27 @@ def _per_object_machine() -> object:
         auto_transitions=False,
     )
     return model
+
+
+def _per_object_order_machine() -> object:
+    model = _Model()
+    Machine(
+        model=model,
+        states=ORDER_STATES,
+        transitions=ORDER_TRANSITIONS,
+        initial="pending",
+        auto_transitions=False,
+    )
+    return model
+
+
+def _new_order(index: int) -> Order[Pending]:
+    return Order.new_pending(
+        tenant_id=TENANT,
+        customer_id=uuid4(),
+        total=Money.of(f"{index}.99", "EUR"),
+        at=datetime.now(UTC),
+    )
 
 
 def _new_node(index: int) -> ContentNode[Draft]:
@@ -114,6 +152,18 @@ def main() -> None:
     node_size = _bytes_per_object(_new_node)
     machine_size = _bytes_per_object(lambda i: _per_object_machine())
 
+    confirmed = Order.new_pending(
+        tenant_id=TENANT, customer_id=uuid4(), total=Money.of("49.90", "EUR"), at=AT
+    ).confirm(at=AT)
+    assert confirmed.pay("pi_1", "card", at=AT).version == 3
+    order_transition = median(
+        per_call_ns(lambda: confirmed.pay("pi_1", "card", at=AT), number=NUMBER, repeat=REPEAT)
+    )
+    order_machine = median(per_call_ns(_per_object_order_machine, number=20, repeat=REPEAT))
+    order_size = _bytes_per_object(_new_order)
+    order_machine_size = _bytes_per_object(lambda i: _per_object_order_machine())
+    order_transition_us = order_transition / 1000
+
     transition_us = transition / 1000
     emit(
         [
@@ -144,6 +194,26 @@ def main() -> None:
                 baseline_value=machine_size,
                 target="< 2048 bytes",
                 met=node_size < 2048,
+            ),
+            Figure(
+                bench=BENCH,
+                name="typed order transition (median)",
+                value=order_transition_us,
+                unit="us",
+                baseline_name="transitions Machine per order",
+                baseline_value=order_machine / 1000,
+                target="<= 5 us and <= 0.2x",
+                met=order_transition_us <= 5 and order_transition <= order_machine / 5,
+            ),
+            Figure(
+                bench=BENCH,
+                name="one order (tracemalloc)",
+                value=order_size,
+                unit="bytes",
+                baseline_name="transitions Machine per order",
+                baseline_value=order_machine_size,
+                target="< 2048 bytes",
+                met=order_size < 2048,
             ),
         ]
     )
