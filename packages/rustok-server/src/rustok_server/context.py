@@ -38,7 +38,7 @@ class ServerContext:
     resolver: TenantResolver
 
 
-def get_context(request: Request) -> ServerContext:
+async def get_context(request: Request) -> ServerContext:
     """FastAPI dependency: the context of the server handling ``request``."""
     context: ServerContext = request.app.state.context
     return context

@@ -43,6 +43,8 @@ __all__ = [
 
 # Longer than any valid identifier or host name: refused before decoding.
 _MAX_RAW_IDENTIFIER: Final = 512
+# Most distinct valid header values remembered as parsed (then the memo starts over).
+_PARSED_CAPACITY: Final = 10_000
 
 
 class TenantRequired(RichError):
@@ -127,6 +129,8 @@ class TenantResolver:
         self._use_host = ResolutionSource.HOST in self.sources
         self.base_suffix = "." + validate_host(base_domain) if base_domain else None
         self.default = parse_tenant_identifier(default_tenant) if default_tenant else None
+        # Valid header values already parsed: parsing is pure, and costs more than a hit.
+        self._parsed: dict[bytes, TenantIdentifier] = {}
 
     async def resolve(
         self, header: bytes | None, host: bytes | None, *, required: bool = True
@@ -149,7 +153,12 @@ class TenantResolver:
             TenantStoreUnavailable: the store is failing and no stale entry exists (503).
         """
         if header is not None and self._use_header:
-            identifier = parse_tenant_identifier(_decode(header, IdentifierKind.SLUG))
+            identifier = self._parsed.get(header)
+            if identifier is None:
+                identifier = parse_tenant_identifier(_decode(header, IdentifierKind.SLUG))
+                if len(self._parsed) >= _PARSED_CAPACITY:
+                    self._parsed.clear()
+                self._parsed[header] = identifier
             return self._active(await self._lookup(identifier), identifier)
         if not required:
             return None
@@ -270,8 +279,10 @@ class TenantMiddleware:
         await self.app(scope, receive, send)
 
 
-def get_tenant(request: Request) -> Tenant:
+async def get_tenant(request: Request) -> Tenant:
     """FastAPI dependency: the tenant of this request.
+
+    ``async`` on purpose: FastAPI runs a plain ``def`` dependency in a worker thread.
 
     Raises:
         TenantRequired: the route is not tenant-resolved, or no tenant was named.
