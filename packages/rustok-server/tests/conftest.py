@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,6 +22,9 @@ from rustok_server import Settings, Tenant, TenantDirectory, create_app
 from rustok_server.db import Database
 from rustok_server.migrations import upgrade
 from rustok_server.testing import LiveServer, ManualClock
+
+# Helper modules beside the tests (api_fixtures) are imported by name.
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 def _postgres_bindir() -> Path:

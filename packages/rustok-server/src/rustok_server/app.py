@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 
 from rustok_core.resilience import CircuitBreaker, CircuitBreakerConfig
 from rustok_core.tenancy import TenantIdentifier
-from rustok_server import health, tenant_api
+from rustok_server import content_api, health, orders_api, tenant_api
 from rustok_server.__about__ import __version__
 from rustok_server.context import ServerContext
 from rustok_server.db import Database
@@ -26,7 +26,7 @@ from rustok_server.tenants import Tenant, TenantDirectory
 __all__ = ["ROUTERS", "create_app", "create_app_from_env"]
 
 #: The routers every app includes, in order. Feature modules add theirs here.
-ROUTERS: list[APIRouter] = [health.router, tenant_api.router]
+ROUTERS: list[APIRouter] = [health.router, tenant_api.router, content_api.router, orders_api.router]
 
 
 def create_app(

@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from rustok_core.error import RichError
 from rustok_server.__about__ import __version__
 from rustok_server.db import Database
+from rustok_server.demo_data import seed_demo_data
 from rustok_server.migrations import upgrade
 from rustok_server.settings import Settings
 from rustok_server.tenants import Tenant, TenantDirectory
@@ -100,11 +101,13 @@ async def _migrate(database: Database) -> int:
 
 
 async def _prepare(database: Database, *, demo: bool) -> int:
-    """Migrate; create the demo tenant when asked and there is no tenant. 1 if created."""
+    """Migrate; create the demo tenant (with sample nodes and orders) when asked and there
+    is no tenant. 1 if created."""
     await upgrade(database)
     directory = TenantDirectory(database)
     if demo and await directory.count() == 0:
-        await directory.create(DEMO_SLUG, "Demo tenant")
+        tenant = await directory.create(DEMO_SLUG, "Demo tenant")
+        await seed_demo_data(database, tenant.id)
         return 1
     return 0
 

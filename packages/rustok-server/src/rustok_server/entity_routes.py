@@ -1,0 +1,112 @@
+"""What the content and order routers share: entity responses with their ``ETag``,
+and the 409 problem of a transition the state does not allow.
+
+`EntityRoute` answers an ``InvalidTransition`` with a problem that names the current
+state and the actions allowed from it, as text (``detail``) and as extension members
+(``state``, ``action``, ``allowed_actions``), so a client can show what to do next.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, ClassVar, NoReturn
+
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import Response
+
+from rustok_core.error import ProblemDetails
+from rustok_core.state_machine import Entity, InvalidTransition, State, allowed_triggers
+from rustok_server.preconditions import etag
+from rustok_server.problems import (
+    REQUEST_ID_HEADER,
+    problem_for,
+    problem_response,
+    problem_responses,
+    request_id,
+)
+
+__all__ = ["EntityRoute", "documented", "entity_response", "json_response", "refuse"]
+
+
+def json_response(
+    data: object, *, status_code: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    """A compact JSON response (no second validation pass over the data)."""
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return Response(body, status_code, dict(headers or {}), media_type="application/json")
+
+
+def entity_response(
+    entity: Entity[State], *, status_code: int = 200, location: str | None = None
+) -> Response:
+    """The entity as JSON (fields, ``state``, ``state_data``, ``version``) with its ``ETag``."""
+    headers = {"ETag": etag(entity.version)}
+    if location is not None:
+        headers["Location"] = location
+    return json_response(entity.to_data(), status_code=status_code, headers=headers)
+
+
+def documented(
+    model: type[BaseModel], description: str, *problems: int, status: int = 200
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=``: ``model`` for ``status``, problem bodies for ``problems``."""
+    responses: dict[int | str, dict[str, Any]] = {
+        status: {"model": model, "description": description}
+    }
+    responses.update(problem_responses(*problems))
+    return responses
+
+
+def refuse(entity: Entity[State], trigger: str) -> NoReturn:
+    """Raise the ``InvalidTransition`` of ``trigger`` on ``entity`` in its state (409)."""
+    raise InvalidTransition(
+        entity_type=type(entity).__name__,
+        entity_id=str(entity.id),
+        from_state=entity.state_name,
+        trigger=trigger,
+        allowed=allowed_triggers(entity),
+    )
+
+
+class EntityRoute(APIRoute):
+    """A route whose ``InvalidTransition`` becomes a 409 problem naming the state and the
+    allowed actions.
+
+    Subclasses rename machine triggers to the API's actions in `actions` (an order's
+    ``cancel_with_refund`` is the ``/cancel`` endpoint).
+    """
+
+    actions: ClassVar[Mapping[str, str]] = {}
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        actions = self.actions
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except InvalidTransition as exc:
+                return _transition_problem(request, exc, actions)
+
+        return handle
+
+
+def _transition_problem(
+    request: Request, exc: InvalidTransition, actions: Mapping[str, str]
+) -> Response:
+    rid = request_id(request)
+    action = actions.get(exc.trigger, exc.trigger)
+    allowed = sorted({actions.get(t, t) for t in exc.allowed})
+    noun = "node" if exc.entity_type == "ContentNode" else exc.entity_type.lower()
+    allowed_text = ", ".join(allowed) if allowed else "none (final state)"
+    detail = (
+        f"Cannot {action} this {noun}: it is {exc.from_state}. "
+        f"Allowed from {exc.from_state}: {allowed_text}."
+    )
+    base = problem_for(exc, instance=request.url.path, trace_id=rid).to_dict()
+    base.update(detail=detail, state=exc.from_state, action=action, allowed_actions=allowed)
+    headers = {REQUEST_ID_HEADER: rid} if rid else None
+    return problem_response(ProblemDetails.model_validate(base), headers=headers)

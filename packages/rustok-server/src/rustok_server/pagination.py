@@ -1,0 +1,94 @@
+"""Cursor pagination: a stable order, an opaque cursor, a bounded page size.
+
+Lists are ordered by ``(created_at, id)``, both fixed when a row is created. The cursor
+of a page is the key of its last row, so the next page starts strictly after it: rows
+inserted meanwhile never shift the pages (no row is shown twice or skipped), and rows
+created later appear at the end.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final, Generic, TypeVar
+
+from rustok_core.error import ErrorKind, RichError
+
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "MAX_PAGE_SIZE",
+    "Cursor",
+    "InvalidCursor",
+    "Page",
+]
+
+DEFAULT_PAGE_SIZE: Final = 20
+"""Items per page when the client does not say."""
+MAX_PAGE_SIZE: Final = 100
+"""The most items one page may hold."""
+
+T = TypeVar("T")
+
+
+class InvalidCursor(RichError):
+    """A ``cursor`` query parameter that this server did not issue (400)."""
+
+    def __init__(self, cursor: str) -> None:
+        super().__init__(
+            ErrorKind.VALIDATION,
+            f"cursor {cursor[:80]!r} is not a cursor this server issued",
+            user_message="The cursor is not valid; use the next_cursor of a previous page.",
+            code="INVALID_CURSOR",
+        )
+        self.with_violation(("query", "cursor"), "not a cursor this server issued")
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """The position after one row: its creation time and id.
+
+    Example:
+        >>> from datetime import UTC
+        >>> at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+        >>> c = Cursor(at, uuid.UUID(int=7))
+        >>> Cursor.decode(c.encode()) == c
+        True
+    """
+
+    created_at: datetime
+    id: uuid.UUID
+
+    def encode(self) -> str:
+        """The opaque text a client sends back as ``cursor``."""
+        raw = json.dumps([self.created_at.isoformat(), self.id.hex], separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        """Read a cursor made by :meth:`encode`.
+
+        Raises:
+            InvalidCursor: the text is not such a cursor.
+        """
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            at, ident = json.loads(raw)
+            created_at = datetime.fromisoformat(at)
+            if created_at.tzinfo is None:
+                raise ValueError("naive time")
+            return cls(created_at, uuid.UUID(hex=ident))
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+            raise InvalidCursor(text) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list and the cursor of the next one (``None`` on the last page)."""
+
+    items: Sequence[T]
+    next_cursor: Cursor | None

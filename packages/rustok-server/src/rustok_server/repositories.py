@@ -1,0 +1,431 @@
+"""SQL repositories of content nodes and orders, on one `AsyncSession`.
+
+`SqlNodeRepository` implements ``rustok_content.NodeRepository`` and
+`SqlOrderRepository` implements ``rustok_commerce.OrderRepository``. Every query
+filters by tenant. A row becomes a typed entity through the entity's ``from_data``
+(the state machine's run-time check of the stored state and its data).
+
+``save`` is the optimistic lock: ``UPDATE ... WHERE id = :id AND tenant_id = :tenant
+AND version = :expected``, then the history row, in the session's transaction. When no
+row matched, the entity is reloaded to tell "gone" (404) from "changed meanwhile" (409).
+The repositories flush but never commit: the caller commits the unit of work (the
+state change, its history row and, for idempotent requests, the stored response).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from rustok_commerce import (
+    AnyOrder,
+    Order,
+    OrderNotFoundError,
+    OrderVersionConflictError,
+    Pending,
+)
+from rustok_content import (
+    AnyContentNode,
+    ConcurrentModification,
+    ContentNode,
+    Draft,
+    DuplicateSlug,
+    NodeKind,
+    NodeNotFound,
+)
+from rustok_core.state_machine import State, TransitionRecord
+from rustok_server.pagination import Cursor, Page
+from rustok_server.tables import (
+    ContentNodeRow,
+    ContentTransitionRow,
+    OrderRow,
+    OrderTransitionRow,
+)
+
+__all__ = ["SqlNodeRepository", "SqlOrderRepository"]
+
+_Keyed = type[ContentNodeRow] | type[OrderRow]
+
+
+def _after(table: _Keyed, cursor: Cursor | None) -> ColumnElement[bool] | None:
+    if cursor is None:
+        return None
+    return or_(
+        table.created_at > cursor.created_at,
+        and_(table.created_at == cursor.created_at, table.id > cursor.id),
+    )
+
+
+def _rowcount(result: object) -> int:
+    return cast("CursorResult[Any]", result).rowcount
+
+
+def _record(row: ContentTransitionRow | OrderTransitionRow, entity_type: str) -> TransitionRecord:
+    entity_id = row.node_id if isinstance(row, ContentTransitionRow) else row.order_id
+    return TransitionRecord(
+        entity_type,
+        entity_id,
+        row.tenant_id,
+        row.trigger,
+        row.from_state,
+        row.to_state,
+        row.at,
+        row.version,
+        row.actor,
+        row.data,
+    )
+
+
+def _history_values(record: TransitionRecord) -> dict[str, Any]:
+    return {
+        "tenant_id": record.tenant_id,
+        "trigger": record.trigger,
+        "from_state": record.from_state,
+        "to_state": record.to_state,
+        "at": record.at,
+        "version": record.version,
+        "actor": record.actor,
+        "data": dict(record.data),
+    }
+
+
+class SqlNodeRepository:
+    """Content nodes and their history in SQL (a ``rustok_content.NodeRepository``).
+
+    Args:
+        session: the session to work in; the caller commits.
+    """
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @staticmethod
+    def to_node(row: ContentNodeRow) -> AnyContentNode:
+        """The typed node of a row, checked by the content machine.
+
+        Raises:
+            InvalidStateData: the stored state or its data is invalid.
+        """
+        return ContentNode.from_data(
+            {
+                "id": row.id,
+                "tenant_id": row.tenant_id,
+                "version": row.version,
+                "author_id": row.author_id,
+                "parent_id": row.parent_id,
+                "kind": row.kind,
+                "category_id": row.category_id,
+                "title": row.title,
+                "slug": row.slug,
+                "created_at": row.created_at,
+                "updated_at": row.updated_at,
+                "state": row.state,
+                "state_data": row.state_data,
+            }
+        )
+
+    async def add(self, node: ContentNode[Draft]) -> None:
+        """Insert a new node.
+
+        Raises:
+            DuplicateSlug: the tenant already has a node with this slug (the session's
+                transaction is rolled back).
+        """
+        self.session.add(
+            ContentNodeRow(
+                id=node.id,
+                tenant_id=node.tenant_id,
+                kind=node.kind.value,
+                title=node.title,
+                slug=node.slug,
+                author_id=node.author_id,
+                parent_id=node.parent_id,
+                category_id=node.category_id,
+                state=node.state_name,
+                state_data=node.state.to_data(),
+                version=node.version,
+                created_at=node.created_at,
+                updated_at=node.updated_at,
+            )
+        )
+        try:
+            await self.session.flush()
+        except IntegrityError as exc:
+            await self.session.rollback()
+            raise DuplicateSlug(node.slug, node.tenant_id) from exc
+
+    async def get(self, tenant_id: uuid.UUID, node_id: uuid.UUID) -> AnyContentNode | None:
+        """The tenant's node, or ``None`` (also for another tenant's node)."""
+        query = select(ContentNodeRow).where(
+            ContentNodeRow.id == node_id, ContentNodeRow.tenant_id == tenant_id
+        )
+        row = (await self.session.execute(query)).scalar_one_or_none()
+        return None if row is None else self.to_node(row)
+
+    async def page(
+        self,
+        tenant_id: uuid.UUID,
+        *,
+        state: str | None = None,
+        kind: NodeKind | None = None,
+        after: Cursor | None = None,
+        limit: int = 50,
+    ) -> Page[AnyContentNode]:
+        """Up to ``limit`` nodes of the tenant after ``after``, oldest first."""
+        query = select(ContentNodeRow).where(ContentNodeRow.tenant_id == tenant_id)
+        if state is not None:
+            query = query.where(ContentNodeRow.state == state)
+        if kind is not None:
+            query = query.where(ContentNodeRow.kind == kind.value)
+        condition = _after(ContentNodeRow, after)
+        if condition is not None:
+            query = query.where(condition)
+        query = query.order_by(ContentNodeRow.created_at, ContentNodeRow.id).limit(limit + 1)
+        rows = (await self.session.scalars(query)).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        last = rows[-1] if more else None
+        cursor = None if last is None else Cursor(last.created_at, last.id)
+        return Page([self.to_node(row) for row in rows], cursor)
+
+    async def list_nodes(
+        self,
+        tenant_id: uuid.UUID,
+        *,
+        state: str | None = None,
+        kind: NodeKind | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Sequence[AnyContentNode]:
+        """The tenant's nodes, oldest first (offset paging, as the protocol asks)."""
+        query = select(ContentNodeRow).where(ContentNodeRow.tenant_id == tenant_id)
+        if state is not None:
+            query = query.where(ContentNodeRow.state == state)
+        if kind is not None:
+            query = query.where(ContentNodeRow.kind == kind.value)
+        query = query.order_by(ContentNodeRow.created_at, ContentNodeRow.id)
+        rows = (await self.session.scalars(query.limit(limit).offset(offset))).all()
+        return [self.to_node(row) for row in rows]
+
+    async def save(
+        self, node: AnyContentNode, *, expected_version: int, record: TransitionRecord
+    ) -> None:
+        """Write the node if it is still at ``expected_version``, and append ``record``.
+
+        Raises:
+            NodeNotFound: the node does not exist for its tenant.
+            ConcurrentModification: the stored version is another one.
+            DuplicateSlug: another node of the tenant has the new slug.
+        """
+        statement = (
+            update(ContentNodeRow)
+            .where(
+                ContentNodeRow.id == node.id,
+                ContentNodeRow.tenant_id == node.tenant_id,
+                ContentNodeRow.version == expected_version,
+            )
+            .values(
+                title=node.title,
+                slug=node.slug,
+                parent_id=node.parent_id,
+                category_id=node.category_id,
+                state=node.state_name,
+                state_data=node.state.to_data(),
+                version=node.version,
+                updated_at=node.updated_at,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        try:
+            if _rowcount(await self.session.execute(statement)) != 1:
+                raise await self._lost(node, expected_version)
+            self.session.add(ContentTransitionRow(node_id=node.id, **_history_values(record)))
+            await self.session.flush()
+        except IntegrityError as exc:
+            await self.session.rollback()
+            if "slug" in str(exc.orig).lower():
+                raise DuplicateSlug(node.slug, node.tenant_id) from exc
+            raise ConcurrentModification(node.id, expected_version, node.version) from exc
+
+    async def _lost(self, node: AnyContentNode, expected: int) -> Exception:
+        query = select(ContentNodeRow.version).where(
+            ContentNodeRow.id == node.id, ContentNodeRow.tenant_id == node.tenant_id
+        )
+        actual = (await self.session.execute(query)).scalar_one_or_none()
+        if actual is None:
+            return NodeNotFound(node.id, node.tenant_id)
+        return ConcurrentModification(node.id, expected, actual)
+
+    async def history(self, tenant_id: uuid.UUID, node_id: uuid.UUID) -> Sequence[TransitionRecord]:
+        """The node's transition records, oldest first."""
+        query = (
+            select(ContentTransitionRow)
+            .where(
+                ContentTransitionRow.node_id == node_id,
+                ContentTransitionRow.tenant_id == tenant_id,
+            )
+            .order_by(ContentTransitionRow.version)
+        )
+        return [_record(row, "ContentNode") for row in (await self.session.scalars(query)).all()]
+
+
+class SqlOrderRepository:
+    """Orders and their history in SQL (a ``rustok_commerce.OrderRepository``).
+
+    Args:
+        session: the session to work in; the caller commits.
+    """
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @staticmethod
+    def to_order(row: OrderRow) -> AnyOrder:
+        """The typed order of a row, checked by the order machine.
+
+        Raises:
+            InvalidStateData: the stored state, its data or the total is invalid.
+        """
+        return Order.from_data(
+            {
+                "id": row.id,
+                "tenant_id": row.tenant_id,
+                "version": row.version,
+                "customer_id": row.customer_id,
+                "total": {"amount": row.amount, "currency": row.currency},
+                "created_at": row.created_at,
+                "updated_at": row.updated_at,
+                "state": row.state,
+                "state_data": row.state_data,
+            }
+        )
+
+    async def add(self, order: Order[Pending]) -> None:
+        """Insert a new order.
+
+        Raises:
+            OrderVersionConflictError: an order with this id exists.
+        """
+        self.session.add(
+            OrderRow(
+                id=order.id,
+                tenant_id=order.tenant_id,
+                customer_id=order.customer_id,
+                amount=str(order.total.amount),
+                currency=order.total.currency,
+                state=order.state_name,
+                state_data=order.state.to_data(),
+                version=order.version,
+                created_at=order.created_at,
+                updated_at=order.updated_at,
+            )
+        )
+        try:
+            await self.session.flush()
+        except IntegrityError as exc:
+            await self.session.rollback()
+            raise OrderVersionConflictError(order.id, 0, order.version) from exc
+
+    async def get(self, tenant_id: uuid.UUID, order_id: uuid.UUID) -> AnyOrder | None:
+        """The tenant's order, or ``None`` (also for another tenant's order)."""
+        query = select(OrderRow).where(OrderRow.id == order_id, OrderRow.tenant_id == tenant_id)
+        row = (await self.session.execute(query)).scalar_one_or_none()
+        return None if row is None else self.to_order(row)
+
+    async def page(
+        self,
+        tenant_id: uuid.UUID,
+        *,
+        state: str | None = None,
+        after: Cursor | None = None,
+        limit: int = 50,
+    ) -> Page[AnyOrder]:
+        """Up to ``limit`` orders of the tenant after ``after``, oldest first."""
+        query = select(OrderRow).where(OrderRow.tenant_id == tenant_id)
+        if state is not None:
+            query = query.where(OrderRow.state == state)
+        condition = _after(OrderRow, after)
+        if condition is not None:
+            query = query.where(condition)
+        query = query.order_by(OrderRow.created_at, OrderRow.id).limit(limit + 1)
+        rows = (await self.session.scalars(query)).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        last = rows[-1] if more else None
+        cursor = None if last is None else Cursor(last.created_at, last.id)
+        return Page([self.to_order(row) for row in rows], cursor)
+
+    async def list_orders(
+        self, tenant_id: uuid.UUID, *, state: str | None = None, limit: int = 50, offset: int = 0
+    ) -> Sequence[AnyOrder]:
+        """The tenant's orders, oldest first (offset paging, as the protocol asks)."""
+        query = select(OrderRow).where(OrderRow.tenant_id == tenant_id)
+        if state is not None:
+            query = query.where(OrderRow.state == state)
+        query = query.order_by(OrderRow.created_at, OrderRow.id).limit(limit).offset(offset)
+        return [self.to_order(row) for row in (await self.session.scalars(query)).all()]
+
+    async def save(
+        self, order: Order[State], *, expected_version: int, record: TransitionRecord
+    ) -> None:
+        """Write the order if it is still at ``expected_version``, and append ``record``.
+
+        Raises:
+            OrderNotFoundError: the order does not exist for its tenant.
+            OrderVersionConflictError: the stored version is another one.
+        """
+        statement = (
+            update(OrderRow)
+            .where(
+                OrderRow.id == order.id,
+                OrderRow.tenant_id == order.tenant_id,
+                OrderRow.version == expected_version,
+            )
+            .values(
+                state=order.state_name,
+                state_data=order.state.to_data(),
+                version=order.version,
+                updated_at=order.updated_at,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        try:
+            if _rowcount(await self.session.execute(statement)) != 1:
+                raise await self._lost(order, expected_version)
+            self.session.add(OrderTransitionRow(order_id=order.id, **_history_values(record)))
+            await self.session.flush()
+        except IntegrityError as exc:
+            await self.session.rollback()
+            raise OrderVersionConflictError(order.id, expected_version, order.version) from exc
+
+    async def _lost(self, order: Order[State], expected: int) -> Exception:
+        query = select(OrderRow.version).where(
+            OrderRow.id == order.id, OrderRow.tenant_id == order.tenant_id
+        )
+        actual = (await self.session.execute(query)).scalar_one_or_none()
+        if actual is None:
+            return OrderNotFoundError(order.id, order.tenant_id)
+        return OrderVersionConflictError(order.id, expected, actual)
+
+    async def history(
+        self, tenant_id: uuid.UUID, order_id: uuid.UUID
+    ) -> Sequence[TransitionRecord]:
+        """The order's transition records, oldest first."""
+        query = (
+            select(OrderTransitionRow)
+            .where(
+                OrderTransitionRow.order_id == order_id, OrderTransitionRow.tenant_id == tenant_id
+            )
+            .order_by(OrderTransitionRow.version)
+        )
+        return [_record(row, "Order") for row in (await self.session.scalars(query)).all()]
