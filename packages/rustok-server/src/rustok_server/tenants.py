@@ -3,10 +3,12 @@ directory that keeps the tenant cache in step with every change."""
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +33,14 @@ __all__ = [
     "TenantNotFound",
     "TenantRepository",
 ]
+
+
+class _Unset(enum.Enum):
+    UNSET = "unset"
+
+
+#: "Leave unchanged" for optional fields where ``None`` is a value.
+UNSET: Final = _Unset.UNSET
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +198,40 @@ class TenantRepository:
         await self.session.flush()
         return before, Tenant.from_row(row)
 
+    async def update(
+        self,
+        identifier: TenantIdentifier,
+        *,
+        name: str | None = None,
+        domain: str | _Unset | None = UNSET,
+    ) -> tuple[Tenant, Tenant]:
+        """Rename a tenant or change its domain (``None`` removes it); returns before and after.
+
+        Raises:
+            TenantNotFound: nothing answers to ``identifier``.
+            InvalidTenantIdentifier: the new domain is malformed.
+            TenantConflict: another tenant has the new domain.
+        """
+        row = await self._row(identifier)
+        before = Tenant.from_row(row)
+        if name is not None:
+            if not name.strip():
+                raise RichError(
+                    ErrorKind.VALIDATION,
+                    f"tenant {row.slug!r} needs a name",
+                    user_message="A tenant needs a non-empty name.",
+                ).with_violation("name", "must not be empty")
+            row.name = name.strip()
+        if not isinstance(domain, _Unset):
+            row.domain = validate_host(domain) if domain is not None else None
+        row.updated_at = utcnow()
+        try:
+            await self.session.flush()
+        except IntegrityError as exc:
+            await self.session.rollback()
+            raise TenantConflict(before.slug, row.domain) from exc
+        return before, Tenant.from_row(row)
+
     async def _row(self, identifier: TenantIdentifier) -> TenantRow:
         tenant = await self.find(identifier)
         if tenant is None:
@@ -254,6 +298,24 @@ class TenantDirectory:
         parsed = parse_tenant_identifier(identifier)
         async with self.database.sessions() as session:
             before, after = await TenantRepository(session).set_active(parsed, active)
+            await session.commit()
+        self._invalidate(before, after)
+        return after
+
+    async def update(
+        self,
+        identifier: str,
+        *,
+        name: str | None = None,
+        domain: str | _Unset | None = UNSET,
+    ) -> Tenant:
+        """Rename the tenant a UUID or slug names, or change its domain (``None`` removes it).
+
+        Raises `TenantNotFound`, `TenantConflict` or `InvalidTenantIdentifier`.
+        """
+        parsed = parse_tenant_identifier(identifier)
+        async with self.database.sessions() as session:
+            before, after = await TenantRepository(session).update(parsed, name=name, domain=domain)
             await session.commit()
         self._invalidate(before, after)
         return after
