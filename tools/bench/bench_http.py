@@ -1,0 +1,701 @@
+"""HTTP benchmark: our app under one uvicorn worker on SQLite, against bare FastAPI.
+
+Both servers are started by this benchmark, one after the other, with the same
+uvicorn options (one worker, no access log, uvicorn's default loop and HTTP
+parser), pinned to one CPU while the load generator runs on another (when the
+machine has two). Each is measured with the same client and concurrency:
+
+- baseline: a bare FastAPI app whose one route returns a constant JSON object;
+- our ``GET /health/live`` (no tenant header: the middleware passes it through);
+- a tenant-resolved read: ``GET /api/content/nodes/{id}`` with ``X-Tenant-ID``
+  (``GET /api/tenant`` when the content API is not installed; the figure says which);
+- an order ``confirm`` transition (``POST /api/commerce/orders/{id}/confirm``, one
+  fresh pending order per request), when the order API is installed.
+
+The load generator is ``wrk`` when it is on the PATH (Debian: ``apt-get install wrk``),
+else the asyncio client in this file: ``CONNECTIONS`` keep-alive connections on raw
+sockets, each sending one request and reading the whole response before the next,
+timing every request. Writes (each request a different URL) always use the asyncio
+client, and their baseline is the bare app measured with that same client.
+
+Every figure is printed with its ratio to the baseline: throughput (requests/s) and
+latency (p50, p99, ms). Target: the tenant-resolved read at least 50% of the
+baseline's throughput. Only loopback is used; every run is bounded in time.
+
+After the load runs, the tenant-resolved read is profiled in process (pyinstrument,
+when installed): requests are sent straight to the ASGI app, and the share of the
+time spent in our own modules (``rustok_*``) is printed.
+
+Run: ``python tools/bench/bench_http.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import Depends, FastAPI
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Scope
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _report import Figure, emit, median, percentile
+from rustok_server import Tenant
+from rustok_server.tenant_api import TenantOut
+
+BENCH = "http"
+ROUNDS = 3  # every route measured once per round, rounds interleaved
+SLICE = 2.0  # seconds of load per route and round
+WARM_UP = 1.0  # seconds of load per route before the first round
+CONNECTIONS = 16
+WRITE_REQUESTS = 600  # confirm transitions: one fresh order each
+PROFILE_REQUESTS = 300  # in-process requests per measurement
+TENANT = {"X-Tenant-ID": "acme"}
+TENANT_ITEMS = tuple(TENANT.items())
+STARTUP_TIMEOUT = 30.0
+HERE = Path(__file__).parent
+
+
+def bare_app() -> FastAPI:
+    """The baseline: FastAPI returning a constant, nothing else (``uvicorn --factory``)."""
+    app = FastAPI()
+
+    @app.get("/")
+    async def constant() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+# -- servers -------------------------------------------------------------------------------
+
+
+def split_cpus() -> tuple[set[int] | None, set[int] | None]:
+    """(server CPUs, client CPUs): one each when there are two or more, else no pinning."""
+    try:
+        available = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return None, None
+    if len(available) < 2:
+        return None, None
+    return {available[0]}, {available[1]}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    """One uvicorn worker in a child process on a free loopback port."""
+
+    def __init__(
+        self, target: str, env: dict[str, str], cpus: set[int] | None, log: Path | None = None
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            target,
+            "--app-dir",
+            str(HERE),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+
+        def pin() -> None:
+            if cpus is not None:
+                os.sched_setaffinity(0, cpus)
+
+        # The server's own log goes to ``log`` when given (the drill's 503s are logged).
+        self._log = None if log is None else log.open("ab")
+        self.process = subprocess.Popen(
+            command,
+            env={**os.environ, **env},
+            preexec_fn=pin,
+            start_new_session=True,
+            stdout=self._log,
+            stderr=self._log,
+        )
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{target} exited with {self.process.returncode} at startup")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"{target} did not listen on {self.url}") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._log is not None:
+            self._log.close()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+# -- load generators -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """What one load run measured (latencies kept when the client saw each request)."""
+
+    client: str
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    bad: int  # non-2xx answers and socket errors
+    latencies_ms: tuple[float, ...] = ()
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def merge(loads: Sequence[Load]) -> Load:
+    """Several runs as one: total requests over total time; percentiles of every
+    request when the client kept them, else the median of the runs' percentiles."""
+    latencies = tuple(value for load in loads for value in load.latencies_ms)
+    if latencies:
+        p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    else:
+        p50 = median([load.p50_ms for load in loads])
+        p99 = median([load.p99_ms for load in loads])
+    return Load(
+        loads[0].client,
+        sum(load.requests for load in loads),
+        sum(load.seconds for load in loads),
+        p50,
+        p99,
+        sum(load.bad for load in loads),
+        latencies,
+    )
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _wrk_ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    if match is None:
+        raise ValueError(f"unreadable wrk latency {text!r}")
+    return float(match[1]) * _UNITS[match[2]]
+
+
+def wrk(url: str, headers: dict[str, str], seconds: float, cpus: set[int] | None) -> Load:
+    """One ``wrk`` run: one thread, ``CONNECTIONS`` connections, ``seconds`` long."""
+    command = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds:g}s", "--latency"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    if cpus is not None:
+        command = ["taskset", "-c", ",".join(map(str, sorted(cpus))), *command]
+    out = subprocess.run(
+        [*command, url], capture_output=True, text=True, check=True, timeout=seconds + 30
+    ).stdout
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.MULTILINE))
+    requests = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m)", out)
+    if requests is None or set(latency) != {"50", "99"}:
+        raise RuntimeError(f"unreadable wrk output:\n{out}")
+    elapsed = float(requests[2]) * {"ms": 1e-3, "s": 1.0, "m": 60.0}[requests[3]]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    bad = int(non_2xx[1]) if non_2xx else 0
+    if errors:
+        bad += sum(int(errors[i]) for i in range(1, 5))
+    p50, p99 = _wrk_ms(latency["50"]), _wrk_ms(latency["99"])
+    return Load("wrk", int(requests[1]), elapsed, p50, p99, bad)
+
+
+def http_request(method: str, path: str, headers: dict[str, str], body: bytes = b"") -> bytes:
+    """The bytes of one HTTP/1.1 request (keep-alive)."""
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    if body or method != "GET":
+        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+async def exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> tuple[int, bytes]:
+    """Send one request on a keep-alive connection; (status, body) of the answer."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+            break
+    body = await reader.readexactly(length) if length else b""
+    return status, body
+
+
+async def asyncio_load(port: int, requests: Iterator[bytes], *, seconds: float | None) -> Load:
+    """The asyncio client: ``CONNECTIONS`` keep-alive connections, each sending the next
+    request of ``requests`` once the previous answer is read, until the iterator ends
+    or ``seconds`` pass; each request is timed from its write to the end of its body."""
+    latencies: list[float] = []
+    bad = 0
+    clock = time.perf_counter
+    deadline = None if seconds is None else clock() + seconds
+
+    async def connection() -> None:
+        nonlocal bad
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for request in requests:
+                start = clock()
+                status, _ = await exchange(reader, writer, request)
+                end = clock()
+                latencies.append((end - start) * 1e3)
+                if not 200 <= status < 300:
+                    bad += 1
+                if deadline is not None and end > deadline:
+                    break
+        finally:
+            writer.close()
+
+    start = clock()
+    await asyncio.gather(*(connection() for _ in range(CONNECTIONS)))
+    elapsed = clock() - start
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    return Load("asyncio", len(latencies), elapsed, p50, p99, bad, tuple(latencies))
+
+
+def _forever(request: bytes) -> Iterator[bytes]:
+    while True:
+        yield request
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One measured route: the same GET, again and again."""
+
+    name: str
+    server: Server
+    path: str = "/"
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def run(self, seconds: float, use_wrk: bool, cpus: set[int] | None) -> Load:
+        headers = dict(self.headers)
+        if use_wrk:
+            return wrk(self.server.url + self.path, headers, seconds, cpus)
+        request = http_request("GET", self.path, headers)
+        return asyncio.run(asyncio_load(self.server.port, _forever(request), seconds=seconds))
+
+
+# -- data --------------------------------------------------------------------------------------
+
+
+async def _prepare_database(url: str) -> None:
+    from rustok_server import TenantDirectory
+    from rustok_server.db import Database
+    from rustok_server.migrations import upgrade
+
+    database = Database(url)
+    try:
+        await upgrade(database)
+        await TenantDirectory(database).create("acme", "Acme Corporation")
+    finally:
+        await database.dispose()
+
+
+async def call(
+    port: int, method: str, path: str, headers: dict[str, str], body: object = None
+) -> tuple[int, object]:
+    """One request on a new connection; (status, decoded JSON body or None)."""
+    payload = b"" if body is None else json.dumps(body).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        status, answer = await exchange(
+            reader, writer, http_request(method, path, headers, payload)
+        )
+    finally:
+        writer.close()
+    return status, (json.loads(answer) if answer else None)
+
+
+async def _create_node(port: int) -> str | None:
+    """A published content node of ``acme``; None when the content API is not there."""
+    status, node = await call(
+        port,
+        "POST",
+        "/api/content/nodes",
+        TENANT,
+        {"kind": "article", "title": "Benchmark article", "slug": "benchmark-article"},
+    )
+    if status == 404:
+        return None
+    if status != 201 or not isinstance(node, dict):
+        raise RuntimeError(f"creating a content node answered {status}: {node}")
+    node_id = str(node["id"])
+    status, _ = await call(port, "POST", f"/api/content/nodes/{node_id}/publish", TENANT)
+    if status != 200:
+        raise RuntimeError(f"publishing content node {node_id} answered {status}")
+    return node_id
+
+
+async def _create_orders(port: int, count: int) -> list[str] | None:
+    """``count`` pending orders of ``acme``; None when the order API is not there."""
+    ids: list[str] = []
+    body = {"customer_id": str(uuid.uuid4()), "currency": "EUR", "amount": "49.90"}
+    request = http_request("POST", "/api/commerce/orders", TENANT, json.dumps(body).encode())
+    missing = False
+
+    async def connection(n: int) -> None:
+        nonlocal missing
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for _ in range(n):
+                status, answer = await exchange(reader, writer, request)
+                if status == 404:
+                    missing = True
+                    return
+                if status != 201:
+                    raise RuntimeError(f"creating an order answered {status}: {answer[:300]!r}")
+                ids.append(str(json.loads(answer)["id"]))
+        finally:
+            writer.close()
+
+    per_connection = -(-count // CONNECTIONS)
+    await asyncio.gather(*(connection(per_connection) for _ in range(CONNECTIONS)))
+    return None if missing else ids[:count]
+
+
+def _confirmations(order_ids: Sequence[str]) -> Iterator[bytes]:
+    body = json.dumps({"inventory_reserved": True}).encode()
+    for order_id in order_ids:
+        yield http_request("POST", f"/api/commerce/orders/{order_id}/confirm", TENANT, body)
+
+
+# -- profile -----------------------------------------------------------------------------------
+
+
+async def _asgi_requests(app: ASGIApp, path: str, headers: dict[str, str], count: int) -> float:
+    """Send ``count`` GETs straight to an ASGI app; seconds per request."""
+    raw_headers = [(b"host", b"127.0.0.1")]
+    raw_headers += [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+    statuses: set[int] = set()
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            statuses.add(message["status"])
+
+    start = time.perf_counter()
+    for _ in range(count):
+        scope: Scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": list(raw_headers),
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 80),
+        }
+        await app(scope, receive, send)
+    elapsed = (time.perf_counter() - start) / count
+    if statuses != {200}:
+        raise RuntimeError(f"GET {path} answered {statuses} in process")
+    return elapsed
+
+
+def _self_times(frame: object, ours: dict[str, float]) -> None:
+    path = getattr(frame, "file_path", None) or ""
+    if "rustok_" in path and "/tools/bench/" not in path:
+        module = path.rsplit("/", 1)[-1]
+        key = f"{module}:{getattr(frame, 'function', '?')}"
+        ours[key] = ours.get(key, 0.0) + float(getattr(frame, "total_self_time", 0.0))
+    for child in getattr(frame, "children", ()):
+        _self_times(child, ours)
+
+
+@dataclass(frozen=True, slots=True)
+class InProcess:
+    """Per-request costs measured in this process, straight through ASGI (no HTTP)."""
+
+    bare_us: float  # the bare app
+    read_us: float  # the tenant-resolved read
+    tenant_us: float  # GET /api/tenant, async dependency
+    tenant_thread_us: float  # the same route with a plain ``def`` dependency
+    select_us: float  # a SQLAlchemy session running ``SELECT 1`` on the same database
+    our_share: float | None  # share of the read's time in rustok_* code (pyinstrument)
+    our_top: tuple[str, ...]
+
+
+def _add_thread_dependency_route(app: FastAPI) -> None:
+    """GET /api/_bench/tenant: GET /api/tenant, but with a plain ``def`` dependency,
+    which FastAPI runs in a worker thread (what the tenant dependency first was)."""
+
+    def tenant_in_thread(request: Request) -> Tenant:
+        tenant: Tenant = request.scope["state"]["tenant"]
+        return tenant
+
+    @app.get("/api/_bench/tenant")
+    async def current_tenant(tenant: Tenant = Depends(tenant_in_thread)) -> TenantOut:  # noqa: B008  FastAPI's dependency idiom
+        return TenantOut(id=tenant.id, slug=tenant.slug, name=tenant.name, domain=tenant.domain)
+
+
+async def _in_process(database_url: str, path: str) -> InProcess:
+    from sqlalchemy import text
+
+    from rustok_server import Settings, create_app
+
+    app = create_app(Settings(database_url=database_url))
+    _add_thread_dependency_route(app)
+    database = app.state.context.database
+    bare = bare_app()
+
+    async def select_one() -> float:
+        start = time.perf_counter()
+        for _ in range(PROFILE_REQUESTS):
+            async with database.sessions() as session:
+                await session.execute(text("SELECT 1"))
+        return (time.perf_counter() - start) / PROFILE_REQUESTS
+
+    await _asgi_requests(app, path, TENANT, PROFILE_REQUESTS)  # warm: tenant cached
+    times: dict[str, list[float]] = {}
+    steps = {
+        "bare": lambda: _asgi_requests(bare, "/", {}, PROFILE_REQUESTS),
+        "read": lambda: _asgi_requests(app, path, TENANT, PROFILE_REQUESTS),
+        "tenant": lambda: _asgi_requests(app, "/api/tenant", TENANT, PROFILE_REQUESTS),
+        "thread": lambda: _asgi_requests(app, "/api/_bench/tenant", TENANT, PROFILE_REQUESTS),
+        "select": select_one,
+    }
+    for _ in range(3):
+        for name, step in steps.items():
+            times.setdefault(name, []).append(await step())
+    share, top = await _profile(app, path)
+    await database.dispose()
+    us = {name: median(values) * 1e6 for name, values in times.items()}
+    return InProcess(
+        us["bare"], us["read"], us["tenant"], us["thread"], us["select"], share, tuple(top)
+    )
+
+
+def _self_times(frame: object, ours: dict[str, float]) -> None:
+    path = getattr(frame, "file_path", None) or ""
+    if "rustok_" in path and "/tools/bench/" not in path:
+        module = path.rsplit("/", 1)[-1]
+        key = f"{module}:{getattr(frame, 'function', '?')}"
+        ours[key] = ours.get(key, 0.0) + float(getattr(frame, "total_self_time", 0.0))
+    for child in getattr(frame, "children", ()):
+        _self_times(child, ours)
+
+
+async def _profile(app: ASGIApp, path: str) -> tuple[float | None, list[str]]:
+    """(share of the time in rustok_* code, our top functions by self time) of
+    ``path`` under pyinstrument; (None, []) when pyinstrument is not installed."""
+    try:
+        from pyinstrument import Profiler
+    except ImportError:
+        return None, []
+    profiler = Profiler(interval=0.001)
+    profiler.start()
+    await _asgi_requests(app, path, TENANT, PROFILE_REQUESTS)
+    profiler.stop()
+    session = profiler.last_session
+    root = session.root_frame() if session is not None else None
+    if root is None or not root.time:
+        return None, []
+    ours: dict[str, float] = {}
+    _self_times(root, ours)
+    total = float(root.time)
+    top = sorted(ours.items(), key=lambda item: -item[1])[:5]
+    return sum(ours.values()) / total, [f"{name} {seconds / total:.1%}" for name, seconds in top]
+
+
+# -- figures -----------------------------------------------------------------------------------
+
+
+def _figures(
+    name: str, load: Load, baseline: Load, target_ratio: float | None = None
+) -> list[Figure]:
+    base = f"bare FastAPI constant ({baseline.client})"
+    throughput_ratio = load.rps / baseline.rps if baseline.rps else 0.0
+    return [
+        Figure(
+            BENCH,
+            f"{name}: throughput ({load.client})",
+            load.rps,
+            "req/s",
+            base,
+            baseline.rps,
+            None if target_ratio is None else f">= {target_ratio:.0%} of baseline",
+            None if target_ratio is None else throughput_ratio >= target_ratio,
+        ),
+        Figure(BENCH, f"{name}: p50 ({load.client})", load.p50_ms, "ms", base, baseline.p50_ms),
+        Figure(BENCH, f"{name}: p99 ({load.client})", load.p99_ms, "ms", base, baseline.p99_ms),
+    ]
+
+
+def main() -> int:
+    server_cpus, client_cpus = split_cpus()
+    if client_cpus is not None:
+        os.sched_setaffinity(0, client_cpus)
+    use_wrk = shutil.which("wrk") is not None
+    if not use_wrk:
+        print(f"[{BENCH}] wrk is not installed (Debian: apt-get install wrk); asyncio client")
+    figures: list[Figure] = []
+    notes: list[str] = []
+    bad: dict[str, int] = {}
+    with tempfile.TemporaryDirectory(prefix="rustok-bench-http-") as tmp:
+        database_url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+        asyncio.run(_prepare_database(database_url))
+        log = Path(tmp) / "server.log"
+        env = {"RUSTOK_DATABASE_URL": database_url}
+        with (
+            Server("bench_http:bare_app", {}, server_cpus, log) as bare,
+            Server("rustok_server.app:create_app_from_env", env, server_cpus, log) as ours,
+        ):
+            node_id = asyncio.run(_create_node(ours.port))
+            if node_id is None:
+                read = Target("tenant-resolved GET /api/tenant", ours, "/api/tenant", TENANT_ITEMS)
+                notes.append("no content API: the tenant-resolved read is GET /api/tenant")
+            else:
+                path = f"/api/content/nodes/{node_id}"
+                read = Target(
+                    "tenant-resolved GET /api/content/nodes/{id}", ours, path, TENANT_ITEMS
+                )
+            targets = [
+                Target("baseline", bare, "/"),
+                Target("GET /health/live", ours, "/health/live"),
+                Target("tenant only, GET /api/tenant", ours, "/api/tenant", TENANT_ITEMS),
+                read,
+            ]
+            order_ids = asyncio.run(_create_orders(ours.port, WRITE_REQUESTS))
+            if order_ids is None:
+                notes.append("no order API: the confirm transition is not measured")
+            # Rounds interleave every target, so a noisy moment weighs on all alike.
+            runs: dict[str, list[Load]] = {target.name: [] for target in targets}
+            writes: dict[str, list[Load]] = {"baseline": [], "confirm": []}
+            for target in targets:
+                target.run(WARM_UP, use_wrk, client_cpus)
+            for round_ in range(ROUNDS):
+                for target in targets:
+                    runs[target.name].append(target.run(SLICE, use_wrk, client_cpus))
+                if order_ids is not None:
+                    # Writes: every request a different URL, so the asyncio client,
+                    # with its own baseline run beside them.
+                    constant = _forever(http_request("GET", "/", {}))
+                    writes["baseline"].append(
+                        asyncio.run(asyncio_load(bare.port, constant, seconds=SLICE))
+                    )
+                    share = order_ids[round_::ROUNDS]
+                    confirm = asyncio_load(ours.port, _confirmations(share), seconds=None)
+                    writes["confirm"].append(asyncio.run(confirm))
+        loads = {name: merge(results) for name, results in runs.items()}
+        baseline = loads.pop("baseline")
+        for target in targets[1:]:
+            ratio = 0.5 if target is read else None
+            figures += _figures(target.name, loads[target.name], baseline, ratio)
+            bad[target.name] = loads[target.name].bad
+        if order_ids is not None:
+            confirm_load = merge(writes["confirm"])
+            figures += _figures(
+                "order confirm, POST .../{id}/confirm", confirm_load, merge(writes["baseline"])
+            )
+            bad["confirm"] = confirm_load.bad
+        costs = asyncio.run(_in_process(database_url, read.path))
+
+    base = "bare FastAPI constant, in process"
+    figures += [
+        Figure(
+            BENCH, f"in process, no HTTP: {read.name}", costs.read_us, "us/req", base, costs.bare_us
+        ),
+        Figure(
+            BENCH,
+            "in process: GET /api/tenant (async tenant dependency)",
+            costs.tenant_us,
+            "us/req",
+            "same route, plain def dependency (worker thread)",
+            costs.tenant_thread_us,
+        ),
+        Figure(
+            BENCH,
+            "in process: SQLAlchemy session running SELECT 1, same database",
+            costs.select_us,
+            "us/req",
+            base,
+            costs.bare_us,
+        ),
+    ]
+    if costs.our_share is not None:
+        figures.append(
+            Figure(
+                BENCH,
+                f"in process: share of {read.name} in rustok_* code",
+                costs.our_share * 100,
+                "%",
+            )
+        )
+    emit(figures)
+    if costs.our_top:
+        print(f"[{BENCH}] (our functions by self time: {'; '.join(costs.our_top)})")
+    for note in notes:
+        print(f"[{BENCH}] ({note})")
+    print(
+        f"[{BENCH}] (one uvicorn worker on SQLite; {CONNECTIONS} connections; {ROUNDS} rounds "
+        f"of {SLICE:g} s per route; client: {'wrk' if use_wrk else 'asyncio'} (writes: "
+        f"asyncio); CPUs server/client: {server_cpus or 'any'}/{client_cpus or 'any'})"
+    )
+    failures = {name: count for name, count in bad.items() if count}
+    if failures:
+        print(f"[{BENCH}] answers that were not 2xx, or socket errors: {failures}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
