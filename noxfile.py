@@ -159,7 +159,12 @@ def serve(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS[0])
 def bench(session: nox.Session) -> None:
-    """Every benchmark under tools/bench, one results file and one printed table."""
+    """Every benchmark under tools/bench, one results file and one printed table.
+
+    The HTTP benchmark uses `wrk` when it is on the PATH (Debian: apt-get install wrk)
+    and its own asyncio client otherwise; the frozen-database drill needs PostgreSQL's
+    server binaries (Debian: apt-get install postgresql) and is skipped without them.
+    """
     _install_workspace(session, PACKAGES, editable=False)
-    session.install("httpx>=0.27", "redis>=5")
+    session.install("httpx>=0.27", "redis>=5", "pyinstrument>=4.6")
     session.run("python", "tools/bench/run.py", *session.posargs)
