@@ -2,9 +2,9 @@
 very commands of its ``bash`` block, checked against the output the README shows; and
 the demo tenant's sample data that ``serve`` creates.
 
-The commands run with the real ``curl`` when it is installed, otherwise as the same
-requests with httpx. The tour's ``jq -r`` filters (field paths and ``[]``) are applied
-here, so the test needs no ``jq``.
+The commands run with the real ``curl`` when it is installed, and always also as the
+same requests sent with httpx. The tour's ``jq -r`` filters (field paths and ``[]``) are
+applied here, so the test needs no ``jq``.
 """
 
 from __future__ import annotations
@@ -56,10 +56,14 @@ def jq_raw(expression: str, document: object) -> list[str]:
     return [value if isinstance(value, str) else json.dumps(value) for value in values]
 
 
-async def run_curl(arguments: list[str]) -> bytes:
-    """Run ``curl ARGUMENTS`` (the real one if installed); returns the response body."""
+CLIENTS = ["httpx", *(["curl"] if shutil.which("curl") else [])]
+
+
+async def run_curl(arguments: list[str], client: str) -> bytes:
+    """Run ``curl ARGUMENTS`` with the real curl, or as the same request sent with httpx
+    (``client`` says which); returns the response body."""
     executable = shutil.which("curl")
-    if executable is not None:
+    if client == "curl" and executable is not None:
         process = await asyncio.create_subprocess_exec(
             executable, *arguments, stdout=asyncio.subprocess.PIPE
         )
@@ -79,12 +83,12 @@ async def run_curl(arguments: list[str]) -> bytes:
             method = "POST" if method == "GET" else method
         elif not word.startswith("-"):
             url = word
-    async with httpx.AsyncClient() as client:
-        response = await client.request(method, url, headers=headers, content=data)
+    async with httpx.AsyncClient() as http:
+        response = await http.request(method, url, headers=headers, content=data)
     return response.content
 
 
-async def run_tour(base_url: str) -> list[str]:
+async def run_tour(base_url: str, client: str) -> list[str]:
     """Run the tour's commands against ``base_url``; returns what they print."""
     variables: dict[str, str] = {}
     printed: list[str] = []
@@ -98,7 +102,7 @@ async def run_tour(base_url: str) -> list[str]:
         assert pipeline is not None, f"the test cannot run {command!r}"
         words = shlex.split(pipeline.group(1))[1:]
         arguments = [_VARIABLE.sub(lambda m: variables[m.group(1)], word) for word in words]
-        lines = jq_raw(pipeline.group(2), json.loads(await run_curl(arguments)))
+        lines = jq_raw(pipeline.group(2), json.loads(await run_curl(arguments, client)))
         if capture:
             (variables[capture.group(1)],) = lines
         else:
@@ -106,8 +110,9 @@ async def run_tour(base_url: str) -> list[str]:
     return printed
 
 
+@pytest.mark.parametrize("client", CLIENTS)
 async def test_quick_tour_prints_what_the_readme_shows(
-    database_url: str, start_server: ServerFactory
+    database_url: str, start_server: ServerFactory, client: str
 ) -> None:
     database = Database(database_url)
     try:
@@ -116,10 +121,10 @@ async def test_quick_tour_prints_what_the_readme_shows(
         await database.dispose()
     server = start_server()
     _, expected = tour()
-    assert await run_tour(server.url) == expected
-    async with client_for(server, "demo") as client:
-        nodes = await ok(await client.get(NODES, params={"state": "archived"}))
-        orders = await ok(await client.get(ORDERS, params={"state": "delivered"}))
+    assert await run_tour(server.url, client) == expected
+    async with client_for(server, "demo") as demo:
+        nodes = await ok(await demo.get(NODES, params={"state": "archived"}))
+        orders = await ok(await demo.get(ORDERS, params={"state": "delivered"}))
     assert "hello-rustok" in {node["slug"] for node in nodes["items"]}
     assert len(orders["items"]) == 2  # the demo's and the tour's
 
