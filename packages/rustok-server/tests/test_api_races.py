@@ -112,3 +112,29 @@ async def test_concurrent_updates_lose_nothing(
     assert len(history["items"]) == len(won) == final["version"] - 1
     assert sorted(r["version"] for r in history["items"]) == list(range(2, final["version"] + 1))
     assert final == max((r.json() for r in won), key=lambda body: int(body["version"]))
+
+
+async def test_concurrent_payments_with_one_idempotency_key_all_get_the_first_result(
+    start_server: ServerFactory, tenants: dict[str, Tenant]
+) -> None:
+    server = start_server()
+    async with client_for(server, "acme") as client:
+        order = await order_in(client, "confirmed")
+        url = f"{ORDERS}/{order['id']}"
+        responses = await asyncio.gather(
+            *(
+                client.post(
+                    f"{url}/pay", json=ORDER_BODIES["pay"], headers={"Idempotency-Key": "pay-once"}
+                )
+                for _ in range(20)
+            )
+        )
+        history = await ok(await client.get(f"{url}/history"))
+        final = await ok(await client.get(url))
+    assert {response.status_code for response in responses} == {200}, [
+        r.text for r in responses if r.status_code != 200
+    ]
+    assert all(response.json() == final for response in responses)
+    replayed = [r for r in responses if r.headers.get("idempotent-replayed") == "true"]
+    assert len(replayed) == len(responses) - 1
+    assert [r["trigger"] for r in history["items"]] == ["confirm", "pay"]
