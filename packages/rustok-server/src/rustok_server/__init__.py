@@ -7,7 +7,9 @@ from rustok_server.__about__ import __version__
 from rustok_server.app import ROUTERS, create_app, create_app_from_env
 from rustok_server.context import ServerContext, get_context
 from rustok_server.db import Database, get_session
+from rustok_server.demo_data import seed_demo_data
 from rustok_server.problems import ProblemMiddleware, install_problem_handlers, problem_responses
+from rustok_server.repositories import SqlNodeRepository, SqlOrderRepository
 from rustok_server.resolution import (
     CurrentTenant,
     TenantMiddleware,
@@ -34,6 +36,8 @@ __all__ = [
     "ResolutionSource",
     "ServerContext",
     "Settings",
+    "SqlNodeRepository",
+    "SqlOrderRepository",
     "Tenant",
     "TenantCache",
     "TenantCacheConfig",
@@ -54,4 +58,5 @@ __all__ = [
     "get_tenant",
     "install_problem_handlers",
     "problem_responses",
+    "seed_demo_data",
 ]
