@@ -409,7 +409,7 @@ def _summarise(drill: Drill, open_after: float | None) -> Summary:
     ]
     after = [s for s in drill.samples if s.start >= drill.continued_at]
     failed = [s.start for s in after if not _succeeded(s)]
-    all_ok_after = (max(failed) - drill.continued_at) if failed else 0.0
+    all_ok_after: float | None = (max(failed) - drill.continued_at) if failed else 0.0
     if after and not _succeeded(max(after, key=lambda s: s.start)):
         all_ok_after = None
     return Summary(
@@ -450,11 +450,13 @@ def _figures(with_breaker: Summary, without: Summary) -> list[Figure]:
     ):
         ours: list[float] = getattr(with_breaker, attr)
         theirs: list[float] = getattr(without, attr)
-        for pct_name, pick in (
-            ("p50", lambda v: percentile(v, 50)),
-            ("p99", lambda v: percentile(v, 99)),
-            ("max", lambda v: max(v) if v else nan),
-        ):
+        for pct_name in ("p50", "p99", "max"):
+
+            def pick(values: list[float], which: str = pct_name) -> float:
+                if which == "max":
+                    return max(values)
+                return percentile(values, 50 if which == "p50" else 99)
+
             value = pick(ours) if ours else nan
             target = met = None
             if pct_name == "p99":

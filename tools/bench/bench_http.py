@@ -451,16 +451,6 @@ async def _asgi_requests(app: ASGIApp, path: str, headers: dict[str, str], count
     return elapsed
 
 
-def _self_times(frame: object, ours: dict[str, float]) -> None:
-    path = getattr(frame, "file_path", None) or ""
-    if "rustok_" in path and "/tools/bench/" not in path:
-        module = path.rsplit("/", 1)[-1]
-        key = f"{module}:{getattr(frame, 'function', '?')}"
-        ours[key] = ours.get(key, 0.0) + float(getattr(frame, "total_self_time", 0.0))
-    for child in getattr(frame, "children", ()):
-        _self_times(child, ours)
-
-
 @dataclass(frozen=True, slots=True)
 class InProcess:
     """Per-request costs measured in this process, straight through ASGI (no HTTP)."""
