@@ -263,3 +263,53 @@ async def test_negative_entries_are_not_served_stale(
 def test_config_refuses_out_of_range_values(field: str, value: float) -> None:
     with pytest.raises(ValueError, match=f"TenantCacheConfig.{field}"):
         TenantCacheConfig(**{field: value})  # type: ignore[arg-type]  # each field by name
+
+
+async def test_degraded_store_serves_stale_instead_of_joining_a_running_load(
+    loader: Loader, clock: ManualClock
+) -> None:
+    degraded = False
+    cache = TenantCache(loader, CONFIG, clock=clock, degraded=lambda: degraded)
+    await cache.get("acme")
+    clock.advance(301)
+    loader.gate = asyncio.Event()
+    first = asyncio.create_task(cache.get("acme"))  # starts the reload, which hangs
+    await asyncio.sleep(0)
+    assert not first.done()
+    degraded = True  # the breaker opened while the reload hangs
+    assert await cache.get("acme") == "ACME"  # stale, at once
+    assert cache.stats().stale_served == 1
+    assert cache.stats().coalesced_waits == 0
+    loader.gate.set()
+    assert await first == "ACME"
+    assert loader.calls == ["acme", "acme"]
+
+
+async def test_healthy_store_joins_the_running_load(loader: Loader, clock: ManualClock) -> None:
+    cache = TenantCache(loader, CONFIG, clock=clock, degraded=lambda: False)
+    await cache.get("acme")
+    clock.advance(301)
+    loader.gate = asyncio.Event()
+    first = asyncio.create_task(cache.get("acme"))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(cache.get("acme"))
+    await asyncio.sleep(0)
+    assert not second.done()  # waits for the load rather than taking the stale entry
+    loader.gate.set()
+    assert (await first, await second) == ("ACME", "ACME")
+    stats = cache.stats()
+    assert (stats.coalesced_waits, stats.stale_served) == (1, 0)
+
+
+async def test_degraded_store_without_stale_entry_joins_the_load(
+    loader: Loader, clock: ManualClock
+) -> None:
+    cache = TenantCache(loader, CONFIG, clock=clock, degraded=lambda: True)
+    loader.gate = asyncio.Event()
+    first = asyncio.create_task(cache.get("acme"))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(cache.get("acme"))
+    await asyncio.sleep(0)
+    loader.gate.set()
+    assert (await first, await second) == ("ACME", "ACME")
+    assert cache.stats().coalesced_waits == 1

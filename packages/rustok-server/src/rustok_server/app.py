@@ -11,7 +11,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.middleware import Middleware
 
-from rustok_core.resilience import CircuitBreaker, CircuitBreakerConfig
+from rustok_core.resilience import CircuitBreaker, CircuitBreakerConfig, CircuitState
 from rustok_core.tenancy import TenantIdentifier
 from rustok_server import content_api, health, orders_api, tenant_api
 from rustok_server.__about__ import __version__
@@ -69,6 +69,9 @@ def create_app(
             stale_window=settings.cache_stale_window,
         ),
         clock=clock,
+        # While the breaker is not closed, known tenants are served stale at once rather
+        # than waiting for a load that started before it opened.
+        degraded=lambda: breaker.state is not CircuitState.CLOSED,
     )
     directory.cache = cache
     resolver = TenantResolver(

@@ -114,10 +114,17 @@ class TenantCache(Generic[K, V]):
     ``stale_window`` ago is returned instead and counted in ``stale_served``;
     without one the loader's exception is raised to every waiter.
 
+    While ``degraded()`` says the store is failing (the server passes "the breaker is
+    not closed"), a reader whose key has a stale entry and a load already running gets
+    the stale entry at once instead of joining that load: a load that started just
+    before the breaker opened can only end at its query timeout, and nobody should
+    wait for it when an answer is at hand.
+
     Args:
         loader: async function loading one key; returns ``None`` when not found.
         config: lifetimes and capacity.
         clock: monotonic seconds; inject a controllable clock in tests.
+        degraded: says whether the store behind ``loader`` is failing right now.
 
     Example:
         >>> import asyncio
@@ -134,10 +141,12 @@ class TenantCache(Generic[K, V]):
         config: TenantCacheConfig | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        degraded: Callable[[], bool] | None = None,
     ) -> None:
         self.config = config = config if config is not None else TenantCacheConfig()
         self._loader = loader
         self._clock = clock
+        self._degraded = degraded
         stale = config.stale_window
 
         def time_to_use(_key: K, entry: _Entry[V], _now: float) -> float:
@@ -192,6 +201,11 @@ class TenantCache(Generic[K, V]):
             self._loads[key] = task
             task.add_done_callback(self._load_finished(key))
         else:
+            if self._degraded is not None and self._degraded():
+                entry = self._stale_entry(key)
+                if entry is not None:
+                    self._stale_served += 1
+                    return entry.value
             self._coalesced += 1
         try:
             # shield: a cancelled waiter must not cancel the load the others share.
