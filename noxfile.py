@@ -102,7 +102,9 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict, package by package, sources and tests."""
     _install_workspace(session, PACKAGES, editable=True)
     requirements = sorted({r for p in PACKAGES for r in _test_requirements(p)})
-    session.install(*requirements, "nox>=2024.10.9", "packaging>=24")
+    # What the tools and benchmarks import, so that mypy checks them too.
+    tool_requirements = ["nox>=2024.10.9", "packaging>=24", "pyinstrument>=4", "asyncpg-stubs"]
+    session.install(*requirements, *tool_requirements)
     for package in PACKAGES:
         pkg_dir = ROOT / "packages" / package
         module = package.replace("-", "_")
