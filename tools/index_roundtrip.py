@@ -118,12 +118,13 @@ def build_wheels(packages: Mapping[str, Package], out: Path) -> list[Path]:
 
 
 def mirror_dependencies(wheels: list[Path], index_dir: Path, tools_python: Path) -> None:
-    """Download every third-party dependency of the wheels into the index folder."""
+    """Download every third-party dependency of the wheels into the index folder, and the
+    build backend, so that a source checkout also installs against the index alone."""
     index_dir.mkdir(parents=True, exist_ok=True)
     scratch = index_dir.parent / "mirror-download"
     _run(
         [str(tools_python), "-m", "pip", "download", "--quiet", "--dest", str(scratch),
-         "--find-links", str(wheels[0].parent), *map(str, wheels)]
+         "--find-links", str(wheels[0].parent), *map(str, wheels), "hatchling"]
     )  # fmt: skip
     for file in scratch.iterdir():
         if not file.name.startswith("rustok_"):
@@ -219,6 +220,14 @@ def run(work_dir: Path) -> dict[str, Installed]:
             listing = ", ".join(f"{dist} {version}" for dist, version in versions)
             print(f"{name}: installed from {url}/simple/ alone; {listing}")
             results[name] = installed
+        # A checkout installed by path finds its siblings on the index, and only those
+        # it declares.
+        content = packages["rustok-content"]
+        from_path = install_from_index(
+            url, str(content.directory), work_dir / "venv-content-path", names=names
+        )
+        print(f"packages/rustok-content by path: {', '.join(sorted(from_path.versions))}")
+        results["packages/rustok-content"] = from_path
         # The detector itself: a package installed without its dependencies must fail the
         # import check, or a wheel that forgets a declaration would slip through unseen.
         try:
