@@ -269,6 +269,14 @@ def test_unknown_field_changes_are_refused() -> None:
         ticket._transition("edit", Open(), colour="red")
 
 
+def test_a_refused_change_names_every_unknown_field_and_changes_nothing() -> None:
+    ticket = Ticket.new_open("printer")
+    before = ticket.to_data()
+    with pytest.raises(TypeError, match=r"no field\(s\) colour, size$"):
+        ticket._transition("edit", Open(), title="scanner", size=3, colour="red")
+    assert ticket.to_data() == before
+
+
 # --- guards -----------------------------------------------------------------------------
 
 
