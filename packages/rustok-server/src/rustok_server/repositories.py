@@ -15,10 +15,10 @@ state change, its history row and, for idempotent requests, the stored response)
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from typing import Any, cast
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -51,6 +51,8 @@ from rustok_server.tables import (
 __all__ = ["SqlNodeRepository", "SqlOrderRepository"]
 
 _Keyed = type[ContentNodeRow] | type[OrderRow]
+_Row = TypeVar("_Row", ContentNodeRow, OrderRow)
+_E = TypeVar("_E")
 
 
 def _after(table: _Keyed, cursor: Cursor | None) -> ColumnElement[bool] | None:
@@ -60,6 +62,28 @@ def _after(table: _Keyed, cursor: Cursor | None) -> ColumnElement[bool] | None:
         table.created_at > cursor.created_at,
         and_(table.created_at == cursor.created_at, table.id > cursor.id),
     )
+
+
+async def _keyset_page(
+    session: AsyncSession,
+    query: Select[_Row],
+    table: _Keyed,
+    after: Cursor | None,
+    limit: int,
+    convert: Callable[[_Row], _E],
+) -> Page[_E]:
+    """One page of ``query`` in (created_at, id) order after ``after``: one row more than
+    ``limit`` is read to know whether a next page exists, and only then is a cursor given."""
+    condition = _after(table, after)
+    if condition is not None:
+        query = query.where(condition)
+    query = query.order_by(table.created_at, table.id).limit(limit + 1)
+    rows = (await session.scalars(query)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1] if more else None
+    cursor = None if last is None else Cursor(last.created_at, last.id)
+    return Page([convert(row) for row in rows], cursor)
 
 
 def _rowcount(result: object) -> int:
@@ -185,16 +209,7 @@ class SqlNodeRepository:
             query = query.where(ContentNodeRow.state == state)
         if kind is not None:
             query = query.where(ContentNodeRow.kind == kind.value)
-        condition = _after(ContentNodeRow, after)
-        if condition is not None:
-            query = query.where(condition)
-        query = query.order_by(ContentNodeRow.created_at, ContentNodeRow.id).limit(limit + 1)
-        rows = (await self.session.scalars(query)).all()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        last = rows[-1] if more else None
-        cursor = None if last is None else Cursor(last.created_at, last.id)
-        return Page([self.to_node(row) for row in rows], cursor)
+        return await _keyset_page(self.session, query, ContentNodeRow, after, limit, self.to_node)
 
     async def list_nodes(
         self,
@@ -354,16 +369,7 @@ class SqlOrderRepository:
         query = select(OrderRow).where(OrderRow.tenant_id == tenant_id)
         if state is not None:
             query = query.where(OrderRow.state == state)
-        condition = _after(OrderRow, after)
-        if condition is not None:
-            query = query.where(condition)
-        query = query.order_by(OrderRow.created_at, OrderRow.id).limit(limit + 1)
-        rows = (await self.session.scalars(query)).all()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        last = rows[-1] if more else None
-        cursor = None if last is None else Cursor(last.created_at, last.id)
-        return Page([self.to_order(row) for row in rows], cursor)
+        return await _keyset_page(self.session, query, OrderRow, after, limit, self.to_order)
 
     async def list_orders(
         self, tenant_id: uuid.UUID, *, state: str | None = None, limit: int = 50, offset: int = 0
