@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar, cast
 from uuid import UUID
 
 from pydantic import TypeAdapter, ValidationError
@@ -32,8 +32,7 @@ S_co = TypeVar("S_co", bound=State, covariant=True)
 T = TypeVar("T", bound=State)
 
 _NO_DATA: Mapping[str, object] = MappingProxyType({})
-_new_tuple = tuple.__new__
-_SKIPPED_ON_COPY = frozenset({"state", "version", "last_transition"})
+_SET_ON_ADVANCE = frozenset({"state", "version", "last_transition"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,6 +50,10 @@ class Entity(Generic[S_co]):
     time), evaluates the guard, and returns a new entity; the entity it is called on never
     changes. Create entities only through typed factories (``new_draft(...)``).
 
+    ``_transition`` is typed to return an ``Entity``; declare it again in the subclass
+    under ``TYPE_CHECKING``, returning the subclass (``-> ContentNode[T]``), so that each
+    method can return its result as is (see the state machine guide).
+
     Attributes:
         id: the entity's id.
         tenant_id: the tenant it belongs to.
@@ -61,6 +64,9 @@ class Entity(Generic[S_co]):
     """
 
     state_machine: ClassVar[StateMachine]
+    touched_field: ClassVar[str | None] = None
+    """The field every transition sets to the transition's time (``"updated_at"``), if
+    any; checked to be a field of the class on its first transition."""
 
     id: UUID
     tenant_id: UUID
@@ -101,12 +107,15 @@ class Entity(Generic[S_co]):
         Checks, in order: the trigger exists from the current state
         (``InvalidTransition``), ``target`` is the state the machine leads to
         (``TypeError``, a programming error), the guard passes (``GuardFailed``). Then
-        returns a copy with the new state, ``changes`` applied, the version plus one and
-        ``last_transition`` set to the :class:`TransitionRecord`.
+        returns a copy with the new state, the version plus one, ``last_transition`` set
+        to the :class:`TransitionRecord`, :attr:`touched_field` set to ``at`` (default:
+        now) and ``changes`` applied.
         """
         cls = type(self)
         source = self.state.state_name
-        found = cls.state_machine._lookup(trigger, source)
+        # StateMachine._lookup, inlined: this is the hot path of every transition.
+        moves = cls.state_machine._moves.get(trigger)
+        found = None if moves is None else moves.get(source)
         if found is None:
             raise self._invalid(trigger)
         dest, guard = found
@@ -128,36 +137,12 @@ class Entity(Generic[S_co]):
                     guard=failed.name,
                     reason=failed.message,
                 )
-        version = self.version + 1
-        # tuple.__new__ directly: the NamedTuple's own __new__ is one more Python call.
-        record = _new_tuple(
-            TransitionRecord,
-            (
-                cls.__name__,
-                self.id,
-                self.tenant_id,
-                trigger,
-                source,
-                dest,
-                at if at is not None else datetime.now(UTC),
-                version,
-                actor,
-                record_data,
-            ),
-        )
-        copy, setters = _copier(cls)
-        new = object.__new__(cls)
-        copy(self, new, target, version, record)
-        if changes:
-            # One lookup per change, no set arithmetic: this runs on most transitions. A
-            # refused change discards the half-built copy, so nothing is observed.
-            for name, value in changes.items():
-                setter = setters.get(name)
-                if setter is None:
-                    unknown = sorted(changes.keys() - setters.keys())
-                    raise TypeError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
-                setter(new, value)
-        return cast("Entity[T]", new)
+        advance, changeable = _ADVANCERS.get(cls) or _advancer(cls)
+        if changes and not changes.keys() <= changeable:
+            unknown = sorted(changes.keys() - changeable)
+            raise TypeError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
+        when = at if at is not None else datetime.now(UTC)
+        return advance(self, target, trigger, source, dest, when, actor, record_data, changes)
 
     def _check_trigger(self, trigger: str) -> None:
         """Raise ``InvalidTransition`` unless ``trigger`` is allowed from the current state.
@@ -219,52 +204,88 @@ class Entity(Generic[S_co]):
             raise InvalidStateData(cls.__name__, state_name, problems) from exc
 
 
-_Copy = Callable[[object, object, State, int, TransitionRecord], None]
-_Setter = Callable[[object, object], None]
-_COPIERS: dict[type[Entity[State]], tuple[_Copy, dict[str, _Setter]]] = {}
+class _Advance(Protocol):
+    def __call__(
+        self,
+        old: Entity[State],
+        state: T,
+        trigger: str,
+        source: str,
+        dest: str,
+        at: datetime,
+        actor: str | None,
+        data: Mapping[str, object],
+        changes: Mapping[str, object],
+        /,
+    ) -> Entity[T]: ...
+
+
+_ADVANCERS: dict[type[Entity[State]], tuple[_Advance, frozenset[str]]] = {}
 _ADAPTERS: dict[type[Entity[State]], TypeAdapter[Entity[State]]] = {}
 
 
-def _copier(cls: type[Entity[State]]) -> tuple[_Copy, dict[str, _Setter]]:
-    """A function copying an entity into a new one with a new state, version and record,
-    generated once per class, and the setter of each field it keeps.
+def _advancer(cls: type[Entity[State]]) -> tuple[_Advance, frozenset[str]]:
+    """The function that builds the entity a transition returns, generated once per
+    class, and the names of the fields a transition may change.
 
-    Generated like dataclasses' own ``__init__``: one statement per field, no loop, no
-    lookup by name, each slot written through its descriptor (a frozen dataclass refuses
-    ``setattr``; the descriptor is about twice as fast as ``object.__setattr__``), because
-    it runs on every transition.
+    ``advance(old, state, trigger, source, dest, at, actor, data, changes)`` returns a
+    new instance of ``cls`` with ``old``'s fields, ``state``, the version plus one,
+    :attr:`Entity.touched_field` set to ``at``, ``changes`` applied and the
+    :class:`TransitionRecord` in ``last_transition``.
+
+    It runs on every transition, so it is generated like dataclasses' own ``__init__``
+    (one statement per field) and writes the slots the cheap way: the new object starts
+    as an instance of a private subclass that adds no slots and undoes ``frozen``
+    (plain ``object.__setattr__``), so each write is a plain slot store, and it becomes
+    a ``cls`` before anyone sees it (``__class__`` assignment; the layouts are the same).
+    Writing each slot through ``object.__setattr__`` or the slot's descriptor instead
+    costs several times as much per field.
     """
-    found = _COPIERS.get(cls)
-    if found is None:
-        names = [f.name for f in fields(cls)]
-        kept = [name for name in names if name not in _SKIPPED_ON_COPY]
-        setters: dict[str, _Setter] = {}
-        for name in names:
-            for klass in cls.__mro__:
-                descriptor = klass.__dict__.get(name)
-                if descriptor is not None and hasattr(descriptor, "__set__"):
-                    setters[name] = descriptor.__set__
-                    break
-            else:  # pragma: no cover - dataclass(slots=True) always makes one
-                raise TypeError(f"{cls.__name__}.{name} is not a slot: use slots=True")
-        lines = [f"    set_{name}(new, old.{name})" for name in kept]
-        lines += [
-            "    set_state(new, state)",
-            "    set_version(new, version)",
-            "    set_last_transition(new, record)",
-        ]
-        parameters = ", ".join(f"set_{name}=setters[{name!r}]" for name in names)
-        source = (
-            f"def make(setters):\n"
-            f"  def copy(old, new, state, version, record, {parameters}):\n"
-            + "\n".join("  " + line for line in lines)
-            + "\n  return copy\n"
-        )
-        namespace: dict[str, object] = {}
-        exec(source, namespace)  # built from the class's own field names
-        make = cast("Callable[[dict[str, _Setter]], _Copy]", namespace["make"])
-        kept_setters = {name: setters[name] for name in kept}
-        found = _COPIERS[cls] = (make(setters), kept_setters)
+    names = [f.name for f in fields(cls)]
+    touched = cls.touched_field
+    if touched is not None and touched not in names:
+        raise TypeError(f"{cls.__name__}.touched_field {touched!r} is not one of its fields")
+    twin = type(
+        cls.__name__,
+        (cls,),
+        {
+            "__slots__": (),
+            "__module__": cls.__module__,
+            "__qualname__": cls.__qualname__,
+            # Both, or type() keeps the frozen class's Python-level attribute setter.
+            "__setattr__": object.__setattr__,
+            "__delattr__": object.__delattr__,
+        },
+    )
+    kept = [name for name in names if name not in _SET_ON_ADVANCE and name != touched]
+    lines = [f"new.{name} = old.{name}" for name in kept]
+    if touched is not None:
+        lines.append(f"new.{touched} = at")
+    lines += [
+        "version = old.version + 1",
+        "new.version = version",
+        "new.state = state",
+        "new.last_transition = new_tuple(Record, (entity_type, old.id, old.tenant_id, "
+        "trigger, source, dest, at, version, actor, data))",
+        "if changes:",
+        "    for name, value in changes.items():",
+        "        setattr(new, name, value)",
+        "new.__class__ = cls",
+        "return new",
+    ]
+    source = (
+        "def make(cls, twin, entity_type, new_object, new_tuple, Record):\n"
+        "  def advance(old, state, trigger, source, dest, at, actor, data, changes):\n"
+        "    new = new_object(twin)\n"
+        + "".join(f"    {line}\n" for line in lines)
+        + "  return advance\n"
+    )
+    namespace: dict[str, object] = {}
+    exec(source, namespace)  # built from the class's own field names
+    make = cast("Callable[..., _Advance]", namespace["make"])
+    advance = make(cls, twin, cls.__name__, object.__new__, tuple.__new__, TransitionRecord)
+    changeable = frozenset(name for name in names if name not in _SET_ON_ADVANCE)
+    found = _ADVANCERS[cls] = (advance, changeable)
     return found
 
 

@@ -30,7 +30,7 @@ class StateMachine:
     entity ever holds a machine of its own.
     """
 
-    __slots__ = ("_by_name", "_initial", "_machine", "_states", "name")
+    __slots__ = ("_by_name", "_initial", "_machine", "_moves", "_states", "name")
 
     def __init__(
         self, name: str, states: Sequence[type[State]], initial: type[State], machine: Machine
@@ -40,6 +40,20 @@ class StateMachine:
         self._by_name: Mapping[str, type[State]] = {s.state_name: s for s in states}
         self._initial = initial
         self._machine = machine
+        # The Machine's event table, read once into trigger -> source -> (dest, guard):
+        # the run-time check of every transition is then two dict lookups. The graph is
+        # fixed once built, so the two cannot drift apart.
+        moves: dict[str, dict[str, tuple[str, Guard | None]]] = {}
+        for trigger, event in machine.events.items():
+            for source, transitions in event.transitions.items():
+                transition = transitions[0]
+                conditions = transition.conditions
+                guard = conditions[0].func if conditions else None
+                moves.setdefault(trigger, {})[source] = (
+                    transition.dest or source,
+                    guard if isinstance(guard, Guard) else None,
+                )
+        self._moves: Mapping[str, Mapping[str, tuple[str, Guard | None]]] = moves
 
     @property
     def states(self) -> tuple[type[State], ...]:
@@ -105,18 +119,10 @@ class StateMachine:
         return None
 
     def _lookup(self, trigger: str, source: str) -> tuple[str, Guard | None] | None:
-        # The hot path of every transition: read the Machine's own event table (two dict
-        # lookups). ``get_transitions`` answers the same but scans and builds lists.
-        event = self._machine.events.get(trigger)
-        if event is None:
-            return None
-        found = event.transitions.get(source)
-        if not found:
-            return None
-        transition = found[0]
-        conditions = transition.conditions
-        guard = conditions[0].func if conditions else None
-        return transition.dest or source, guard if isinstance(guard, Guard) else None
+        # The hot path of every transition. ``get_transitions`` answers the same question
+        # but scans the Machine's events and builds lists.
+        moves = self._moves.get(trigger)
+        return None if moves is None else moves.get(source)
 
     def __repr__(self) -> str:
         names = ", ".join(self._by_name)
