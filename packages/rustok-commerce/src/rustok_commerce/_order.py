@@ -43,9 +43,6 @@ from rustok_core.state_machine import (
     TransitionRequest,
 )
 
-if TYPE_CHECKING:
-    from pydantic import JsonValue
-
 
 @dataclass(frozen=True, slots=True)
 class Pending(State):
@@ -197,6 +194,7 @@ class Order(Entity[S]):
     """
 
     state_machine: ClassVar[StateMachine] = ORDER_MACHINE
+    touched_field: ClassVar[str | None] = "updated_at"
 
     customer_id: UUID
     total: Money
@@ -238,6 +236,21 @@ class Order(Entity[S]):
             state=Pending(),
         )
 
+    if TYPE_CHECKING:
+        # Entity._transition, typed to return an Order (mypy cannot say "this class in
+        # another state" on the base class). A declaration only: no cost at run time.
+        def _transition(
+            self,
+            trigger: str,
+            target: T,
+            /,
+            *,
+            actor: str | None = None,
+            at: datetime | None = None,
+            data: Mapping[str, object] | None = None,
+            **changes: object,
+        ) -> Order[T]: ...
+
     # -- transitions ---------------------------------------------------------------
     # An order in the wrong state is refused as such (409), whatever its arguments: a
     # method whose rule fails checks the state (`_check_trigger`) before raising the
@@ -257,7 +270,7 @@ class Order(Entity[S]):
             InvalidTransition: the order is not `Pending`.
             GuardFailed: `inventory_reserved` is false (guard ``inventory reserved``).
         """
-        return self._move(
+        return self._transition(
             "confirm",
             Confirmed(inventory_reserved=inventory_reserved),
             actor=actor,
@@ -288,7 +301,7 @@ class Order(Entity[S]):
             self._check_trigger("pay")
             raise EmptyPaymentMethodError(self.id)
         when = at if at is not None else _now()
-        return self._move(
+        return self._transition(
             "pay",
             Paid(payment_id=payment_id, payment_method=payment_method, paid_at=when),
             actor=actor,
@@ -319,7 +332,7 @@ class Order(Entity[S]):
             self._check_trigger("ship")
             raise EmptyCarrierError(self.id)
         when = at if at is not None else _now()
-        return self._move(
+        return self._transition(
             "ship",
             Shipped(tracking_number=tracking_number, carrier=carrier, shipped_at=when),
             actor=actor,
@@ -343,7 +356,7 @@ class Order(Entity[S]):
         """
         signed = _text(signature) if signature is not None else ""
         when = at if at is not None else _now()
-        return self._move(
+        return self._transition(
             "deliver",
             Delivered(delivered_at=when, signature=signed or None),
             actor=actor,
@@ -372,7 +385,7 @@ class Order(Entity[S]):
             self._check_trigger("cancel")
             raise EmptyCancellationReasonError(self.id)
         when = at if at is not None else _now()
-        return self._move(
+        return self._transition(
             "cancel",
             Cancelled(reason=reason, refunded=False, refund_id=None, cancelled_at=when),
             actor=actor,
@@ -403,7 +416,7 @@ class Order(Entity[S]):
             self._check_trigger("cancel_with_refund")
             raise RefundRequiredError(self.id)
         when = at if at is not None else _now()
-        return self._move(
+        return self._transition(
             "cancel_with_refund",
             Cancelled(reason=reason, refunded=True, refund_id=refund_id, cancelled_at=when),
             actor=actor,
@@ -412,19 +425,6 @@ class Order(Entity[S]):
         )
 
     # -- helpers -------------------------------------------------------------------
-
-    def _move(
-        self,
-        trigger: str,
-        target: T,
-        *,
-        actor: str | None,
-        at: datetime | None,
-        data: Mapping[str, JsonValue],
-    ) -> Order[T]:
-        when = at if at is not None else _now()
-        moved = self._transition(trigger, target, actor=actor, at=when, data=data, updated_at=when)
-        return cast("Order[T]", moved)
 
     @classmethod
     def from_data(cls, data: Mapping[str, object]) -> AnyOrder:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import ClassVar, TypeAlias, TypeVar, cast, overload
+from typing import TYPE_CHECKING, ClassVar, TypeAlias, TypeVar, cast, overload
 from uuid import UUID, uuid4
 
 from rustok_content._rules import NodeKind, check_kind, check_slug, check_title
@@ -96,6 +96,7 @@ class ContentNode(Entity[S_co]):
     """
 
     state_machine: ClassVar[StateMachine] = CONTENT_MACHINE
+    touched_field: ClassVar[str | None] = "updated_at"
 
     author_id: UUID | None = None
     parent_id: UUID | None = None
@@ -139,12 +140,27 @@ class ContentNode(Entity[S_co]):
             updated_at=now,
         )
 
+    if TYPE_CHECKING:
+        # Entity._transition, typed to return a ContentNode (mypy cannot say "this class
+        # in another state" on the base class). A declaration only: no cost at run time.
+        def _transition(
+            self,
+            trigger: str,
+            target: T,
+            /,
+            *,
+            actor: str | None = None,
+            at: datetime | None = None,
+            data: Mapping[str, object] | None = None,
+            **changes: object,
+        ) -> ContentNode[T]: ...
+
     def publish(
         self: ContentNode[Draft], *, actor: str | None = None, at: datetime | None = None
     ) -> ContentNode[Published]:
         """Draft -> Published, live from ``at`` (default: now)."""
         now = _now(at)
-        return self._to("publish", Published(published_at=now), actor, now, None, updated_at=now)
+        return self._transition("publish", Published(published_at=now), actor=actor, at=now)
 
     def archive(
         self: ContentNode[Published],
@@ -161,14 +177,14 @@ class ContentNode(Entity[S_co]):
         now = _now(at)
         reason = reason.strip()
         target = Archived(archived_at=now, reason=reason)
-        return self._to("archive", target, actor, now, {"reason": reason}, updated_at=now)
+        return self._transition("archive", target, actor=actor, at=now, data={"reason": reason})
 
     def restore(
         self: ContentNode[Archived], *, actor: str | None = None, at: datetime | None = None
     ) -> ContentNode[Draft]:
         """Archived -> Draft, to be edited again."""
         now = _now(at)
-        return self._to("restore", Draft(), actor, now, None, updated_at=now)
+        return self._transition("restore", Draft(), actor=actor, at=now)
 
     # One overload per state that allows update: a TypeVar bound or constrained to
     # Draft | Published in the self type is not enforced by mypy, overloads are.
@@ -225,20 +241,7 @@ class ContentNode(Entity[S_co]):
             changes["parent_id"] = parent_id
         now = _now(at)
         data = {"fields": sorted(changes)}
-        return self._to("update", self.state, actor, now, data, updated_at=now, **changes)
-
-    def _to(
-        self,
-        trigger: str,
-        target: T,
-        actor: str | None,
-        at: datetime,
-        data: Mapping[str, object] | None,
-        **changes: object,
-    ) -> ContentNode[T]:
-        moved = self._transition(trigger, target, actor=actor, at=at, data=data, **changes)
-        # The class's one cast: _transition returns a copy of this ContentNode class.
-        return cast("ContentNode[T]", moved)
+        return self._transition("update", self.state, actor=actor, at=now, data=data, **changes)
 
     @classmethod
     def from_data(cls, data: Mapping[str, object]) -> AnyContentNode:
