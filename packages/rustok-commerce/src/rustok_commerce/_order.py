@@ -252,6 +252,8 @@ class Order(Entity[S]):
         ) -> Order[T]: ...
 
     # -- transitions ---------------------------------------------------------------
+    # Each method builds its target state with positional arguments named like the
+    # state's fields: calling a class with keywords builds a dict on every call.
     # An order in the wrong state is refused as such (409), whatever its arguments: a
     # method whose rule fails checks the state (`_check_trigger`) before raising the
     # rule's error. Valid arguments go straight to `_transition`, which checks the state
@@ -272,7 +274,7 @@ class Order(Entity[S]):
         """
         return self._transition(
             "confirm",
-            Confirmed(inventory_reserved=inventory_reserved),
+            Confirmed(inventory_reserved),
             actor=actor,
             at=at,
             data={"inventory_reserved": inventory_reserved},
@@ -303,7 +305,7 @@ class Order(Entity[S]):
         when = at if at is not None else _now()
         return self._transition(
             "pay",
-            Paid(payment_id=payment_id, payment_method=payment_method, paid_at=when),
+            Paid(payment_id, payment_method, when),
             actor=actor,
             at=when,
             data={"payment_id": payment_id, "payment_method": payment_method},
@@ -334,7 +336,7 @@ class Order(Entity[S]):
         when = at if at is not None else _now()
         return self._transition(
             "ship",
-            Shipped(tracking_number=tracking_number, carrier=carrier, shipped_at=when),
+            Shipped(tracking_number, carrier, when),
             actor=actor,
             at=when,
             data={"tracking_number": tracking_number, "carrier": carrier},
@@ -358,7 +360,7 @@ class Order(Entity[S]):
         when = at if at is not None else _now()
         return self._transition(
             "deliver",
-            Delivered(delivered_at=when, signature=signed or None),
+            Delivered(when, signed or None),
             actor=actor,
             at=when,
             data={"signed": bool(signed)},

@@ -160,7 +160,7 @@ class ContentNode(Entity[S_co]):
     ) -> ContentNode[Published]:
         """Draft -> Published, live from ``at`` (default: now)."""
         now = _now(at)
-        return self._transition("publish", Published(published_at=now), actor=actor, at=now)
+        return self._transition("publish", Published(now), actor=actor, at=now)
 
     def archive(
         self: ContentNode[Published],
@@ -176,7 +176,7 @@ class ContentNode(Entity[S_co]):
         """
         now = _now(at)
         reason = reason.strip()
-        target = Archived(archived_at=now, reason=reason)
+        target = Archived(now, reason)
         return self._transition("archive", target, actor=actor, at=now, data={"reason": reason})
 
     def restore(
