@@ -26,8 +26,9 @@ class StateMachine:
 
     Built once per entity class by :class:`MachineBuilder` and held in the class's
     ``state_machine`` attribute. The graph lives in one model-less transitions
-    ``Machine`` (``auto_transitions=False``), which every run-time check consults; no
-    entity ever holds a machine of its own.
+    ``Machine`` (``auto_transitions=False``). Every run-time check consults the
+    Machine's event table, read once at build into a table by trigger and source state;
+    no entity ever holds a machine of its own.
     """
 
     __slots__ = ("_by_name", "_initial", "_machine", "_moves", "_states", "name")
@@ -72,7 +73,8 @@ class StateMachine:
 
     @property
     def machine(self) -> Machine:
-        """The transitions ``Machine`` holding the graph (read it; do not add models)."""
+        """The transitions ``Machine`` holding the graph. Read it; do not add models or
+        transitions (the run-time checks use the table read from it at build)."""
         return self._machine
 
     def state_class(self, name: str) -> type[State]:
