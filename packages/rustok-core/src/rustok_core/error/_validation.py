@@ -155,3 +155,7 @@ def validation_error_from_pydantic(
         built.__cause__ = error
         built.__suppress_context__ = True
     return built
+
+
+# Shown under its public path, rustok_core.error, in tracebacks and reprs.
+ValidationErrorBuilder.__module__ = "rustok_core.error"
