@@ -7,7 +7,7 @@ filters by tenant. A row becomes a typed entity through the entity's ``from_data
 
 ``save`` is the optimistic lock: ``UPDATE ... WHERE id = :id AND tenant_id = :tenant
 AND version = :expected``, then the history row, in the session's transaction. When no
-row matched, the entity is reloaded to tell "gone" (404) from "changed meanwhile" (409).
+row matched, its stored version is read to tell "gone" (404) from "changed meanwhile" (409).
 The repositories flush but never commit: the caller commits the unit of work (the
 state change, its history row and, for idempotent requests, the stored response).
 """
@@ -39,7 +39,7 @@ from rustok_content import (
     NodeKind,
     NodeNotFound,
 )
-from rustok_core.state_machine import State, TransitionRecord
+from rustok_core.state_machine import Entity, State, TransitionRecord
 from rustok_server.pagination import Cursor, Page
 from rustok_server.tables import (
     ContentNodeRow,
@@ -53,6 +53,7 @@ __all__ = ["SqlNodeRepository", "SqlOrderRepository"]
 _Keyed = type[ContentNodeRow] | type[OrderRow]
 _Row = TypeVar("_Row", ContentNodeRow, OrderRow)
 _E = TypeVar("_E")
+_History = TypeVar("_History", ContentTransitionRow, OrderTransitionRow)
 
 
 def _after(table: _Keyed, cursor: Cursor | None) -> ColumnElement[bool] | None:
@@ -117,6 +118,59 @@ def _history_values(record: TransitionRecord) -> dict[str, Any]:
         "actor": record.actor,
         "data": dict(record.data),
     }
+
+
+async def _write_version(
+    session: AsyncSession,
+    table: _Keyed,
+    entity: Entity[State],
+    expected_version: int,
+    values: dict[str, Any],
+    history: ContentTransitionRow | OrderTransitionRow,
+) -> bool:
+    """The optimistic lock: write ``values``, the entity's state and version to its row if
+    the row is still at ``expected_version``, then add ``history``. ``False`` when no row
+    matched (nothing was written)."""
+    statement = (
+        update(table)
+        .where(
+            table.id == entity.id,
+            table.tenant_id == entity.tenant_id,
+            table.version == expected_version,
+        )
+        .values(
+            state=entity.state_name,
+            state_data=entity.state.to_data(),
+            version=entity.version,
+            **values,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if _rowcount(await session.execute(statement)) != 1:
+        return False
+    session.add(history)
+    await session.flush()
+    return True
+
+
+async def _stored_version(
+    session: AsyncSession, table: _Keyed, entity: Entity[State]
+) -> int | None:
+    """The version stored for the entity's row now, or ``None`` when it is gone."""
+    query = select(table.version).where(table.id == entity.id, table.tenant_id == entity.tenant_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def _history(
+    session: AsyncSession,
+    table: type[_History],
+    owner: ColumnElement[bool],
+    tenant_id: uuid.UUID,
+    entity_type: str,
+) -> Sequence[TransitionRecord]:
+    """The transition records of the history rows matching ``owner``, oldest first."""
+    query = select(table).where(owner, table.tenant_id == tenant_id).order_by(table.version)
+    return [_record(row, entity_type) for row in (await session.scalars(query)).all()]
 
 
 class SqlNodeRepository:
@@ -240,56 +294,32 @@ class SqlNodeRepository:
             ConcurrentModification: the stored version is another one.
             DuplicateSlug: another node of the tenant has the new slug.
         """
-        statement = (
-            update(ContentNodeRow)
-            .where(
-                ContentNodeRow.id == node.id,
-                ContentNodeRow.tenant_id == node.tenant_id,
-                ContentNodeRow.version == expected_version,
-            )
-            .values(
-                title=node.title,
-                slug=node.slug,
-                parent_id=node.parent_id,
-                category_id=node.category_id,
-                state=node.state_name,
-                state_data=node.state.to_data(),
-                version=node.version,
-                updated_at=node.updated_at,
-            )
-            .execution_options(synchronize_session=False)
-        )
+        values = {
+            "title": node.title,
+            "slug": node.slug,
+            "parent_id": node.parent_id,
+            "category_id": node.category_id,
+            "updated_at": node.updated_at,
+        }
+        history = ContentTransitionRow(node_id=node.id, **_history_values(record))
         try:
-            if _rowcount(await self.session.execute(statement)) != 1:
-                raise await self._lost(node, expected_version)
-            self.session.add(ContentTransitionRow(node_id=node.id, **_history_values(record)))
-            await self.session.flush()
+            if not await _write_version(
+                self.session, ContentNodeRow, node, expected_version, values, history
+            ):
+                actual = await _stored_version(self.session, ContentNodeRow, node)
+                if actual is None:
+                    raise NodeNotFound(node.id, node.tenant_id)
+                raise ConcurrentModification(node.id, expected_version, actual)
         except IntegrityError as exc:
             await self.session.rollback()
             if "slug" in str(exc.orig).lower():
                 raise DuplicateSlug(node.slug, node.tenant_id) from exc
             raise ConcurrentModification(node.id, expected_version, node.version) from exc
 
-    async def _lost(self, node: AnyContentNode, expected: int) -> Exception:
-        query = select(ContentNodeRow.version).where(
-            ContentNodeRow.id == node.id, ContentNodeRow.tenant_id == node.tenant_id
-        )
-        actual = (await self.session.execute(query)).scalar_one_or_none()
-        if actual is None:
-            return NodeNotFound(node.id, node.tenant_id)
-        return ConcurrentModification(node.id, expected, actual)
-
     async def history(self, tenant_id: uuid.UUID, node_id: uuid.UUID) -> Sequence[TransitionRecord]:
         """The node's transition records, oldest first."""
-        query = (
-            select(ContentTransitionRow)
-            .where(
-                ContentTransitionRow.node_id == node_id,
-                ContentTransitionRow.tenant_id == tenant_id,
-            )
-            .order_by(ContentTransitionRow.version)
-        )
-        return [_record(row, "ContentNode") for row in (await self.session.scalars(query)).all()]
+        owner = ContentTransitionRow.node_id == node_id
+        return await _history(self.session, ContentTransitionRow, owner, tenant_id, "ContentNode")
 
 
 class SqlOrderRepository:
@@ -390,48 +420,23 @@ class SqlOrderRepository:
             OrderNotFoundError: the order does not exist for its tenant.
             OrderVersionConflictError: the stored version is another one.
         """
-        statement = (
-            update(OrderRow)
-            .where(
-                OrderRow.id == order.id,
-                OrderRow.tenant_id == order.tenant_id,
-                OrderRow.version == expected_version,
-            )
-            .values(
-                state=order.state_name,
-                state_data=order.state.to_data(),
-                version=order.version,
-                updated_at=order.updated_at,
-            )
-            .execution_options(synchronize_session=False)
-        )
+        values = {"updated_at": order.updated_at}
+        history = OrderTransitionRow(order_id=order.id, **_history_values(record))
         try:
-            if _rowcount(await self.session.execute(statement)) != 1:
-                raise await self._lost(order, expected_version)
-            self.session.add(OrderTransitionRow(order_id=order.id, **_history_values(record)))
-            await self.session.flush()
+            if not await _write_version(
+                self.session, OrderRow, order, expected_version, values, history
+            ):
+                actual = await _stored_version(self.session, OrderRow, order)
+                if actual is None:
+                    raise OrderNotFoundError(order.id, order.tenant_id)
+                raise OrderVersionConflictError(order.id, expected_version, actual)
         except IntegrityError as exc:
             await self.session.rollback()
             raise OrderVersionConflictError(order.id, expected_version, order.version) from exc
-
-    async def _lost(self, order: Order[State], expected: int) -> Exception:
-        query = select(OrderRow.version).where(
-            OrderRow.id == order.id, OrderRow.tenant_id == order.tenant_id
-        )
-        actual = (await self.session.execute(query)).scalar_one_or_none()
-        if actual is None:
-            return OrderNotFoundError(order.id, order.tenant_id)
-        return OrderVersionConflictError(order.id, expected, actual)
 
     async def history(
         self, tenant_id: uuid.UUID, order_id: uuid.UUID
     ) -> Sequence[TransitionRecord]:
         """The order's transition records, oldest first."""
-        query = (
-            select(OrderTransitionRow)
-            .where(
-                OrderTransitionRow.order_id == order_id, OrderTransitionRow.tenant_id == tenant_id
-            )
-            .order_by(OrderTransitionRow.version)
-        )
-        return [_record(row, "Order") for row in (await self.session.scalars(query)).all()]
+        owner = OrderTransitionRow.order_id == order_id
+        return await _history(self.session, OrderTransitionRow, owner, tenant_id, "Order")
