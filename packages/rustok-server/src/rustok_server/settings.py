@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 __all__ = ["DEFAULT_DATABASE_URL", "ResolutionSource", "Settings"]
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./rustok.db"
+_DRIVERS = frozenset({"sqlite+aiosqlite", "postgresql+asyncpg"})
 
 
 class ResolutionSource(StrEnum):
@@ -87,6 +88,16 @@ class Settings(BaseSettings):
     """Successful probes that close a half-open breaker."""
     breaker_timeout: float = Field(default=30.0, gt=0)
     """Seconds the breaker stays open before it lets a probe through."""
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        scheme = value.partition("://")[0]
+        if scheme not in _DRIVERS:
+            raise ValueError(
+                f"use a sqlite+aiosqlite:/// or postgresql+asyncpg:// URL, got {scheme!r}"
+            )
+        return value
 
     @field_validator("tenant_resolution", mode="before")
     @classmethod

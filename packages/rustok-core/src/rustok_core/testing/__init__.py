@@ -1,4 +1,5 @@
-"""Test helpers for code built on rustok-core: a clock that moves only when told to.
+"""Test helpers for code built on rustok-core: a clock that moves only when told to, and real
+Redis and PostgreSQL servers on loopback for integration tests.
 
 Example:
     >>> from rustok_core.testing import ManualClock
@@ -9,5 +10,21 @@ Example:
 """
 
 from rustok_core.testing._clock import ManualClock
+from rustok_core.testing._servers import (
+    PostgresServer,
+    RedisServer,
+    ServerStartError,
+    find_postgres_bindir,
+    find_redis_server,
+    system_servers_allowed,
+)
 
-__all__ = ["ManualClock"]
+__all__ = [
+    "ManualClock",
+    "PostgresServer",
+    "RedisServer",
+    "ServerStartError",
+    "find_postgres_bindir",
+    "find_redis_server",
+    "system_servers_allowed",
+]
