@@ -197,35 +197,3 @@ def test_python_dash_m_rustok_server_is_the_same_command() -> None:
     )
     assert done.returncode == 0
     assert done.stdout.strip() == f"rustok-server {__version__}"
-
-
-def test_serve_with_two_workers_answers_from_both(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rustok_server", "serve", "--port", "0", "--workers", "2"],
-        cwd=tmp_path,
-        env=_clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        assert process.stderr is not None
-        banner = process.stdout.readline().strip()
-        assert banner.endswith(", 2 workers")
-        url = banner.split(" listening on ")[1].split(",")[0]
-        started: set[str] = set()
-        for line in process.stderr:  # each worker logs its pid as it starts
-            if "Started server process" in line:
-                started.add(line.split("[")[1].split("]")[0])
-            if "Application startup complete" in line and len(started) == 2:
-                break
-        assert len(started) == 2
-        response = httpx.get(f"{url}/health/live")
-        assert response.status_code == 200
-    finally:
-        process.terminate()
-        process.wait(30)
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()

@@ -17,6 +17,8 @@ from rustok_server import content_api, health, orders_api, tenant_api
 from rustok_server.__about__ import __version__
 from rustok_server.context import ServerContext
 from rustok_server.db import Database
+from rustok_server.observability.metrics import ServerMetrics
+from rustok_server.observability.middleware import ObservabilityMiddleware
 from rustok_server.problems import ProblemMiddleware, add_problem_schema, install_problem_handlers
 from rustok_server.resolution import TenantMiddleware, TenantResolver, guarded_loader
 from rustok_server.settings import Settings
@@ -58,6 +60,8 @@ def create_app(
         ),
         clock=clock,
     )
+    metrics = ServerMetrics()
+    metrics.watch_breaker(breaker)
     directory = TenantDirectory(database)
     cache: TenantCache[TenantIdentifier, Tenant] = TenantCache(
         guarded_loader(directory.find, breaker, settings.db_query_timeout),
@@ -102,12 +106,14 @@ def create_app(
         summary="Multi-tenant content and commerce service.",
         lifespan=lifespan,
         middleware=[
+            Middleware(ObservabilityMiddleware, metrics=metrics),
             Middleware(ProblemMiddleware),
             Middleware(TenantMiddleware, resolver=resolver),
         ],
     )
     app.state.context = context
     app.state.database = database
+    app.state.metrics = metrics
     install_problem_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

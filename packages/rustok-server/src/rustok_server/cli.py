@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import shutil
 import socket
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
@@ -73,8 +76,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-level",
         choices=LOG_LEVELS,
-        default="info",
-        help="least severe log records shown (default: info)",
+        help="least severe log records shown (default: $RUSTOK_LOG_LEVEL or info)",
+    )
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        help="also answer GET /metrics on this port, without credentials, on "
+        "$RUSTOK_METRICS_HOST (default 127.0.0.1); default: $RUSTOK_METRICS_PORT or none",
     )
     serve.add_argument("--reload", action="store_true", help="restart when the code changes")
 
@@ -203,39 +211,69 @@ def _reason(error: BaseException) -> str:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn  # only `serve` needs it
 
+    from rustok_server.observability.logs import logging_config
+
     host: str = args.host or settings.host
     port: int = settings.port if args.port is None else args.port
+    metrics_port: int | None = args.metrics_port or settings.metrics_port
+    level: str = args.log_level or settings.log_level
     if args.reload and args.workers > 1:
         print("rustok-server: --reload and --workers exclude each other", file=sys.stderr)
         return STARTUP_FAILED
-    try:
-        sock = _listen(host, port)
+    with contextlib.ExitStack() as cleanup:
         try:
+            sock = cleanup.enter_context(_listen(host, port))
+            if args.workers > 1 or metrics_port is not None:
+                metrics_dir = Path(tempfile.mkdtemp(prefix="rustok-metrics-"))
+                cleanup.callback(shutil.rmtree, metrics_dir, ignore_errors=True)
+                _share_metrics(metrics_dir, settings.metrics_host, metrics_port, cleanup)
             demo = asyncio.run(_prepare_or_explain(settings))
-        except BaseException:
-            sock.close()
-            raise
-    except _StartupError as exc:
-        print(f"rustok-server: {exc}", file=sys.stderr)
-        return STARTUP_FAILED
-    port = sock.getsockname()[1]
-    url = f"http://{host}:{port}"
-    workers = f", {args.workers} workers" if args.workers > 1 else ""
-    print(f"rustok-server {__version__} listening on {url}{workers}", flush=True)
-    print(f"  database: {_describe(settings.database_url)}", flush=True)
-    if demo:
-        print(f"  created the demo tenant '{DEMO_SLUG}'", flush=True)
-    print(f"  try: curl -H 'X-Tenant-ID: {DEMO_SLUG}' {url}/health/ready", flush=True)
-    with sock:
+        except _StartupError as exc:
+            print(f"rustok-server: {exc}", file=sys.stderr)
+            return STARTUP_FAILED
+        port = sock.getsockname()[1]
+        url = f"http://{host}:{port}"
+        workers = f", {args.workers} workers" if args.workers > 1 else ""
+        print(f"rustok-server {__version__} listening on {url}{workers}", flush=True)
+        print(f"  database: {_describe(settings.database_url)}", flush=True)
+        if metrics_port is not None:
+            print(f"  metrics: http://{settings.metrics_host}:{metrics_port}/metrics", flush=True)
+        if demo:
+            print(f"  created the demo tenant '{DEMO_SLUG}'", flush=True)
+        print(f"  try: curl -H 'X-Tenant-ID: {DEMO_SLUG}' {url}/health/ready", flush=True)
         uvicorn.run(
             "rustok_server.app:create_app_from_env",
             factory=True,
             fd=sock.fileno(),
             workers=args.workers,
             reload=args.reload,
-            log_level=args.log_level,
+            log_config=logging_config(settings.log_format, level),
+            log_level=level,
+            access_log=False,  # requests are logged once, with tenant and route, by the app
         )
     return 0
+
+
+def _share_metrics(
+    directory: Path, host: str, port: int | None, cleanup: contextlib.ExitStack
+) -> None:
+    """Multiprocess metrics for the workers, and the metrics port served from here."""
+    from rustok_server.observability.multiprocess import prepare_multiprocess_dir
+
+    # Before this process or a worker imports prometheus_client (see that module).
+    prepare_multiprocess_dir(directory)
+    if port is None:
+        return
+    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    try:
+        server, _thread = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        raise _StartupError(f"cannot listen on {host}:{port} for metrics: {reason}") from exc
+    cleanup.callback(server.shutdown)
 
 
 async def _tenants(database: Database, args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ in ``docs/TENANT_CACHE_GUIDE.md`` and the package README.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     """Address ``serve`` listens on."""
     port: int = Field(default=8000, ge=0, le=65535)
     """Port ``serve`` listens on."""
+    log_format: Literal["text", "json"] = "text"
+    """``text`` (one readable line a record) or ``json`` (one JSON object a line)."""
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    """Least severe log records shown (``serve --log-level`` overrides it)."""
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    """When set, ``serve`` also answers ``GET /metrics`` on this port, without credentials
+    (``--metrics-port`` overrides it)."""
+    metrics_host: str = "127.0.0.1"
+    """Address of the metrics port: loopback unless Prometheus scrapes from elsewhere."""
 
     tenant_resolution: Annotated[tuple[ResolutionSource, ...], NoDecode] = (
         ResolutionSource.HEADER,

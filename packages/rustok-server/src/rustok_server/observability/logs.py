@@ -1,0 +1,146 @@
+"""One logging configuration for the server and uvicorn: text or JSON lines.
+
+Every record carries the request it was written for: its id (the trace id when tracing is
+on), tenant, method and route template, read from the request being served when the record
+is written. `ObservabilityMiddleware` marks the request (`serving`) and writes one access
+record per request (``rustok.access``, with status and duration) in the same format as every
+other record. uvicorn's own access log is switched off.
+
+Example:
+    >>> config = logging_config("json", "info")
+    >>> sorted(config["loggers"])
+    ['rustok', 'uvicorn', 'uvicorn.access', 'uvicorn.error']
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+from contextvars import ContextVar, Token
+from typing import Final, Literal
+
+from starlette.types import Scope
+
+__all__ = [
+    "LOG_FORMATS",
+    "LogFormat",
+    "RequestContextFilter",
+    "access_logger",
+    "configure_logging",
+    "current_request",
+    "done_serving",
+    "logging_config",
+    "serving",
+]
+
+LogFormat = Literal["text", "json"]
+LOG_FORMATS: Final = ("text", "json")
+
+_TEXT = "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s %(tenant)s] %(message)s"
+_JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
+_NONE: Final = "-"
+
+_current: ContextVar[Scope | None] = ContextVar("rustok_request", default=None)
+access_logger = logging.getLogger("rustok.access")
+
+
+def current_request() -> Scope | None:
+    """The ASGI scope of the request being served in this task, if any."""
+    return _current.get()
+
+
+def serving(scope: Scope) -> Token[Scope | None]:
+    """Mark ``scope`` as the request this task serves; give the token back to `_current`
+    with ``reset`` (`ObservabilityMiddleware` does both)."""
+    return _current.set(scope)
+
+
+def done_serving(token: Token[Scope | None]) -> None:
+    """Undo `serving`."""
+    _current.reset(token)
+
+
+def _route(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else _NONE
+
+
+def _tenant(state: dict[str, object]) -> str:
+    tenant = state.get("tenant")
+    slug = getattr(tenant, "slug", None)
+    return slug if isinstance(slug, str) else _NONE
+
+
+class RequestContextFilter(logging.Filter):
+    """Adds ``request_id``, ``tenant``, ``method`` and ``route`` to every record ("-" when
+    the record was not written for a request). Attach it to handlers."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        scope = _current.get()
+        if scope is None:
+            fields = dict.fromkeys(("request_id", "tenant", "method", "route"), _NONE)
+        else:
+            state = scope.get("state") or {}
+            request_id = state.get("request_id")
+            fields = {
+                "request_id": request_id if isinstance(request_id, str) else _NONE,
+                "tenant": _tenant(state),
+                "method": scope.get("method", _NONE),
+                "route": _route(scope),
+            }
+        for name, value in fields.items():
+            if not hasattr(record, name):
+                setattr(record, name, value)
+        return True
+
+
+def logging_config(fmt: LogFormat, level: str) -> dict[str, object]:
+    """A `logging.config.dictConfig` for the ``rustok`` tree and uvicorn, to stderr.
+
+    Args:
+        fmt: ``"text"`` (one readable line) or ``"json"`` (one JSON object per line, through
+            python-json-logger).
+        level: the least severe level shown (``"info"``, ``"warning"``, ...).
+
+    Raises:
+        ValueError: ``fmt`` is neither ``"text"`` nor ``"json"``.
+    """
+    if fmt not in LOG_FORMATS:
+        raise ValueError(f"log format must be one of {LOG_FORMATS}, got {fmt!r}")
+    formatter: dict[str, object]
+    if fmt == "json":
+        formatter = {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": _JSON_FIELDS,
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            "timestamp": False,
+        }
+    else:
+        formatter = {"format": _TEXT}
+    handler = {
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+        "formatter": "default",
+        "filters": ["request"],
+    }
+    upper = level.upper()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request": {"()": RequestContextFilter}},
+        "formatters": {"default": formatter},
+        "handlers": {"default": handler},
+        "loggers": {
+            "rustok": {"handlers": ["default"], "level": upper, "propagate": False},
+            "uvicorn": {"handlers": ["default"], "level": upper, "propagate": False},
+            "uvicorn.error": {"level": upper},
+            # Requests are logged once, by RequestLogMiddleware, with tenant and route.
+            "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
+        },
+    }
+
+
+def configure_logging(fmt: LogFormat = "text", level: str = "info") -> None:
+    """Apply `logging_config` to this process."""
+    logging.config.dictConfig(logging_config(fmt, level))

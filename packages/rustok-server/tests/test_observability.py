@@ -1,0 +1,173 @@
+"""Logs and metrics as an operator meets them: JSON lines, and `/metrics` on the metrics port
+of `serve --workers 2`, read with Prometheus's own parser."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from pythonjsonlogger.json import JsonFormatter
+
+from rustok_server.observability.logs import RequestContextFilter, logging_config
+from rustok_server.observability.middleware import UNMATCHED_ROUTE
+
+EXPORTED = {
+    "rustok_http_requests": "counter",
+    "rustok_http_request_duration_seconds": "histogram",
+    "rustok_circuit_breaker_state": "gauge",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_json_config_writes_one_parsable_object_per_record() -> None:
+    formatters = logging_config("json", "info")["formatters"]
+    assert isinstance(formatters, dict)
+    options = dict(formatters["default"])
+    assert options.pop("()") == "pythonjsonlogger.json.JsonFormatter"
+    stream = io.StringIO()
+    formatter = JsonFormatter(**options)
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    handler.addFilter(RequestContextFilter())
+    logger = logging.getLogger("rustok.test.json")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("breaker %s opened", "tenant-db")
+    finally:
+        logger.removeHandler(handler)
+    record = json.loads(stream.getvalue())
+    assert record["message"] == "breaker tenant-db opened"
+    assert record["level"] == "WARNING"
+    assert record["logger"] == "rustok.test.json"
+    assert record["request_id"] == "-"  # written outside any request
+
+
+def test_an_unknown_log_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="log format"):
+        logging_config("xml", "info")  # type: ignore[arg-type]
+
+
+class ServerLog:
+    """The stderr lines of a server process, read by a thread as they come."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        with stream:
+            for line in stream:
+                with self._changed:
+                    self.lines.append(line)
+                    self._changed.notify_all()
+
+    def close(self) -> None:
+        """Wait for the end of the stream (the process has exited)."""
+        self._thread.join(30)
+
+    def wait_for(self, predicate: Callable[[list[str]], bool], timeout: float = 60.0) -> None:
+        """Block until ``predicate(lines)`` holds (or fail after ``timeout`` seconds)."""
+        with self._changed:
+            assert self._changed.wait_for(lambda: predicate(self.lines), timeout), self.lines
+
+
+@pytest.fixture
+def two_workers(tmp_path: Path) -> Iterator[tuple[str, str, ServerLog]]:
+    """`serve --workers 2 --metrics-port P` with JSON logs: app URL, metrics URL, its log."""
+    metrics_port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUSTOK_")}
+    env["RUSTOK_LOG_FORMAT"] = "json"
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "rustok_server", "serve", "--port", "0", "--workers", "2",
+            "--metrics-port", str(metrics_port),
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    log: ServerLog | None = None
+    try:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        banner = process.stdout.readline().strip()
+        url = banner.split(" listening on ")[1].split(",")[0]
+        log = ServerLog(process.stderr)
+        # Both workers started: each logs its own start-up.
+        log.wait_for(lambda lines: sum("Application startup complete" in x for x in lines) == 2)
+        yield url, f"http://127.0.0.1:{metrics_port}/metrics", log
+    finally:
+        process.terminate()
+        process.wait(30)
+        if log is not None:
+            log.close()
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+def test_two_workers_metrics_add_up_and_every_name_is_there(
+    two_workers: tuple[str, str, ServerLog],
+) -> None:
+    url, metrics_url, _log = two_workers
+    sent = 40
+    for _ in range(sent // 2):
+        # A new connection each time, so that both workers get some of them.
+        assert httpx.get(f"{url}/health/live").status_code == 200
+        assert httpx.get(f"{url}/no/such/path").status_code in {400, 404}
+    text = httpx.get(metrics_url).text
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    for name, kind in EXPORTED.items():
+        assert name in families, f"{name} missing from /metrics"
+        assert families[name].type == kind, name
+    requests = [s for s in families["rustok_http_requests"].samples if s.name.endswith("_total")]
+    assert sum(s.value for s in requests) == sent
+    routes = {s.labels["route"] for s in requests}
+    assert routes == {"/health/live", UNMATCHED_ROUTE}  # templates, never raw paths
+    states = [
+        s.value
+        for s in families["rustok_circuit_breaker_state"].samples
+        if s.labels.get("breaker") == "tenant-db"
+    ]
+    assert states == [0.0]  # closed, one figure for the fleet
+
+
+def test_json_logs_every_line_parses_and_requests_carry_their_fields(
+    two_workers: tuple[str, str, ServerLog],
+) -> None:
+    url, _metrics_url, log = two_workers
+    response = httpx.get(f"{url}/health/ready", headers={"X-Tenant-ID": "demo"})
+    assert response.status_code == 200
+    request_id = response.headers["X-Request-ID"]
+    log.wait_for(lambda lines: any(request_id in line for line in lines))
+    records = [json.loads(line) for line in log.lines]  # every line is one JSON object
+    assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    mine = [r for r in records if r["request_id"] == request_id]
+    assert [r["logger"] for r in mine] == ["rustok.access"]
+    assert mine[0]["tenant"] == "demo"
+    assert mine[0]["method"] == "GET"
+    assert mine[0]["route"] == "/health/ready"
+    assert mine[0]["status"] == 200
+    assert mine[0]["duration_ms"] >= 0
