@@ -17,8 +17,8 @@ from rustok_commerce import (
     Confirmed,
     CreateOrderInput,
     DeliverOrderInput,
-    EmptyPaymentIdError,
     InMemoryOrderRepository,
+    MissingOrderDetailError,
     Money,
     Order,
     OrderNotFoundError,
@@ -29,7 +29,6 @@ from rustok_commerce import (
     PayOrderInput,
     Pending,
     RefundNotApplicableError,
-    RefundRequiredError,
     ShipOrderInput,
 )
 from rustok_core.error import ErrorKind
@@ -162,9 +161,10 @@ async def test_cancelling_a_paid_order_requires_a_refund_id(service: OrderServic
     order = await service.create(TENANT, new_order())
     await service.confirm(TENANT, order.id)
     paid = await service.pay(TENANT, order.id, PAY)
-    with pytest.raises(RefundRequiredError) as info:
+    with pytest.raises(MissingOrderDetailError) as info:
         await service.cancel(TENANT, order.id, CancelOrderInput(reason="late"))
     assert info.value.kind is ErrorKind.BUSINESS_LOGIC
+    assert info.value.field == "refund_id"
     assert await service.get(TENANT, order.id) == paid
     assert len(await service.history(TENANT, order.id)) == 2
 
@@ -234,7 +234,7 @@ async def test_a_broken_rule_stores_nothing(repository: InMemoryOrderRepository)
     order = await service.create(TENANT, new_order())
     await service.confirm(TENANT, order.id)
     blank = PayOrderInput.model_construct(payment_id="", payment_method="card")
-    with pytest.raises(EmptyPaymentIdError):
+    with pytest.raises(MissingOrderDetailError, match="payment_id"):
         await service.pay(TENANT, order.id, blank)
     assert len(await service.history(TENANT, order.id)) == 1
 

@@ -10,14 +10,14 @@ import pytest
 
 from rustok_content import (
     Archived,
-    ConcurrentModification,
+    ConcurrentModificationError,
     ContentNode,
     CreateNodeInput,
     Draft,
-    DuplicateSlug,
+    DuplicateSlugError,
     InMemoryNodeRepository,
     NodeKind,
-    NodeNotFound,
+    NodeNotFoundError,
     NodeService,
     Published,
     UpdateNodeInput,
@@ -120,25 +120,25 @@ async def test_an_unknown_trigger_is_an_invalid_transition(service: NodeService)
 
 async def test_another_tenants_node_is_not_found(service: NodeService) -> None:
     node = await service.create(TENANT, post())
-    with pytest.raises(NodeNotFound) as caught:
+    with pytest.raises(NodeNotFoundError) as caught:
         await service.get(OTHER_TENANT, node.id)
     assert caught.value.kind is ErrorKind.NOT_FOUND
     assert caught.value.code == "NODE_NOT_FOUND"
-    with pytest.raises(NodeNotFound):
+    with pytest.raises(NodeNotFoundError):
         await service.publish(OTHER_TENANT, node.id)
-    with pytest.raises(NodeNotFound):
+    with pytest.raises(NodeNotFoundError):
         await service.history(OTHER_TENANT, node.id)
     assert await service.list_nodes(OTHER_TENANT) == []
 
 
 async def test_slugs_are_unique_within_a_tenant_only(service: NodeService) -> None:
     first = await service.create(TENANT, post("same"))
-    with pytest.raises(DuplicateSlug) as caught:
+    with pytest.raises(DuplicateSlugError) as caught:
         await service.create(TENANT, post("same"))
     assert caught.value.kind is ErrorKind.CONFLICT
     await service.create(OTHER_TENANT, post("same"))
     second = await service.create(TENANT, post("second"))
-    with pytest.raises(DuplicateSlug):
+    with pytest.raises(DuplicateSlugError):
         await service.update(TENANT, second.id, UpdateNodeInput(slug="same"))
     assert (await service.get(TENANT, first.id)).slug == "same"
 
@@ -148,7 +148,7 @@ async def test_a_stale_expected_version_is_a_concurrent_modification(
 ) -> None:
     node = await service.create(TENANT, post())
     await service.update(TENANT, node.id, UpdateNodeInput(title="One"), expected_version=1)
-    with pytest.raises(ConcurrentModification) as caught:
+    with pytest.raises(ConcurrentModificationError) as caught:
         await service.update(TENANT, node.id, UpdateNodeInput(title="Two"), expected_version=1)
     assert caught.value.kind is ErrorKind.CONFLICT
     assert (caught.value.expected, caught.value.actual) == (1, 2)
@@ -171,7 +171,7 @@ async def test_of_two_writers_of_one_version_only_the_first_is_saved(
     assert published.last_transition is not None
     assert edited.last_transition is not None
     await repository.save(published, expected_version=1, record=published.last_transition)
-    with pytest.raises(ConcurrentModification):
+    with pytest.raises(ConcurrentModificationError):
         await repository.save(edited, expected_version=1, record=edited.last_transition)
     stored = await service.get(TENANT, node.id)
     assert stored == published
@@ -206,5 +206,5 @@ async def test_saving_a_node_that_was_never_added_is_not_found(
     node = ContentNode.new_draft(tenant_id=TENANT, kind="page", title="T", slug="t", id=uuid4())
     published = node.publish()
     assert published.last_transition is not None
-    with pytest.raises(NodeNotFound):
+    with pytest.raises(NodeNotFoundError):
         await repository.save(published, expected_version=1, record=published.last_transition)

@@ -15,7 +15,7 @@ from rustok_commerce import (
     PayOrderInput,
 )
 from rustok_content import (
-    ConcurrentModification,
+    ConcurrentModificationError,
     CreateNodeInput,
     NodeKind,
     NodeService,
@@ -47,7 +47,7 @@ async def test_node_service_runs_on_the_sql_repository(
             other_tenant = await repository.get(tenants["globex"].id, draft.id)
             late = published.update(title="late")
             assert late.last_transition is not None
-            with pytest.raises(ConcurrentModification):
+            with pytest.raises(ConcurrentModificationError):
                 await repository.save(late, expected_version=1, record=late.last_transition)
     finally:
         await database.dispose()

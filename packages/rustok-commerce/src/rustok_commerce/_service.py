@@ -14,10 +14,10 @@ from typing import TypeVar
 from uuid import UUID, uuid4
 
 from rustok_commerce._errors import (
+    MissingOrderDetailError,
     OrderNotFoundError,
     OrderVersionConflictError,
     RefundNotApplicableError,
-    RefundRequiredError,
 )
 from rustok_commerce._inputs import (
     CancelOrderInput,
@@ -263,7 +263,8 @@ class OrderService:
         Raises:
             OrderNotFoundError: no such order for this tenant.
             InvalidTransition: the order is `Shipped`, `Delivered` or `Cancelled`.
-            RefundRequiredError: the order is paid and no refund id was given.
+            MissingOrderDetailError: the order is paid and no refund id was given
+                (field ``refund_id``).
             RefundNotApplicableError: a refund id was given for an unpaid order.
             OrderVersionConflictError: another change of the order was saved first, or
                 the order is not at `expected_version` (when given).
@@ -272,7 +273,7 @@ class OrderService:
         at = self._clock()
         if is_state(order, Paid):
             if data.refund_id is None:
-                raise RefundRequiredError(order.id)
+                raise MissingOrderDetailError("refund_id", order.id)
             cancelled = order.cancel_with_refund(data.reason, data.refund_id, actor=actor, at=at)
         elif is_state(order, Pending) or is_state(order, Confirmed):
             if data.refund_id is not None:

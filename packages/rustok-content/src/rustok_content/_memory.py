@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
-from rustok_content._errors import ConcurrentModification, DuplicateSlug, NodeNotFound
+from rustok_content._errors import (
+    ConcurrentModificationError,
+    DuplicateSlugError,
+    NodeNotFoundError,
+)
 from rustok_content._node import AnyContentNode, ContentNode, Draft
 from rustok_content._rules import NodeKind
 from rustok_core.state_machine import TransitionRecord
@@ -63,9 +67,9 @@ class InMemoryNodeRepository:
         key = (node.tenant_id, node.id)
         row = self._rows.get(key)
         if row is None:
-            raise NodeNotFound(node.id, node.tenant_id)
+            raise NodeNotFoundError(node.id, node.tenant_id)
         if row["version"] != expected_version:
-            raise ConcurrentModification(node.id, expected_version, int(str(row["version"])))
+            raise ConcurrentModificationError(node.id, expected_version, int(str(row["version"])))
         self._check_slug(node.tenant_id, node.id, node.slug)
         self._rows[key] = dict(node.to_data())
         self._records[key].append(record)
@@ -77,4 +81,4 @@ class InMemoryNodeRepository:
     def _check_slug(self, tenant_id: UUID, node_id: UUID, slug: str) -> None:
         for (tenant, other_id), row in self._rows.items():
             if tenant == tenant_id and other_id != node_id and row["slug"] == slug:
-                raise DuplicateSlug(slug, tenant_id)
+                raise DuplicateSlugError(slug, tenant_id)

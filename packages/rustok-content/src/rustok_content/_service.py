@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Literal, Protocol, TypeVar, cast
 from uuid import UUID
 
-from rustok_content._errors import ConcurrentModification, NodeNotFound
+from rustok_content._errors import ConcurrentModificationError, NodeNotFoundError
 from rustok_content._inputs import CreateNodeInput, UpdateNodeInput
 from rustok_content._node import AnyContentNode, Archived, ContentNode, Draft, Published
 from rustok_content._rules import NodeKind
@@ -30,7 +30,7 @@ class NodeRepository(Protocol):
         """Store a new node.
 
         Raises:
-            DuplicateSlug: when the tenant already has a node with this slug.
+            DuplicateSlugError: when the tenant already has a node with this slug.
         """
         ...
 
@@ -58,9 +58,9 @@ class NodeRepository(Protocol):
         only if the stored version is still ``expected_version``.
 
         Raises:
-            NodeNotFound: when the node does not exist.
-            ConcurrentModification: when the stored version is another one.
-            DuplicateSlug: when another node of the tenant has the new slug.
+            NodeNotFoundError: when the node does not exist.
+            ConcurrentModificationError: when the stored version is another one.
+            DuplicateSlugError: when another node of the tenant has the new slug.
         """
         ...
 
@@ -100,7 +100,7 @@ class NodeService:
         """Create a draft from validated input.
 
         Raises:
-            DuplicateSlug: when the tenant already uses the slug.
+            DuplicateSlugError: when the tenant already uses the slug.
         """
         node = ContentNode.new_draft(
             tenant_id=tenant_id,
@@ -119,11 +119,11 @@ class NodeService:
         """The node.
 
         Raises:
-            NodeNotFound: when the tenant has no node with this id.
+            NodeNotFoundError: when the tenant has no node with this id.
         """
         node = await self._repository.get(tenant_id, node_id)
         if node is None:
-            raise NodeNotFound(node_id, tenant_id)
+            raise NodeNotFoundError(node_id, tenant_id)
         return node
 
     async def list_nodes(
@@ -163,7 +163,7 @@ class NodeService:
         """Change the fields of a draft or published node.
 
         Raises:
-            NodeNotFound, ConcurrentModification, DuplicateSlug, InvalidContent.
+            NodeNotFoundError, ConcurrentModificationError, DuplicateSlugError, InvalidContentError.
             InvalidTransition: when the node is archived.
         """
         return await self._move(
@@ -191,10 +191,10 @@ class NodeService:
         """Fire ``trigger`` on the node as stored, and save the node with its record.
 
         Raises:
-            NodeNotFound: when the tenant has no such node.
+            NodeNotFoundError: when the tenant has no such node.
             InvalidTransition: when the node's state does not allow ``trigger``.
             GuardFailed: when archiving without a reason.
-            ConcurrentModification: when the node changed since it was read, or is not
+            ConcurrentModificationError: when the node changed since it was read, or is not
                 at ``expected_version``.
         """
         arguments: dict[str, object] = {"actor": actor}
@@ -225,7 +225,7 @@ class NodeService:
         """The node's transition records, oldest first.
 
         Raises:
-            NodeNotFound: when the tenant has no node with this id.
+            NodeNotFoundError: when the tenant has no node with this id.
         """
         await self.get(tenant_id, node_id)
         return list(await self._repository.history(tenant_id, node_id))
@@ -240,7 +240,7 @@ class NodeService:
     ) -> AnyContentNode:
         node = await self.get(tenant_id, node_id)
         if expected_version is not None and node.version != expected_version:
-            raise ConcurrentModification(node_id, expected_version, node.version)
+            raise ConcurrentModificationError(node_id, expected_version, node.version)
         # A ContentNode's transition methods return ContentNodes.
         moved = cast("AnyContentNode", fire(node, trigger, at=self._clock(), **arguments))
         record = moved.last_transition

@@ -8,23 +8,31 @@ from rustok_server.app import ROUTERS, create_app, create_app_from_env
 from rustok_server.context import ServerContext, get_context
 from rustok_server.db import Database, get_session
 from rustok_server.demo_data import seed_demo_data
+from rustok_server.errors import (
+    IdempotencyKeyReusedError,
+    InvalidCursorError,
+    InvalidIdempotencyKeyError,
+    MalformedIfMatchError,
+    PreconditionFailedError,
+    ServerError,
+    TenantConflictError,
+    TenantNotFoundError,
+    TenantRequiredError,
+    TenantStoreUnavailableError,
+)
 from rustok_server.problems import ProblemMiddleware, install_problem_handlers, problem_responses
 from rustok_server.repositories import SqlNodeRepository, SqlOrderRepository
 from rustok_server.resolution import (
     CurrentTenant,
     TenantMiddleware,
-    TenantRequired,
     TenantResolver,
-    TenantStoreUnavailable,
     get_tenant,
 )
 from rustok_server.settings import ResolutionSource, Settings
 from rustok_server.tenant_cache import TenantCache, TenantCacheConfig, TenantCacheStats
 from rustok_server.tenants import (
     Tenant,
-    TenantConflict,
     TenantDirectory,
-    TenantNotFound,
     TenantRepository,
 )
 
@@ -32,9 +40,15 @@ __all__ = [
     "ROUTERS",
     "CurrentTenant",
     "Database",
+    "IdempotencyKeyReusedError",
+    "InvalidCursorError",
+    "InvalidIdempotencyKeyError",
+    "MalformedIfMatchError",
+    "PreconditionFailedError",
     "ProblemMiddleware",
     "ResolutionSource",
     "ServerContext",
+    "ServerError",
     "Settings",
     "SqlNodeRepository",
     "SqlOrderRepository",
@@ -42,14 +56,14 @@ __all__ = [
     "TenantCache",
     "TenantCacheConfig",
     "TenantCacheStats",
-    "TenantConflict",
+    "TenantConflictError",
     "TenantDirectory",
     "TenantMiddleware",
-    "TenantNotFound",
+    "TenantNotFoundError",
     "TenantRepository",
-    "TenantRequired",
+    "TenantRequiredError",
     "TenantResolver",
-    "TenantStoreUnavailable",
+    "TenantStoreUnavailableError",
     "__version__",
     "create_app",
     "create_app_from_env",

@@ -26,7 +26,7 @@ from rustok_content import (
     CreateNodeInput,
     Draft,
     NodeKind,
-    NodeNotFound,
+    NodeNotFoundError,
     Published,
     UpdateNodeInput,
 )
@@ -117,7 +117,7 @@ async def _load(
 ) -> AnyContentNode:
     node = await repository.get(tenant_id, node_id)
     if node is None:
-        raise NodeNotFound(node_id, tenant_id)
+        raise NodeNotFoundError(node_id, tenant_id)
     check_if_match(if_match, node.version, "node")
     return node
 
@@ -185,7 +185,7 @@ async def get_node(node_id: uuid.UUID, tenant: CurrentTenant, session: Session) 
     """The node, with its state and that state's data."""
     node = await SqlNodeRepository(session).get(tenant.id, node_id)
     if node is None:
-        raise NodeNotFound(node_id, tenant.id)
+        raise NodeNotFoundError(node_id, tenant.id)
     return entity_response(node)
 
 
@@ -265,6 +265,6 @@ async def node_history(node_id: uuid.UUID, tenant: CurrentTenant, session: Sessi
     """Every transition and update of the node, oldest first."""
     repository = SqlNodeRepository(session)
     if await repository.get(tenant.id, node_id) is None:
-        raise NodeNotFound(node_id, tenant.id)
+        raise NodeNotFoundError(node_id, tenant.id)
     records = await repository.history(tenant.id, node_id)
     return json_response({"items": [record.to_data() for record in records]})

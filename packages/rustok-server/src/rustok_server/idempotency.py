@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from rustok_core.error import ErrorKind, RichError
+from rustok_server.errors import IdempotencyKeyReusedError, InvalidIdempotencyKeyError
 from rustok_server.models import utcnow
 from rustok_server.tables import IdempotencyRow
 
@@ -34,9 +34,7 @@ __all__ = [
     "IDEMPOTENCY_HEADER",
     "REPLAYED_HEADER",
     "IdempotencyKey",
-    "IdempotencyKeyReused",
     "IdempotentRequest",
-    "InvalidIdempotencyKey",
     "commit_once",
     "replay_or_raise",
 ]
@@ -58,34 +56,6 @@ IdempotencyKey = Annotated[
     ),
 ]
 """The optional ``Idempotency-Key`` request header."""
-
-
-class InvalidIdempotencyKey(RichError):
-    """The key is empty, too long or not printable ASCII (400)."""
-
-    def __init__(self, key: str) -> None:
-        super().__init__(
-            ErrorKind.VALIDATION,
-            f"Idempotency-Key {key[:80]!r} is not 1-255 printable ASCII characters",
-            user_message="Idempotency-Key must be 1 to 255 printable ASCII characters.",
-            code="INVALID_IDEMPOTENCY_KEY",
-        )
-        self.with_violation(("header", IDEMPOTENCY_HEADER), "1-255 printable ASCII characters")
-
-
-class IdempotencyKeyReused(RichError):
-    """The key was used for a request with another body (422); nothing was done."""
-
-    def __init__(self, key: str, scope: str) -> None:
-        super().__init__(
-            ErrorKind.BUSINESS_LOGIC,
-            f"Idempotency-Key {key!r} was first used for another request to {scope}",
-            user_message=(
-                "This Idempotency-Key was already used with a different request body; "
-                "use a new key for a new request."
-            ),
-            code="IDEMPOTENCY_KEY_REUSED",
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +85,12 @@ class IdempotentRequest:
         ``body`` is any JSON-ready value: its canonical JSON is fingerprinted.
 
         Raises:
-            InvalidIdempotencyKey: the key is malformed.
+            InvalidIdempotencyKeyError: the key is malformed.
         """
         if key is None:
             return None
         if not _KEY.fullmatch(key):
-            raise InvalidIdempotencyKey(key)
+            raise InvalidIdempotencyKeyError(key)
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
         return cls(tenant_id, scope, key, hashlib.sha256(canonical.encode()).hexdigest())
 
@@ -129,7 +99,7 @@ class IdempotentRequest:
         in which case it is deleted so the key can be used again).
 
         Raises:
-            IdempotencyKeyReused: the key was stored for another body.
+            IdempotencyKeyReusedError: the key was stored for another body.
         """
         query = select(IdempotencyRow).where(
             IdempotencyRow.tenant_id == self.tenant_id,
@@ -151,7 +121,7 @@ class IdempotentRequest:
             )
             return None
         if row.request_hash != self.fingerprint:
-            raise IdempotencyKeyReused(self.key, self.scope)
+            raise IdempotencyKeyReusedError(self.key, self.scope)
         headers = {str(k): str(v) for k, v in row.headers.items()}
         headers[REPLAYED_HEADER] = "true"
         return Response(row.body.encode(), row.status_code, headers, media_type="application/json")

@@ -35,6 +35,7 @@ from rustok_commerce import (
     AnyOrder,
     Confirmed,
     InvalidAmountError,
+    MissingOrderDetailError,
     Money,
     Order,
     OrderNotFoundError,
@@ -42,7 +43,6 @@ from rustok_commerce import (
     Paid,
     Pending,
     RefundNotApplicableError,
-    RefundRequiredError,
     Shipped,
     UnknownCurrencyError,
     currency_minor_units,
@@ -57,6 +57,7 @@ from rustok_server.entity_routes import (
     json_response,
     refuse,
 )
+from rustok_server.errors import PreconditionFailedError
 from rustok_server.idempotency import (
     IdempotencyKey,
     IdempotentRequest,
@@ -64,7 +65,7 @@ from rustok_server.idempotency import (
     replay_or_raise,
 )
 from rustok_server.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Cursor
-from rustok_server.preconditions import IfMatch, PreconditionFailed, check_if_match
+from rustok_server.preconditions import IfMatch, check_if_match
 from rustok_server.repositories import SqlOrderRepository
 from rustok_server.resolution import CurrentTenant
 
@@ -223,7 +224,7 @@ class OrderHistory(BaseModel):
 _ORDER_OK = "The order; its version is the ETag."
 _CHANGE = documented(OrderOut, _ORDER_OK, 400, 404, 409, 412, 422)
 # A payment retried with its Idempotency-Key after it succeeded gets the first answer.
-_RACE_LOST = (InvalidTransition, OrderVersionConflictError, PreconditionFailed)
+_RACE_LOST = (InvalidTransition, OrderVersionConflictError, PreconditionFailedError)
 
 
 async def _load(
@@ -405,7 +406,7 @@ async def cancel_order(
     order = await _load(repository, tenant.id, order_id, if_match)
     if is_state(order, Paid):
         if body.refund_id is None:
-            raise RefundRequiredError(order.id)
+            raise MissingOrderDetailError("refund_id", order.id)
         cancelled = order.cancel_with_refund(body.reason, body.refund_id)
     elif is_state(order, Pending) or is_state(order, Confirmed):
         if body.refund_id is not None:

@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Generic, TypeVar
 
-from rustok_core.error import ErrorKind, RichError
+from rustok_server.errors import InvalidCursorError
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
     "MAX_PAGE_SIZE",
     "Cursor",
-    "InvalidCursor",
     "Page",
 ]
 
@@ -33,19 +32,6 @@ MAX_PAGE_SIZE: Final = 100
 """The most items one page may hold."""
 
 T = TypeVar("T")
-
-
-class InvalidCursor(RichError):
-    """A ``cursor`` query parameter that this server did not issue (400)."""
-
-    def __init__(self, cursor: str) -> None:
-        super().__init__(
-            ErrorKind.VALIDATION,
-            f"cursor {cursor[:80]!r} is not a cursor this server issued",
-            user_message="The cursor is not valid; use the next_cursor of a previous page.",
-            code="INVALID_CURSOR",
-        )
-        self.with_violation(("query", "cursor"), "not a cursor this server issued")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +59,7 @@ class Cursor:
         """Read a cursor made by :meth:`encode`.
 
         Raises:
-            InvalidCursor: the text is not such a cursor.
+            InvalidCursorError: the text is not such a cursor.
         """
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
@@ -83,7 +69,7 @@ class Cursor:
                 raise ValueError("naive time")
             return cls(created_at, uuid.UUID(hex=ident))
         except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-            raise InvalidCursor(text) from None
+            raise InvalidCursorError(text) from None
 
 
 @dataclass(frozen=True, slots=True)

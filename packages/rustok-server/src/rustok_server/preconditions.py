@@ -14,9 +14,9 @@ from typing import Annotated, Final
 
 from fastapi import Header
 
-from rustok_core.error import ErrorKind, RichError
+from rustok_server.errors import MalformedIfMatchError, PreconditionFailedError
 
-__all__ = ["IfMatch", "PreconditionFailed", "check_if_match", "etag", "parse_if_match"]
+__all__ = ["IfMatch", "check_if_match", "etag", "parse_if_match"]
 
 _TAG: Final = re.compile(r'\s*(W/)?"(\d{1,9})"\s*|\s*(\d{1,9})\s*')
 
@@ -28,41 +28,6 @@ IfMatch = Annotated[
     ),
 ]
 """The optional ``If-Match`` request header of a change."""
-
-
-class PreconditionFailed(RichError):
-    """``If-Match`` names another version than the stored one (412); nothing changed.
-
-    Attributes:
-        current_version: the version stored now.
-    """
-
-    def __init__(self, resource: str, if_match: str, current_version: int) -> None:
-        super().__init__(
-            ErrorKind.CONFLICT,
-            f"{resource} is at version {current_version}, If-Match was {if_match!r}",
-            user_message=(
-                f"The {resource} is now at version {current_version}, not the one in If-Match; "
-                "read it again and retry the change on the new version."
-            ),
-            code="PRECONDITION_FAILED",
-            status=412,
-            fields={"current_version": str(current_version)},
-        )
-        self.current_version = current_version
-
-
-class MalformedIfMatch(RichError):
-    """``If-Match`` is neither ``*`` nor a list of version tags (400)."""
-
-    def __init__(self, value: str) -> None:
-        super().__init__(
-            ErrorKind.VALIDATION,
-            f"If-Match {value[:80]!r} is not a list of entity tags",
-            user_message='If-Match must be * or the ETag of the resource, such as "3".',
-            code="INVALID_IF_MATCH",
-        )
-        self.with_violation(("header", "If-Match"), 'expected * or an entity tag such as "3"')
 
 
 def etag(version: int) -> str:
@@ -81,7 +46,7 @@ def parse_if_match(value: str) -> frozenset[int] | None:
     Weak tags (``W/"3"``) never match: ``If-Match`` uses the strong comparison.
 
     Raises:
-        MalformedIfMatch: the value is not ``*`` or a comma-separated list of tags.
+        MalformedIfMatchError: the value is not ``*`` or a comma-separated list of tags.
     """
     if value.strip() == "*":
         return None
@@ -89,7 +54,7 @@ def parse_if_match(value: str) -> frozenset[int] | None:
     for part in value.split(","):
         match = _TAG.fullmatch(part)
         if match is None:
-            raise MalformedIfMatch(value)
+            raise MalformedIfMatchError(value)
         weak, quoted, bare = match.groups()
         if weak is None:
             versions.add(int(quoted if quoted is not None else bare))
@@ -100,11 +65,11 @@ def check_if_match(if_match: str | None, version: int, resource: str) -> None:
     """Refuse a change whose ``If-Match`` does not name ``version``.
 
     Raises:
-        PreconditionFailed: it names other versions only.
-        MalformedIfMatch: it is malformed.
+        PreconditionFailedError: it names other versions only.
+        MalformedIfMatchError: it is malformed.
     """
     if if_match is None:
         return
     accepted = parse_if_match(if_match)
     if accepted is not None and version not in accepted:
-        raise PreconditionFailed(resource, if_match, version)
+        raise PreconditionFailedError(resource, if_match, version)

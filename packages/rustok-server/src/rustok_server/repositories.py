@@ -32,12 +32,12 @@ from rustok_commerce import (
 )
 from rustok_content import (
     AnyContentNode,
-    ConcurrentModification,
+    ConcurrentModificationError,
     ContentNode,
     Draft,
-    DuplicateSlug,
+    DuplicateSlugError,
     NodeKind,
-    NodeNotFound,
+    NodeNotFoundError,
 )
 from rustok_core.state_machine import Entity, State, TransitionRecord
 from rustok_server.pagination import Cursor, Page
@@ -214,7 +214,7 @@ class SqlNodeRepository:
         """Insert a new node.
 
         Raises:
-            DuplicateSlug: the tenant already has a node with this slug (the session's
+            DuplicateSlugError: the tenant already has a node with this slug (the session's
                 transaction is rolled back).
         """
         self.session.add(
@@ -238,7 +238,7 @@ class SqlNodeRepository:
             await self.session.flush()
         except IntegrityError as exc:
             await self.session.rollback()
-            raise DuplicateSlug(node.slug, node.tenant_id) from exc
+            raise DuplicateSlugError(node.slug, node.tenant_id) from exc
 
     async def get(self, tenant_id: uuid.UUID, node_id: uuid.UUID) -> AnyContentNode | None:
         """The tenant's node, or ``None`` (also for another tenant's node)."""
@@ -290,9 +290,9 @@ class SqlNodeRepository:
         """Write the node if it is still at ``expected_version``, and append ``record``.
 
         Raises:
-            NodeNotFound: the node does not exist for its tenant.
-            ConcurrentModification: the stored version is another one.
-            DuplicateSlug: another node of the tenant has the new slug.
+            NodeNotFoundError: the node does not exist for its tenant.
+            ConcurrentModificationError: the stored version is another one.
+            DuplicateSlugError: another node of the tenant has the new slug.
         """
         values = {
             "title": node.title,
@@ -308,13 +308,13 @@ class SqlNodeRepository:
             ):
                 actual = await _stored_version(self.session, ContentNodeRow, node)
                 if actual is None:
-                    raise NodeNotFound(node.id, node.tenant_id)
-                raise ConcurrentModification(node.id, expected_version, actual)
+                    raise NodeNotFoundError(node.id, node.tenant_id)
+                raise ConcurrentModificationError(node.id, expected_version, actual)
         except IntegrityError as exc:
             await self.session.rollback()
             if "slug" in str(exc.orig).lower():
-                raise DuplicateSlug(node.slug, node.tenant_id) from exc
-            raise ConcurrentModification(node.id, expected_version, node.version) from exc
+                raise DuplicateSlugError(node.slug, node.tenant_id) from exc
+            raise ConcurrentModificationError(node.id, expected_version, node.version) from exc
 
     async def history(self, tenant_id: uuid.UUID, node_id: uuid.UUID) -> Sequence[TransitionRecord]:
         """The node's transition records, oldest first."""

@@ -17,7 +17,6 @@ from fastapi import Depends
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from rustok_core.error import ErrorKind, RichError
 from rustok_core.resilience import CircuitBreaker, CircuitOpenError, with_timeout
 from rustok_core.tenancy import (
     IdentifierKind,
@@ -27,16 +26,19 @@ from rustok_core.tenancy import (
     parse_tenant_identifier,
     validate_host,
 )
+from rustok_server.errors import (
+    TenantNotFoundError,
+    TenantRequiredError,
+    TenantStoreUnavailableError,
+)
 from rustok_server.settings import ResolutionSource
 from rustok_server.tenant_cache import TenantCache
-from rustok_server.tenants import Tenant, TenantNotFound
+from rustok_server.tenants import Tenant
 
 __all__ = [
     "CurrentTenant",
     "TenantMiddleware",
-    "TenantRequired",
     "TenantResolver",
-    "TenantStoreUnavailable",
     "get_tenant",
     "guarded_loader",
 ]
@@ -45,35 +47,6 @@ __all__ = [
 _MAX_RAW_IDENTIFIER: Final = 512
 # Most distinct valid header values remembered as parsed (then the memo starts over).
 _PARSED_CAPACITY: Final = 10_000
-
-
-class TenantRequired(RichError):
-    """The request names no tenant and no default is configured (400)."""
-
-    def __init__(self, header: str) -> None:
-        super().__init__(
-            ErrorKind.VALIDATION,
-            "the request names no tenant",
-            user_message=f"Name the tenant with the {header} header (a UUID or a slug).",
-            code="TENANT_REQUIRED",
-        )
-
-
-class TenantStoreUnavailable(RichError):
-    """The tenant could not be loaded and no stale entry can stand in (503).
-
-    Attributes:
-        retry_after: seconds after which the client may retry.
-    """
-
-    def __init__(self, identifier: str, retry_after: float) -> None:
-        super().__init__(
-            ErrorKind.EXTERNAL_SERVICE,
-            f"the tenant store could not load {identifier!r}",
-            user_message="Tenant data is temporarily unavailable; retry after the delay given.",
-            code="TENANT_STORE_UNAVAILABLE",
-        )
-        self.retry_after = retry_after
 
 
 def guarded_loader(
@@ -148,9 +121,9 @@ class TenantResolver:
 
         Raises:
             InvalidTenantIdentifier: a malformed identifier (400; nothing looked up).
-            TenantNotFound: unknown or disabled tenant (404).
-            TenantRequired: nothing names a tenant (400).
-            TenantStoreUnavailable: the store is failing and no stale entry exists (503).
+            TenantNotFoundError: unknown or disabled tenant (404).
+            TenantRequiredError: nothing names a tenant (400).
+            TenantStoreUnavailableError: the store is failing and no stale entry exists (503).
         """
         if header is not None and self._use_header:
             identifier = self._parsed.get(header)
@@ -177,8 +150,8 @@ class TenantResolver:
         if self._use_host and host is not None:
             by_host = self._host_identifier(_decode(host, IdentifierKind.HOST))
             if by_host is not None:
-                raise TenantNotFound(by_host.value)
-        raise TenantRequired(self.header)
+                raise TenantNotFoundError(by_host.value)
+        raise TenantRequiredError(self.header)
 
     def _host_identifier(self, raw: str) -> TenantIdentifier | None:
         if raw.startswith("["):
@@ -200,15 +173,15 @@ class TenantResolver:
         try:
             return await self.cache.get(identifier)
         except CircuitOpenError as exc:
-            raise TenantStoreUnavailable(identifier.value, max(exc.retry_after, 1.0)) from exc
+            raise TenantStoreUnavailableError(identifier.value, max(exc.retry_after, 1.0)) from exc
         except Exception as exc:
             retry_after = max(self.breaker.retry_after, 1.0)
-            raise TenantStoreUnavailable(identifier.value, retry_after) from exc
+            raise TenantStoreUnavailableError(identifier.value, retry_after) from exc
 
     @staticmethod
     def _active(tenant: Tenant | None, identifier: TenantIdentifier) -> Tenant:
         if tenant is None or not tenant.active:
-            raise TenantNotFound(identifier.value)
+            raise TenantNotFoundError(identifier.value)
         return tenant
 
 
@@ -285,11 +258,11 @@ async def get_tenant(request: Request) -> Tenant:
     ``async`` on purpose: FastAPI runs a plain ``def`` dependency in a worker thread.
 
     Raises:
-        TenantRequired: the route is not tenant-resolved, or no tenant was named.
+        TenantRequiredError: the route is not tenant-resolved, or no tenant was named.
     """
     tenant = request.scope.get("state", {}).get("tenant")
     if not isinstance(tenant, Tenant):
-        raise TenantRequired("X-Tenant-ID")
+        raise TenantRequiredError("X-Tenant-ID")
     return tenant
 
 
