@@ -43,7 +43,7 @@ async def test_node_service_runs_on_the_sql_repository(
             repository = SqlNodeRepository(session)
             loaded = await repository.get(tenant, draft.id)
             history = await repository.history(tenant, draft.id)
-            listed = await repository.list_nodes(tenant, state="published")
+            listed = await repository.page(tenant, state="published")
             other_tenant = await repository.get(tenants["globex"].id, draft.id)
             late = published.update(title="late")
             assert late.last_transition is not None
@@ -86,7 +86,7 @@ async def test_order_service_runs_on_the_sql_repository(
                     PayOrderInput(payment_id="x", payment_method="y"),
                     expected_version=2,
                 )
-            listed = await repository.list_orders(tenant, state="paid")
+            listed = await repository.page(tenant, state="paid")
     finally:
         await database.dispose()
     assert loaded == paid

@@ -19,6 +19,7 @@ from rustok_commerce._errors import (
 )
 from rustok_commerce._inputs import (
     CancelOrderInput,
+    ConfirmOrderInput,
     CreateOrderInput,
     DeliverOrderInput,
     PayOrderInput,
@@ -39,8 +40,12 @@ from rustok_commerce._order import (
     Shipped,
     raise_invalid_transition,
 )
-from rustok_commerce._repository import InMemoryOrderRepository, OrderRepository
-from rustok_commerce._service import OrderService
+from rustok_commerce._repository import (
+    InMemoryOrderRepository,
+    OrderPosition,
+    OrderRepository,
+)
+from rustok_commerce._service import OrderPage, OrderService
 
 __all__ = [
     "INVENTORY_RESERVED",
@@ -50,6 +55,7 @@ __all__ = [
     "CancelOrderInput",
     "Cancelled",
     "CommerceError",
+    "ConfirmOrderInput",
     "Confirmed",
     "CreateOrderInput",
     "CurrencyMismatchError",
@@ -62,6 +68,8 @@ __all__ = [
     "NonPositiveAmountError",
     "Order",
     "OrderNotFoundError",
+    "OrderPage",
+    "OrderPosition",
     "OrderRepository",
     "OrderService",
     "OrderVersionConflictError",

@@ -34,7 +34,13 @@ from rustok_content._rules import (
     check_slug,
     check_title,
 )
-from rustok_content._service import ContentTrigger, NodeRepository, NodeService
+from rustok_content._service import (
+    ContentTrigger,
+    NodePage,
+    NodePosition,
+    NodeRepository,
+    NodeService,
+)
 
 __all__ = [
     "CONTENT_MACHINE",
@@ -55,6 +61,8 @@ __all__ = [
     "InvalidContentError",
     "NodeKind",
     "NodeNotFoundError",
+    "NodePage",
+    "NodePosition",
     "NodeRepository",
     "NodeService",
     "Published",

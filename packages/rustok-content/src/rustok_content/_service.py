@@ -1,8 +1,13 @@
-"""The node service and the repository protocol it works through."""
+"""The node service and the repository protocol it works through.
+
+`NodeService` is the one implementation of every operation on nodes: the HTTP API of
+rustok-server, a script or a worker all go through it, over their own repository.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, Protocol, TypeVar, cast
 from uuid import UUID
@@ -17,6 +22,22 @@ T = TypeVar("T", bound=State)
 
 ContentTrigger = Literal["publish", "archive", "restore"]
 """The triggers :meth:`NodeService.transition` accepts (``update`` has its own method)."""
+
+NodePosition = tuple[datetime, UUID]
+"""Where a node stands in a list: its ``(created_at, id)``, the order every list uses."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodePage:
+    """One page of nodes, oldest first, and the position to continue after.
+
+    Attributes:
+        items: the nodes of the page.
+        next_after: pass it as ``after`` for the next page; ``None`` on the last page.
+    """
+
+    items: tuple[AnyContentNode, ...]
+    next_after: NodePosition | None
 
 
 class NodeRepository(Protocol):
@@ -38,17 +59,18 @@ class NodeRepository(Protocol):
         """The node, or ``None`` when the tenant has no node with this id."""
         ...
 
-    async def list_nodes(
+    async def page(
         self,
         tenant_id: UUID,
         *,
         state: str | None = None,
         kind: NodeKind | None = None,
+        after: NodePosition | None = None,
         limit: int = 50,
-        offset: int = 0,
     ) -> Sequence[AnyContentNode]:
-        """The tenant's nodes, oldest first, optionally only those in ``state`` (a state
-        name) or of ``kind``."""
+        """Up to ``limit`` of the tenant's nodes in ``(created_at, id)`` order, only those
+        strictly after ``after`` when given (keyset paging: rows added meanwhile never
+        shift a page), optionally only those in ``state`` (a state name) or of ``kind``."""
         ...
 
     async def save(
@@ -132,24 +154,28 @@ class NodeService:
         *,
         state: type[State] | str | None = None,
         kind: NodeKind | None = None,
+        after: NodePosition | None = None,
         limit: int = 50,
-        offset: int = 0,
-    ) -> list[AnyContentNode]:
-        """One page of the tenant's nodes, oldest first, optionally filtered by state
-        (class or name) and kind.
+    ) -> NodePage:
+        """One page of the tenant's nodes, oldest first (by ``(created_at, id)``), after
+        the position ``after`` when given, optionally filtered by state (class or name)
+        and kind.
+
+        One more node than ``limit`` is asked of the repository, to know whether a next
+        page exists; only then does the page carry ``next_after``.
 
         Raises:
-            ValueError: when ``limit`` is not 1-500 or ``offset`` is negative.
+            ValueError: when ``limit`` is not 1-500.
         """
         if not 1 <= limit <= 500:
             raise ValueError(f"limit must be between 1 and 500, got {limit}")
-        if offset < 0:
-            raise ValueError(f"offset must be >= 0, got {offset}")
         name = state.state_name if isinstance(state, type) else state
-        found = await self._repository.list_nodes(
-            tenant_id, state=name, kind=kind, limit=limit, offset=offset
+        found = await self._repository.page(
+            tenant_id, state=name, kind=kind, after=after, limit=limit + 1
         )
-        return list(found)
+        items = tuple(found[:limit])
+        last = items[-1] if len(found) > limit else None
+        return NodePage(items, None if last is None else (last.created_at, last.id))
 
     async def update(
         self,

@@ -1,63 +1,60 @@
 """The content API, ``/api/content/nodes``: drafts, publishing, archiving, history.
 
-Each handler loads the node of the request's tenant as a typed ``ContentNode`` (the
-content machine checks the stored state), narrows it with ``is_state`` and calls the
-typed transition. A transition the state does not allow is a 409 problem naming the
-state and the allowed actions; a broken rule (archiving without a reason) is a 422; a
-malformed request a 400 with one ``errors`` entry per bad field; another tenant's node
-is a 404, exactly like a missing one.
+Each handler adapts HTTP to ``rustok_content.NodeService``: it parses the request (the
+bodies are the domain's input models), calls the service over the SQL repository of the
+request's session, commits, and renders the node with its ``ETag``. The rules are the
+service's. A transition the state does not allow is a 409 problem naming the state and
+the allowed actions; a broken rule (archiving without a reason) is a 422; a malformed
+request a 400 with one ``errors`` entry per bad field; another tenant's node is a 404,
+exactly like a missing one.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, Field, JsonValue
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from rustok_content import (
-    AnyContentNode,
-    Archived,
-    ContentNode,
+    ArchiveNodeInput,
     CreateNodeInput,
-    Draft,
     NodeKind,
-    NodeNotFoundError,
-    Published,
+    NodeService,
     UpdateNodeInput,
 )
-from rustok_core.state_machine import is_state
 from rustok_server.db import get_session
 from rustok_server.entity_routes import (
     EntityRoute,
+    committed,
     documented,
     entity_response,
-    json_response,
-    refuse,
+    history_response,
+    page_response,
 )
 from rustok_server.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Cursor
-from rustok_server.preconditions import IfMatch, check_if_match
+from rustok_server.preconditions import IfMatch, expected_version
 from rustok_server.repositories import SqlNodeRepository
 from rustok_server.resolution import CurrentTenant
 
-__all__ = ["ArchiveNodeBody", "NodeHistory", "NodeOut", "NodePage", "TransitionOut", "router"]
+__all__ = ["NodeHistory", "NodeOut", "NodePageOut", "TransitionOut", "router"]
 
 PREFIX = "/api/content/nodes"
-router = APIRouter(prefix=PREFIX, tags=["content"], route_class=EntityRoute)
+
+
+class NodeRoute(EntityRoute):
+    """Content routes: a refused transition speaks of the "node"."""
+
+    noun: ClassVar[str] = "node"
+
+
+router = APIRouter(prefix=PREFIX, tags=["content"], route_class=NodeRoute)
 Session = Annotated[AsyncSession, Depends(get_session)]
 NodeStateName = Literal["draft", "published", "archived"]
-
-
-class ArchiveNodeBody(BaseModel):
-    """Why a published node is taken down; a blank reason breaks the archive rule (422)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    reason: str = Field(max_length=1000, description="Why the node is archived.")
 
 
 class NodeOut(BaseModel):
@@ -80,7 +77,7 @@ class NodeOut(BaseModel):
     )
 
 
-class NodePage(BaseModel):
+class NodePageOut(BaseModel):
     """One page of nodes, oldest first; pass ``next_cursor`` as ``cursor`` for the next."""
 
     items: list[NodeOut]
@@ -112,24 +109,12 @@ _NODE_OK = "The node; its version is the ETag."
 _CHANGE = documented(NodeOut, _NODE_OK, 400, 404, 409, 412)
 
 
-async def _load(
-    repository: SqlNodeRepository, tenant_id: uuid.UUID, node_id: uuid.UUID, if_match: str | None
-) -> AnyContentNode:
-    node = await repository.get(tenant_id, node_id)
-    if node is None:
-        raise NodeNotFoundError(node_id, tenant_id)
-    check_if_match(if_match, node.version, "node")
-    return node
+async def nodes(session: Session) -> NodeService:
+    """FastAPI dependency: the node service over this request's session."""
+    return NodeService(SqlNodeRepository(session))
 
 
-async def _store(
-    session: AsyncSession, repository: SqlNodeRepository, before: int, node: AnyContentNode
-) -> Response:
-    record = node.last_transition
-    assert record is not None, "every transition sets last_transition"
-    await repository.save(node, expected_version=before, record=record)
-    await session.commit()
-    return entity_response(node)
+Nodes = Annotated[NodeService, Depends(nodes)]
 
 
 @router.post(
@@ -138,18 +123,11 @@ async def _store(
     summary="Create a draft",
     responses=documented(NodeOut, "The new draft; Location names it.", 400, 409, status=201),
 )
-async def create_node(body: CreateNodeInput, tenant: CurrentTenant, session: Session) -> Response:
+async def create_node(
+    body: CreateNodeInput, tenant: CurrentTenant, service: Nodes, session: Session
+) -> Response:
     """Create a node in ``draft``. A slug the tenant already uses is a 409."""
-    node = ContentNode.new_draft(
-        tenant_id=tenant.id,
-        kind=body.kind,
-        title=body.title,
-        slug=body.slug,
-        author_id=body.author_id,
-        parent_id=body.parent_id,
-        category_id=body.category_id,
-    )
-    await SqlNodeRepository(session).add(node)
+    node = await service.create(tenant.id, body)
     await session.commit()
     return entity_response(node, status_code=201, location=f"{PREFIX}/{node.id}")
 
@@ -157,36 +135,26 @@ async def create_node(body: CreateNodeInput, tenant: CurrentTenant, session: Ses
 @router.get(
     "",
     summary="List nodes",
-    responses=documented(NodePage, "One page of nodes.", 400),
+    responses=documented(NodePageOut, "One page of nodes.", 400),
 )
 async def list_nodes(
     tenant: CurrentTenant,
-    session: Session,
+    service: Nodes,
     state: Annotated[NodeStateName | None, Query(description="Only nodes in this state.")] = None,
     kind: Annotated[NodeKind | None, Query(description="Only nodes of this kind.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     """One page of the tenant's nodes, oldest first (by creation time, then id)."""
-    after = Cursor.decode(cursor) if cursor is not None else None
-    page = await SqlNodeRepository(session).page(
-        tenant.id, state=state, kind=kind, after=after, limit=limit
-    )
-    return json_response(
-        {
-            "items": [node.to_data() for node in page.items],
-            "next_cursor": None if page.next_cursor is None else page.next_cursor.encode(),
-        }
-    )
+    after = Cursor.decode(cursor).position if cursor is not None else None
+    page = await service.list_nodes(tenant.id, state=state, kind=kind, after=after, limit=limit)
+    return page_response(page.items, page.next_after)
 
 
 @router.get("/{node_id}", summary="Get a node", responses=documented(NodeOut, _NODE_OK, 404))
-async def get_node(node_id: uuid.UUID, tenant: CurrentTenant, session: Session) -> Response:
+async def get_node(node_id: uuid.UUID, tenant: CurrentTenant, service: Nodes) -> Response:
     """The node, with its state and that state's data."""
-    node = await SqlNodeRepository(session).get(tenant.id, node_id)
-    if node is None:
-        raise NodeNotFoundError(node_id, tenant.id)
-    return entity_response(node)
+    return entity_response(await service.get(tenant.id, node_id))
 
 
 @router.patch("/{node_id}", summary="Change a draft or published node", responses=_CHANGE)
@@ -194,34 +162,28 @@ async def update_node(
     node_id: uuid.UUID,
     body: UpdateNodeInput,
     tenant: CurrentTenant,
+    service: Nodes,
     session: Session,
     if_match: IfMatch = None,
 ) -> Response:
     """Change the title, slug, parent or category; the state stays. Archived: 409."""
-    repository = SqlNodeRepository(session)
-    node = await _load(repository, tenant.id, node_id, if_match)
-    if is_state(node, Draft) or is_state(node, Published):
-        changed = node.update(
-            title=body.title,
-            slug=body.slug,
-            parent_id=body.parent_id,
-            category_id=body.category_id,
-        )
-    else:
-        refuse(node, "update")
-    return await _store(session, repository, node.version, changed)
+    expected = await expected_version(if_match, lambda: service.get(tenant.id, node_id), "node")
+    node = await service.update(tenant.id, node_id, body, expected_version=expected)
+    return await committed(session, node)
 
 
 @router.post("/{node_id}/publish", summary="Publish a draft", responses=_CHANGE)
 async def publish_node(
-    node_id: uuid.UUID, tenant: CurrentTenant, session: Session, if_match: IfMatch = None
+    node_id: uuid.UUID,
+    tenant: CurrentTenant,
+    service: Nodes,
+    session: Session,
+    if_match: IfMatch = None,
 ) -> Response:
     """``draft`` to ``published``."""
-    repository = SqlNodeRepository(session)
-    node = await _load(repository, tenant.id, node_id, if_match)
-    if not is_state(node, Draft):
-        refuse(node, "publish")
-    return await _store(session, repository, node.version, node.publish())
+    expected = await expected_version(if_match, lambda: service.get(tenant.id, node_id), "node")
+    node = await service.transition(tenant.id, node_id, "publish", expected_version=expected)
+    return await committed(session, node)
 
 
 @router.post(
@@ -231,29 +193,32 @@ async def publish_node(
 )
 async def archive_node(
     node_id: uuid.UUID,
-    body: ArchiveNodeBody,
+    body: ArchiveNodeInput,
     tenant: CurrentTenant,
+    service: Nodes,
     session: Session,
     if_match: IfMatch = None,
 ) -> Response:
     """``published`` to ``archived``, for a reason (a blank reason is a 422)."""
-    repository = SqlNodeRepository(session)
-    node = await _load(repository, tenant.id, node_id, if_match)
-    if not is_state(node, Published):
-        refuse(node, "archive")
-    return await _store(session, repository, node.version, node.archive(body.reason))
+    expected = await expected_version(if_match, lambda: service.get(tenant.id, node_id), "node")
+    node = await service.transition(
+        tenant.id, node_id, "archive", reason=body.reason, expected_version=expected
+    )
+    return await committed(session, node)
 
 
 @router.post("/{node_id}/restore", summary="Restore an archived node", responses=_CHANGE)
 async def restore_node(
-    node_id: uuid.UUID, tenant: CurrentTenant, session: Session, if_match: IfMatch = None
+    node_id: uuid.UUID,
+    tenant: CurrentTenant,
+    service: Nodes,
+    session: Session,
+    if_match: IfMatch = None,
 ) -> Response:
     """``archived`` back to ``draft``."""
-    repository = SqlNodeRepository(session)
-    node = await _load(repository, tenant.id, node_id, if_match)
-    if not is_state(node, Archived):
-        refuse(node, "restore")
-    return await _store(session, repository, node.version, node.restore())
+    expected = await expected_version(if_match, lambda: service.get(tenant.id, node_id), "node")
+    node = await service.transition(tenant.id, node_id, "restore", expected_version=expected)
+    return await committed(session, node)
 
 
 @router.get(
@@ -261,10 +226,6 @@ async def restore_node(
     summary="A node's transitions",
     responses=documented(NodeHistory, "The transitions, oldest first.", 404),
 )
-async def node_history(node_id: uuid.UUID, tenant: CurrentTenant, session: Session) -> Response:
+async def node_history(node_id: uuid.UUID, tenant: CurrentTenant, service: Nodes) -> Response:
     """Every transition and update of the node, oldest first."""
-    repository = SqlNodeRepository(session)
-    if await repository.get(tenant.id, node_id) is None:
-        raise NodeNotFoundError(node_id, tenant.id)
-    records = await repository.history(tenant.id, node_id)
-    return json_response({"items": [record.to_data() for record in records]})
+    return history_response(await service.history(tenant.id, node_id))

@@ -1,6 +1,6 @@
 """Sample content and orders for the demo tenant that ``rustok-server serve`` creates.
 
-Every sample goes through the same typed transitions and repositories as the API, so
+Every sample goes through the same domain services and repositories as the API, so
 the demo data has a real history: a draft, a published and an archived node, and one
 order in each state of its lifecycle.
 """
@@ -10,8 +10,16 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from rustok_commerce import AnyOrder, Money, Order, Pending
-from rustok_content import AnyContentNode, ContentNode, Draft, NodeKind
+from rustok_commerce import (
+    AnyOrder,
+    CancelOrderInput,
+    CreateOrderInput,
+    DeliverOrderInput,
+    OrderService,
+    PayOrderInput,
+    ShipOrderInput,
+)
+from rustok_content import AnyContentNode, CreateNodeInput, NodeKind, NodeService
 from rustok_server.db import Database
 from rustok_server.repositories import SqlNodeRepository, SqlOrderRepository
 
@@ -37,61 +45,63 @@ class DemoData:
     orders: tuple[AnyOrder, ...]
 
 
-def _node_lives(tenant_id: uuid.UUID) -> list[tuple[ContentNode[Draft], list[AnyContentNode]]]:
-    """Each sample node: the draft created, then its successive values."""
-    welcome = ContentNode.new_draft(
-        tenant_id=tenant_id, kind=NodeKind.PAGE, title="Welcome to RusTok", slug="welcome"
+async def _seed_nodes(service: NodeService, tenant_id: uuid.UUID) -> list[AnyContentNode]:
+    def draft(kind: NodeKind, title: str, slug: str) -> CreateNodeInput:
+        return CreateNodeInput(kind=kind, title=title, slug=slug)
+
+    welcome = await service.create(tenant_id, draft(NodeKind.PAGE, "Welcome to RusTok", "welcome"))
+    launch = await service.create(tenant_id, draft(NodeKind.POST, "We are live", "we-are-live"))
+    launched = await service.publish(tenant_id, launch.id, actor=_ACTOR)
+    sale = await service.create(tenant_id, draft(NodeKind.ARTICLE, "Spring sale", "spring-sale"))
+    await service.publish(tenant_id, sale.id, actor=_ACTOR)
+    sale_over = await service.archive(tenant_id, sale.id, "The sale is over", actor=_ACTOR)
+    return [welcome, launched, sale_over]
+
+
+async def _seed_orders(service: OrderService, tenant_id: uuid.UUID) -> list[AnyOrder]:
+    async def confirmed(amount: str) -> uuid.UUID:
+        order = await new(amount)
+        await service.confirm(tenant_id, order.id, actor=_ACTOR)
+        return order.id
+
+    async def new(amount: str) -> AnyOrder:
+        order = CreateOrderInput(customer_id=DEMO_CUSTOMER, amount=amount, currency="EUR")
+        return await service.create(tenant_id, order)
+
+    def pay(payment_id: str, method: str) -> PayOrderInput:
+        return PayOrderInput(payment_id=payment_id, payment_method=method)
+
+    pending = await new("19.90")
+    a = await service.get(tenant_id, await confirmed("42.00"))
+    b = await service.pay(
+        tenant_id, await confirmed("7.50"), pay("pay_demo_1", "card"), actor=_ACTOR
     )
-    launch = ContentNode.new_draft(
-        tenant_id=tenant_id, kind=NodeKind.POST, title="We are live", slug="we-are-live"
+    c = await confirmed("129.00")
+    await service.pay(tenant_id, c, pay("pay_demo_2", "card"), actor=_ACTOR)
+    c3 = await service.ship(
+        tenant_id,
+        c,
+        ShipOrderInput(tracking_number="1Z999AA10123456784", carrier="UPS"),
+        actor=_ACTOR,
     )
-    launched = launch.publish(actor=_ACTOR)
-    sale = ContentNode.new_draft(
-        tenant_id=tenant_id, kind=NodeKind.ARTICLE, title="Spring sale", slug="spring-sale"
+    d = await confirmed("64.25")
+    await service.pay(tenant_id, d, pay("pay_demo_3", "bank_transfer"), actor=_ACTOR)
+    await service.ship(
+        tenant_id, d, ShipOrderInput(tracking_number="JD014600006281", carrier="DHL"), actor=_ACTOR
     )
-    sale_live = sale.publish(actor=_ACTOR)
-    sale_over = sale_live.archive("The sale is over", actor=_ACTOR)
-    return [(welcome, []), (launch, [launched]), (sale, [sale_live, sale_over])]
-
-
-def _order_lives(tenant_id: uuid.UUID) -> list[tuple[Order[Pending], list[AnyOrder]]]:
-    """Each sample order: the pending order created, then its successive values."""
-
-    def new(amount: str) -> Order[Pending]:
-        return Order.new_pending(
-            tenant_id=tenant_id, customer_id=DEMO_CUSTOMER, total=Money.of(amount, "EUR")
-        )
-
-    pending = new("19.90")
-    a = new("42.00")
-    a1 = a.confirm(actor=_ACTOR)
-    b = new("7.50")
-    b1 = b.confirm(actor=_ACTOR)
-    b2 = b1.pay("pay_demo_1", "card", actor=_ACTOR)
-    c = new("129.00")
-    c1 = c.confirm(actor=_ACTOR)
-    c2 = c1.pay("pay_demo_2", "card", actor=_ACTOR)
-    c3 = c2.ship("1Z999AA10123456784", "UPS", actor=_ACTOR)
-    d = new("64.25")
-    d1 = d.confirm(actor=_ACTOR)
-    d2 = d1.pay("pay_demo_3", "bank_transfer", actor=_ACTOR)
-    d3 = d2.ship("JD014600006281", "DHL", actor=_ACTOR)
-    d4 = d3.deliver("R. Customer", actor=_ACTOR)
-    e = new("15.00")
-    e1 = e.cancel("Ordered by mistake", actor=_ACTOR)
-    return [
-        (pending, []),
-        (a, [a1]),
-        (b, [b1, b2]),
-        (c, [c1, c2, c3]),
-        (d, [d1, d2, d3, d4]),
-        (e, [e1]),
-    ]
+    d4 = await service.deliver(
+        tenant_id, d, DeliverOrderInput(signature="R. Customer"), actor=_ACTOR
+    )
+    e = await new("15.00")
+    e1 = await service.cancel(
+        tenant_id, e.id, CancelOrderInput(reason="Ordered by mistake"), actor=_ACTOR
+    )
+    return [pending, a, b, c3, d4, e1]
 
 
 async def seed_demo_data(database: Database, tenant_id: uuid.UUID) -> DemoData:
     """Store the sample nodes and orders of ``tenant_id``, with their history, in one
-    transaction.
+    transaction, through `NodeService` and `OrderService` as the API does.
 
     Args:
         database: the migrated database.
@@ -100,27 +110,8 @@ async def seed_demo_data(database: Database, tenant_id: uuid.UUID) -> DemoData:
     Returns:
         The nodes and orders as stored (their last values).
     """
-    node_lives = _node_lives(tenant_id)
-    order_lives = _order_lives(tenant_id)
     async with database.sessions() as session:
-        nodes = SqlNodeRepository(session)
-        for draft, node_steps in node_lives:
-            await nodes.add(draft)
-            for node in node_steps:
-                assert node.last_transition is not None, "a transition's value"
-                await nodes.save(
-                    node, expected_version=node.version - 1, record=node.last_transition
-                )
-        orders = SqlOrderRepository(session)
-        for created, order_steps in order_lives:
-            await orders.add(created)
-            for order in order_steps:
-                assert order.last_transition is not None, "a transition's value"
-                await orders.save(
-                    order, expected_version=order.version - 1, record=order.last_transition
-                )
+        nodes = await _seed_nodes(NodeService(SqlNodeRepository(session)), tenant_id)
+        orders = await _seed_orders(OrderService(SqlOrderRepository(session)), tenant_id)
         await session.commit()
-    return DemoData(
-        tuple(steps[-1] if steps else first for first, steps in node_lives),
-        tuple(steps[-1] if steps else first for first, steps in order_lives),
-    )
+    return DemoData(tuple(nodes), tuple(orders))

@@ -9,16 +9,20 @@ state and the actions allowed from it, as text (``detail``) and as extension mem
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, ClassVar, NoReturn
+import uuid
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, ClassVar
 
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
 from rustok_core.error import ProblemDetails
-from rustok_core.state_machine import Entity, InvalidTransition, State, allowed_triggers
+from rustok_core.state_machine import Entity, InvalidTransition, State, TransitionRecord
+from rustok_server.pagination import Cursor
 from rustok_server.preconditions import etag
 from rustok_server.problems import (
     REQUEST_ID_HEADER,
@@ -28,7 +32,15 @@ from rustok_server.problems import (
     request_id,
 )
 
-__all__ = ["EntityRoute", "documented", "entity_response", "json_response", "refuse"]
+__all__ = [
+    "EntityRoute",
+    "committed",
+    "documented",
+    "entity_response",
+    "history_response",
+    "json_response",
+    "page_response",
+]
 
 
 def json_response(
@@ -49,6 +61,27 @@ def entity_response(
     return json_response(entity.to_data(), status_code=status_code, headers=headers)
 
 
+async def committed(session: AsyncSession, entity: Entity[State]) -> Response:
+    """Commit the session's unit of work (the entity's change and its record), then
+    answer with the entity and its ``ETag``."""
+    await session.commit()
+    return entity_response(entity)
+
+
+def page_response(
+    items: Sequence[Entity[State]], next_after: tuple[datetime, uuid.UUID] | None
+) -> Response:
+    """One page of a list: the entities and the cursor of the next page (``null`` last)."""
+    return json_response(
+        {"items": [item.to_data() for item in items], "next_cursor": Cursor.of(next_after)}
+    )
+
+
+def history_response(records: Iterable[TransitionRecord]) -> Response:
+    """An entity's transition records, oldest first."""
+    return json_response({"items": [record.to_data() for record in records]})
+
+
 def documented(
     model: type[BaseModel], description: str, *problems: int, status: int = 200
 ) -> dict[int | str, dict[str, Any]]:
@@ -60,47 +93,37 @@ def documented(
     return responses
 
 
-def refuse(entity: Entity[State], trigger: str) -> NoReturn:
-    """Raise the ``InvalidTransition`` of ``trigger`` on ``entity`` in its state (409)."""
-    raise InvalidTransition(
-        entity_type=type(entity).__name__,
-        entity_id=str(entity.id),
-        from_state=entity.state_name,
-        trigger=trigger,
-        allowed=allowed_triggers(entity),
-    )
-
-
 class EntityRoute(APIRoute):
     """A route whose ``InvalidTransition`` becomes a 409 problem naming the state and the
     allowed actions.
 
-    Subclasses rename machine triggers to the API's actions in `actions` (an order's
-    ``cancel_with_refund`` is the ``/cancel`` endpoint).
+    Subclasses name the entity as the API's text does in `noun` (``"node"``), and rename
+    machine triggers to the API's actions in `actions` (an order's ``cancel_with_refund``
+    is the ``/cancel`` endpoint).
     """
 
+    noun: ClassVar[str] = "entity"
     actions: ClassVar[Mapping[str, str]] = {}
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        actions = self.actions
+        noun, actions = self.noun, self.actions
 
         async def handle(request: Request) -> Response:
             try:
                 return await handler(request)
             except InvalidTransition as exc:
-                return _transition_problem(request, exc, actions)
+                return _transition_problem(request, exc, noun, actions)
 
         return handle
 
 
 def _transition_problem(
-    request: Request, exc: InvalidTransition, actions: Mapping[str, str]
+    request: Request, exc: InvalidTransition, noun: str, actions: Mapping[str, str]
 ) -> Response:
     rid = request_id(request)
     action = actions.get(exc.trigger, exc.trigger)
     allowed = sorted({actions.get(t, t) for t in exc.allowed})
-    noun = "node" if exc.entity_type == "ContentNode" else exc.entity_type.lower()
     allowed_text = ", ".join(allowed) if allowed else "none (final state)"
     detail = (
         f"Cannot {action} this {noun}: it is {exc.from_state}. "

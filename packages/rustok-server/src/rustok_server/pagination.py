@@ -12,10 +12,9 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Generic, TypeVar
+from typing import Final, TypeVar
 
 from rustok_server.errors import InvalidCursorError
 
@@ -23,7 +22,6 @@ __all__ = [
     "DEFAULT_PAGE_SIZE",
     "MAX_PAGE_SIZE",
     "Cursor",
-    "Page",
 ]
 
 DEFAULT_PAGE_SIZE: Final = 20
@@ -49,6 +47,16 @@ class Cursor:
     created_at: datetime
     id: uuid.UUID
 
+    @classmethod
+    def of(cls, position: tuple[datetime, uuid.UUID] | None) -> str | None:
+        """The encoded cursor of a list position (a page's ``next_after``), or ``None``."""
+        return None if position is None else cls(*position).encode()
+
+    @property
+    def position(self) -> tuple[datetime, uuid.UUID]:
+        """The list position this cursor names, as the domain services take it."""
+        return (self.created_at, self.id)
+
     def encode(self) -> str:
         """The opaque text a client sends back as ``cursor``."""
         raw = json.dumps([self.created_at.isoformat(), self.id.hex], separators=(",", ":"))
@@ -70,11 +78,3 @@ class Cursor:
             return cls(created_at, uuid.UUID(hex=ident))
         except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
             raise InvalidCursorError(text) from None
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    """One page of a list and the cursor of the next one (``None`` on the last page)."""
-
-    items: Sequence[T]
-    next_cursor: Cursor | None

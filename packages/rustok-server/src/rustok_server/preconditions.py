@@ -10,13 +10,15 @@ is conditional on the version it read.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Final
 
 from fastapi import Header
 
+from rustok_core.state_machine import Entity, State
 from rustok_server.errors import MalformedIfMatchError, PreconditionFailedError
 
-__all__ = ["IfMatch", "check_if_match", "etag", "parse_if_match"]
+__all__ = ["IfMatch", "etag", "expected_version", "parse_if_match"]
 
 _TAG: Final = re.compile(r'\s*(W/)?"(\d{1,9})"\s*|\s*(\d{1,9})\s*')
 
@@ -61,15 +63,25 @@ def parse_if_match(value: str) -> frozenset[int] | None:
     return frozenset(versions)
 
 
-def check_if_match(if_match: str | None, version: int, resource: str) -> None:
-    """Refuse a change whose ``If-Match`` does not name ``version``.
+async def expected_version(
+    if_match: str | None, current: Callable[[], Awaitable[Entity[State]]], resource: str
+) -> int | None:
+    """The version a change must start from, by ``If-Match``, for a domain service's
+    ``expected_version``; ``None`` when the header is absent or ``*``.
+
+    Only a request that names versions reads the entity first (``current``), to answer
+    412 before anything is attempted; without ``If-Match`` nothing more is read.
 
     Raises:
-        PreconditionFailedError: it names other versions only.
+        PreconditionFailedError: ``If-Match`` names other versions only.
         MalformedIfMatchError: it is malformed.
     """
     if if_match is None:
-        return
+        return None
     accepted = parse_if_match(if_match)
-    if accepted is not None and version not in accepted:
+    if accepted is None:
+        return None
+    version = (await current()).version
+    if version not in accepted:
         raise PreconditionFailedError(resource, if_match, version)
+    return version

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import ColumnElement, Select, and_, or_, select, update
@@ -27,6 +28,7 @@ from rustok_commerce import (
     AnyOrder,
     Order,
     OrderNotFoundError,
+    OrderPosition,
     OrderVersionConflictError,
     Pending,
 )
@@ -38,9 +40,9 @@ from rustok_content import (
     DuplicateSlugError,
     NodeKind,
     NodeNotFoundError,
+    NodePosition,
 )
 from rustok_core.state_machine import Entity, State, TransitionRecord
-from rustok_server.pagination import Cursor, Page
 from rustok_server.tables import (
     ContentNodeRow,
     ContentTransitionRow,
@@ -56,35 +58,26 @@ _E = TypeVar("_E")
 _History = TypeVar("_History", ContentTransitionRow, OrderTransitionRow)
 
 
-def _after(table: _Keyed, cursor: Cursor | None) -> ColumnElement[bool] | None:
-    if cursor is None:
-        return None
-    return or_(
-        table.created_at > cursor.created_at,
-        and_(table.created_at == cursor.created_at, table.id > cursor.id),
-    )
-
-
 async def _keyset_page(
     session: AsyncSession,
     query: Select[_Row],
     table: _Keyed,
-    after: Cursor | None,
+    after: tuple[datetime, uuid.UUID] | None,
     limit: int,
     convert: Callable[[_Row], _E],
-) -> Page[_E]:
-    """One page of ``query`` in (created_at, id) order after ``after``: one row more than
-    ``limit`` is read to know whether a next page exists, and only then is a cursor given."""
-    condition = _after(table, after)
-    if condition is not None:
-        query = query.where(condition)
-    query = query.order_by(table.created_at, table.id).limit(limit + 1)
-    rows = (await session.scalars(query)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    last = rows[-1] if more else None
-    cursor = None if last is None else Cursor(last.created_at, last.id)
-    return Page([convert(row) for row in rows], cursor)
+) -> list[_E]:
+    """Up to ``limit`` rows of ``query`` in (created_at, id) order, strictly after the
+    position ``after``: one indexed range scan, however deep the page."""
+    if after is not None:
+        created_at, ident = after
+        query = query.where(
+            or_(
+                table.created_at > created_at,
+                and_(table.created_at == created_at, table.id > ident),
+            )
+        )
+    query = query.order_by(table.created_at, table.id).limit(limit)
+    return [convert(row) for row in (await session.scalars(query)).all()]
 
 
 def _rowcount(result: object) -> int:
@@ -254,35 +247,17 @@ class SqlNodeRepository:
         *,
         state: str | None = None,
         kind: NodeKind | None = None,
-        after: Cursor | None = None,
+        after: NodePosition | None = None,
         limit: int = 50,
-    ) -> Page[AnyContentNode]:
-        """Up to ``limit`` nodes of the tenant after ``after``, oldest first."""
+    ) -> Sequence[AnyContentNode]:
+        """Up to ``limit`` nodes of the tenant after ``after``, oldest first; see
+        ``rustok_content.NodeRepository.page``."""
         query = select(ContentNodeRow).where(ContentNodeRow.tenant_id == tenant_id)
         if state is not None:
             query = query.where(ContentNodeRow.state == state)
         if kind is not None:
             query = query.where(ContentNodeRow.kind == kind.value)
         return await _keyset_page(self.session, query, ContentNodeRow, after, limit, self.to_node)
-
-    async def list_nodes(
-        self,
-        tenant_id: uuid.UUID,
-        *,
-        state: str | None = None,
-        kind: NodeKind | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> Sequence[AnyContentNode]:
-        """The tenant's nodes, oldest first (offset paging, as the protocol asks)."""
-        query = select(ContentNodeRow).where(ContentNodeRow.tenant_id == tenant_id)
-        if state is not None:
-            query = query.where(ContentNodeRow.state == state)
-        if kind is not None:
-            query = query.where(ContentNodeRow.kind == kind.value)
-        query = query.order_by(ContentNodeRow.created_at, ContentNodeRow.id)
-        rows = (await self.session.scalars(query.limit(limit).offset(offset))).all()
-        return [self.to_node(row) for row in rows]
 
     async def save(
         self, node: AnyContentNode, *, expected_version: int, record: TransitionRecord
@@ -392,24 +367,15 @@ class SqlOrderRepository:
         tenant_id: uuid.UUID,
         *,
         state: str | None = None,
-        after: Cursor | None = None,
+        after: OrderPosition | None = None,
         limit: int = 50,
-    ) -> Page[AnyOrder]:
-        """Up to ``limit`` orders of the tenant after ``after``, oldest first."""
+    ) -> Sequence[AnyOrder]:
+        """Up to ``limit`` orders of the tenant after ``after``, oldest first; see
+        ``rustok_commerce.OrderRepository.page``."""
         query = select(OrderRow).where(OrderRow.tenant_id == tenant_id)
         if state is not None:
             query = query.where(OrderRow.state == state)
         return await _keyset_page(self.session, query, OrderRow, after, limit, self.to_order)
-
-    async def list_orders(
-        self, tenant_id: uuid.UUID, *, state: str | None = None, limit: int = 50, offset: int = 0
-    ) -> Sequence[AnyOrder]:
-        """The tenant's orders, oldest first (offset paging, as the protocol asks)."""
-        query = select(OrderRow).where(OrderRow.tenant_id == tenant_id)
-        if state is not None:
-            query = query.where(OrderRow.state == state)
-        query = query.order_by(OrderRow.created_at, OrderRow.id).limit(limit).offset(offset)
-        return [self.to_order(row) for row in (await self.session.scalars(query)).all()]
 
     async def save(
         self, order: Order[State], *, expected_version: int, record: TransitionRecord
