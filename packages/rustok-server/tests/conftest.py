@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from rustok_server import Settings, Tenant, TenantDirectory, create_app
 from rustok_server.db import Database
-from rustok_server.migrations import upgrade
+from rustok_server.db.migrations import upgrade
 from rustok_server.testing import LiveServer, ManualClock
 
 # Helper modules beside the tests (api_fixtures) are imported by name.

@@ -22,8 +22,9 @@ from rustok_content import (
     Published,
 )
 from rustok_server import Tenant
+from rustok_server.commerce.repository import SqlOrderRepository
+from rustok_server.content.repository import SqlNodeRepository
 from rustok_server.db import Database
-from rustok_server.repositories import SqlNodeRepository, SqlOrderRepository
 
 
 async def test_node_service_runs_on_the_sql_repository(

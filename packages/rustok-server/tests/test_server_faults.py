@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from rustok_server import ServerContext, Settings, Tenant, TenantDirectory, create_app
 from rustok_server.db import Database
-from rustok_server.models import TenantRow
+from rustok_server.tenancy.tables import TenantRow
 from rustok_server.testing import LiveServer, ManualClock
 
 ACME = {"X-Tenant-ID": "acme"}

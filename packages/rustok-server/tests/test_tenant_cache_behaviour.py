@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from rustok_server.tenant_cache import TenantCache, TenantCacheConfig
+from rustok_server.tenancy.tenant_cache import TenantCache, TenantCacheConfig
 from rustok_server.testing import ManualClock
 
 

@@ -13,20 +13,32 @@ from starlette.middleware import Middleware
 
 from rustok_core.resilience import CircuitBreaker, CircuitBreakerConfig, CircuitState
 from rustok_core.tenancy import TenantIdentifier
-from rustok_server import content_api, health, orders_api, tenant_api
 from rustok_server.__about__ import __version__
+from rustok_server.commerce import api as commerce_api
+from rustok_server.content import api as content_api
 from rustok_server.context import ServerContext
 from rustok_server.db import Database
-from rustok_server.problems import ProblemMiddleware, add_problem_schema, install_problem_handlers
-from rustok_server.resolution import TenantMiddleware, TenantResolver, guarded_loader
+from rustok_server.http.problems import (
+    ProblemMiddleware,
+    add_problem_schema,
+    install_problem_handlers,
+)
+from rustok_server.observability import health
 from rustok_server.settings import Settings
-from rustok_server.tenant_cache import TenantCache, TenantCacheConfig
-from rustok_server.tenants import Tenant, TenantDirectory
+from rustok_server.tenancy import api as tenancy_api
+from rustok_server.tenancy.repository import Tenant, TenantDirectory
+from rustok_server.tenancy.resolution import TenantMiddleware, TenantResolver, guarded_loader
+from rustok_server.tenancy.tenant_cache import TenantCache, TenantCacheConfig
 
 __all__ = ["ROUTERS", "create_app", "create_app_from_env"]
 
 #: The routers every app includes, in order. Feature modules add theirs here.
-ROUTERS: list[APIRouter] = [health.router, tenant_api.router, content_api.router, orders_api.router]
+ROUTERS: list[APIRouter] = [
+    health.router,
+    tenancy_api.router,
+    content_api.router,
+    commerce_api.router,
+]
 
 
 def create_app(

@@ -14,10 +14,10 @@ from sqlalchemy.engine import make_url
 from rustok_core.error import RichError
 from rustok_server.__about__ import __version__
 from rustok_server.db import Database
-from rustok_server.demo_data import seed_demo_data
-from rustok_server.migrations import upgrade
+from rustok_server.db.demo_data import seed_demo_data
+from rustok_server.db.migrations import upgrade
 from rustok_server.settings import Settings
-from rustok_server.tenants import Tenant, TenantDirectory
+from rustok_server.tenancy.repository import Tenant, TenantDirectory
 
 __all__ = ["main"]
 

@@ -12,13 +12,13 @@ from starlette.responses import Response
 from rustok_core.error import ErrorKind, ProblemDetails
 from rustok_core.resilience import CircuitOpenError, with_timeout
 from rustok_server.context import ServerContext
-from rustok_server.problems import (
+from rustok_server.http.problems import (
     REQUEST_ID_HEADER,
     problem_response,
     problem_responses,
     request_id,
 )
-from rustok_server.tenants import Tenant
+from rustok_server.tenancy.repository import Tenant
 
 __all__ = ["router"]
 

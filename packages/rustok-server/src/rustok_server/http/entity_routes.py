@@ -22,9 +22,9 @@ from starlette.responses import Response
 
 from rustok_core.error import ProblemDetails
 from rustok_core.state_machine import Entity, InvalidTransition, State, TransitionRecord
-from rustok_server.pagination import Cursor
-from rustok_server.preconditions import etag
-from rustok_server.problems import (
+from rustok_server.http.pagination import Cursor
+from rustok_server.http.preconditions import etag
+from rustok_server.http.problems import (
     REQUEST_ID_HEADER,
     problem_for,
     problem_response,

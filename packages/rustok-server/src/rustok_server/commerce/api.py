@@ -38,9 +38,11 @@ from rustok_commerce import (
     ShipOrderInput,
 )
 from rustok_core.state_machine import InvalidTransition
-from rustok_server.content_api import TransitionOut
+from rustok_server.commerce.repository import SqlOrderRepository
+from rustok_server.content.api import TransitionOut
 from rustok_server.db import get_session
-from rustok_server.entity_routes import (
+from rustok_server.errors import PreconditionFailedError
+from rustok_server.http.entity_routes import (
     EntityRoute,
     committed,
     documented,
@@ -48,17 +50,15 @@ from rustok_server.entity_routes import (
     history_response,
     page_response,
 )
-from rustok_server.errors import PreconditionFailedError
-from rustok_server.idempotency import (
+from rustok_server.http.idempotency import (
     IdempotencyKey,
     IdempotentRequest,
     commit_once,
     replay_or_raise,
 )
-from rustok_server.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Cursor
-from rustok_server.preconditions import IfMatch, expected_version
-from rustok_server.repositories import SqlOrderRepository
-from rustok_server.resolution import CurrentTenant
+from rustok_server.http.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Cursor
+from rustok_server.http.preconditions import IfMatch, expected_version
+from rustok_server.tenancy.resolution import CurrentTenant
 
 __all__ = ["MoneyOut", "OrderHistory", "OrderOut", "OrderPageOut", "router"]
 

@@ -23,9 +23,10 @@ from rustok_core.tenancy import (
     validate_slug,
 )
 from rustok_server.db import Database
+from rustok_server.db.base import utcnow
 from rustok_server.errors import TenantConflictError, TenantNotFoundError
-from rustok_server.models import TenantRow, utcnow
-from rustok_server.tenant_cache import TenantCache
+from rustok_server.tenancy.tables import TenantRow
+from rustok_server.tenancy.tenant_cache import TenantCache
 
 __all__ = [
     "Tenant",

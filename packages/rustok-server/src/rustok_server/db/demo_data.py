@@ -20,8 +20,9 @@ from rustok_commerce import (
     ShipOrderInput,
 )
 from rustok_content import AnyContentNode, CreateNodeInput, NodeKind, NodeService
+from rustok_server.commerce.repository import SqlOrderRepository
+from rustok_server.content.repository import SqlNodeRepository
 from rustok_server.db import Database
-from rustok_server.repositories import SqlNodeRepository, SqlOrderRepository
 
 __all__ = ["DEMO_CUSTOMER", "DemoData", "seed_demo_data"]
 

@@ -16,24 +16,25 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Annotated, Final
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Final
 
 from fastapi import Header
-from sqlalchemy import delete, select
+from sqlalchemy import JSON, ForeignKey, Integer, String, Uuid, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 from starlette.responses import Response
 
+from rustok_server.db.base import TENANT_FK, Base, UtcDateTime, utcnow
 from rustok_server.errors import IdempotencyKeyReusedError, InvalidIdempotencyKeyError
-from rustok_server.models import utcnow
-from rustok_server.tables import IdempotencyRow
 
 __all__ = [
     "DEFAULT_TTL",
     "IDEMPOTENCY_HEADER",
     "REPLAYED_HEADER",
     "IdempotencyKey",
+    "IdempotencyRow",
     "IdempotentRequest",
     "commit_once",
     "replay_or_raise",
@@ -56,6 +57,29 @@ IdempotencyKey = Annotated[
     ),
 ]
 """The optional ``Idempotency-Key`` request header."""
+
+
+class IdempotencyRow(Base):
+    """The first result of a request sent with an ``Idempotency-Key``, until it expires.
+
+    ``scope`` names the operation (``POST /api/commerce/orders``, or the payment of one
+    order); ``request_hash`` is the SHA-256 of the request body, so that the same key
+    sent with another body is refused instead of answered with the wrong result.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey(TENANT_FK, ondelete="CASCADE"), primary_key=True
+    )
+    scope: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    status_code: Mapped[int] = mapped_column(Integer(), nullable=False)
+    body: Mapped[str] = mapped_column(String(), nullable=False)
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON(), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,8 @@ import uuid
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from rustok_server.problems import problem_responses
-from rustok_server.resolution import CurrentTenant
+from rustok_server.http.problems import problem_responses
+from rustok_server.tenancy.resolution import CurrentTenant
 
 __all__ = ["TenantOut", "router"]
 

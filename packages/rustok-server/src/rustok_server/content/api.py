@@ -27,8 +27,9 @@ from rustok_content import (
     NodeService,
     UpdateNodeInput,
 )
+from rustok_server.content.repository import SqlNodeRepository
 from rustok_server.db import get_session
-from rustok_server.entity_routes import (
+from rustok_server.http.entity_routes import (
     EntityRoute,
     committed,
     documented,
@@ -36,10 +37,9 @@ from rustok_server.entity_routes import (
     history_response,
     page_response,
 )
-from rustok_server.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Cursor
-from rustok_server.preconditions import IfMatch, expected_version
-from rustok_server.repositories import SqlNodeRepository
-from rustok_server.resolution import CurrentTenant
+from rustok_server.http.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Cursor
+from rustok_server.http.preconditions import IfMatch, expected_version
+from rustok_server.tenancy.resolution import CurrentTenant
 
 __all__ = ["NodeHistory", "NodeOut", "NodePageOut", "TransitionOut", "router"]
 

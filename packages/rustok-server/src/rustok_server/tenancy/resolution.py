@@ -32,8 +32,8 @@ from rustok_server.errors import (
     TenantStoreUnavailableError,
 )
 from rustok_server.settings import ResolutionSource
-from rustok_server.tenant_cache import TenantCache
-from rustok_server.tenants import Tenant
+from rustok_server.tenancy.repository import Tenant
+from rustok_server.tenancy.tenant_cache import TenantCache
 
 __all__ = [
     "CurrentTenant",

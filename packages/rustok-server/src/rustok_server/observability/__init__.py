@@ -1,0 +1,2 @@
+"""What the server tells about itself: health checks (``/health/live``, ``/health/ready``).
+Logging, metrics and tracing belong here too."""
