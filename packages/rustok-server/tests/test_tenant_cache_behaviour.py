@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
+from rustok_core.testing import ManualClock
 from rustok_server.tenancy.tenant_cache import TenantCache, TenantCacheConfig
-from rustok_server.testing import ManualClock
 
 
 class DatabaseDown(Exception):

@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from rustok_core.tenancy import InvalidTenantIdentifier
+from rustok_core.testing import ManualClock
 from rustok_server import ServerContext, Settings, Tenant, TenantNotFoundError, create_app
-from rustok_server.testing import ManualClock, QueryCounter
+from rustok_server.testing import QueryCounter
 
 
 @pytest.fixture
