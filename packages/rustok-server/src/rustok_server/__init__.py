@@ -4,7 +4,7 @@ from rustok_server import create_app, Settings, CurrentTenant, get_session
 """
 
 from rustok_server.__about__ import __version__
-from rustok_server.app import ROUTERS, create_app, create_app_from_env
+from rustok_server.app import create_app, create_app_from_env
 from rustok_server.commerce.repository import SqlOrderRepository
 from rustok_server.content.repository import SqlNodeRepository
 from rustok_server.context import ServerContext, get_context
@@ -42,7 +42,6 @@ from rustok_server.tenancy.resolution import (
 from rustok_server.tenancy.tenant_cache import TenantCache, TenantCacheConfig, TenantCacheStats
 
 __all__ = [
-    "ROUTERS",
     "CurrentTenant",
     "Database",
     "IdempotencyKeyReusedError",

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.middleware import Middleware
 
@@ -18,27 +18,25 @@ from rustok_server.commerce import api as commerce_api
 from rustok_server.content import api as content_api
 from rustok_server.context import ServerContext
 from rustok_server.db import Database
+from rustok_server.http.openapi import document_app
 from rustok_server.http.problems import (
     ProblemMiddleware,
-    add_problem_schema,
     install_problem_handlers,
 )
 from rustok_server.observability import health
 from rustok_server.settings import Settings
 from rustok_server.tenancy import api as tenancy_api
 from rustok_server.tenancy.repository import Tenant, TenantDirectory
-from rustok_server.tenancy.resolution import TenantMiddleware, TenantResolver, guarded_loader
+from rustok_server.tenancy.resolution import (
+    EXEMPT_PATHS,
+    OPTIONAL_TENANT_PREFIX,
+    TenantMiddleware,
+    TenantResolver,
+    guarded_loader,
+)
 from rustok_server.tenancy.tenant_cache import TenantCache, TenantCacheConfig
 
-__all__ = ["ROUTERS", "create_app", "create_app_from_env"]
-
-#: The routers every app includes, in order. Feature modules add theirs here.
-ROUTERS: list[APIRouter] = [
-    health.router,
-    tenancy_api.router,
-    content_api.router,
-    commerce_api.router,
-]
+__all__ = ["create_app", "create_app_from_env"]
 
 
 def create_app(
@@ -121,7 +119,8 @@ def create_app(
     app.state.context = context
     app.state.database = database
     install_problem_handlers(app)
-    for router in ROUTERS:
+    # Each feature's router, in the order of the documentation.
+    for router in (health.router, tenancy_api.router, content_api.router, commerce_api.router):
         app.include_router(router)
 
     def openapi() -> dict[str, Any]:  # FastAPI's own signature
@@ -132,7 +131,12 @@ def create_app(
                 summary=app.summary,
                 routes=app.routes,
             )
-            app.openapi_schema = add_problem_schema(document)
+            app.openapi_schema = document_app(
+                document,
+                tenant_header=settings.tenant_header,
+                exempt=EXEMPT_PATHS,
+                optional_prefix=OPTIONAL_TENANT_PREFIX,
+            )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override

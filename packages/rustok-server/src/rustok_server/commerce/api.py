@@ -43,8 +43,8 @@ from rustok_server.content.api import TransitionOut
 from rustok_server.db import get_session
 from rustok_server.errors import PreconditionFailedError
 from rustok_server.http.entity_routes import (
+    Change,
     EntityRoute,
-    committed,
     documented,
     entity_response,
     history_response,
@@ -133,6 +133,23 @@ async def orders(session: Session) -> OrderService:
 Orders = Annotated[OrderService, Depends(orders)]
 
 
+async def order_change(
+    order_id: uuid.UUID,
+    tenant: CurrentTenant,
+    service: Orders,
+    session: Session,
+    if_match: IfMatch = None,
+) -> Change[OrderService]:
+    """FastAPI dependency of a change of one order (payment excepted, which checks
+    ``If-Match`` itself to replay an ``Idempotency-Key``): the service, and the version
+    ``If-Match`` requires (412 when the order is at another one)."""
+    expected = await expected_version(if_match, lambda: service.get(tenant.id, order_id), "order")
+    return Change(tenant.id, service, expected, session)
+
+
+OrderChange = Annotated[Change[OrderService], Depends(order_change)]
+
+
 @router.post(
     "",
     status_code=201,
@@ -180,17 +197,13 @@ async def get_order(order_id: uuid.UUID, tenant: CurrentTenant, service: Orders)
 
 @router.post("/{order_id}/confirm", summary="Confirm a pending order", responses=_CHANGE)
 async def confirm_order(
-    order_id: uuid.UUID,
-    tenant: CurrentTenant,
-    service: Orders,
-    session: Session,
-    body: ConfirmOrderInput | None = None,
-    if_match: IfMatch = None,
+    order_id: uuid.UUID, change: OrderChange, body: ConfirmOrderInput | None = None
 ) -> Response:
     """``pending`` to ``confirmed``, once its items are reserved."""
-    expected = await expected_version(if_match, lambda: service.get(tenant.id, order_id), "order")
-    order = await service.confirm(tenant.id, order_id, body, expected_version=expected)
-    return await committed(session, order)
+    version = change.expected_version
+    return await change.commit(
+        await change.service.confirm(change.tenant_id, order_id, body, expected_version=version)
+    )
 
 
 @router.post("/{order_id}/pay", summary="Record the payment", responses=_CHANGE)
@@ -221,48 +234,34 @@ async def pay_order(
 
 
 @router.post("/{order_id}/ship", summary="Ship a paid order", responses=_CHANGE)
-async def ship_order(
-    order_id: uuid.UUID,
-    body: ShipOrderInput,
-    tenant: CurrentTenant,
-    service: Orders,
-    session: Session,
-    if_match: IfMatch = None,
-) -> Response:
+async def ship_order(order_id: uuid.UUID, body: ShipOrderInput, change: OrderChange) -> Response:
     """``paid`` to ``shipped``, with the carrier's tracking number."""
-    expected = await expected_version(if_match, lambda: service.get(tenant.id, order_id), "order")
-    order = await service.ship(tenant.id, order_id, body, expected_version=expected)
-    return await committed(session, order)
+    version = change.expected_version
+    return await change.commit(
+        await change.service.ship(change.tenant_id, order_id, body, expected_version=version)
+    )
 
 
 @router.post("/{order_id}/deliver", summary="Record the delivery", responses=_CHANGE)
 async def deliver_order(
-    order_id: uuid.UUID,
-    tenant: CurrentTenant,
-    service: Orders,
-    session: Session,
-    body: DeliverOrderInput | None = None,
-    if_match: IfMatch = None,
+    order_id: uuid.UUID, change: OrderChange, body: DeliverOrderInput | None = None
 ) -> Response:
     """``shipped`` to ``delivered``, with the recipient's signature if one was taken."""
-    expected = await expected_version(if_match, lambda: service.get(tenant.id, order_id), "order")
-    order = await service.deliver(tenant.id, order_id, body, expected_version=expected)
-    return await committed(session, order)
+    version = change.expected_version
+    return await change.commit(
+        await change.service.deliver(change.tenant_id, order_id, body, expected_version=version)
+    )
 
 
 @router.post("/{order_id}/cancel", summary="Cancel an order", responses=_CHANGE)
 async def cancel_order(
-    order_id: uuid.UUID,
-    body: CancelOrderInput,
-    tenant: CurrentTenant,
-    service: Orders,
-    session: Session,
-    if_match: IfMatch = None,
+    order_id: uuid.UUID, body: CancelOrderInput, change: OrderChange
 ) -> Response:
     """``pending`` or ``confirmed`` to ``cancelled``; ``paid`` too, with ``refund_id``."""
-    expected = await expected_version(if_match, lambda: service.get(tenant.id, order_id), "order")
-    order = await service.cancel(tenant.id, order_id, body, expected_version=expected)
-    return await committed(session, order)
+    version = change.expected_version
+    return await change.commit(
+        await change.service.cancel(change.tenant_id, order_id, body, expected_version=version)
+    )
 
 
 @router.get(

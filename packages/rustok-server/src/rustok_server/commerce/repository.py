@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from rustok_commerce import (
     AnyOrder,
@@ -19,25 +18,15 @@ from rustok_commerce import (
 )
 from rustok_core.state_machine import State, TransitionRecord
 from rustok_server.commerce.tables import OrderRow, OrderTransitionRow
-from rustok_server.db.entity_rows import EntityRows
+from rustok_server.db.entity_rows import EntityRows, SessionRepository
 
 __all__ = ["SqlOrderRepository"]
 
 
 def _to_order(row: OrderRow) -> AnyOrder:
-    return Order.from_data(
-        {
-            "id": row.id,
-            "tenant_id": row.tenant_id,
-            "version": row.version,
-            "customer_id": row.customer_id,
-            "total": {"amount": row.amount, "currency": row.currency},
-            "created_at": row.created_at,
-            "updated_at": row.updated_at,
-            "state": row.state,
-            "state_data": row.state_data,
-        }
-    )
+    data = row.entity_data()
+    data.update(customer_id=row.customer_id, total={"amount": row.amount, "currency": row.currency})
+    return Order.from_data(data)
 
 
 _ROWS = EntityRows(
@@ -45,26 +34,14 @@ _ROWS = EntityRows(
 )
 
 
-class SqlOrderRepository:
+class SqlOrderRepository(SessionRepository):
     """Orders and their history in SQL (a ``rustok_commerce.OrderRepository``).
 
     Args:
         session: the session to work in; the caller commits.
     """
 
-    __slots__ = ("session",)
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @staticmethod
-    def to_order(row: OrderRow) -> AnyOrder:
-        """The typed order of a row, checked by the order machine.
-
-        Raises:
-            InvalidStateData: the stored state, its data or the total is invalid.
-        """
-        return _to_order(row)
+    __slots__ = ()
 
     async def add(self, order: Order[Pending]) -> None:
         """Insert a new order.

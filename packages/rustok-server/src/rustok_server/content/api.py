@@ -22,6 +22,7 @@ from starlette.responses import Response
 
 from rustok_content import (
     ArchiveNodeInput,
+    ContentTrigger,
     CreateNodeInput,
     NodeKind,
     NodeService,
@@ -30,8 +31,8 @@ from rustok_content import (
 from rustok_server.content.repository import SqlNodeRepository
 from rustok_server.db import get_session
 from rustok_server.http.entity_routes import (
+    Change,
     EntityRoute,
-    committed,
     documented,
     entity_response,
     history_response,
@@ -117,6 +118,35 @@ async def nodes(session: Session) -> NodeService:
 Nodes = Annotated[NodeService, Depends(nodes)]
 
 
+async def node_change(
+    node_id: uuid.UUID,
+    tenant: CurrentTenant,
+    service: Nodes,
+    session: Session,
+    if_match: IfMatch = None,
+) -> Change[NodeService]:
+    """FastAPI dependency of every change of one node: the service, and the version
+    ``If-Match`` requires (412 when the node is at another one)."""
+    expected = await expected_version(if_match, lambda: service.get(tenant.id, node_id), "node")
+    return Change(tenant.id, service, expected, session)
+
+
+NodeChange = Annotated[Change[NodeService], Depends(node_change)]
+
+
+async def _fire(
+    change: Change[NodeService],
+    node_id: uuid.UUID,
+    trigger: ContentTrigger,
+    reason: str | None = None,
+) -> Response:
+    version = change.expected_version
+    node = await change.service.transition(
+        change.tenant_id, node_id, trigger, reason=reason, expected_version=version
+    )
+    return await change.commit(node)
+
+
 @router.post(
     "",
     status_code=201,
@@ -158,32 +188,18 @@ async def get_node(node_id: uuid.UUID, tenant: CurrentTenant, service: Nodes) ->
 
 
 @router.patch("/{node_id}", summary="Change a draft or published node", responses=_CHANGE)
-async def update_node(
-    node_id: uuid.UUID,
-    body: UpdateNodeInput,
-    tenant: CurrentTenant,
-    service: Nodes,
-    session: Session,
-    if_match: IfMatch = None,
-) -> Response:
+async def update_node(node_id: uuid.UUID, body: UpdateNodeInput, change: NodeChange) -> Response:
     """Change the title, slug, parent or category; the state stays. Archived: 409."""
-    expected = await expected_version(if_match, lambda: service.get(tenant.id, node_id), "node")
-    node = await service.update(tenant.id, node_id, body, expected_version=expected)
-    return await committed(session, node)
+    version = change.expected_version
+    return await change.commit(
+        await change.service.update(change.tenant_id, node_id, body, expected_version=version)
+    )
 
 
 @router.post("/{node_id}/publish", summary="Publish a draft", responses=_CHANGE)
-async def publish_node(
-    node_id: uuid.UUID,
-    tenant: CurrentTenant,
-    service: Nodes,
-    session: Session,
-    if_match: IfMatch = None,
-) -> Response:
+async def publish_node(node_id: uuid.UUID, change: NodeChange) -> Response:
     """``draft`` to ``published``."""
-    expected = await expected_version(if_match, lambda: service.get(tenant.id, node_id), "node")
-    node = await service.transition(tenant.id, node_id, "publish", expected_version=expected)
-    return await committed(session, node)
+    return await _fire(change, node_id, "publish")
 
 
 @router.post(
@@ -191,34 +207,15 @@ async def publish_node(
     summary="Archive a published node",
     responses=documented(NodeOut, _NODE_OK, 400, 404, 409, 412, 422),
 )
-async def archive_node(
-    node_id: uuid.UUID,
-    body: ArchiveNodeInput,
-    tenant: CurrentTenant,
-    service: Nodes,
-    session: Session,
-    if_match: IfMatch = None,
-) -> Response:
+async def archive_node(node_id: uuid.UUID, body: ArchiveNodeInput, change: NodeChange) -> Response:
     """``published`` to ``archived``, for a reason (a blank reason is a 422)."""
-    expected = await expected_version(if_match, lambda: service.get(tenant.id, node_id), "node")
-    node = await service.transition(
-        tenant.id, node_id, "archive", reason=body.reason, expected_version=expected
-    )
-    return await committed(session, node)
+    return await _fire(change, node_id, "archive", body.reason)
 
 
 @router.post("/{node_id}/restore", summary="Restore an archived node", responses=_CHANGE)
-async def restore_node(
-    node_id: uuid.UUID,
-    tenant: CurrentTenant,
-    service: Nodes,
-    session: Session,
-    if_match: IfMatch = None,
-) -> Response:
+async def restore_node(node_id: uuid.UUID, change: NodeChange) -> Response:
     """``archived`` back to ``draft``."""
-    expected = await expected_version(if_match, lambda: service.get(tenant.id, node_id), "node")
-    node = await service.transition(tenant.id, node_id, "restore", expected_version=expected)
-    return await committed(session, node)
+    return await _fire(change, node_id, "restore")
 
 
 @router.get(

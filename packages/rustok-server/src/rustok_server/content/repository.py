@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from rustok_content import (
     AnyContentNode,
@@ -22,29 +21,22 @@ from rustok_content import (
 )
 from rustok_core.state_machine import TransitionRecord
 from rustok_server.content.tables import ContentNodeRow, ContentTransitionRow
-from rustok_server.db.entity_rows import EntityRows
+from rustok_server.db.entity_rows import EntityRows, SessionRepository
 
 __all__ = ["SqlNodeRepository"]
 
 
 def _to_node(row: ContentNodeRow) -> AnyContentNode:
-    return ContentNode.from_data(
-        {
-            "id": row.id,
-            "tenant_id": row.tenant_id,
-            "version": row.version,
-            "author_id": row.author_id,
-            "parent_id": row.parent_id,
-            "kind": row.kind,
-            "category_id": row.category_id,
-            "title": row.title,
-            "slug": row.slug,
-            "created_at": row.created_at,
-            "updated_at": row.updated_at,
-            "state": row.state,
-            "state_data": row.state_data,
-        }
+    data = row.entity_data()
+    data.update(
+        kind=row.kind,
+        title=row.title,
+        slug=row.slug,
+        author_id=row.author_id,
+        parent_id=row.parent_id,
+        category_id=row.category_id,
     )
+    return ContentNode.from_data(data)
 
 
 _ROWS = EntityRows(
@@ -56,26 +48,14 @@ _ROWS = EntityRows(
 )
 
 
-class SqlNodeRepository:
+class SqlNodeRepository(SessionRepository):
     """Content nodes and their history in SQL (a ``rustok_content.NodeRepository``).
 
     Args:
         session: the session to work in; the caller commits.
     """
 
-    __slots__ = ("session",)
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @staticmethod
-    def to_node(row: ContentNodeRow) -> AnyContentNode:
-        """The typed node of a row, checked by the content machine.
-
-        Raises:
-            InvalidStateData: the stored state or its data is invalid.
-        """
-        return _to_node(row)
+    __slots__ = ()
 
     async def add(self, node: ContentNode[Draft]) -> None:
         """Insert a new node.

@@ -80,6 +80,19 @@ class EntityColumns:
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
 
+    def entity_data(self) -> dict[str, Any]:
+        """These columns as the entity's stored form (``from_data``) names them; the
+        feature adds its own fields."""
+        return {
+            "id": self.id,
+            "tenant_id": self.tenant_id,
+            "version": self.version,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "state": self.state,
+            "state_data": self.state_data,
+        }
+
 
 class TransitionColumns:
     """Mixin: the columns of one `TransitionRecord` in an entity's history table.

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rustok_core.state_machine import Entity, State, TransitionRecord
 from rustok_server.db.base import Base, EntityColumns, TransitionColumns
 
-__all__ = ["EntityRows"]
+__all__ = ["EntityRows", "SessionRepository"]
 
 _Row = TypeVar("_Row", bound=EntityColumns)
 _History = TypeVar("_History", bound=TransitionColumns)
@@ -38,6 +38,19 @@ _E = TypeVar("_E", bound=Entity[Any])
 
 def _rowcount(result: object) -> int:
     return cast("CursorResult[Any]", result).rowcount
+
+
+class SessionRepository:
+    """Base of a repository that works in one session; the caller commits.
+
+    Args:
+        session: the session to work in.
+    """
+
+    __slots__ = ("session",)
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
 
 
 class EntityRows(Generic[_Row, _History, _E]):

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
@@ -33,14 +34,16 @@ from rustok_server.http.problems import (
 )
 
 __all__ = [
+    "Change",
     "EntityRoute",
-    "committed",
     "documented",
     "entity_response",
     "history_response",
     "json_response",
     "page_response",
 ]
+
+S = TypeVar("S")
 
 
 def json_response(
@@ -61,11 +64,28 @@ def entity_response(
     return json_response(entity.to_data(), status_code=status_code, headers=headers)
 
 
-async def committed(session: AsyncSession, entity: Entity[State]) -> Response:
-    """Commit the session's unit of work (the entity's change and its record), then
-    answer with the entity and its ``ETag``."""
-    await session.commit()
-    return entity_response(entity)
+@dataclass(frozen=True, slots=True)
+class Change(Generic[S]):
+    """What a handler that changes one entity gets from its feature's dependency.
+
+    Attributes:
+        tenant_id: the request's tenant.
+        service: the domain service over the request's session.
+        expected_version: the version the change must start from, by ``If-Match``
+            (``None``: any), for the service's ``expected_version``.
+        session: the request's session, committed by `commit`.
+    """
+
+    tenant_id: uuid.UUID
+    service: S
+    expected_version: int | None
+    session: AsyncSession
+
+    async def commit(self, entity: Entity[State]) -> Response:
+        """Commit the unit of work (the entity's change and its record), then answer
+        with the entity and its ``ETag``."""
+        await self.session.commit()
+        return entity_response(entity)
 
 
 def page_response(

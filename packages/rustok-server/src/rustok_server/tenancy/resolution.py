@@ -15,6 +15,7 @@ from typing import Annotated, Final
 
 from fastapi import Depends
 from starlette.requests import Request
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rustok_core.resilience import CircuitBreaker, CircuitOpenError, with_timeout
@@ -36,12 +37,19 @@ from rustok_server.tenancy.repository import Tenant
 from rustok_server.tenancy.tenant_cache import TenantCache
 
 __all__ = [
+    "EXEMPT_PATHS",
+    "OPTIONAL_TENANT_PREFIX",
     "CurrentTenant",
     "TenantMiddleware",
     "TenantResolver",
     "get_tenant",
     "guarded_loader",
 ]
+
+EXEMPT_PATHS: Final = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
+"""Paths that need no tenant (the API's documentation)."""
+OPTIONAL_TENANT_PREFIX: Final = "/health/"
+"""Paths under this prefix (health checks) resolve a tenant only when the header is sent."""
 
 # Longer than any valid identifier or host name: refused before decoding.
 _MAX_RAW_IDENTIFIER: Final = 512
@@ -209,7 +217,8 @@ class TenantMiddleware:
 
     The tenant is put in the request state (read it with `get_tenant`). Paths in
     ``exempt`` (documentation) are not resolved; paths under ``optional_prefix``
-    (health checks) are resolved only when the tenant header is sent. Errors are
+    (health checks) are resolved only when the tenant header is sent. A path that no
+    route serves, sent without naming a tenant, is left to the router's 404. Errors are
     raised as `RichError` for `ProblemMiddleware` to answer.
 
     Args:
@@ -223,8 +232,8 @@ class TenantMiddleware:
         self,
         app: ASGIApp,
         resolver: TenantResolver,
-        exempt: Iterable[str] = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"),
-        optional_prefix: str = "/health/",
+        exempt: Iterable[str] = EXEMPT_PATHS,
+        optional_prefix: str = OPTIONAL_TENANT_PREFIX,
     ) -> None:
         self.app = app
         self.resolver = resolver
@@ -244,12 +253,27 @@ class TenantMiddleware:
             elif name == b"host":
                 host = value
         required = not scope["path"].startswith(self.optional_prefix)
-        tenant = await self.resolver.resolve(header, host, required=required)
+        try:
+            tenant = await self.resolver.resolve(header, host, required=required)
+        except TenantRequiredError:
+            if _is_routed(scope):
+                raise
+            tenant = None  # no route has this path: the router answers 404, not "name a tenant"
         state = scope.get("state")
         if state is None:
             scope["state"] = state = {}
         state["tenant"] = tenant
         await self.app(scope, receive, send)
+
+
+def _is_routed(scope: Scope) -> bool:
+    """Whether a route of the app serving ``scope`` matches its path (any method)."""
+    app = scope.get("app")
+    router = getattr(app, "router", None)
+    routes = getattr(router, "routes", None)
+    if routes is None:
+        return True  # not under a Starlette app: keep the stricter answer
+    return any(route.matches(scope)[0] is not Match.NONE for route in routes)
 
 
 async def get_tenant(request: Request) -> Tenant:
@@ -262,7 +286,7 @@ async def get_tenant(request: Request) -> Tenant:
     """
     tenant = request.scope.get("state", {}).get("tenant")
     if not isinstance(tenant, Tenant):
-        raise TenantRequiredError("X-Tenant-ID")
+        raise TenantRequiredError(request.app.state.context.resolver.header)
     return tenant
 
 
