@@ -1,5 +1,6 @@
-"""What the content and order routers share: entity responses with their ``ETag``,
-and the 409 problem of a transition the state does not allow.
+"""What the content and order routers share: entity, page and history responses (an
+entity with its ``ETag``), the `Change` a change handler commits, and the 409 problem of a
+transition the state does not allow.
 
 `EntityRoute` answers an ``InvalidTransition`` with a problem that names the current
 state and the actions allowed from it, as text (``detail``) and as extension members
