@@ -13,7 +13,6 @@ is a 404. Creation and payment accept an ``Idempotency-Key``.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, ClassVar, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -22,7 +21,6 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
-    StringConstraints,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
@@ -39,12 +37,14 @@ from rustok_commerce import (
 )
 from rustok_core.state_machine import InvalidTransition
 from rustok_server.commerce.repository import SqlOrderRepository
-from rustok_server.content.api import TransitionOut
 from rustok_server.db import get_session
 from rustok_server.errors import PreconditionFailedError
 from rustok_server.http.entity_routes import (
     Change,
+    EntityOut,
     EntityRoute,
+    HistoryOut,
+    PageOut,
     documented,
     entity_response,
     history_response,
@@ -60,7 +60,7 @@ from rustok_server.http.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Curs
 from rustok_server.http.preconditions import IfMatch, expected_version
 from rustok_server.tenancy.resolution import CurrentTenant
 
-__all__ = ["MoneyOut", "OrderHistory", "OrderOut", "OrderPageOut", "router"]
+__all__ = ["MoneyOut", "OrderOut", "OrderPageOut", "router"]
 
 PREFIX = "/api/commerce/orders"
 
@@ -77,7 +77,6 @@ Session = Annotated[AsyncSession, Depends(get_session)]
 OrderStateName = Literal["pending", "confirmed", "paid", "shipped", "delivered", "cancelled"]
 _Config = ConfigDict(frozen=True, extra="forbid")
 # Text whose emptiness is a rule of the lifecycle (422), not a malformed request.
-_Detail = Annotated[str, StringConstraints(max_length=255)]
 
 
 class MoneyOut(BaseModel):
@@ -87,16 +86,11 @@ class MoneyOut(BaseModel):
     currency: str
 
 
-class OrderOut(BaseModel):
+class OrderOut(EntityOut):
     """An order: its fields, its state name and that state's data, its version."""
 
-    id: uuid.UUID
-    tenant_id: uuid.UUID
-    version: int = Field(description="Plus one per transition; also sent as the ETag.")
     customer_id: uuid.UUID
     total: MoneyOut
-    created_at: datetime
-    updated_at: datetime
     state: OrderStateName
     state_data: dict[str, JsonValue] = Field(
         description="pending: {}; confirmed: {inventory_reserved}; paid: {payment_id, "
@@ -106,17 +100,8 @@ class OrderOut(BaseModel):
     )
 
 
-class OrderPageOut(BaseModel):
+class OrderPageOut(PageOut[OrderOut]):
     """One page of orders, oldest first; pass ``next_cursor`` as ``cursor`` for the next."""
-
-    items: list[OrderOut]
-    next_cursor: str | None
-
-
-class OrderHistory(BaseModel):
-    """An order's transitions, oldest first."""
-
-    items: list[TransitionOut]
 
 
 _ORDER_OK = "The order; its version is the ETag."
@@ -267,7 +252,7 @@ async def cancel_order(
 @router.get(
     "/{order_id}/history",
     summary="An order's transitions",
-    responses=documented(OrderHistory, "The transitions, oldest first.", 404),
+    responses=documented(HistoryOut, "The transitions, oldest first.", 404),
 )
 async def order_history(order_id: uuid.UUID, tenant: CurrentTenant, service: Orders) -> Response:
     """Every transition of the order, oldest first."""

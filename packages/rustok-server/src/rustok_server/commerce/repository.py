@@ -30,7 +30,7 @@ def _to_order(row: OrderRow) -> AnyOrder:
 
 
 _ROWS = EntityRows(
-    OrderRow, OrderTransitionRow, owner="order_id", entity_type="Order", to_entity=_to_order
+    OrderRow, OrderTransitionRow, owner="order_id", entity_type=Order.__name__, to_entity=_to_order
 )
 
 

@@ -12,11 +12,10 @@ exactly like a missing one.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, ClassVar, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field, JsonValue
+from pydantic import Field, JsonValue
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
@@ -32,7 +31,10 @@ from rustok_server.content.repository import SqlNodeRepository
 from rustok_server.db import get_session
 from rustok_server.http.entity_routes import (
     Change,
+    EntityOut,
     EntityRoute,
+    HistoryOut,
+    PageOut,
     documented,
     entity_response,
     history_response,
@@ -42,7 +44,7 @@ from rustok_server.http.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Curs
 from rustok_server.http.preconditions import IfMatch, expected_version
 from rustok_server.tenancy.resolution import CurrentTenant
 
-__all__ = ["NodeHistory", "NodeOut", "NodePageOut", "TransitionOut", "router"]
+__all__ = ["NodeOut", "NodePageOut", "router"]
 
 PREFIX = "/api/content/nodes"
 
@@ -58,52 +60,23 @@ Session = Annotated[AsyncSession, Depends(get_session)]
 NodeStateName = Literal["draft", "published", "archived"]
 
 
-class NodeOut(BaseModel):
+class NodeOut(EntityOut):
     """A content node: its fields, its state name and that state's data, its version."""
 
-    id: uuid.UUID
-    tenant_id: uuid.UUID
-    version: int = Field(description="Plus one per change; also sent as the ETag.")
     kind: NodeKind
     title: str
     slug: str
     author_id: uuid.UUID | None
     parent_id: uuid.UUID | None
     category_id: uuid.UUID | None
-    created_at: datetime
-    updated_at: datetime
     state: NodeStateName
     state_data: dict[str, JsonValue] = Field(
         description="draft: {}; published: {published_at}; archived: {archived_at, reason}"
     )
 
 
-class NodePageOut(BaseModel):
+class NodePageOut(PageOut[NodeOut]):
     """One page of nodes, oldest first; pass ``next_cursor`` as ``cursor`` for the next."""
-
-    items: list[NodeOut]
-    next_cursor: str | None
-
-
-class TransitionOut(BaseModel):
-    """One entry of a history: a transition, the version it produced, what it recorded."""
-
-    entity_type: str
-    entity_id: uuid.UUID
-    tenant_id: uuid.UUID
-    trigger: str
-    from_state: str
-    to_state: str
-    at: datetime
-    version: int
-    actor: str | None
-    data: dict[str, JsonValue]
-
-
-class NodeHistory(BaseModel):
-    """A node's transitions, oldest first."""
-
-    items: list[TransitionOut]
 
 
 _NODE_OK = "The node; its version is the ETag."
@@ -221,7 +194,7 @@ async def restore_node(node_id: uuid.UUID, change: NodeChange) -> Response:
 @router.get(
     "/{node_id}/history",
     summary="A node's transitions",
-    responses=documented(NodeHistory, "The transitions, oldest first.", 404),
+    responses=documented(HistoryOut, "The transitions, oldest first.", 404),
 )
 async def node_history(node_id: uuid.UUID, tenant: CurrentTenant, service: Nodes) -> Response:
     """Every transition and update of the node, oldest first."""

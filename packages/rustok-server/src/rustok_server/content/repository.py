@@ -43,7 +43,7 @@ _ROWS = EntityRows(
     ContentNodeRow,
     ContentTransitionRow,
     owner="node_id",
-    entity_type="ContentNode",
+    entity_type=ContentNode.__name__,
     to_entity=_to_node,
 )
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
 from fastapi.routing import APIRoute
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, JsonValue
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
@@ -36,7 +36,11 @@ from rustok_server.http.problems import (
 
 __all__ = [
     "Change",
+    "EntityOut",
     "EntityRoute",
+    "HistoryOut",
+    "PageOut",
+    "TransitionOut",
     "documented",
     "entity_response",
     "history_response",
@@ -45,6 +49,46 @@ __all__ = [
 ]
 
 S = TypeVar("S")
+T = TypeVar("T")
+
+
+class EntityOut(BaseModel):
+    """What every entity answer holds besides its own fields, its ``state`` name and that
+    state's ``state_data`` (each entity declares those)."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    version: int = Field(description="Plus one per change; also sent as the ETag.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class PageOut(BaseModel, Generic[T]):
+    """One page of a list, oldest first; pass ``next_cursor`` as ``cursor`` for the next."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+class TransitionOut(BaseModel):
+    """One entry of a history: a transition, the version it produced, what it recorded."""
+
+    entity_type: str
+    entity_id: uuid.UUID
+    tenant_id: uuid.UUID
+    trigger: str
+    from_state: str
+    to_state: str
+    at: datetime
+    version: int
+    actor: str | None
+    data: dict[str, JsonValue]
+
+
+class HistoryOut(BaseModel):
+    """An entity's transitions, oldest first."""
+
+    items: list[TransitionOut]
 
 
 def json_response(

@@ -30,5 +30,5 @@ class TenantOut(BaseModel):
     responses=problem_responses(400, 404, 503),
 )
 async def current_tenant(tenant: CurrentTenant) -> TenantOut:
-    """The tenant resolved from ``X-Tenant-ID``, the host name or the default."""
+    """The tenant resolved from the tenant header, the host name or the default."""
     return TenantOut(id=tenant.id, slug=tenant.slug, name=tenant.name, domain=tenant.domain)
