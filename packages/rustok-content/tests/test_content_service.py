@@ -158,7 +158,7 @@ async def test_a_stale_expected_version_is_a_concurrent_modification(
     with pytest.raises(ConcurrentModificationError) as caught:
         await service.update(TENANT, node.id, UpdateNodeInput(title="Two"), expected_version=1)
     assert caught.value.kind is ErrorKind.CONFLICT
-    assert (caught.value.expected, caught.value.actual) == (1, 2)
+    assert (caught.value.expected_version, caught.value.actual_version) == (1, 2)
     assert (await service.get(TENANT, node.id)).title == "One"
 
 

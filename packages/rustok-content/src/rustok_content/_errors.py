@@ -49,6 +49,11 @@ class ConcurrentModificationError(ContentError):
     """The node changed since it was read: its version is not the one expected (409).
 
     Read the node again and retry the change on the new version.
+
+    Attributes:
+        node_id: the node concerned.
+        expected_version: the version the change was based on.
+        actual_version: the version found in storage.
     """
 
     def __init__(self, node_id: UUID, expected: int, actual: int) -> None:
@@ -65,8 +70,8 @@ class ConcurrentModificationError(ContentError):
             },
         )
         self.node_id = node_id
-        self.expected = expected
-        self.actual = actual
+        self.expected_version = expected
+        self.actual_version = actual
 
 
 class InvalidContentError(ContentError):
