@@ -220,7 +220,7 @@ async def _prepare(server_url: str, name: str) -> tuple[str, list[str]]:
 
     from rustok_server import TenantDirectory
     from rustok_server.db import Database
-    from rustok_server.migrations import upgrade
+    from rustok_server.db.migrations import upgrade
 
     connection = await asyncpg.connect(server_url.replace("+asyncpg", "") + "/postgres")
     try:

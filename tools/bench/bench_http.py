@@ -55,7 +55,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _report import Figure, emit, median, percentile
 from rustok_server import Tenant
-from rustok_server.tenant_api import TenantOut
+from rustok_server.tenancy.api import TenantOut
 
 BENCH = "http"
 ROUNDS = 3  # every route measured once per round, rounds interleaved
@@ -334,7 +334,7 @@ class Target:
 async def _prepare_database(url: str) -> None:
     from rustok_server import TenantDirectory
     from rustok_server.db import Database
-    from rustok_server.migrations import upgrade
+    from rustok_server.db.migrations import upgrade
 
     database = Database(url)
     try:

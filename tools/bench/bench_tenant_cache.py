@@ -36,8 +36,8 @@ from _report import Figure, emit, median, percentile
 from rustok_core.tenancy import TenantIdentifier, parse_tenant_identifier
 from rustok_server import Settings, Tenant, TenantDirectory, create_app
 from rustok_server.db import Database
-from rustok_server.migrations import upgrade
-from rustok_server.tenant_cache import TenantCache
+from rustok_server.db.migrations import upgrade
+from rustok_server.tenancy.tenant_cache import TenantCache
 from rustok_server.testing import QueryCounter
 
 BENCH = "tenant_cache"

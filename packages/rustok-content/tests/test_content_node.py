@@ -16,7 +16,7 @@ from rustok_content import (
     ContentError,
     ContentNode,
     Draft,
-    InvalidContent,
+    InvalidContentError,
     NodeKind,
     Published,
 )
@@ -81,7 +81,7 @@ def test_new_draft_strips_the_title() -> None:
     ],
 )
 def test_new_draft_refuses_fields_that_break_a_rule(field: str, value: str, problem: str) -> None:
-    with pytest.raises(InvalidContent, match=problem) as caught:
+    with pytest.raises(InvalidContentError, match=problem) as caught:
         draft(**{field: value})
     err = caught.value
     assert isinstance(err, ContentError)
@@ -162,7 +162,7 @@ def test_update_of_a_published_node_keeps_it_published() -> None:
 
 
 def test_update_validates_the_new_values() -> None:
-    with pytest.raises(InvalidContent, match="slug"):
+    with pytest.raises(InvalidContentError, match="slug"):
         draft().update(slug="Not A Slug")
 
 

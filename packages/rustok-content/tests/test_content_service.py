@@ -3,41 +3,40 @@ node; tenants isolated; optimistic locking."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 
 from rustok_content import (
     Archived,
-    ConcurrentModification,
+    ConcurrentModificationError,
     ContentNode,
     CreateNodeInput,
     Draft,
-    DuplicateSlug,
+    DuplicateSlugError,
     InMemoryNodeRepository,
     NodeKind,
-    NodeNotFound,
+    NodeNotFoundError,
     NodeService,
     Published,
     UpdateNodeInput,
 )
 from rustok_core.error import ErrorKind
 from rustok_core.state_machine import GuardFailed, InvalidTransition, is_state
+from rustok_core.testing import ManualClock
 
 TENANT = UUID("00000000-0000-4000-8000-00000000000a")
 OTHER_TENANT = UUID("00000000-0000-4000-8000-00000000000b")
 
 
-class StepClock:
-    """A clock that advances one minute per reading."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2025, 5, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(minutes=1)
-        return self.now
+def wall_clock(
+    clock: ManualClock, start: datetime = datetime(2025, 5, 1, tzinfo=UTC)
+) -> Callable[[], datetime]:
+    """The service's wall clock read off ``clock``: it moves only when a test advances it."""
+    return lambda: start + timedelta(seconds=clock())
 
 
 @pytest.fixture
@@ -46,8 +45,13 @@ def repository() -> InMemoryNodeRepository:
 
 
 @pytest.fixture
-def service(repository: InMemoryNodeRepository) -> NodeService:
-    return NodeService(repository, clock=StepClock())
+def clock() -> ManualClock:
+    return ManualClock(start=0.0)
+
+
+@pytest.fixture
+def service(repository: InMemoryNodeRepository, clock: ManualClock) -> NodeService:
+    return NodeService(repository, clock=wall_clock(clock))
 
 
 def post(slug: str = "first-post", kind: NodeKind = NodeKind.POST) -> CreateNodeInput:
@@ -84,8 +88,11 @@ async def test_each_transition_saves_the_node_and_exactly_one_record(
     )
 
 
-async def test_update_saves_the_changes_and_a_record(service: NodeService) -> None:
+async def test_update_saves_the_changes_and_a_record(
+    service: NodeService, clock: ManualClock
+) -> None:
     node = await service.create(TENANT, post())
+    clock.advance(60)
     updated = await service.update(
         TENANT, node.id, UpdateNodeInput(title="Renamed", slug="renamed"), actor="dan"
     )
@@ -120,25 +127,25 @@ async def test_an_unknown_trigger_is_an_invalid_transition(service: NodeService)
 
 async def test_another_tenants_node_is_not_found(service: NodeService) -> None:
     node = await service.create(TENANT, post())
-    with pytest.raises(NodeNotFound) as caught:
+    with pytest.raises(NodeNotFoundError) as caught:
         await service.get(OTHER_TENANT, node.id)
     assert caught.value.kind is ErrorKind.NOT_FOUND
     assert caught.value.code == "NODE_NOT_FOUND"
-    with pytest.raises(NodeNotFound):
+    with pytest.raises(NodeNotFoundError):
         await service.publish(OTHER_TENANT, node.id)
-    with pytest.raises(NodeNotFound):
+    with pytest.raises(NodeNotFoundError):
         await service.history(OTHER_TENANT, node.id)
-    assert await service.list_nodes(OTHER_TENANT) == []
+    assert (await service.list_nodes(OTHER_TENANT)).items == ()
 
 
 async def test_slugs_are_unique_within_a_tenant_only(service: NodeService) -> None:
     first = await service.create(TENANT, post("same"))
-    with pytest.raises(DuplicateSlug) as caught:
+    with pytest.raises(DuplicateSlugError) as caught:
         await service.create(TENANT, post("same"))
     assert caught.value.kind is ErrorKind.CONFLICT
     await service.create(OTHER_TENANT, post("same"))
     second = await service.create(TENANT, post("second"))
-    with pytest.raises(DuplicateSlug):
+    with pytest.raises(DuplicateSlugError):
         await service.update(TENANT, second.id, UpdateNodeInput(slug="same"))
     assert (await service.get(TENANT, first.id)).slug == "same"
 
@@ -148,17 +155,17 @@ async def test_a_stale_expected_version_is_a_concurrent_modification(
 ) -> None:
     node = await service.create(TENANT, post())
     await service.update(TENANT, node.id, UpdateNodeInput(title="One"), expected_version=1)
-    with pytest.raises(ConcurrentModification) as caught:
+    with pytest.raises(ConcurrentModificationError) as caught:
         await service.update(TENANT, node.id, UpdateNodeInput(title="Two"), expected_version=1)
     assert caught.value.kind is ErrorKind.CONFLICT
-    assert (caught.value.expected, caught.value.actual) == (1, 2)
+    assert (caught.value.expected_version, caught.value.actual_version) == (1, 2)
     assert (await service.get(TENANT, node.id)).title == "One"
 
 
 async def test_of_two_writers_of_one_version_only_the_first_is_saved(
     repository: InMemoryNodeRepository,
 ) -> None:
-    service = NodeService(repository, clock=StepClock())
+    service = NodeService(repository, clock=wall_clock(ManualClock()))
     node = await service.create(TENANT, post())
     first = await repository.get(TENANT, node.id)
     second = await repository.get(TENANT, node.id)
@@ -171,33 +178,59 @@ async def test_of_two_writers_of_one_version_only_the_first_is_saved(
     assert published.last_transition is not None
     assert edited.last_transition is not None
     await repository.save(published, expected_version=1, record=published.last_transition)
-    with pytest.raises(ConcurrentModification):
+    with pytest.raises(ConcurrentModificationError):
         await repository.save(edited, expected_version=1, record=edited.last_transition)
     stored = await service.get(TENANT, node.id)
     assert stored == published
     assert [r.trigger for r in await service.history(TENANT, node.id)] == ["publish"]
 
 
-async def test_list_filters_by_state_and_kind_and_pages(service: NodeService) -> None:
+async def test_list_filters_by_state_and_kind_and_pages(
+    service: NodeService, clock: ManualClock
+) -> None:
     a = await service.create(TENANT, post("a"))
+    clock.advance(60)
     b = await service.create(TENANT, post("b", NodeKind.PAGE))
+    clock.advance(60)
     c = await service.create(TENANT, post("c"))
     await service.publish(TENANT, b.id)
     await service.publish(TENANT, c.id)
     await service.archive(TENANT, c.id, "old")
-    assert [n.slug for n in await service.list_nodes(TENANT)] == ["a", "b", "c"]
-    assert [n.slug for n in await service.list_nodes(TENANT, state=Published)] == ["b"]
-    assert [n.slug for n in await service.list_nodes(TENANT, state="archived")] == ["c"]
-    assert [n.id for n in await service.list_nodes(TENANT, kind=NodeKind.POST)] == [a.id, c.id]
-    assert [n.slug for n in await service.list_nodes(TENANT, limit=1, offset=1)] == ["b"]
-    archived = (await service.list_nodes(TENANT, state=Archived))[0]
+
+    async def slugs(**filters: Any) -> list[str]:
+        return [n.slug for n in (await service.list_nodes(TENANT, **filters)).items]
+
+    assert await slugs() == ["a", "b", "c"]
+    assert await slugs(state=Published) == ["b"]
+    assert await slugs(state="archived") == ["c"]
+    assert [n.id for n in (await service.list_nodes(TENANT, kind=NodeKind.POST)).items] == [
+        a.id,
+        c.id,
+    ]
+    archived = (await service.list_nodes(TENANT, state=Archived)).items[0]
     assert is_state(archived, Archived)
 
 
-@pytest.mark.parametrize(("limit", "offset"), [(0, 0), (501, 0), (10, -1)])
-async def test_list_refuses_bad_paging(service: NodeService, limit: int, offset: int) -> None:
+async def test_list_pages_by_position_until_the_last_page(
+    service: NodeService, clock: ManualClock
+) -> None:
+    created = []
+    for slug in ("a", "b", "c"):
+        created.append(await service.create(TENANT, post(slug)))
+        clock.advance(60)
+    first = await service.list_nodes(TENANT, limit=2)
+    assert [n.id for n in first.items] == [created[0].id, created[1].id]
+    assert first.next_after == (created[1].created_at, created[1].id)
+    later = await service.create(TENANT, post("d"))  # added meanwhile: at the end
+    second = await service.list_nodes(TENANT, after=first.next_after, limit=2)
+    assert [n.id for n in second.items] == [created[2].id, later.id]
+    assert second.next_after is None
+
+
+@pytest.mark.parametrize("limit", [0, 501])
+async def test_list_refuses_bad_paging(service: NodeService, limit: int) -> None:
     with pytest.raises(ValueError):
-        await service.list_nodes(TENANT, limit=limit, offset=offset)
+        await service.list_nodes(TENANT, limit=limit)
 
 
 async def test_saving_a_node_that_was_never_added_is_not_found(
@@ -206,5 +239,5 @@ async def test_saving_a_node_that_was_never_added_is_not_found(
     node = ContentNode.new_draft(tenant_id=TENANT, kind="page", title="T", slug="t", id=uuid4())
     published = node.publish()
     assert published.last_transition is not None
-    with pytest.raises(NodeNotFound):
+    with pytest.raises(NodeNotFoundError):
         await repository.save(published, expected_version=1, record=published.last_transition)

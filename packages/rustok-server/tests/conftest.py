@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from rustok_core.testing import PostgresServer, ServerStartError
+from rustok_core.testing import ManualClock, PostgresServer, ServerStartError
 from rustok_server import Settings, Tenant, TenantDirectory, create_app
 from rustok_server.db import Database
-from rustok_server.migrations import upgrade
-from rustok_server.testing import LiveServer, ManualClock
+from rustok_server.db.migrations import upgrade
+from rustok_server.testing import LiveServer
 
 # Helper modules beside the tests (api_fixtures) are imported by name.
 sys.path.insert(0, str(Path(__file__).parent))

@@ -15,15 +15,16 @@ from rustok_commerce import (
     PayOrderInput,
 )
 from rustok_content import (
-    ConcurrentModification,
+    ConcurrentModificationError,
     CreateNodeInput,
     NodeKind,
     NodeService,
     Published,
 )
 from rustok_server import Tenant
+from rustok_server.commerce.repository import SqlOrderRepository
+from rustok_server.content.repository import SqlNodeRepository
 from rustok_server.db import Database
-from rustok_server.repositories import SqlNodeRepository, SqlOrderRepository
 
 
 async def test_node_service_runs_on_the_sql_repository(
@@ -43,11 +44,11 @@ async def test_node_service_runs_on_the_sql_repository(
             repository = SqlNodeRepository(session)
             loaded = await repository.get(tenant, draft.id)
             history = await repository.history(tenant, draft.id)
-            listed = await repository.list_nodes(tenant, state="published")
+            listed = await repository.page(tenant, state="published")
             other_tenant = await repository.get(tenants["globex"].id, draft.id)
             late = published.update(title="late")
             assert late.last_transition is not None
-            with pytest.raises(ConcurrentModification):
+            with pytest.raises(ConcurrentModificationError):
                 await repository.save(late, expected_version=1, record=late.last_transition)
     finally:
         await database.dispose()
@@ -86,7 +87,7 @@ async def test_order_service_runs_on_the_sql_repository(
                     PayOrderInput(payment_id="x", payment_method="y"),
                     expected_version=2,
                 )
-            listed = await repository.list_orders(tenant, state="paid")
+            listed = await repository.page(tenant, state="paid")
     finally:
         await database.dispose()
     assert loaded == paid

@@ -25,7 +25,7 @@ from api_fixtures import (
 
 from rustok_server import Tenant
 from rustok_server.db import Database
-from rustok_server.idempotency import IdempotentRequest
+from rustok_server.http.idempotency import IdempotentRequest
 
 ACTIONS = ("confirm", "pay", "ship", "deliver", "cancel")
 ALLOWED: dict[str, list[str]] = {

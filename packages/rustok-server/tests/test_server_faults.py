@@ -14,10 +14,11 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
+from rustok_core.testing import ManualClock
 from rustok_server import ServerContext, Settings, Tenant, TenantDirectory, create_app
 from rustok_server.db import Database
-from rustok_server.models import TenantRow
-from rustok_server.testing import LiveServer, ManualClock
+from rustok_server.tenancy.tables import TenantRow
+from rustok_server.testing import LiveServer
 
 ACME = {"X-Tenant-ID": "acme"}
 

@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from rustok_server.tenant_cache import TenantCache, TenantCacheConfig
-from rustok_server.testing import ManualClock
+from rustok_core.testing import ManualClock
+from rustok_server.tenancy.tenant_cache import TenantCache, TenantCacheConfig
 
 
 class DatabaseDown(Exception):

@@ -9,8 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from rustok_core.tenancy import InvalidTenantIdentifier
-from rustok_server import ServerContext, Settings, Tenant, TenantNotFound, create_app
-from rustok_server.testing import ManualClock, QueryCounter
+from rustok_core.testing import ManualClock
+from rustok_server import ServerContext, Settings, Tenant, TenantNotFoundError, create_app
+from rustok_server.testing import QueryCounter
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ async def test_thousand_concurrent_requests_for_one_uncached_tenant_run_one_quer
 
 async def test_unknown_tenants_never_count_as_breaker_failures(context: ServerContext) -> None:
     for slug in ("nobody", "no-one", "none-at-all", "missing", "absent", "gone"):
-        with pytest.raises(TenantNotFound):
+        with pytest.raises(TenantNotFoundError):
             await context.resolver.resolve(slug.encode(), None)
     stats = context.breaker.stats()
     assert stats.total_failures == 0
@@ -53,13 +54,13 @@ async def test_renaming_and_changing_domain_invalidate_old_and_new_keys(
 ) -> None:
     resolver = context.resolver
     assert (await resolver.resolve(None, b"shop.acme.example")) is not None
-    with pytest.raises(TenantNotFound):
+    with pytest.raises(TenantNotFoundError):
         await resolver.resolve(None, b"new.acme.example")  # cached as unknown
     await context.tenants.update("acme", name="Acme Renamed", domain="new.acme.example")
     renamed = await resolver.resolve(None, b"new.acme.example")
     assert renamed is not None
     assert renamed.name == "Acme Renamed"
-    with pytest.raises(TenantNotFound):
+    with pytest.raises(TenantNotFoundError):
         await resolver.resolve(None, b"shop.acme.example")
     by_slug = await resolver.resolve(b"acme", None)
     assert by_slug is not None

@@ -9,22 +9,17 @@ from rustok_commerce.__about__ import __version__
 from rustok_commerce._errors import (
     CommerceError,
     CurrencyMismatchError,
-    EmptyCancellationReasonError,
-    EmptyCarrierError,
-    EmptyPaymentIdError,
-    EmptyPaymentMethodError,
-    EmptyTrackingNumberError,
     InvalidAmountError,
     MissingOrderDetailError,
     NonPositiveAmountError,
     OrderNotFoundError,
     OrderVersionConflictError,
     RefundNotApplicableError,
-    RefundRequiredError,
     UnknownCurrencyError,
 )
 from rustok_commerce._inputs import (
     CancelOrderInput,
+    ConfirmOrderInput,
     CreateOrderInput,
     DeliverOrderInput,
     PayOrderInput,
@@ -45,8 +40,12 @@ from rustok_commerce._order import (
     Shipped,
     raise_invalid_transition,
 )
-from rustok_commerce._repository import InMemoryOrderRepository, OrderRepository
-from rustok_commerce._service import OrderService
+from rustok_commerce._repository import (
+    InMemoryOrderRepository,
+    OrderPosition,
+    OrderRepository,
+)
+from rustok_commerce._service import OrderPage, OrderService
 
 __all__ = [
     "INVENTORY_RESERVED",
@@ -56,16 +55,12 @@ __all__ = [
     "CancelOrderInput",
     "Cancelled",
     "CommerceError",
+    "ConfirmOrderInput",
     "Confirmed",
     "CreateOrderInput",
     "CurrencyMismatchError",
     "DeliverOrderInput",
     "Delivered",
-    "EmptyCancellationReasonError",
-    "EmptyCarrierError",
-    "EmptyPaymentIdError",
-    "EmptyPaymentMethodError",
-    "EmptyTrackingNumberError",
     "InMemoryOrderRepository",
     "InvalidAmountError",
     "MissingOrderDetailError",
@@ -73,6 +68,8 @@ __all__ = [
     "NonPositiveAmountError",
     "Order",
     "OrderNotFoundError",
+    "OrderPage",
+    "OrderPosition",
     "OrderRepository",
     "OrderService",
     "OrderVersionConflictError",
@@ -80,7 +77,6 @@ __all__ = [
     "PayOrderInput",
     "Pending",
     "RefundNotApplicableError",
-    "RefundRequiredError",
     "ShipOrderInput",
     "Shipped",
     "UnknownCurrencyError",

@@ -122,79 +122,50 @@ class CurrencyMismatchError(CommerceError):
         )
 
 
+# What each required detail is needed for, and the stable code of its absence.
+_DETAILS: dict[str, tuple[str, str]] = {
+    "payment_id": ("EMPTY_PAYMENT_ID", "mark an order paid"),
+    "payment_method": ("EMPTY_PAYMENT_METHOD", "mark an order paid"),
+    "tracking_number": ("EMPTY_TRACKING_NUMBER", "ship an order"),
+    "carrier": ("EMPTY_CARRIER", "ship an order"),
+    "reason": ("EMPTY_CANCELLATION_REASON", "cancel an order"),
+    "refund_id": (
+        "REFUND_REQUIRED",
+        "cancel a paid order (refund the payment first, then pass its id)",
+    ),
+}
+
+
 class MissingOrderDetailError(CommerceError):
     """A transition was asked for without a detail that it requires (left empty or blank).
 
-    Each subclass names one detail; `field` says which.
+    `field` names the detail: ``payment_id`` or ``payment_method`` (pay),
+    ``tracking_number`` or ``carrier`` (ship), ``reason`` (cancel) or ``refund_id``
+    (cancelling a paid order). Each has its own stable `code`, such as
+    ``EMPTY_PAYMENT_ID`` or ``REFUND_REQUIRED``.
 
     Attributes:
         field: the name of the missing detail, as in the input model.
         order_id: the order concerned, when known.
+
+    Example:
+        >>> MissingOrderDetailError("tracking_number").code
+        'EMPTY_TRACKING_NUMBER'
     """
 
-    field: str = "detail"
-    error_code: str = "MISSING_ORDER_DETAIL"
-    needed_for: str = "this transition"
-
-    def __init__(self, order_id: object = None) -> None:
+    def __init__(self, field: str, order_id: object = None) -> None:
+        self.field = field
         self.order_id = None if order_id is None else str(order_id)
+        code, needed_for = _DETAILS.get(field, ("MISSING_ORDER_DETAIL", "this transition"))
         target = f" of order {self.order_id}" if self.order_id else ""
         super().__init__(
             ErrorKind.BUSINESS_LOGIC,
-            f"{self.field} must not be empty{target}: it is required to {self.needed_for}",
-            user_message=f"{self.field.replace('_', ' ').capitalize()} is required.",
-            code=self.error_code,
+            f"{field} must not be empty{target}: it is required to {needed_for}",
+            user_message=f"{field.replace('_', ' ').capitalize()} is required.",
+            code=code,
             fields={"order_id": self.order_id} if self.order_id else None,
         )
-        self.with_violation(self.field, "must not be empty")
-
-
-class EmptyPaymentIdError(MissingOrderDetailError):
-    """`pay` without a payment id: a paid order must name the payment that paid it."""
-
-    field = "payment_id"
-    error_code = "EMPTY_PAYMENT_ID"
-    needed_for = "mark an order paid"
-
-
-class EmptyPaymentMethodError(MissingOrderDetailError):
-    """`pay` without a payment method."""
-
-    field = "payment_method"
-    error_code = "EMPTY_PAYMENT_METHOD"
-    needed_for = "mark an order paid"
-
-
-class EmptyTrackingNumberError(MissingOrderDetailError):
-    """`ship` without a tracking number: a shipment must be traceable."""
-
-    field = "tracking_number"
-    error_code = "EMPTY_TRACKING_NUMBER"
-    needed_for = "ship an order"
-
-
-class EmptyCarrierError(MissingOrderDetailError):
-    """`ship` without a carrier."""
-
-    field = "carrier"
-    error_code = "EMPTY_CARRIER"
-    needed_for = "ship an order"
-
-
-class EmptyCancellationReasonError(MissingOrderDetailError):
-    """`cancel` or `cancel_with_refund` without a reason."""
-
-    field = "reason"
-    error_code = "EMPTY_CANCELLATION_REASON"
-    needed_for = "cancel an order"
-
-
-class RefundRequiredError(MissingOrderDetailError):
-    """Cancelling a paid order without the id of the refund that pays the customer back."""
-
-    field = "refund_id"
-    error_code = "REFUND_REQUIRED"
-    needed_for = "cancel a paid order (refund the payment first, then pass its id)"
+        self.with_violation(field, "must not be empty")
 
 
 class RefundNotApplicableError(CommerceError):

@@ -1,9 +1,13 @@
 """Input models: what a caller (an HTTP handler, a CLI, a test) hands the order service.
 
-They check shape and form (an amount written as a decimal string, a known currency, text
-that is not blank) and report every bad field at once as a pydantic `ValidationError`.
-The rules that depend on the order's state (a refund id only for a paid order) are checked
-by the service, which knows the state.
+They check shape and form (an amount written as a decimal string in a known currency with
+no more decimal places than it has, text of at most 255 characters) and report every bad
+field at once as a pydantic `ValidationError`: malformed input, a 400 over HTTP.
+
+They do not check the rules of orders: a total that is not positive
+(`NonPositiveAmountError`), a blank payment id, tracking number or reason
+(`MissingOrderDetailError`), a refund id only for a paid order. Those are the domain's
+(`Order`, `OrderService`), a 422 over HTTP, and every caller meets them the same way.
 """
 
 from __future__ import annotations
@@ -25,16 +29,18 @@ from pydantic import (
 from rustok_commerce._errors import InvalidAmountError, UnknownCurrencyError
 from rustok_commerce._money import Money, currency_minor_units
 
-# Text that must say something: surrounding blanks are dropped, then at least one character.
-_Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+# A detail of a transition: surrounding blanks are dropped; that it says something is a
+# rule of the transition (MissingOrderDetailError), not a matter of form.
+_Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]
 _Model = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
 
 class CreateOrderInput(BaseModel):
     """A new order: who buys, and the total as a decimal string in an ISO 4217 currency.
 
-    `amount` is text (``"49.90"``), never a JSON number, so no float ever touches it; it
-    must be positive and have no more decimal places than the currency's minor unit.
+    `amount` is text (``"49.90"``), never a JSON number, so no float ever touches it, with
+    no more decimal places than the currency's minor unit. That it is positive is a rule
+    of orders, checked when the order is made (`NonPositiveAmountError`, 422).
     `currency` is an ISO 4217 code, upper-cased (``"eur"`` becomes ``"EUR"``).
 
     Example:
@@ -67,8 +73,6 @@ class CreateOrderInput(BaseModel):
             raise ValueError(f"{value!r} is not a decimal number such as '49.90'") from None
         if not number.is_finite():
             raise ValueError(f"{value!r} is not a finite amount")
-        if number <= 0:
-            raise ValueError(f"must be greater than zero, got {value}")
         currency = info.data.get("currency")
         if isinstance(currency, str):  # absent when the currency itself was refused
             try:
@@ -81,6 +85,14 @@ class CreateOrderInput(BaseModel):
     def money(self) -> Money:
         """The total as `Money`."""
         return Money.of(self.amount, self.currency)
+
+
+class ConfirmOrderInput(BaseModel):
+    """Confirmation of a pending order: whether its items are reserved (they must be)."""
+
+    model_config = _Model
+
+    inventory_reserved: bool = True
 
 
 class PayOrderInput(BaseModel):
@@ -102,7 +114,8 @@ class ShipOrderInput(BaseModel):
 
 
 class DeliverOrderInput(BaseModel):
-    """Delivery of a shipped order, with the recipient's signature when one was taken."""
+    """Delivery of a shipped order, with the recipient's signature when one was taken
+    (a blank signature counts as none)."""
 
     model_config = _Model
 
@@ -113,7 +126,8 @@ class CancelOrderInput(BaseModel):
     """Cancellation: why, and for a paid order the id of the refund already issued.
 
     `refund_id` is required when the order is paid and refused otherwise; the service
-    checks that, since only it knows the order's state.
+    checks that, since only it knows the order's state. A blank reason is refused by the
+    cancellation itself (`MissingOrderDetailError`).
     """
 
     model_config = _Model

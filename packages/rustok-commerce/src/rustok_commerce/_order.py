@@ -23,13 +23,8 @@ from uuid import UUID, uuid4
 
 from rustok_commerce._errors import (
     CommerceError,
-    EmptyCancellationReasonError,
-    EmptyCarrierError,
-    EmptyPaymentIdError,
-    EmptyPaymentMethodError,
-    EmptyTrackingNumberError,
+    MissingOrderDetailError,
     NonPositiveAmountError,
-    RefundRequiredError,
 )
 from rustok_commerce._money import Money
 from rustok_core.state_machine import (
@@ -292,16 +287,16 @@ class Order(Entity[S]):
 
         Raises:
             InvalidTransition: the order is not `Confirmed`.
-            EmptyPaymentIdError: `payment_id` is empty or blank.
-            EmptyPaymentMethodError: `payment_method` is empty or blank.
+            MissingOrderDetailError: `payment_id` is empty or blank.
+            MissingOrderDetailError: `payment_method` is empty or blank.
         """
         payment_id, payment_method = _text(payment_id), _text(payment_method)
         if not payment_id:
             self._check_trigger("pay")
-            raise EmptyPaymentIdError(self.id)
+            raise MissingOrderDetailError("payment_id", self.id)
         if not payment_method:
             self._check_trigger("pay")
-            raise EmptyPaymentMethodError(self.id)
+            raise MissingOrderDetailError("payment_method", self.id)
         when = at if at is not None else _now()
         return self._transition(
             "pay",
@@ -323,16 +318,16 @@ class Order(Entity[S]):
 
         Raises:
             InvalidTransition: the order is not `Paid`.
-            EmptyTrackingNumberError: `tracking_number` is empty or blank.
-            EmptyCarrierError: `carrier` is empty or blank.
+            MissingOrderDetailError: `tracking_number` is empty or blank.
+            MissingOrderDetailError: `carrier` is empty or blank.
         """
         tracking_number, carrier = _text(tracking_number), _text(carrier)
         if not tracking_number:
             self._check_trigger("ship")
-            raise EmptyTrackingNumberError(self.id)
+            raise MissingOrderDetailError("tracking_number", self.id)
         if not carrier:
             self._check_trigger("ship")
-            raise EmptyCarrierError(self.id)
+            raise MissingOrderDetailError("carrier", self.id)
         when = at if at is not None else _now()
         return self._transition(
             "ship",
@@ -380,12 +375,12 @@ class Order(Entity[S]):
 
         Raises:
             InvalidTransition: the order is neither `Pending` nor `Confirmed`.
-            EmptyCancellationReasonError: `reason` is empty or blank.
+            MissingOrderDetailError: `reason` is empty or blank.
         """
         reason = _text(reason)
         if not reason:
             self._check_trigger("cancel")
-            raise EmptyCancellationReasonError(self.id)
+            raise MissingOrderDetailError("reason", self.id)
         when = at if at is not None else _now()
         return self._transition(
             "cancel",
@@ -407,16 +402,16 @@ class Order(Entity[S]):
 
         Raises:
             InvalidTransition: the order is not `Paid`.
-            EmptyCancellationReasonError: `reason` is empty or blank.
-            RefundRequiredError: `refund_id` is empty or blank.
+            MissingOrderDetailError: `reason` is empty or blank.
+            MissingOrderDetailError: `refund_id` is empty or blank.
         """
         reason, refund_id = _text(reason), _text(refund_id)
         if not reason:
             self._check_trigger("cancel_with_refund")
-            raise EmptyCancellationReasonError(self.id)
+            raise MissingOrderDetailError("reason", self.id)
         if not refund_id:
             self._check_trigger("cancel_with_refund")
-            raise RefundRequiredError(self.id)
+            raise MissingOrderDetailError("refund_id", self.id)
         when = at if at is not None else _now()
         return self._transition(
             "cancel_with_refund",

@@ -8,6 +8,7 @@ absent, exactly like an order that does not exist).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -16,6 +17,9 @@ from pydantic import JsonValue
 from rustok_commerce._errors import OrderNotFoundError, OrderVersionConflictError
 from rustok_commerce._order import AnyOrder, Order, Pending
 from rustok_core.state_machine import State, TransitionRecord
+
+OrderPosition = tuple[datetime, UUID]
+"""Where an order stands in a list: its ``(created_at, id)``, the order every list uses."""
 
 
 class OrderRepository(Protocol):
@@ -38,11 +42,17 @@ class OrderRepository(Protocol):
         """The order `order_id` of `tenant_id`, or ``None`` when that tenant has none."""
         ...
 
-    async def list_orders(
-        self, tenant_id: UUID, *, state: str | None = None, limit: int = 50, offset: int = 0
+    async def page(
+        self,
+        tenant_id: UUID,
+        *,
+        state: str | None = None,
+        after: OrderPosition | None = None,
+        limit: int = 50,
     ) -> Sequence[AnyOrder]:
-        """The tenant's orders, oldest first, optionally only those in the state named
-        `state`, `limit` of them after skipping `offset`."""
+        """Up to `limit` of the tenant's orders in ``(created_at, id)`` order, only those
+        strictly after `after` when given (keyset paging: orders added meanwhile never
+        shift a page), optionally only those in the state named `state`."""
         ...
 
     async def save(
@@ -96,19 +106,26 @@ class InMemoryOrderRepository:
         data = self._orders.get((tenant_id, order_id))
         return None if data is None else Order.from_data(data)
 
-    async def list_orders(
-        self, tenant_id: UUID, *, state: str | None = None, limit: int = 50, offset: int = 0
+    async def page(
+        self,
+        tenant_id: UUID,
+        *,
+        state: str | None = None,
+        after: OrderPosition | None = None,
+        limit: int = 50,
     ) -> Sequence[AnyOrder]:
-        """A page of the tenant's orders (see `OrderRepository.list_orders`)."""
-        if limit < 0 or offset < 0:
-            raise ValueError(f"limit and offset must be >= 0, got {limit} and {offset}")
+        """A page of the tenant's orders (see `OrderRepository.page`)."""
+        if limit < 0:
+            raise ValueError(f"limit must be >= 0, got {limit}")
         orders = [
             Order.from_data(data)
             for (tenant, _), data in self._orders.items()
             if tenant == tenant_id and (state is None or data["state"] == state)
         ]
-        orders.sort(key=lambda order: (order.created_at, str(order.id)))
-        return orders[offset : offset + limit]
+        orders.sort(key=lambda order: (order.created_at, order.id))
+        if after is not None:
+            orders = [order for order in orders if (order.created_at, order.id) > after]
+        return orders[:limit]
 
     async def save(
         self, order: Order[State], *, expected_version: int, record: TransitionRecord

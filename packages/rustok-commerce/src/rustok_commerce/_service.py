@@ -3,24 +3,29 @@
 Each transition loads the order for the tenant, narrows it to the state the transition
 starts from (or refuses with `InvalidTransition` naming the state it is in), applies the
 typed transition, and saves the new order together with its `TransitionRecord` through
-`OrderRepository.save_transition`, one unit of work.
+`OrderRepository.save`, one unit of work.
+
+`OrderService` is the one implementation of every operation on orders: the HTTP API of
+rustok-server, a script or a worker all go through it, over their own repository.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 from uuid import UUID, uuid4
 
 from rustok_commerce._errors import (
+    MissingOrderDetailError,
     OrderNotFoundError,
     OrderVersionConflictError,
     RefundNotApplicableError,
-    RefundRequiredError,
 )
 from rustok_commerce._inputs import (
     CancelOrderInput,
+    ConfirmOrderInput,
     CreateOrderInput,
     DeliverOrderInput,
     PayOrderInput,
@@ -38,11 +43,24 @@ from rustok_commerce._order import (
     Shipped,
     raise_invalid_transition,
 )
-from rustok_commerce._repository import OrderRepository
+from rustok_commerce._repository import OrderPosition, OrderRepository
 from rustok_core.state_machine import State, TransitionRecord, is_state
 
 _S = TypeVar("_S", bound=State)
 _STATE_NAMES = tuple(state.state_name for state in ORDER_MACHINE.states)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPage:
+    """One page of orders, oldest first, and the position to continue after.
+
+    Attributes:
+        items: the orders of the page.
+        next_after: pass it as ``after`` for the next page; ``None`` on the last page.
+    """
+
+    items: tuple[AnyOrder, ...]
+    next_after: OrderPosition | None
 
 
 def _utc_now() -> datetime:
@@ -117,29 +135,30 @@ class OrderService:
         tenant_id: UUID,
         *,
         state: type[State] | str | None = None,
+        after: OrderPosition | None = None,
         limit: int = 50,
-        offset: int = 0,
-    ) -> list[AnyOrder]:
-        """One page of the tenant's orders, oldest first, optionally only those in
-        `state` (a state class or name).
+    ) -> OrderPage:
+        """One page of the tenant's orders, oldest first (by ``(created_at, id)``), after
+        the position `after` when given, optionally only those in `state` (a state class
+        or name).
+
+        One more order than `limit` is asked of the repository, to know whether a next
+        page exists; only then does the page carry ``next_after``.
 
         Raises:
-            ValueError: `state` is not an order state, `limit` is not 1-500 or
-                `offset` is negative.
+            ValueError: `state` is not an order state, or `limit` is not 1-500.
         """
         if not 1 <= limit <= 500:
             raise ValueError(f"limit must be between 1 and 500, got {limit}")
-        if offset < 0:
-            raise ValueError(f"offset must be >= 0, got {offset}")
         name = state.state_name if isinstance(state, type) else state
         if name is not None and name not in _STATE_NAMES:
             raise ValueError(
                 f"{name!r} is not a state of an order (states: {', '.join(_STATE_NAMES)})"
             )
-        found = await self._repository.list_orders(
-            tenant_id, state=name, limit=limit, offset=offset
-        )
-        return list(found)
+        found = await self._repository.page(tenant_id, state=name, after=after, limit=limit + 1)
+        items = tuple(found[:limit])
+        last = items[-1] if len(found) > limit else None
+        return OrderPage(items, None if last is None else (last.created_at, last.id))
 
     async def history(self, tenant_id: UUID, order_id: UUID) -> list[TransitionRecord]:
         """The order's transition records, oldest first.
@@ -154,12 +173,12 @@ class OrderService:
         self,
         tenant_id: UUID,
         order_id: UUID,
+        data: ConfirmOrderInput | None = None,
         *,
-        inventory_reserved: bool = True,
         actor: str | None = None,
         expected_version: int | None = None,
     ) -> Order[Confirmed]:
-        """Confirm a `Pending` order whose items are reserved.
+        """Confirm a `Pending` order whose items are reserved (``data`` left out: they are).
 
         Raises:
             OrderNotFoundError: no such order for this tenant.
@@ -171,9 +190,8 @@ class OrderService:
         order = await self._load(tenant_id, order_id, expected_version)
         if not is_state(order, Pending):
             raise_invalid_transition(order, "confirm")
-        confirmed = order.confirm(
-            inventory_reserved=inventory_reserved, actor=actor, at=self._clock()
-        )
+        reserved = data.inventory_reserved if data is not None else True
+        confirmed = order.confirm(inventory_reserved=reserved, actor=actor, at=self._clock())
         return await self._save(confirmed)
 
     async def pay(
@@ -263,7 +281,8 @@ class OrderService:
         Raises:
             OrderNotFoundError: no such order for this tenant.
             InvalidTransition: the order is `Shipped`, `Delivered` or `Cancelled`.
-            RefundRequiredError: the order is paid and no refund id was given.
+            MissingOrderDetailError: the order is paid and no refund id was given
+                (field ``refund_id``).
             RefundNotApplicableError: a refund id was given for an unpaid order.
             OrderVersionConflictError: another change of the order was saved first, or
                 the order is not at `expected_version` (when given).
@@ -272,7 +291,7 @@ class OrderService:
         at = self._clock()
         if is_state(order, Paid):
             if data.refund_id is None:
-                raise RefundRequiredError(order.id)
+                raise MissingOrderDetailError("refund_id", order.id)
             cancelled = order.cancel_with_refund(data.reason, data.refund_id, actor=actor, at=at)
         elif is_state(order, Pending) or is_state(order, Confirmed):
             if data.refund_id is not None:

@@ -8,11 +8,11 @@ A user imports everything from here::
 
 from rustok_content.__about__ import __version__
 from rustok_content._errors import (
-    ConcurrentModification,
+    ConcurrentModificationError,
     ContentError,
-    DuplicateSlug,
-    InvalidContent,
-    NodeNotFound,
+    DuplicateSlugError,
+    InvalidContentError,
+    NodeNotFoundError,
 )
 from rustok_content._inputs import ArchiveNodeInput, CreateNodeInput, UpdateNodeInput
 from rustok_content._memory import InMemoryNodeRepository
@@ -34,7 +34,13 @@ from rustok_content._rules import (
     check_slug,
     check_title,
 )
-from rustok_content._service import ContentTrigger, NodeRepository, NodeService
+from rustok_content._service import (
+    ContentTrigger,
+    NodePage,
+    NodePosition,
+    NodeRepository,
+    NodeService,
+)
 
 __all__ = [
     "CONTENT_MACHINE",
@@ -44,17 +50,19 @@ __all__ = [
     "AnyContentNode",
     "ArchiveNodeInput",
     "Archived",
-    "ConcurrentModification",
+    "ConcurrentModificationError",
     "ContentError",
     "ContentNode",
     "ContentTrigger",
     "CreateNodeInput",
     "Draft",
-    "DuplicateSlug",
+    "DuplicateSlugError",
     "InMemoryNodeRepository",
-    "InvalidContent",
+    "InvalidContentError",
     "NodeKind",
-    "NodeNotFound",
+    "NodeNotFoundError",
+    "NodePage",
+    "NodePosition",
     "NodeRepository",
     "NodeService",
     "Published",

@@ -12,7 +12,7 @@ class ContentError(RichError):
     ``rustok_core.state_machine``: ``InvalidTransition``, ``GuardFailed``)."""
 
 
-class NodeNotFound(ContentError):
+class NodeNotFoundError(ContentError):
     """No content node with this id exists for this tenant (404).
 
     A node of another tenant is reported the same way: its existence is not revealed.
@@ -30,7 +30,7 @@ class NodeNotFound(ContentError):
         self.node_id = node_id
 
 
-class DuplicateSlug(ContentError):
+class DuplicateSlugError(ContentError):
     """Another node of the tenant already uses this slug (409)."""
 
     def __init__(self, slug: str, tenant_id: UUID) -> None:
@@ -45,10 +45,15 @@ class DuplicateSlug(ContentError):
         self.slug = slug
 
 
-class ConcurrentModification(ContentError):
+class ConcurrentModificationError(ContentError):
     """The node changed since it was read: its version is not the one expected (409).
 
     Read the node again and retry the change on the new version.
+
+    Attributes:
+        node_id: the node concerned.
+        expected_version: the version the change was based on.
+        actual_version: the version found in storage.
     """
 
     def __init__(self, node_id: UUID, expected: int, actual: int) -> None:
@@ -65,11 +70,11 @@ class ConcurrentModification(ContentError):
             },
         )
         self.node_id = node_id
-        self.expected = expected
-        self.actual = actual
+        self.expected_version = expected
+        self.actual_version = actual
 
 
-class InvalidContent(ContentError):
+class InvalidContentError(ContentError):
     """A field of a content node breaks a rule (400): names the field and the rule."""
 
     def __init__(self, field: str, problem: str, value: object) -> None:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from uuid import UUID
 
-from rustok_content._errors import ConcurrentModification, DuplicateSlug, NodeNotFound
+from rustok_content._errors import (
+    ConcurrentModificationError,
+    DuplicateSlugError,
+    NodeNotFoundError,
+)
 from rustok_content._node import AnyContentNode, ContentNode, Draft
 from rustok_content._rules import NodeKind
 from rustok_core.state_machine import TransitionRecord
@@ -36,25 +41,27 @@ class InMemoryNodeRepository:
         row = self._rows.get((tenant_id, node_id))
         return None if row is None else ContentNode.from_data(row)
 
-    async def list_nodes(
+    async def page(
         self,
         tenant_id: UUID,
         *,
         state: str | None = None,
         kind: NodeKind | None = None,
+        after: tuple[datetime, UUID] | None = None,
         limit: int = 50,
-        offset: int = 0,
     ) -> Sequence[AnyContentNode]:
-        """One page of nodes; see ``NodeRepository.list_nodes``."""
-        rows = [
-            row
+        """One page of nodes after ``after``; see ``NodeRepository.page``."""
+        nodes = [
+            ContentNode.from_data(row)
             for (tenant, _), row in self._rows.items()
             if tenant == tenant_id
             and (state is None or row["state"] == state)
             and (kind is None or row["kind"] == kind.value)
         ]
-        rows.sort(key=lambda row: (str(row["created_at"]), str(row["id"])))
-        return [ContentNode.from_data(row) for row in rows[offset : offset + limit]]
+        nodes.sort(key=lambda node: (node.created_at, node.id))
+        if after is not None:
+            nodes = [node for node in nodes if (node.created_at, node.id) > after]
+        return nodes[:limit]
 
     async def save(
         self, node: AnyContentNode, *, expected_version: int, record: TransitionRecord
@@ -63,9 +70,9 @@ class InMemoryNodeRepository:
         key = (node.tenant_id, node.id)
         row = self._rows.get(key)
         if row is None:
-            raise NodeNotFound(node.id, node.tenant_id)
+            raise NodeNotFoundError(node.id, node.tenant_id)
         if row["version"] != expected_version:
-            raise ConcurrentModification(node.id, expected_version, int(str(row["version"])))
+            raise ConcurrentModificationError(node.id, expected_version, int(str(row["version"])))
         self._check_slug(node.tenant_id, node.id, node.slug)
         self._rows[key] = dict(node.to_data())
         self._records[key].append(record)
@@ -77,4 +84,4 @@ class InMemoryNodeRepository:
     def _check_slug(self, tenant_id: UUID, node_id: UUID, slug: str) -> None:
         for (tenant, other_id), row in self._rows.items():
             if tenant == tenant_id and other_id != node_id and row["slug"] == slug:
-                raise DuplicateSlug(slug, tenant_id)
+                raise DuplicateSlugError(slug, tenant_id)

@@ -123,7 +123,7 @@ class ContentNode(Entity[S_co]):
         """A new node in :class:`Draft`, version 1.
 
         Raises:
-            InvalidContent: when the title, slug or kind breaks its rule.
+            InvalidContentError: when the title, slug or kind breaks its rule.
         """
         now = _now(at)
         return ContentNode(
@@ -227,7 +227,7 @@ class ContentNode(Entity[S_co]):
 
         Raises:
             InvalidTransition: when the node is archived (restore it first).
-            InvalidContent: when a new title or slug breaks its rule.
+            InvalidContentError: when a new title or slug breaks its rule.
         """
         self._check_trigger("update")
         changes: dict[str, object] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from rustok_content._errors import InvalidContent
+from rustok_content._errors import InvalidContentError
 
 TITLE_MAX_LENGTH = 255
 """A title has 1 to 255 characters (after stripping surrounding spaces)."""
@@ -29,13 +29,13 @@ def check_title(title: str) -> str:
     """The title without surrounding spaces.
 
     Raises:
-        InvalidContent: when it is empty or longer than 255 characters.
+        InvalidContentError: when it is empty or longer than 255 characters.
     """
     stripped = title.strip()
     if not stripped:
-        raise InvalidContent("title", "must not be empty", title)
+        raise InvalidContentError("title", "must not be empty", title)
     if len(stripped) > TITLE_MAX_LENGTH:
-        raise InvalidContent(
+        raise InvalidContentError(
             "title", f"must be at most {TITLE_MAX_LENGTH} characters, got {len(stripped)}", title
         )
     return stripped
@@ -45,15 +45,15 @@ def check_slug(slug: str) -> str:
     """The slug, unchanged.
 
     Raises:
-        InvalidContent: when it is longer than 255 characters or not lower-case words
+        InvalidContentError: when it is longer than 255 characters or not lower-case words
             joined by hyphens.
     """
     if len(slug) > SLUG_MAX_LENGTH:
-        raise InvalidContent(
+        raise InvalidContentError(
             "slug", f"must be at most {SLUG_MAX_LENGTH} characters, got {len(slug)}", slug
         )
     if not SLUG_PATTERN.fullmatch(slug):
-        raise InvalidContent(
+        raise InvalidContentError(
             "slug", "must be lower-case letters and digits joined by single hyphens", slug
         )
     return slug
@@ -63,10 +63,10 @@ def check_kind(kind: str) -> NodeKind:
     """The kind as a :class:`NodeKind`.
 
     Raises:
-        InvalidContent: when it is not a known kind.
+        InvalidContentError: when it is not a known kind.
     """
     try:
         return NodeKind(kind)
     except ValueError:
         known = ", ".join(k.value for k in NodeKind)
-        raise InvalidContent("kind", f"must be one of {known}", kind) from None
+        raise InvalidContentError("kind", f"must be one of {known}", kind) from None

@@ -1,13 +1,18 @@
-"""The node service and the repository protocol it works through."""
+"""The node service and the repository protocol it works through.
+
+`NodeService` is the one implementation of every operation on nodes: the HTTP API of
+rustok-server, a script or a worker all go through it, over their own repository.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, Protocol, TypeVar, cast
 from uuid import UUID
 
-from rustok_content._errors import ConcurrentModification, NodeNotFound
+from rustok_content._errors import ConcurrentModificationError, NodeNotFoundError
 from rustok_content._inputs import CreateNodeInput, UpdateNodeInput
 from rustok_content._node import AnyContentNode, Archived, ContentNode, Draft, Published
 from rustok_content._rules import NodeKind
@@ -17,6 +22,22 @@ T = TypeVar("T", bound=State)
 
 ContentTrigger = Literal["publish", "archive", "restore"]
 """The triggers :meth:`NodeService.transition` accepts (``update`` has its own method)."""
+
+NodePosition = tuple[datetime, UUID]
+"""Where a node stands in a list: its ``(created_at, id)``, the order every list uses."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodePage:
+    """One page of nodes, oldest first, and the position to continue after.
+
+    Attributes:
+        items: the nodes of the page.
+        next_after: pass it as ``after`` for the next page; ``None`` on the last page.
+    """
+
+    items: tuple[AnyContentNode, ...]
+    next_after: NodePosition | None
 
 
 class NodeRepository(Protocol):
@@ -30,7 +51,7 @@ class NodeRepository(Protocol):
         """Store a new node.
 
         Raises:
-            DuplicateSlug: when the tenant already has a node with this slug.
+            DuplicateSlugError: when the tenant already has a node with this slug.
         """
         ...
 
@@ -38,17 +59,18 @@ class NodeRepository(Protocol):
         """The node, or ``None`` when the tenant has no node with this id."""
         ...
 
-    async def list_nodes(
+    async def page(
         self,
         tenant_id: UUID,
         *,
         state: str | None = None,
         kind: NodeKind | None = None,
+        after: NodePosition | None = None,
         limit: int = 50,
-        offset: int = 0,
     ) -> Sequence[AnyContentNode]:
-        """The tenant's nodes, oldest first, optionally only those in ``state`` (a state
-        name) or of ``kind``."""
+        """Up to ``limit`` of the tenant's nodes in ``(created_at, id)`` order, only those
+        strictly after ``after`` when given (keyset paging: rows added meanwhile never
+        shift a page), optionally only those in ``state`` (a state name) or of ``kind``."""
         ...
 
     async def save(
@@ -58,9 +80,9 @@ class NodeRepository(Protocol):
         only if the stored version is still ``expected_version``.
 
         Raises:
-            NodeNotFound: when the node does not exist.
-            ConcurrentModification: when the stored version is another one.
-            DuplicateSlug: when another node of the tenant has the new slug.
+            NodeNotFoundError: when the node does not exist.
+            ConcurrentModificationError: when the stored version is another one.
+            DuplicateSlugError: when another node of the tenant has the new slug.
         """
         ...
 
@@ -100,7 +122,7 @@ class NodeService:
         """Create a draft from validated input.
 
         Raises:
-            DuplicateSlug: when the tenant already uses the slug.
+            DuplicateSlugError: when the tenant already uses the slug.
         """
         node = ContentNode.new_draft(
             tenant_id=tenant_id,
@@ -119,11 +141,11 @@ class NodeService:
         """The node.
 
         Raises:
-            NodeNotFound: when the tenant has no node with this id.
+            NodeNotFoundError: when the tenant has no node with this id.
         """
         node = await self._repository.get(tenant_id, node_id)
         if node is None:
-            raise NodeNotFound(node_id, tenant_id)
+            raise NodeNotFoundError(node_id, tenant_id)
         return node
 
     async def list_nodes(
@@ -132,24 +154,28 @@ class NodeService:
         *,
         state: type[State] | str | None = None,
         kind: NodeKind | None = None,
+        after: NodePosition | None = None,
         limit: int = 50,
-        offset: int = 0,
-    ) -> list[AnyContentNode]:
-        """One page of the tenant's nodes, oldest first, optionally filtered by state
-        (class or name) and kind.
+    ) -> NodePage:
+        """One page of the tenant's nodes, oldest first (by ``(created_at, id)``), after
+        the position ``after`` when given, optionally filtered by state (class or name)
+        and kind.
+
+        One more node than ``limit`` is asked of the repository, to know whether a next
+        page exists; only then does the page carry ``next_after``.
 
         Raises:
-            ValueError: when ``limit`` is not 1-500 or ``offset`` is negative.
+            ValueError: when ``limit`` is not 1-500.
         """
         if not 1 <= limit <= 500:
             raise ValueError(f"limit must be between 1 and 500, got {limit}")
-        if offset < 0:
-            raise ValueError(f"offset must be >= 0, got {offset}")
         name = state.state_name if isinstance(state, type) else state
-        found = await self._repository.list_nodes(
-            tenant_id, state=name, kind=kind, limit=limit, offset=offset
+        found = await self._repository.page(
+            tenant_id, state=name, kind=kind, after=after, limit=limit + 1
         )
-        return list(found)
+        items = tuple(found[:limit])
+        last = items[-1] if len(found) > limit else None
+        return NodePage(items, None if last is None else (last.created_at, last.id))
 
     async def update(
         self,
@@ -163,7 +189,7 @@ class NodeService:
         """Change the fields of a draft or published node.
 
         Raises:
-            NodeNotFound, ConcurrentModification, DuplicateSlug, InvalidContent.
+            NodeNotFoundError, ConcurrentModificationError, DuplicateSlugError, InvalidContentError.
             InvalidTransition: when the node is archived.
         """
         return await self._move(
@@ -191,10 +217,10 @@ class NodeService:
         """Fire ``trigger`` on the node as stored, and save the node with its record.
 
         Raises:
-            NodeNotFound: when the tenant has no such node.
+            NodeNotFoundError: when the tenant has no such node.
             InvalidTransition: when the node's state does not allow ``trigger``.
             GuardFailed: when archiving without a reason.
-            ConcurrentModification: when the node changed since it was read, or is not
+            ConcurrentModificationError: when the node changed since it was read, or is not
                 at ``expected_version``.
         """
         arguments: dict[str, object] = {"actor": actor}
@@ -225,7 +251,7 @@ class NodeService:
         """The node's transition records, oldest first.
 
         Raises:
-            NodeNotFound: when the tenant has no node with this id.
+            NodeNotFoundError: when the tenant has no node with this id.
         """
         await self.get(tenant_id, node_id)
         return list(await self._repository.history(tenant_id, node_id))
@@ -240,7 +266,7 @@ class NodeService:
     ) -> AnyContentNode:
         node = await self.get(tenant_id, node_id)
         if expected_version is not None and node.version != expected_version:
-            raise ConcurrentModification(node_id, expected_version, node.version)
+            raise ConcurrentModificationError(node_id, expected_version, node.version)
         # A ContentNode's transition methods return ContentNodes.
         moved = cast("AnyContentNode", fire(node, trigger, at=self._clock(), **arguments))
         record = moved.last_transition

@@ -4,37 +4,55 @@ from rustok_server import create_app, Settings, CurrentTenant, get_session
 """
 
 from rustok_server.__about__ import __version__
-from rustok_server.app import ROUTERS, create_app, create_app_from_env
+from rustok_server.app import create_app, create_app_from_env
+from rustok_server.commerce.repository import SqlOrderRepository
+from rustok_server.content.repository import SqlNodeRepository
 from rustok_server.context import ServerContext, get_context
 from rustok_server.db import Database, get_session
-from rustok_server.demo_data import seed_demo_data
-from rustok_server.problems import ProblemMiddleware, install_problem_handlers, problem_responses
-from rustok_server.repositories import SqlNodeRepository, SqlOrderRepository
-from rustok_server.resolution import (
-    CurrentTenant,
-    TenantMiddleware,
-    TenantRequired,
-    TenantResolver,
-    TenantStoreUnavailable,
-    get_tenant,
+from rustok_server.db.demo_data import seed_demo_data
+from rustok_server.errors import (
+    IdempotencyKeyReusedError,
+    InvalidCursorError,
+    InvalidIdempotencyKeyError,
+    MalformedIfMatchError,
+    PreconditionFailedError,
+    ServerError,
+    TenantConflictError,
+    TenantNotFoundError,
+    TenantRequiredError,
+    TenantStoreUnavailableError,
+)
+from rustok_server.http.problems import (
+    ProblemMiddleware,
+    install_problem_handlers,
+    problem_responses,
 )
 from rustok_server.settings import ResolutionSource, Settings
-from rustok_server.tenant_cache import TenantCache, TenantCacheConfig, TenantCacheStats
-from rustok_server.tenants import (
+from rustok_server.tenancy.repository import (
     Tenant,
-    TenantConflict,
     TenantDirectory,
-    TenantNotFound,
     TenantRepository,
 )
+from rustok_server.tenancy.resolution import (
+    CurrentTenant,
+    TenantMiddleware,
+    TenantResolver,
+    get_tenant,
+)
+from rustok_server.tenancy.tenant_cache import TenantCache, TenantCacheConfig, TenantCacheStats
 
 __all__ = [
-    "ROUTERS",
     "CurrentTenant",
     "Database",
+    "IdempotencyKeyReusedError",
+    "InvalidCursorError",
+    "InvalidIdempotencyKeyError",
+    "MalformedIfMatchError",
+    "PreconditionFailedError",
     "ProblemMiddleware",
     "ResolutionSource",
     "ServerContext",
+    "ServerError",
     "Settings",
     "SqlNodeRepository",
     "SqlOrderRepository",
@@ -42,14 +60,14 @@ __all__ = [
     "TenantCache",
     "TenantCacheConfig",
     "TenantCacheStats",
-    "TenantConflict",
+    "TenantConflictError",
     "TenantDirectory",
     "TenantMiddleware",
-    "TenantNotFound",
+    "TenantNotFoundError",
     "TenantRepository",
-    "TenantRequired",
+    "TenantRequiredError",
     "TenantResolver",
-    "TenantStoreUnavailable",
+    "TenantStoreUnavailableError",
     "__version__",
     "create_app",
     "create_app_from_env",

@@ -7,28 +7,38 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.middleware import Middleware
 
 from rustok_core.resilience import CircuitBreaker, CircuitBreakerConfig, CircuitState
 from rustok_core.tenancy import TenantIdentifier
-from rustok_server import content_api, health, orders_api, tenant_api
 from rustok_server.__about__ import __version__
+from rustok_server.commerce import api as commerce_api
+from rustok_server.content import api as content_api
 from rustok_server.context import ServerContext
 from rustok_server.db import Database
+from rustok_server.http.openapi import document_app
+from rustok_server.http.problems import (
+    ProblemMiddleware,
+    install_problem_handlers,
+)
+from rustok_server.observability import health
 from rustok_server.observability.metrics import ServerMetrics
 from rustok_server.observability.middleware import ObservabilityMiddleware
-from rustok_server.problems import ProblemMiddleware, add_problem_schema, install_problem_handlers
-from rustok_server.resolution import TenantMiddleware, TenantResolver, guarded_loader
 from rustok_server.settings import Settings
-from rustok_server.tenant_cache import TenantCache, TenantCacheConfig
-from rustok_server.tenants import Tenant, TenantDirectory
+from rustok_server.tenancy import api as tenancy_api
+from rustok_server.tenancy.repository import Tenant, TenantDirectory
+from rustok_server.tenancy.resolution import (
+    EXEMPT_PATHS,
+    OPTIONAL_TENANT_PREFIX,
+    TenantMiddleware,
+    TenantResolver,
+    guarded_loader,
+)
+from rustok_server.tenancy.tenant_cache import TenantCache, TenantCacheConfig
 
-__all__ = ["ROUTERS", "create_app", "create_app_from_env"]
-
-#: The routers every app includes, in order. Feature modules add theirs here.
-ROUTERS: list[APIRouter] = [health.router, tenant_api.router, content_api.router, orders_api.router]
+__all__ = ["create_app", "create_app_from_env"]
 
 
 def create_app(
@@ -115,7 +125,8 @@ def create_app(
     app.state.database = database
     app.state.metrics = metrics
     install_problem_handlers(app)
-    for router in ROUTERS:
+    # Each feature's router, in the order of the documentation.
+    for router in (health.router, tenancy_api.router, content_api.router, commerce_api.router):
         app.include_router(router)
 
     def openapi() -> dict[str, Any]:  # FastAPI's own signature
@@ -126,7 +137,12 @@ def create_app(
                 summary=app.summary,
                 routes=app.routes,
             )
-            app.openapi_schema = add_problem_schema(document)
+            app.openapi_schema = document_app(
+                document,
+                tenant_header=settings.tenant_header,
+                exempt=EXEMPT_PATHS,
+                optional_prefix=OPTIONAL_TENANT_PREFIX,
+            )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override

@@ -20,10 +20,10 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from rustok_core.error import RichError
 from rustok_server.__about__ import __version__
 from rustok_server.db import Database
-from rustok_server.demo_data import seed_demo_data
-from rustok_server.migrations import upgrade
+from rustok_server.db.demo_data import seed_demo_data
+from rustok_server.db.migrations import upgrade
 from rustok_server.settings import Settings
-from rustok_server.tenants import Tenant, TenantDirectory
+from rustok_server.tenancy.repository import Tenant, TenantDirectory
 
 __all__ = ["main"]
 
@@ -240,7 +240,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             print(f"  metrics: http://{settings.metrics_host}:{metrics_port}/metrics", flush=True)
         if demo:
             print(f"  created the demo tenant '{DEMO_SLUG}'", flush=True)
-        print(f"  try: curl -H 'X-Tenant-ID: {DEMO_SLUG}' {url}/health/ready", flush=True)
+        print(
+            f"  try: curl -H '{settings.tenant_header}: {DEMO_SLUG}' {url}/health/ready", flush=True
+        )
         uvicorn.run(
             "rustok_server.app:create_app_from_env",
             factory=True,

@@ -9,10 +9,10 @@ from starlette.requests import Request
 from rustok_core.resilience import CircuitBreaker
 from rustok_core.tenancy import TenantIdentifier
 from rustok_server.db import Database
-from rustok_server.resolution import TenantResolver
 from rustok_server.settings import Settings
-from rustok_server.tenant_cache import TenantCache
-from rustok_server.tenants import Tenant, TenantDirectory
+from rustok_server.tenancy.repository import Tenant, TenantDirectory
+from rustok_server.tenancy.resolution import TenantResolver
+from rustok_server.tenancy.tenant_cache import TenantCache
 
 __all__ = ["ServerContext", "get_context"]
 

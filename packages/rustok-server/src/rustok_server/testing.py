@@ -1,5 +1,8 @@
-"""Helpers for testing code that runs on the server: a clock you move by hand and the
-real app served by uvicorn on a loopback port, in a background thread."""
+"""Helpers for testing code that runs on the server: the real app served by uvicorn on a
+loopback port, in a background thread, and a counter of the queries it sends.
+
+The clock to move by hand is ``rustok_core.testing.ManualClock``.
+"""
 
 from __future__ import annotations
 
@@ -16,32 +19,9 @@ from starlette.types import ASGIApp
 
 from rustok_server.db import Database
 
-__all__ = ["LiveServer", "ManualClock", "QueryCounter"]
+__all__ = ["LiveServer", "QueryCounter"]
 
 T = TypeVar("T")
-
-
-class ManualClock:
-    """A monotonic clock that only moves when told to; pass it as ``clock=``.
-
-    Example:
-        >>> clock = ManualClock()
-        >>> clock.advance(2.5)
-        >>> clock()
-        1002.5
-    """
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        """Move the clock forward by ``seconds`` (>= 0)."""
-        if seconds < 0:
-            raise ValueError(f"a monotonic clock cannot go back, got advance({seconds!r})")
-        self.now += seconds
 
 
 class _Server(uvicorn.Server):

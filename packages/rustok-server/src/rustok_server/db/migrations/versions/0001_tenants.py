@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from rustok_server.models import UtcDateTime
+from rustok_server.db.base import UtcDateTime
 
 revision = "0001_tenants"
 down_revision: str | None = None

@@ -23,14 +23,14 @@ from rustok_core.tenancy import (
     validate_slug,
 )
 from rustok_server.db import Database
-from rustok_server.models import TenantRow, utcnow
-from rustok_server.tenant_cache import TenantCache
+from rustok_server.db.base import utcnow
+from rustok_server.errors import TenantConflictError, TenantNotFoundError
+from rustok_server.tenancy.tables import TenantRow
+from rustok_server.tenancy.tenant_cache import TenantCache
 
 __all__ = [
     "Tenant",
-    "TenantConflict",
     "TenantDirectory",
-    "TenantNotFound",
     "TenantRepository",
 ]
 
@@ -89,35 +89,6 @@ class Tenant:
         )
 
 
-class TenantNotFound(RichError):
-    """No tenant answers to this identifier, or it is disabled (both are a 404)."""
-
-    def __init__(self, identifier: str) -> None:
-        super().__init__(
-            ErrorKind.NOT_FOUND,
-            f"no active tenant answers to {identifier!r}",
-            user_message=(
-                f"No active tenant answers to {identifier!r}; check the tenant id, "
-                "slug or host name."
-            ),
-            code="TENANT_NOT_FOUND",
-        )
-        self.identifier = identifier
-
-
-class TenantConflict(RichError):
-    """Another tenant already has this slug or domain."""
-
-    def __init__(self, slug: str, domain: str | None) -> None:
-        which = f"slug {slug!r}" + (f" or domain {domain!r}" if domain else "")
-        super().__init__(
-            ErrorKind.CONFLICT,
-            f"a tenant with {which} already exists",
-            user_message=f"A tenant with {which} already exists; choose another.",
-            code="TENANT_CONFLICT",
-        )
-
-
 class TenantRepository:
     """Reads and writes tenants in one session; the caller commits.
 
@@ -155,7 +126,7 @@ class TenantRepository:
 
         Raises:
             InvalidTenantIdentifier: the slug or domain is malformed or reserved.
-            TenantConflict: the slug or domain is taken.
+            TenantConflictError: the slug or domain is taken.
         """
         slug = validate_slug(slug)
         if domain is not None:
@@ -182,14 +153,14 @@ class TenantRepository:
             await self.session.flush()
         except IntegrityError as exc:
             await self.session.rollback()
-            raise TenantConflict(slug, domain) from exc
+            raise TenantConflictError(slug, domain) from exc
         return Tenant.from_row(row)
 
     async def set_active(self, identifier: TenantIdentifier, active: bool) -> tuple[Tenant, Tenant]:
         """Enable or disable a tenant; returns it before and after the change.
 
         Raises:
-            TenantNotFound: nothing answers to ``identifier``.
+            TenantNotFoundError: nothing answers to ``identifier``.
         """
         row = await self._row(identifier)
         before = Tenant.from_row(row)
@@ -208,9 +179,9 @@ class TenantRepository:
         """Rename a tenant or change its domain (``None`` removes it); returns before and after.
 
         Raises:
-            TenantNotFound: nothing answers to ``identifier``.
+            TenantNotFoundError: nothing answers to ``identifier``.
             InvalidTenantIdentifier: the new domain is malformed.
-            TenantConflict: another tenant has the new domain.
+            TenantConflictError: another tenant has the new domain.
         """
         row = await self._row(identifier)
         before = Tenant.from_row(row)
@@ -229,13 +200,13 @@ class TenantRepository:
             await self.session.flush()
         except IntegrityError as exc:
             await self.session.rollback()
-            raise TenantConflict(before.slug, row.domain) from exc
+            raise TenantConflictError(before.slug, row.domain) from exc
         return before, Tenant.from_row(row)
 
     async def _row(self, identifier: TenantIdentifier) -> TenantRow:
         tenant = await self.find(identifier)
         if tenant is None:
-            raise TenantNotFound(identifier.value)
+            raise TenantNotFoundError(identifier.value)
         row = await self.session.get(TenantRow, tenant.id)
         assert row is not None  # found just above, in the same transaction
         return row
@@ -262,7 +233,7 @@ class TenantDirectory:
         self.cache = cache
 
     async def create(self, slug: str, name: str, *, domain: str | None = None) -> Tenant:
-        """Create a tenant. Raises `TenantConflict` or `InvalidTenantIdentifier`."""
+        """Create a tenant. Raises `TenantConflictError` or `InvalidTenantIdentifier`."""
         async with self.database.sessions() as session:
             tenant = await TenantRepository(session).create(slug, name, domain=domain)
             await session.commit()
@@ -275,12 +246,12 @@ class TenantDirectory:
             return await TenantRepository(session).find(identifier)
 
     async def get(self, identifier: str) -> Tenant:
-        """The tenant a UUID or slug names, active or not. Raises `TenantNotFound`."""
+        """The tenant a UUID or slug names, active or not. Raises `TenantNotFoundError`."""
         parsed = parse_tenant_identifier(identifier)
         async with self.database.sessions() as session:
             tenant = await TenantRepository(session).find(parsed)
         if tenant is None:
-            raise TenantNotFound(identifier)
+            raise TenantNotFoundError(identifier)
         return tenant
 
     async def list(self, *, limit: int = 100, offset: int = 0) -> Sequence[Tenant]:
@@ -294,7 +265,7 @@ class TenantDirectory:
             return await TenantRepository(session).count()
 
     async def set_active(self, identifier: str, active: bool) -> Tenant:
-        """Enable or disable the tenant a UUID or slug names. Raises `TenantNotFound`."""
+        """Enable or disable the tenant a UUID or slug names. Raises `TenantNotFoundError`."""
         parsed = parse_tenant_identifier(identifier)
         async with self.database.sessions() as session:
             before, after = await TenantRepository(session).set_active(parsed, active)
@@ -311,7 +282,7 @@ class TenantDirectory:
     ) -> Tenant:
         """Rename the tenant a UUID or slug names, or change its domain (``None`` removes it).
 
-        Raises `TenantNotFound`, `TenantConflict` or `InvalidTenantIdentifier`.
+        Raises `TenantNotFoundError`, `TenantConflictError` or `InvalidTenantIdentifier`.
         """
         parsed = parse_tenant_identifier(identifier)
         async with self.database.sessions() as session:

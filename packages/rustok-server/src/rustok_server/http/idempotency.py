@@ -16,27 +16,26 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Annotated, Final
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Final
 
 from fastapi import Header
-from sqlalchemy import delete, select
+from sqlalchemy import JSON, ForeignKey, Integer, String, Uuid, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 from starlette.responses import Response
 
-from rustok_core.error import ErrorKind, RichError
-from rustok_server.models import utcnow
-from rustok_server.tables import IdempotencyRow
+from rustok_server.db.base import TENANT_FK, Base, UtcDateTime, utcnow
+from rustok_server.errors import IdempotencyKeyReusedError, InvalidIdempotencyKeyError
 
 __all__ = [
     "DEFAULT_TTL",
     "IDEMPOTENCY_HEADER",
     "REPLAYED_HEADER",
     "IdempotencyKey",
-    "IdempotencyKeyReused",
+    "IdempotencyRow",
     "IdempotentRequest",
-    "InvalidIdempotencyKey",
     "commit_once",
     "replay_or_raise",
 ]
@@ -60,32 +59,27 @@ IdempotencyKey = Annotated[
 """The optional ``Idempotency-Key`` request header."""
 
 
-class InvalidIdempotencyKey(RichError):
-    """The key is empty, too long or not printable ASCII (400)."""
+class IdempotencyRow(Base):
+    """The first result of a request sent with an ``Idempotency-Key``, until it expires.
 
-    def __init__(self, key: str) -> None:
-        super().__init__(
-            ErrorKind.VALIDATION,
-            f"Idempotency-Key {key[:80]!r} is not 1-255 printable ASCII characters",
-            user_message="Idempotency-Key must be 1 to 255 printable ASCII characters.",
-            code="INVALID_IDEMPOTENCY_KEY",
-        )
-        self.with_violation(("header", IDEMPOTENCY_HEADER), "1-255 printable ASCII characters")
+    ``scope`` names the operation (``POST /api/commerce/orders``, or the payment of one
+    order); ``request_hash`` is the SHA-256 of the request body, so that the same key
+    sent with another body is refused instead of answered with the wrong result.
+    """
 
+    __tablename__ = "idempotency_keys"
 
-class IdempotencyKeyReused(RichError):
-    """The key was used for a request with another body (422); nothing was done."""
-
-    def __init__(self, key: str, scope: str) -> None:
-        super().__init__(
-            ErrorKind.BUSINESS_LOGIC,
-            f"Idempotency-Key {key!r} was first used for another request to {scope}",
-            user_message=(
-                "This Idempotency-Key was already used with a different request body; "
-                "use a new key for a new request."
-            ),
-            code="IDEMPOTENCY_KEY_REUSED",
-        )
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey(TENANT_FK, ondelete="CASCADE"), primary_key=True
+    )
+    scope: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    status_code: Mapped[int] = mapped_column(Integer(), nullable=False)
+    body: Mapped[str] = mapped_column(String(), nullable=False)
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON(), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +109,12 @@ class IdempotentRequest:
         ``body`` is any JSON-ready value: its canonical JSON is fingerprinted.
 
         Raises:
-            InvalidIdempotencyKey: the key is malformed.
+            InvalidIdempotencyKeyError: the key is malformed.
         """
         if key is None:
             return None
         if not _KEY.fullmatch(key):
-            raise InvalidIdempotencyKey(key)
+            raise InvalidIdempotencyKeyError(key)
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
         return cls(tenant_id, scope, key, hashlib.sha256(canonical.encode()).hexdigest())
 
@@ -129,7 +123,7 @@ class IdempotentRequest:
         in which case it is deleted so the key can be used again).
 
         Raises:
-            IdempotencyKeyReused: the key was stored for another body.
+            IdempotencyKeyReusedError: the key was stored for another body.
         """
         query = select(IdempotencyRow).where(
             IdempotencyRow.tenant_id == self.tenant_id,
@@ -151,7 +145,7 @@ class IdempotentRequest:
             )
             return None
         if row.request_hash != self.fingerprint:
-            raise IdempotencyKeyReused(self.key, self.scope)
+            raise IdempotencyKeyReusedError(self.key, self.scope)
         headers = {str(k): str(v) for k, v in row.headers.items()}
         headers[REPLAYED_HEADER] = "true"
         return Response(row.body.encode(), row.status_code, headers, media_type="application/json")

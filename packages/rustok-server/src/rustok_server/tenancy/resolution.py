@@ -15,9 +15,9 @@ from typing import Annotated, Final
 
 from fastapi import Depends
 from starlette.requests import Request
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from rustok_core.error import ErrorKind, RichError
 from rustok_core.resilience import CircuitBreaker, CircuitOpenError, with_timeout
 from rustok_core.tenancy import (
     IdentifierKind,
@@ -27,53 +27,34 @@ from rustok_core.tenancy import (
     parse_tenant_identifier,
     validate_host,
 )
+from rustok_server.errors import (
+    TenantNotFoundError,
+    TenantRequiredError,
+    TenantStoreUnavailableError,
+)
 from rustok_server.settings import ResolutionSource
-from rustok_server.tenant_cache import TenantCache
-from rustok_server.tenants import Tenant, TenantNotFound
+from rustok_server.tenancy.repository import Tenant
+from rustok_server.tenancy.tenant_cache import TenantCache
 
 __all__ = [
+    "EXEMPT_PATHS",
+    "OPTIONAL_TENANT_PREFIX",
     "CurrentTenant",
     "TenantMiddleware",
-    "TenantRequired",
     "TenantResolver",
-    "TenantStoreUnavailable",
     "get_tenant",
     "guarded_loader",
 ]
+
+EXEMPT_PATHS: Final = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
+"""Paths that need no tenant (the API's documentation)."""
+OPTIONAL_TENANT_PREFIX: Final = "/health/"
+"""Paths under this prefix (health checks) resolve a tenant only when the header is sent."""
 
 # Longer than any valid identifier or host name: refused before decoding.
 _MAX_RAW_IDENTIFIER: Final = 512
 # Most distinct valid header values remembered as parsed (then the memo starts over).
 _PARSED_CAPACITY: Final = 10_000
-
-
-class TenantRequired(RichError):
-    """The request names no tenant and no default is configured (400)."""
-
-    def __init__(self, header: str) -> None:
-        super().__init__(
-            ErrorKind.VALIDATION,
-            "the request names no tenant",
-            user_message=f"Name the tenant with the {header} header (a UUID or a slug).",
-            code="TENANT_REQUIRED",
-        )
-
-
-class TenantStoreUnavailable(RichError):
-    """The tenant could not be loaded and no stale entry can stand in (503).
-
-    Attributes:
-        retry_after: seconds after which the client may retry.
-    """
-
-    def __init__(self, identifier: str, retry_after: float) -> None:
-        super().__init__(
-            ErrorKind.EXTERNAL_SERVICE,
-            f"the tenant store could not load {identifier!r}",
-            user_message="Tenant data is temporarily unavailable; retry after the delay given.",
-            code="TENANT_STORE_UNAVAILABLE",
-        )
-        self.retry_after = retry_after
 
 
 def guarded_loader(
@@ -148,9 +129,9 @@ class TenantResolver:
 
         Raises:
             InvalidTenantIdentifier: a malformed identifier (400; nothing looked up).
-            TenantNotFound: unknown or disabled tenant (404).
-            TenantRequired: nothing names a tenant (400).
-            TenantStoreUnavailable: the store is failing and no stale entry exists (503).
+            TenantNotFoundError: unknown or disabled tenant (404).
+            TenantRequiredError: nothing names a tenant (400).
+            TenantStoreUnavailableError: the store is failing and no stale entry exists (503).
         """
         if header is not None and self._use_header:
             identifier = self._parsed.get(header)
@@ -177,8 +158,8 @@ class TenantResolver:
         if self._use_host and host is not None:
             by_host = self._host_identifier(_decode(host, IdentifierKind.HOST))
             if by_host is not None:
-                raise TenantNotFound(by_host.value)
-        raise TenantRequired(self.header)
+                raise TenantNotFoundError(by_host.value)
+        raise TenantRequiredError(self.header)
 
     def _host_identifier(self, raw: str) -> TenantIdentifier | None:
         if raw.startswith("["):
@@ -200,15 +181,15 @@ class TenantResolver:
         try:
             return await self.cache.get(identifier)
         except CircuitOpenError as exc:
-            raise TenantStoreUnavailable(identifier.value, max(exc.retry_after, 1.0)) from exc
+            raise TenantStoreUnavailableError(identifier.value, max(exc.retry_after, 1.0)) from exc
         except Exception as exc:
             retry_after = max(self.breaker.retry_after, 1.0)
-            raise TenantStoreUnavailable(identifier.value, retry_after) from exc
+            raise TenantStoreUnavailableError(identifier.value, retry_after) from exc
 
     @staticmethod
     def _active(tenant: Tenant | None, identifier: TenantIdentifier) -> Tenant:
         if tenant is None or not tenant.active:
-            raise TenantNotFound(identifier.value)
+            raise TenantNotFoundError(identifier.value)
         return tenant
 
 
@@ -236,7 +217,8 @@ class TenantMiddleware:
 
     The tenant is put in the request state (read it with `get_tenant`). Paths in
     ``exempt`` (documentation) are not resolved; paths under ``optional_prefix``
-    (health checks) are resolved only when the tenant header is sent. Errors are
+    (health checks) are resolved only when the tenant header is sent. A path that no
+    route serves, sent without naming a tenant, is left to the router's 404. Errors are
     raised as `RichError` for `ProblemMiddleware` to answer.
 
     Args:
@@ -250,8 +232,8 @@ class TenantMiddleware:
         self,
         app: ASGIApp,
         resolver: TenantResolver,
-        exempt: Iterable[str] = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"),
-        optional_prefix: str = "/health/",
+        exempt: Iterable[str] = EXEMPT_PATHS,
+        optional_prefix: str = OPTIONAL_TENANT_PREFIX,
     ) -> None:
         self.app = app
         self.resolver = resolver
@@ -271,12 +253,27 @@ class TenantMiddleware:
             elif name == b"host":
                 host = value
         required = not scope["path"].startswith(self.optional_prefix)
-        tenant = await self.resolver.resolve(header, host, required=required)
+        try:
+            tenant = await self.resolver.resolve(header, host, required=required)
+        except TenantRequiredError:
+            if _is_routed(scope):
+                raise
+            tenant = None  # no route has this path: the router answers 404, not "name a tenant"
         state = scope.get("state")
         if state is None:
             scope["state"] = state = {}
         state["tenant"] = tenant
         await self.app(scope, receive, send)
+
+
+def _is_routed(scope: Scope) -> bool:
+    """Whether a route of the app serving ``scope`` matches its path (any method)."""
+    app = scope.get("app")
+    router = getattr(app, "router", None)
+    routes = getattr(router, "routes", None)
+    if routes is None:
+        return True  # not under a Starlette app: keep the stricter answer
+    return any(route.matches(scope)[0] is not Match.NONE for route in routes)
 
 
 async def get_tenant(request: Request) -> Tenant:
@@ -285,11 +282,11 @@ async def get_tenant(request: Request) -> Tenant:
     ``async`` on purpose: FastAPI runs a plain ``def`` dependency in a worker thread.
 
     Raises:
-        TenantRequired: the route is not tenant-resolved, or no tenant was named.
+        TenantRequiredError: the route is not tenant-resolved, or no tenant was named.
     """
     tenant = request.scope.get("state", {}).get("tenant")
     if not isinstance(tenant, Tenant):
-        raise TenantRequired("X-Tenant-ID")
+        raise TenantRequiredError(request.app.state.context.resolver.header)
     return tenant
 
 

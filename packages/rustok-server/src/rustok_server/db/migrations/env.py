@@ -1,16 +1,16 @@
-"""Alembic environment: runs on the connection handed over by ``rustok_server.migrations``."""
+"""Alembic environment: runs on the connection handed over by ``rustok_server.db.migrations``."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from rustok_server.models import Base
+from rustok_server.db.base import Base
 
 connection = context.config.attributes.get("connection")
 if not isinstance(connection, Connection):
     raise RuntimeError(
-        "run migrations with `rustok-server migrate` or rustok_server.migrations.upgrade(), "
+        "run migrations with `rustok-server migrate` or rustok_server.db.migrations.upgrade(), "
         "which hand Alembic an open connection"
     )
 context.configure(

@@ -18,7 +18,7 @@ __all__ = ["current_revision", "head_revision", "upgrade"]
 
 def _config(connection: Connection | None = None) -> Config:
     config = Config()
-    config.set_main_option("script_location", "rustok_server:migrations")
+    config.set_main_option("script_location", "rustok_server.db:migrations")
     if connection is not None:
         config.attributes["connection"] = connection
     return config

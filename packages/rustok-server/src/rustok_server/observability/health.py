@@ -4,28 +4,51 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, JsonValue
 from starlette.responses import Response
 
 from rustok_core.error import ErrorKind, ProblemDetails
 from rustok_core.resilience import CircuitOpenError, with_timeout
 from rustok_server.context import ServerContext
-from rustok_server.problems import (
+from rustok_server.http.problems import (
     REQUEST_ID_HEADER,
     problem_response,
     problem_responses,
     request_id,
 )
-from rustok_server.tenants import Tenant
+from rustok_server.tenancy.repository import Tenant
 
-__all__ = ["router"]
+__all__ = ["Liveness", "Readiness", "router"]
 
 router = APIRouter(prefix="/health", tags=["health"])
 
 
-@router.get("/live", summary="The process is up")
+class Readiness(BaseModel):
+    """What ``/health/ready`` answers when the database answers (the 503 problem carries
+    the same checks as extension members)."""
+
+    status: Literal["ready"]
+    database: dict[str, JsonValue] = Field(description="status, dialect")
+    breakers: dict[str, dict[str, JsonValue]] = Field(
+        description="per breaker: state, failure_count, retry_after"
+    )
+    tenant_cache: dict[str, JsonValue] = Field(description="the tenant cache's statistics")
+    tenant: dict[str, str] | None = Field(
+        default=None, description="id and slug, when the request named a tenant"
+    )
+
+
+class Liveness(BaseModel):
+    """What ``/health/live`` answers."""
+
+    status: Literal["ok"]
+
+
+@router.get("/live", summary="The process is up", response_model=Liveness)
 async def live() -> dict[str, str]:
     """Always ``{"status": "ok"}`` while the process serves requests."""
     return {"status": "ok"}
@@ -34,7 +57,10 @@ async def live() -> dict[str, str]:
 @router.get(
     "/ready",
     summary="The server can serve tenants",
-    responses=problem_responses(503),
+    responses={
+        200: {"model": Readiness, "description": "Ready: every check passed."},
+        **problem_responses(503),
+    },
 )
 async def ready(request: Request) -> Response:
     """Ping the database through the breaker; report breaker states and cache stats.

@@ -7,8 +7,8 @@ import uuid
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from rustok_server.problems import problem_responses
-from rustok_server.resolution import CurrentTenant
+from rustok_server.http.problems import problem_responses
+from rustok_server.tenancy.resolution import CurrentTenant
 
 __all__ = ["TenantOut", "router"]
 
@@ -30,5 +30,5 @@ class TenantOut(BaseModel):
     responses=problem_responses(400, 404, 503),
 )
 async def current_tenant(tenant: CurrentTenant) -> TenantOut:
-    """The tenant resolved from ``X-Tenant-ID``, the host name or the default."""
+    """The tenant resolved from the tenant header, the host name or the default."""
     return TenantOut(id=tenant.id, slug=tenant.slug, name=tenant.name, domain=tenant.domain)

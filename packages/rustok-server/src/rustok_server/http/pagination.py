@@ -12,19 +12,16 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Generic, TypeVar
+from typing import Final, TypeVar
 
-from rustok_core.error import ErrorKind, RichError
+from rustok_server.errors import InvalidCursorError
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
     "MAX_PAGE_SIZE",
     "Cursor",
-    "InvalidCursor",
-    "Page",
 ]
 
 DEFAULT_PAGE_SIZE: Final = 20
@@ -33,19 +30,6 @@ MAX_PAGE_SIZE: Final = 100
 """The most items one page may hold."""
 
 T = TypeVar("T")
-
-
-class InvalidCursor(RichError):
-    """A ``cursor`` query parameter that this server did not issue (400)."""
-
-    def __init__(self, cursor: str) -> None:
-        super().__init__(
-            ErrorKind.VALIDATION,
-            f"cursor {cursor[:80]!r} is not a cursor this server issued",
-            user_message="The cursor is not valid; use the next_cursor of a previous page.",
-            code="INVALID_CURSOR",
-        )
-        self.with_violation(("query", "cursor"), "not a cursor this server issued")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +47,16 @@ class Cursor:
     created_at: datetime
     id: uuid.UUID
 
+    @classmethod
+    def of(cls, position: tuple[datetime, uuid.UUID] | None) -> str | None:
+        """The encoded cursor of a list position (a page's ``next_after``), or ``None``."""
+        return None if position is None else cls(*position).encode()
+
+    @property
+    def position(self) -> tuple[datetime, uuid.UUID]:
+        """The list position this cursor names, as the domain services take it."""
+        return (self.created_at, self.id)
+
     def encode(self) -> str:
         """The opaque text a client sends back as ``cursor``."""
         raw = json.dumps([self.created_at.isoformat(), self.id.hex], separators=(",", ":"))
@@ -73,7 +67,7 @@ class Cursor:
         """Read a cursor made by :meth:`encode`.
 
         Raises:
-            InvalidCursor: the text is not such a cursor.
+            InvalidCursorError: the text is not such a cursor.
         """
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
@@ -83,12 +77,4 @@ class Cursor:
                 raise ValueError("naive time")
             return cls(created_at, uuid.UUID(hex=ident))
         except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-            raise InvalidCursor(text) from None
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    """One page of a list and the cursor of the next one (``None`` on the last page)."""
-
-    items: Sequence[T]
-    next_cursor: Cursor | None
+            raise InvalidCursorError(text) from None

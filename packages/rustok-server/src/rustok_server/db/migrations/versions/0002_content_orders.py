@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from rustok_server.models import UtcDateTime
+from rustok_server.db.base import UtcDateTime
 
 revision = "0002_content_orders"
 down_revision: str | None = "0001_tenants"

@@ -1,0 +1,259 @@
+"""The order API, ``/api/commerce/orders``: create, confirm, pay, ship, deliver, cancel.
+
+Each handler adapts HTTP to ``rustok_commerce.OrderService``: it parses the request (the
+bodies are the domain's input models, which check form only: types, lengths, a decimal
+amount in an ISO 4217 currency, a 400 per bad field), calls the service over the SQL
+repository of the request's session, commits, and renders the order with its ``ETag``.
+The rules of the lifecycle are the service's and answer 422 (a blank tracking number, a
+non-positive total, cancelling a paid order without a refund). A transition the state
+does not allow is a 409 naming the state and the allowed actions; another tenant's order
+is a 404. Creation and payment accept an ``Idempotency-Key``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, ClassVar, Literal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
+
+from rustok_commerce import (
+    CancelOrderInput,
+    ConfirmOrderInput,
+    CreateOrderInput,
+    DeliverOrderInput,
+    OrderService,
+    OrderVersionConflictError,
+    PayOrderInput,
+    ShipOrderInput,
+)
+from rustok_core.state_machine import InvalidTransition
+from rustok_server.commerce.repository import SqlOrderRepository
+from rustok_server.db import get_session
+from rustok_server.errors import PreconditionFailedError
+from rustok_server.http.entity_routes import (
+    Change,
+    EntityOut,
+    EntityRoute,
+    HistoryOut,
+    PageOut,
+    documented,
+    entity_response,
+    history_response,
+    page_response,
+)
+from rustok_server.http.idempotency import (
+    IdempotencyKey,
+    IdempotentRequest,
+    commit_once,
+    replay_or_raise,
+)
+from rustok_server.http.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Cursor
+from rustok_server.http.preconditions import IfMatch, expected_version
+from rustok_server.tenancy.resolution import CurrentTenant
+
+__all__ = ["MoneyOut", "OrderOut", "OrderPageOut", "router"]
+
+PREFIX = "/api/commerce/orders"
+
+
+class OrderRoute(EntityRoute):
+    """Order routes: ``cancel_with_refund`` is the ``/cancel`` action of a paid order."""
+
+    noun: ClassVar[str] = "order"
+    actions: ClassVar[dict[str, str]] = {"cancel_with_refund": "cancel"}
+
+
+router = APIRouter(prefix=PREFIX, tags=["orders"], route_class=OrderRoute)
+Session = Annotated[AsyncSession, Depends(get_session)]
+OrderStateName = Literal["pending", "confirmed", "paid", "shipped", "delivered", "cancelled"]
+_Config = ConfigDict(frozen=True, extra="forbid")
+# Text whose emptiness is a rule of the lifecycle (422), not a malformed request.
+
+
+class MoneyOut(BaseModel):
+    """An exact amount: decimal text and its ISO 4217 currency."""
+
+    amount: str
+    currency: str
+
+
+class OrderOut(EntityOut):
+    """An order: its fields, its state name and that state's data, its version."""
+
+    customer_id: uuid.UUID
+    total: MoneyOut
+    state: OrderStateName
+    state_data: dict[str, JsonValue] = Field(
+        description="pending: {}; confirmed: {inventory_reserved}; paid: {payment_id, "
+        "payment_method, paid_at}; shipped: {tracking_number, carrier, shipped_at}; "
+        "delivered: {delivered_at, signature}; cancelled: {reason, refunded, refund_id, "
+        "cancelled_at}"
+    )
+
+
+class OrderPageOut(PageOut[OrderOut]):
+    """One page of orders, oldest first; pass ``next_cursor`` as ``cursor`` for the next."""
+
+
+_ORDER_OK = "The order; its version is the ETag."
+_CHANGE = documented(OrderOut, _ORDER_OK, 400, 404, 409, 412, 422)
+# A payment retried with its Idempotency-Key after it succeeded gets the first answer.
+_RACE_LOST = (InvalidTransition, OrderVersionConflictError, PreconditionFailedError)
+
+
+async def orders(session: Session) -> OrderService:
+    """FastAPI dependency: the order service over this request's session."""
+    return OrderService(SqlOrderRepository(session))
+
+
+Orders = Annotated[OrderService, Depends(orders)]
+
+
+async def order_change(
+    order_id: uuid.UUID,
+    tenant: CurrentTenant,
+    service: Orders,
+    session: Session,
+    if_match: IfMatch = None,
+) -> Change[OrderService]:
+    """FastAPI dependency of a change of one order (payment excepted, which checks
+    ``If-Match`` itself to replay an ``Idempotency-Key``): the service, and the version
+    ``If-Match`` requires (412 when the order is at another one)."""
+    expected = await expected_version(if_match, lambda: service.get(tenant.id, order_id), "order")
+    return Change(tenant.id, service, expected, session)
+
+
+OrderChange = Annotated[Change[OrderService], Depends(order_change)]
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a pending order",
+    responses=documented(OrderOut, "The new order; Location names it.", 400, 422, status=201),
+)
+async def create_order(
+    body: CreateOrderInput,
+    tenant: CurrentTenant,
+    service: Orders,
+    session: Session,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Create an order in ``pending``. With an ``Idempotency-Key``, a retry returns the
+    order the first request created."""
+    request = IdempotentRequest.of(
+        idempotency_key, tenant.id, "create-order", body.model_dump(mode="json")
+    )
+    if request is not None and (replayed := await request.replay(session)) is not None:
+        return replayed
+    order = await service.create(tenant.id, body)
+    response = entity_response(order, status_code=201, location=f"{PREFIX}/{order.id}")
+    return await commit_once(session, request, response)
+
+
+@router.get("", summary="List orders", responses=documented(OrderPageOut, "One page.", 400))
+async def list_orders(
+    tenant: CurrentTenant,
+    service: Orders,
+    state: Annotated[OrderStateName | None, Query(description="Only orders in this state.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    """One page of the tenant's orders, oldest first (by creation time, then id)."""
+    after = Cursor.decode(cursor).position if cursor is not None else None
+    page = await service.list_orders(tenant.id, state=state, after=after, limit=limit)
+    return page_response(page.items, page.next_after)
+
+
+@router.get("/{order_id}", summary="Get an order", responses=documented(OrderOut, _ORDER_OK, 404))
+async def get_order(order_id: uuid.UUID, tenant: CurrentTenant, service: Orders) -> Response:
+    """The order, with its state and that state's data."""
+    return entity_response(await service.get(tenant.id, order_id))
+
+
+@router.post("/{order_id}/confirm", summary="Confirm a pending order", responses=_CHANGE)
+async def confirm_order(
+    order_id: uuid.UUID, change: OrderChange, body: ConfirmOrderInput | None = None
+) -> Response:
+    """``pending`` to ``confirmed``, once its items are reserved."""
+    version = change.expected_version
+    return await change.commit(
+        await change.service.confirm(change.tenant_id, order_id, body, expected_version=version)
+    )
+
+
+@router.post("/{order_id}/pay", summary="Record the payment", responses=_CHANGE)
+async def pay_order(
+    order_id: uuid.UUID,
+    body: PayOrderInput,
+    tenant: CurrentTenant,
+    service: Orders,
+    session: Session,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """``confirmed`` to ``paid``. With an ``Idempotency-Key``, a retry returns the first
+    result instead of a 409."""
+    request = IdempotentRequest.of(
+        idempotency_key, tenant.id, f"pay:{order_id}", body.model_dump(mode="json")
+    )
+    if request is not None and (replayed := await request.replay(session)) is not None:
+        return replayed
+    try:
+        expected = await expected_version(
+            if_match, lambda: service.get(tenant.id, order_id), "order"
+        )
+        paid = await service.pay(tenant.id, order_id, body, expected_version=expected)
+    except _RACE_LOST as error:
+        return await replay_or_raise(session, request, error)
+    return await commit_once(session, request, entity_response(paid))
+
+
+@router.post("/{order_id}/ship", summary="Ship a paid order", responses=_CHANGE)
+async def ship_order(order_id: uuid.UUID, body: ShipOrderInput, change: OrderChange) -> Response:
+    """``paid`` to ``shipped``, with the carrier's tracking number."""
+    version = change.expected_version
+    return await change.commit(
+        await change.service.ship(change.tenant_id, order_id, body, expected_version=version)
+    )
+
+
+@router.post("/{order_id}/deliver", summary="Record the delivery", responses=_CHANGE)
+async def deliver_order(
+    order_id: uuid.UUID, change: OrderChange, body: DeliverOrderInput | None = None
+) -> Response:
+    """``shipped`` to ``delivered``, with the recipient's signature if one was taken."""
+    version = change.expected_version
+    return await change.commit(
+        await change.service.deliver(change.tenant_id, order_id, body, expected_version=version)
+    )
+
+
+@router.post("/{order_id}/cancel", summary="Cancel an order", responses=_CHANGE)
+async def cancel_order(
+    order_id: uuid.UUID, body: CancelOrderInput, change: OrderChange
+) -> Response:
+    """``pending`` or ``confirmed`` to ``cancelled``; ``paid`` too, with ``refund_id``."""
+    version = change.expected_version
+    return await change.commit(
+        await change.service.cancel(change.tenant_id, order_id, body, expected_version=version)
+    )
+
+
+@router.get(
+    "/{order_id}/history",
+    summary="An order's transitions",
+    responses=documented(HistoryOut, "The transitions, oldest first.", 404),
+)
+async def order_history(order_id: uuid.UUID, tenant: CurrentTenant, service: Orders) -> Response:
+    """Every transition of the order, oldest first."""
+    return history_response(await service.history(tenant.id, order_id))

@@ -1,0 +1,201 @@
+"""The content API, ``/api/content/nodes``: drafts, publishing, archiving, history.
+
+Each handler adapts HTTP to ``rustok_content.NodeService``: it parses the request (the
+bodies are the domain's input models), calls the service over the SQL repository of the
+request's session, commits, and renders the node with its ``ETag``. The rules are the
+service's. A transition the state does not allow is a 409 problem naming the state and
+the allowed actions; a broken rule (archiving without a reason) is a 422; a malformed
+request a 400 with one ``errors`` entry per bad field; another tenant's node is a 404,
+exactly like a missing one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, ClassVar, Literal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import Field, JsonValue
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
+
+from rustok_content import (
+    ArchiveNodeInput,
+    ContentTrigger,
+    CreateNodeInput,
+    NodeKind,
+    NodeService,
+    UpdateNodeInput,
+)
+from rustok_server.content.repository import SqlNodeRepository
+from rustok_server.db import get_session
+from rustok_server.http.entity_routes import (
+    Change,
+    EntityOut,
+    EntityRoute,
+    HistoryOut,
+    PageOut,
+    documented,
+    entity_response,
+    history_response,
+    page_response,
+)
+from rustok_server.http.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Cursor
+from rustok_server.http.preconditions import IfMatch, expected_version
+from rustok_server.tenancy.resolution import CurrentTenant
+
+__all__ = ["NodeOut", "NodePageOut", "router"]
+
+PREFIX = "/api/content/nodes"
+
+
+class NodeRoute(EntityRoute):
+    """Content routes: a refused transition speaks of the "node"."""
+
+    noun: ClassVar[str] = "node"
+
+
+router = APIRouter(prefix=PREFIX, tags=["content"], route_class=NodeRoute)
+Session = Annotated[AsyncSession, Depends(get_session)]
+NodeStateName = Literal["draft", "published", "archived"]
+
+
+class NodeOut(EntityOut):
+    """A content node: its fields, its state name and that state's data, its version."""
+
+    kind: NodeKind
+    title: str
+    slug: str
+    author_id: uuid.UUID | None
+    parent_id: uuid.UUID | None
+    category_id: uuid.UUID | None
+    state: NodeStateName
+    state_data: dict[str, JsonValue] = Field(
+        description="draft: {}; published: {published_at}; archived: {archived_at, reason}"
+    )
+
+
+class NodePageOut(PageOut[NodeOut]):
+    """One page of nodes, oldest first; pass ``next_cursor`` as ``cursor`` for the next."""
+
+
+_NODE_OK = "The node; its version is the ETag."
+_CHANGE = documented(NodeOut, _NODE_OK, 400, 404, 409, 412)
+
+
+async def nodes(session: Session) -> NodeService:
+    """FastAPI dependency: the node service over this request's session."""
+    return NodeService(SqlNodeRepository(session))
+
+
+Nodes = Annotated[NodeService, Depends(nodes)]
+
+
+async def node_change(
+    node_id: uuid.UUID,
+    tenant: CurrentTenant,
+    service: Nodes,
+    session: Session,
+    if_match: IfMatch = None,
+) -> Change[NodeService]:
+    """FastAPI dependency of every change of one node: the service, and the version
+    ``If-Match`` requires (412 when the node is at another one)."""
+    expected = await expected_version(if_match, lambda: service.get(tenant.id, node_id), "node")
+    return Change(tenant.id, service, expected, session)
+
+
+NodeChange = Annotated[Change[NodeService], Depends(node_change)]
+
+
+async def _fire(
+    change: Change[NodeService],
+    node_id: uuid.UUID,
+    trigger: ContentTrigger,
+    reason: str | None = None,
+) -> Response:
+    version = change.expected_version
+    node = await change.service.transition(
+        change.tenant_id, node_id, trigger, reason=reason, expected_version=version
+    )
+    return await change.commit(node)
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a draft",
+    responses=documented(NodeOut, "The new draft; Location names it.", 400, 409, status=201),
+)
+async def create_node(
+    body: CreateNodeInput, tenant: CurrentTenant, service: Nodes, session: Session
+) -> Response:
+    """Create a node in ``draft``. A slug the tenant already uses is a 409."""
+    node = await service.create(tenant.id, body)
+    await session.commit()
+    return entity_response(node, status_code=201, location=f"{PREFIX}/{node.id}")
+
+
+@router.get(
+    "",
+    summary="List nodes",
+    responses=documented(NodePageOut, "One page of nodes.", 400),
+)
+async def list_nodes(
+    tenant: CurrentTenant,
+    service: Nodes,
+    state: Annotated[NodeStateName | None, Query(description="Only nodes in this state.")] = None,
+    kind: Annotated[NodeKind | None, Query(description="Only nodes of this kind.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    """One page of the tenant's nodes, oldest first (by creation time, then id)."""
+    after = Cursor.decode(cursor).position if cursor is not None else None
+    page = await service.list_nodes(tenant.id, state=state, kind=kind, after=after, limit=limit)
+    return page_response(page.items, page.next_after)
+
+
+@router.get("/{node_id}", summary="Get a node", responses=documented(NodeOut, _NODE_OK, 404))
+async def get_node(node_id: uuid.UUID, tenant: CurrentTenant, service: Nodes) -> Response:
+    """The node, with its state and that state's data."""
+    return entity_response(await service.get(tenant.id, node_id))
+
+
+@router.patch("/{node_id}", summary="Change a draft or published node", responses=_CHANGE)
+async def update_node(node_id: uuid.UUID, body: UpdateNodeInput, change: NodeChange) -> Response:
+    """Change the title, slug, parent or category; the state stays. Archived: 409."""
+    version = change.expected_version
+    return await change.commit(
+        await change.service.update(change.tenant_id, node_id, body, expected_version=version)
+    )
+
+
+@router.post("/{node_id}/publish", summary="Publish a draft", responses=_CHANGE)
+async def publish_node(node_id: uuid.UUID, change: NodeChange) -> Response:
+    """``draft`` to ``published``."""
+    return await _fire(change, node_id, "publish")
+
+
+@router.post(
+    "/{node_id}/archive",
+    summary="Archive a published node",
+    responses=documented(NodeOut, _NODE_OK, 400, 404, 409, 412, 422),
+)
+async def archive_node(node_id: uuid.UUID, body: ArchiveNodeInput, change: NodeChange) -> Response:
+    """``published`` to ``archived``, for a reason (a blank reason is a 422)."""
+    return await _fire(change, node_id, "archive", body.reason)
+
+
+@router.post("/{node_id}/restore", summary="Restore an archived node", responses=_CHANGE)
+async def restore_node(node_id: uuid.UUID, change: NodeChange) -> Response:
+    """``archived`` back to ``draft``."""
+    return await _fire(change, node_id, "restore")
+
+
+@router.get(
+    "/{node_id}/history",
+    summary="A node's transitions",
+    responses=documented(HistoryOut, "The transitions, oldest first.", 404),
+)
+async def node_history(node_id: uuid.UUID, tenant: CurrentTenant, service: Nodes) -> Response:
+    """Every transition and update of the node, oldest first."""
+    return history_response(await service.history(tenant.id, node_id))

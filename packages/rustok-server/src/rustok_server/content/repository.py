@@ -1,0 +1,141 @@
+"""Content nodes and their history in SQL: the ``rustok_content.NodeRepository`` of the
+server, on one `AsyncSession` (the caller commits)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import ColumnElement
+from sqlalchemy.exc import IntegrityError
+
+from rustok_content import (
+    AnyContentNode,
+    ConcurrentModificationError,
+    ContentNode,
+    Draft,
+    DuplicateSlugError,
+    NodeKind,
+    NodeNotFoundError,
+    NodePosition,
+)
+from rustok_core.state_machine import TransitionRecord
+from rustok_server.content.tables import ContentNodeRow, ContentTransitionRow
+from rustok_server.db.entity_rows import EntityRows, SessionRepository
+
+__all__ = ["SqlNodeRepository"]
+
+
+def _to_node(row: ContentNodeRow) -> AnyContentNode:
+    data = row.entity_data()
+    data.update(
+        kind=row.kind,
+        title=row.title,
+        slug=row.slug,
+        author_id=row.author_id,
+        parent_id=row.parent_id,
+        category_id=row.category_id,
+    )
+    return ContentNode.from_data(data)
+
+
+_ROWS = EntityRows(
+    ContentNodeRow,
+    ContentTransitionRow,
+    owner="node_id",
+    entity_type=ContentNode.__name__,
+    to_entity=_to_node,
+)
+
+
+class SqlNodeRepository(SessionRepository):
+    """Content nodes and their history in SQL (a ``rustok_content.NodeRepository``).
+
+    Args:
+        session: the session to work in; the caller commits.
+    """
+
+    __slots__ = ()
+
+    async def add(self, node: ContentNode[Draft]) -> None:
+        """Insert a new node.
+
+        Raises:
+            DuplicateSlugError: the tenant already has a node with this slug (the session's
+                transaction is rolled back).
+        """
+        row = ContentNodeRow(
+            id=node.id,
+            tenant_id=node.tenant_id,
+            kind=node.kind.value,
+            title=node.title,
+            slug=node.slug,
+            author_id=node.author_id,
+            parent_id=node.parent_id,
+            category_id=node.category_id,
+            state=node.state_name,
+            state_data=node.state.to_data(),
+            version=node.version,
+            created_at=node.created_at,
+            updated_at=node.updated_at,
+        )
+        await _ROWS.insert(self.session, row, lambda: DuplicateSlugError(node.slug, node.tenant_id))
+
+    async def get(self, tenant_id: uuid.UUID, node_id: uuid.UUID) -> AnyContentNode | None:
+        """The tenant's node, or ``None`` (also for another tenant's node)."""
+        return await _ROWS.get(self.session, tenant_id, node_id)
+
+    async def page(
+        self,
+        tenant_id: uuid.UUID,
+        *,
+        state: str | None = None,
+        kind: NodeKind | None = None,
+        after: NodePosition | None = None,
+        limit: int = 50,
+    ) -> Sequence[AnyContentNode]:
+        """Up to ``limit`` nodes of the tenant after ``after``, oldest first; see
+        ``rustok_content.NodeRepository.page``."""
+        filters: list[ColumnElement[bool]] = []
+        if state is not None:
+            filters.append(ContentNodeRow.state == state)
+        if kind is not None:
+            filters.append(ContentNodeRow.kind == kind.value)
+        return await _ROWS.page(self.session, tenant_id, filters, after, limit)
+
+    async def save(
+        self, node: AnyContentNode, *, expected_version: int, record: TransitionRecord
+    ) -> None:
+        """Write the node if it is still at ``expected_version``, and append ``record``.
+
+        Raises:
+            NodeNotFoundError: the node does not exist for its tenant.
+            ConcurrentModificationError: the stored version is another one.
+            DuplicateSlugError: another node of the tenant has the new slug.
+        """
+
+        def refused(exc: IntegrityError) -> Exception:
+            if "slug" in str(exc.orig).lower():
+                return DuplicateSlugError(node.slug, node.tenant_id)
+            return ConcurrentModificationError(node.id, expected_version, node.version)
+
+        await _ROWS.save(
+            self.session,
+            node,
+            expected_version=expected_version,
+            record=record,
+            values={
+                "title": node.title,
+                "slug": node.slug,
+                "parent_id": node.parent_id,
+                "category_id": node.category_id,
+                "updated_at": node.updated_at,
+            },
+            missing=lambda: NodeNotFoundError(node.id, node.tenant_id),
+            conflict=lambda actual: ConcurrentModificationError(node.id, expected_version, actual),
+            integrity=refused,
+        )
+
+    async def history(self, tenant_id: uuid.UUID, node_id: uuid.UUID) -> Sequence[TransitionRecord]:
+        """The node's transition records, oldest first."""
+        return await _ROWS.history(self.session, tenant_id, node_id)

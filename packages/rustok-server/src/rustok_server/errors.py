@@ -1,0 +1,161 @@
+"""The errors of rustok-server, all rooted in `ServerError` (a `RichError`).
+
+Each carries its `ErrorKind` (and so its HTTP status and a stable code); the problem layer
+turns any of them into an ``application/problem+json`` response. The domain packages keep
+their own errors (``rustok_content.ContentError``, ``rustok_commerce.CommerceError``).
+"""
+
+from __future__ import annotations
+
+from rustok_core.error import ErrorKind, RichError
+
+__all__ = [
+    "IdempotencyKeyReusedError",
+    "InvalidCursorError",
+    "InvalidIdempotencyKeyError",
+    "MalformedIfMatchError",
+    "PreconditionFailedError",
+    "ServerError",
+    "TenantConflictError",
+    "TenantNotFoundError",
+    "TenantRequiredError",
+    "TenantStoreUnavailableError",
+]
+
+
+class ServerError(RichError):
+    """Root of every error raised by rustok-server itself."""
+
+
+class TenantRequiredError(ServerError):
+    """The request names no tenant and no default is configured (400)."""
+
+    def __init__(self, header: str) -> None:
+        super().__init__(
+            ErrorKind.VALIDATION,
+            "the request names no tenant",
+            user_message=f"Name the tenant with the {header} header (a UUID or a slug).",
+            code="TENANT_REQUIRED",
+        )
+
+
+class TenantNotFoundError(ServerError):
+    """No tenant answers to this identifier, or it is disabled (both are a 404)."""
+
+    def __init__(self, identifier: str) -> None:
+        super().__init__(
+            ErrorKind.NOT_FOUND,
+            f"no active tenant answers to {identifier!r}",
+            user_message=(
+                f"No active tenant answers to {identifier!r}; check the tenant id, "
+                "slug or host name."
+            ),
+            code="TENANT_NOT_FOUND",
+        )
+        self.identifier = identifier
+
+
+class TenantConflictError(ServerError):
+    """Another tenant already has this slug or domain."""
+
+    def __init__(self, slug: str, domain: str | None) -> None:
+        which = f"slug {slug!r}" + (f" or domain {domain!r}" if domain else "")
+        super().__init__(
+            ErrorKind.CONFLICT,
+            f"a tenant with {which} already exists",
+            user_message=f"A tenant with {which} already exists; choose another.",
+            code="TENANT_CONFLICT",
+        )
+
+
+class TenantStoreUnavailableError(ServerError):
+    """The tenant could not be loaded and no stale entry can stand in (503).
+
+    Attributes:
+        retry_after: seconds after which the client may retry.
+    """
+
+    def __init__(self, identifier: str, retry_after: float) -> None:
+        super().__init__(
+            ErrorKind.EXTERNAL_SERVICE,
+            f"the tenant store could not load {identifier!r}",
+            user_message="Tenant data is temporarily unavailable; retry after the delay given.",
+            code="TENANT_STORE_UNAVAILABLE",
+        )
+        self.retry_after = retry_after
+
+
+class InvalidCursorError(ServerError):
+    """A ``cursor`` query parameter that this server did not issue (400)."""
+
+    def __init__(self, cursor: str) -> None:
+        super().__init__(
+            ErrorKind.VALIDATION,
+            f"cursor {cursor[:80]!r} is not a cursor this server issued",
+            user_message="The cursor is not valid; use the next_cursor of a previous page.",
+            code="INVALID_CURSOR",
+        )
+        self.with_violation(("query", "cursor"), "not a cursor this server issued")
+
+
+class MalformedIfMatchError(ServerError):
+    """``If-Match`` is neither ``*`` nor a list of version tags (400)."""
+
+    def __init__(self, value: str) -> None:
+        super().__init__(
+            ErrorKind.VALIDATION,
+            f"If-Match {value[:80]!r} is not a list of entity tags",
+            user_message='If-Match must be * or the ETag of the resource, such as "3".',
+            code="INVALID_IF_MATCH",
+        )
+        self.with_violation(("header", "If-Match"), 'expected * or an entity tag such as "3"')
+
+
+class PreconditionFailedError(ServerError):
+    """``If-Match`` names another version than the stored one (412); nothing changed.
+
+    Attributes:
+        current_version: the version stored now.
+    """
+
+    def __init__(self, resource: str, if_match: str, current_version: int) -> None:
+        super().__init__(
+            ErrorKind.CONFLICT,
+            f"{resource} is at version {current_version}, If-Match was {if_match!r}",
+            user_message=(
+                f"The {resource} is now at version {current_version}, not the one in If-Match; "
+                "read it again and retry the change on the new version."
+            ),
+            code="PRECONDITION_FAILED",
+            status=412,
+            fields={"current_version": str(current_version)},
+        )
+        self.current_version = current_version
+
+
+class InvalidIdempotencyKeyError(ServerError):
+    """The key is empty, too long or not printable ASCII (400)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            ErrorKind.VALIDATION,
+            f"Idempotency-Key {key[:80]!r} is not 1-255 printable ASCII characters",
+            user_message="Idempotency-Key must be 1 to 255 printable ASCII characters.",
+            code="INVALID_IDEMPOTENCY_KEY",
+        )
+        self.with_violation(("header", "Idempotency-Key"), "1-255 printable ASCII characters")
+
+
+class IdempotencyKeyReusedError(ServerError):
+    """The key was used for a request with another body (422); nothing was done."""
+
+    def __init__(self, key: str, scope: str) -> None:
+        super().__init__(
+            ErrorKind.BUSINESS_LOGIC,
+            f"Idempotency-Key {key!r} was first used for another request to {scope}",
+            user_message=(
+                "This Idempotency-Key was already used with a different request body; "
+                "use a new key for a new request."
+            ),
+            code="IDEMPOTENCY_KEY_REUSED",
+        )

@@ -1,0 +1,200 @@
+"""What the content and order routers share: entity, page and history responses (an
+entity with its ``ETag``), the `Change` a change handler commits, and the 409 problem of a
+transition the state does not allow.
+
+`EntityRoute` answers an ``InvalidTransition`` with a problem that names the current
+state and the actions allowed from it, as text (``detail``) and as extension members
+(``state``, ``action``, ``allowed_actions``), so a client can show what to do next.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field, JsonValue
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+
+from rustok_core.error import ProblemDetails
+from rustok_core.state_machine import Entity, InvalidTransition, State, TransitionRecord
+from rustok_server.http.pagination import Cursor
+from rustok_server.http.preconditions import etag
+from rustok_server.http.problems import (
+    REQUEST_ID_HEADER,
+    problem_for,
+    problem_response,
+    problem_responses,
+    request_id,
+)
+
+__all__ = [
+    "Change",
+    "EntityOut",
+    "EntityRoute",
+    "HistoryOut",
+    "PageOut",
+    "TransitionOut",
+    "documented",
+    "entity_response",
+    "history_response",
+    "json_response",
+    "page_response",
+]
+
+S = TypeVar("S")
+T = TypeVar("T")
+
+
+class EntityOut(BaseModel):
+    """What every entity answer holds besides its own fields, its ``state`` name and that
+    state's ``state_data`` (each entity declares those)."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    version: int = Field(description="Plus one per change; also sent as the ETag.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class PageOut(BaseModel, Generic[T]):
+    """One page of a list, oldest first; pass ``next_cursor`` as ``cursor`` for the next."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+class TransitionOut(BaseModel):
+    """One entry of a history: a transition, the version it produced, what it recorded."""
+
+    entity_type: str
+    entity_id: uuid.UUID
+    tenant_id: uuid.UUID
+    trigger: str
+    from_state: str
+    to_state: str
+    at: datetime
+    version: int
+    actor: str | None
+    data: dict[str, JsonValue]
+
+
+class HistoryOut(BaseModel):
+    """An entity's transitions, oldest first."""
+
+    items: list[TransitionOut]
+
+
+def json_response(
+    data: object, *, status_code: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    """A compact JSON response (no second validation pass over the data)."""
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return Response(body, status_code, dict(headers or {}), media_type="application/json")
+
+
+def entity_response(
+    entity: Entity[State], *, status_code: int = 200, location: str | None = None
+) -> Response:
+    """The entity as JSON (fields, ``state``, ``state_data``, ``version``) with its ``ETag``."""
+    headers = {"ETag": etag(entity.version)}
+    if location is not None:
+        headers["Location"] = location
+    return json_response(entity.to_data(), status_code=status_code, headers=headers)
+
+
+@dataclass(frozen=True, slots=True)
+class Change(Generic[S]):
+    """What a handler that changes one entity gets from its feature's dependency.
+
+    Attributes:
+        tenant_id: the request's tenant.
+        service: the domain service over the request's session.
+        expected_version: the version the change must start from, by ``If-Match``
+            (``None``: any), for the service's ``expected_version``.
+        session: the request's session, committed by `commit`.
+    """
+
+    tenant_id: uuid.UUID
+    service: S
+    expected_version: int | None
+    session: AsyncSession
+
+    async def commit(self, entity: Entity[State]) -> Response:
+        """Commit the unit of work (the entity's change and its record), then answer
+        with the entity and its ``ETag``."""
+        await self.session.commit()
+        return entity_response(entity)
+
+
+def page_response(
+    items: Sequence[Entity[State]], next_after: tuple[datetime, uuid.UUID] | None
+) -> Response:
+    """One page of a list: the entities and the cursor of the next page (``null`` last)."""
+    return json_response(
+        {"items": [item.to_data() for item in items], "next_cursor": Cursor.of(next_after)}
+    )
+
+
+def history_response(records: Iterable[TransitionRecord]) -> Response:
+    """An entity's transition records, oldest first."""
+    return json_response({"items": [record.to_data() for record in records]})
+
+
+def documented(
+    model: type[BaseModel], description: str, *problems: int, status: int = 200
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=``: ``model`` for ``status``, problem bodies for ``problems``."""
+    responses: dict[int | str, dict[str, Any]] = {
+        status: {"model": model, "description": description}
+    }
+    responses.update(problem_responses(*problems))
+    return responses
+
+
+class EntityRoute(APIRoute):
+    """A route whose ``InvalidTransition`` becomes a 409 problem naming the state and the
+    allowed actions.
+
+    Subclasses name the entity as the API's text does in `noun` (``"node"``), and rename
+    machine triggers to the API's actions in `actions` (an order's ``cancel_with_refund``
+    is the ``/cancel`` endpoint).
+    """
+
+    noun: ClassVar[str] = "entity"
+    actions: ClassVar[Mapping[str, str]] = {}
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        noun, actions = self.noun, self.actions
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except InvalidTransition as exc:
+                return _transition_problem(request, exc, noun, actions)
+
+        return handle
+
+
+def _transition_problem(
+    request: Request, exc: InvalidTransition, noun: str, actions: Mapping[str, str]
+) -> Response:
+    rid = request_id(request)
+    action = actions.get(exc.trigger, exc.trigger)
+    allowed = sorted({actions.get(t, t) for t in exc.allowed})
+    allowed_text = ", ".join(allowed) if allowed else "none (final state)"
+    detail = (
+        f"Cannot {action} this {noun}: it is {exc.from_state}. "
+        f"Allowed from {exc.from_state}: {allowed_text}."
+    )
+    base = problem_for(exc, instance=request.url.path, trace_id=rid).to_dict()
+    base.update(detail=detail, state=exc.from_state, action=action, allowed_actions=allowed)
+    headers = {REQUEST_ID_HEADER: rid} if rid else None
+    return problem_response(ProblemDetails.model_validate(base), headers=headers)

@@ -1,0 +1,134 @@
+"""The OpenAPI document declares what every route returns, every header it reads and every
+problem it can answer; requests that provoke those problems get only declared statuses."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from api_fixtures import ServerFactory, assert_problem
+
+from rustok_server import Settings, Tenant, create_app
+
+Json = dict[str, Any]
+PROBLEM = {"$ref": "#/components/schemas/ProblemDetails"}
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def _document(**settings: Any) -> Json:
+    app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:", **settings))
+    document: Json = app.openapi()
+    return document
+
+
+def _operations(document: Json) -> list[tuple[str, str, Json]]:
+    return [
+        (method, path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in METHODS
+    ]
+
+
+def _headers(operation: Json) -> set[str]:
+    return {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+
+
+def _declared(operation: Json) -> set[int]:
+    return {int(status) for status in operation["responses"]}
+
+
+def test_every_route_declares_the_json_it_returns() -> None:
+    for method, path, operation in _operations(_document()):
+        success = [s for s in operation["responses"] if s.startswith("2")]
+        assert len(success) == 1, (method, path)
+        schema = operation["responses"][success[0]]["content"]["application/json"]["schema"]
+        assert schema, f"{method} {path} declares no schema for {success[0]}"
+
+
+def test_every_problem_is_declared_as_problem_json() -> None:
+    document = _document()
+    for method, path, operation in _operations(document):
+        for status, response in operation["responses"].items():
+            if status.startswith("2"):
+                continue
+            assert response["content"] == {"application/problem+json": {"schema": PROBLEM}}, (
+                method,
+                path,
+                status,
+            )
+            assert 500 in _declared(operation)
+    assert "HTTPValidationError" not in str(document)
+
+
+def test_every_route_declares_the_tenant_header_under_its_configured_name() -> None:
+    for method, path, operation in _operations(_document(tenant_header="X-Org")):
+        headers = _headers(operation)
+        assert {"X-Org", "X-Request-ID"} <= headers, (method, path)
+        assert "X-Tenant-ID" not in headers
+        assert {400, 404, 503} <= _declared(operation), (method, path)
+
+
+def test_changes_declare_the_headers_they_read() -> None:
+    document = _document()
+    for method, path, operation in _operations(document):
+        if method in ("post", "patch") and "{" in path:
+            assert "If-Match" in _headers(operation), (method, path)
+            assert 412 in _declared(operation)
+    create = document["paths"]["/api/commerce/orders"]["post"]
+    pay = document["paths"]["/api/commerce/orders/{order_id}/pay"]["post"]
+    assert "Idempotency-Key" in _headers(create) & _headers(pay)
+
+
+def _url(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", str(uuid.uuid4()), path)
+
+
+async def test_the_problems_requests_provoke_are_the_declared_ones(
+    start_server: ServerFactory, tenants: dict[str, Tenant]
+) -> None:
+    server = start_server(tenant_header="X-Org")
+    async with httpx.AsyncClient(base_url=server.url, timeout=60.0) as client:
+        document = (await client.get("/openapi.json")).json()
+        for method, path, operation in _operations(document):
+            declared = _declared(operation)
+            body = b"{not json" if "requestBody" in operation else None
+            tries = [
+                ({"X-Org": "no-such-tenant"}, None),
+                ({"X-Org": "../etc"}, None),
+                ({"X-Org": "acme"}, body),
+            ]
+            for headers, content in tries:
+                response = await client.request(
+                    method, _url(path), headers=headers, content=content
+                )
+                if response.status_code >= 400:
+                    assert response.status_code in declared, (method, path, response.text)
+                    assert_problem(response, response.status_code)
+
+
+@pytest.mark.parametrize("path", ["/api/nothing-here", "/nothing/at/all"])
+async def test_an_unknown_path_without_a_tenant_is_a_404_problem(
+    start_server: ServerFactory, tenants: dict[str, Tenant], path: str
+) -> None:
+    server = start_server(tenant_resolution="header")
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        response = await client.get(path)
+        known = await client.get("/api/tenant")
+    assert_problem(response, 404)
+    assert_problem(known, 400, "TENANT_REQUIRED")
+
+
+async def test_the_configured_tenant_header_is_the_one_read_and_named(
+    start_server: ServerFactory, tenants: dict[str, Tenant]
+) -> None:
+    server = start_server(tenant_header="X-Org", tenant_resolution="header")
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        named = await client.get("/api/tenant", headers={"X-Org": "acme"})
+        default_name = await client.get("/api/tenant", headers={"X-Tenant-ID": "acme"})
+    assert named.json()["slug"] == "acme"
+    problem = assert_problem(default_name, 400, "TENANT_REQUIRED")
+    assert "X-Org" in str(problem)
