@@ -18,28 +18,19 @@ from rustok_core.resilience import (
     ResiliencePolicy,
     RetryAttempt,
     RetryPolicy,
-    set_testing,
 )
+from rustok_core.testing import ManualClock, test_mode
 
 
 @pytest.fixture(autouse=True)
 def no_waiting() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+    with test_mode():
+        yield
 
 
 def breaker(failures: int = 5) -> CircuitBreaker:
     config = CircuitBreakerConfig(failure_threshold=failures, timeout=60.0)
-    return CircuitBreaker("upstream", config, clock=ManualClock())
+    return CircuitBreaker("upstream", config, clock=ManualClock(start=0.0))
 
 
 async def test_each_retry_attempt_goes_through_the_breaker() -> None:

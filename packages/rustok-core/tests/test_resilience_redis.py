@@ -18,19 +18,9 @@ from rustok_core.resilience import (
     CircuitStorage,
     redis_storage,
 )
+from rustok_core.testing import ManualClock
 
 pytestmark = pytest.mark.redis
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Down(Exception):
@@ -75,7 +65,7 @@ def shared_breaker(
 async def test_a_breaker_opened_by_one_object_rejects_in_the_other(
     redis_url: str, namespace: str, storages: list[CircuitStorage]
 ) -> None:
-    clock_a, clock_b = ManualClock(), ManualClock()
+    clock_a, clock_b = ManualClock(start=0.0), ManualClock(start=0.0)
     a = shared_breaker(redis_url, namespace, storages, clock_a)
     b = shared_breaker(redis_url, namespace, storages, clock_b)
     with pytest.raises(Down):
@@ -101,8 +91,8 @@ async def test_a_breaker_opened_by_one_object_rejects_in_the_other(
 async def test_manual_control_is_shared(
     redis_url: str, namespace: str, storages: list[CircuitStorage]
 ) -> None:
-    a = shared_breaker(redis_url, namespace, storages, ManualClock())
-    b = shared_breaker(redis_url, namespace, storages, ManualClock())
+    a = shared_breaker(redis_url, namespace, storages, ManualClock(start=0.0))
+    b = shared_breaker(redis_url, namespace, storages, ManualClock(start=0.0))
     a.open()
     assert b.state is CircuitState.OPEN
     b.close()
@@ -113,9 +103,9 @@ async def test_manual_control_is_shared(
 async def test_a_new_breaker_starts_in_the_shared_state(
     redis_url: str, namespace: str, storages: list[CircuitStorage]
 ) -> None:
-    first = shared_breaker(redis_url, namespace, storages, ManualClock())
+    first = shared_breaker(redis_url, namespace, storages, ManualClock(start=0.0))
     first.open()
-    late = shared_breaker(redis_url, namespace, storages, ManualClock())
+    late = shared_breaker(redis_url, namespace, storages, ManualClock(start=0.0))
     with pytest.raises(CircuitOpenError) as caught:
         await late.call(succeed)
     assert 28.0 < caught.value.retry_after <= 30.0
@@ -124,8 +114,8 @@ async def test_a_new_breaker_starts_in_the_shared_state(
 async def test_namespaces_keep_circuits_apart(
     redis_url: str, namespace: str, storages: list[CircuitStorage]
 ) -> None:
-    a = shared_breaker(redis_url, namespace, storages, ManualClock())
-    other = shared_breaker(redis_url, namespace + "-other", storages, ManualClock())
+    a = shared_breaker(redis_url, namespace, storages, ManualClock(start=0.0))
+    other = shared_breaker(redis_url, namespace + "-other", storages, ManualClock(start=0.0))
     a.open()
     assert await other.call(succeed) == "ok"
     client = redis.Redis.from_url(redis_url)

@@ -30,8 +30,6 @@ from rustok_core.resilience._retry import (
     RetryOn,
     RetryPolicy,
     RetryStats,
-    is_testing,
-    set_testing,
 )
 from rustok_core.resilience._storage import CircuitStorage
 from rustok_core.resilience._timeout import with_timeout
@@ -56,8 +54,6 @@ __all__ = [
     "RetryStats",
     "StateChange",
     "StateListener",
-    "is_testing",
     "redis_storage",
-    "set_testing",
     "with_timeout",
 ]

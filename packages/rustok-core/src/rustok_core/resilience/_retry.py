@@ -11,7 +11,6 @@ breaker's ``retry_after`` fits in what is left of it.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import logging
@@ -24,6 +23,7 @@ from typing import ParamSpec, TypeAlias, TypeVar, overload
 import tenacity
 
 from rustok_core.resilience._errors import CircuitOpenError
+from rustok_core.resilience._waiting import Elapsed
 
 __all__ = [
     "Backoff",
@@ -34,40 +34,12 @@ __all__ = [
     "RetryOn",
     "RetryPolicy",
     "RetryStats",
-    "is_testing",
-    "set_testing",
 ]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 logger = logging.getLogger("rustok.resilience")
-
-_testing = False
-
-
-def set_testing(enabled: bool = True) -> None:
-    """Turn all retry waiting off (``True``) or back on (``False``), process-wide.
-
-    For test suites: delays are still computed (hooks and stats see them), but
-    nothing sleeps. Time budgets still count real time.
-    """
-    global _testing
-    _testing = bool(enabled)
-
-
-def is_testing() -> bool:
-    """Whether `set_testing` turned waiting off."""
-    return _testing
-
-
-async def _sleep_async(seconds: float) -> None:
-    await asyncio.sleep(0 if _testing else seconds)
-
-
-def _sleep_sync(seconds: float) -> None:
-    if not _testing:
-        time.sleep(seconds)
 
 
 def _name_of(fn: object) -> str:
@@ -224,7 +196,7 @@ class RetryStats:
     failures: int
     """Calls that raised (after their last attempt)."""
     total_delay: float
-    """Seconds of waiting between attempts (as computed; not slept under `set_testing`)."""
+    """Seconds of waiting between attempts (as computed; skipped, but counted, in test mode)."""
 
 
 class _Counters:
@@ -274,7 +246,10 @@ class RetryPolicy:
         budget: seconds from the first attempt after which no retry starts; a
             retry whose wait would end past it is not made.
         on_retry: a hook told of each retry (`RetryAttempt`), for metrics or logs.
-        clock: monotonic seconds, for the budget; tests may pass their own.
+        clock: monotonic seconds, for the budget; tests may pass their own. In test
+            mode (``rustok_core.testing.test_mode``) waits are skipped but still
+            count toward the budget: advanced on a ``ManualClock``, added to the
+            elapsed time otherwise.
 
     Example::
 
@@ -322,7 +297,7 @@ class RetryPolicy:
         """
         counters = self._counters
         counters.attempts += 1
-        start = self.clock()
+        elapsed = Elapsed(self.clock)
         try:
             result = await fn(*args, **kwargs)
         except Exception as exc:
@@ -339,19 +314,19 @@ class RetryPolicy:
             counters.calls += 1
             counters.successes += 1
             return result
-        return await self._retry_async(first_error, start, fn, args, kwargs)
+        return await self._retry_async(first_error, elapsed, fn, args, kwargs)
 
     def execute_sync(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Call the plain callable ``fn(*args, **kwargs)``, retrying per this policy.
 
-        Waits with ``time.sleep`` (off under `set_testing`).
+        Waits with ``time.sleep`` (skipped in test mode, see ``rustok_core.testing``).
 
         Raises:
             BaseException: the last attempt's own error, as for `execute`.
         """
         counters = self._counters
         counters.attempts += 1
-        start = self.clock()
+        elapsed = Elapsed(self.clock)
         try:
             result = fn(*args, **kwargs)
         except Exception as exc:
@@ -368,7 +343,7 @@ class RetryPolicy:
             counters.calls += 1
             counters.successes += 1
             return result
-        return self._retry_sync(first_error, start, fn, args, kwargs)
+        return self._retry_sync(first_error, elapsed, fn, args, kwargs)
 
     @overload
     def __call__(
@@ -405,18 +380,18 @@ class RetryPolicy:
     async def _retry_async(
         self,
         first_error: Exception,
-        start: float,
+        elapsed: Elapsed,
         fn: Callable[P, Awaitable[T]],
         args: tuple[object, ...],
         kwargs: dict[str, object],
     ) -> T:
         counters = self._counters
         retrying = tenacity.AsyncRetrying(
-            sleep=_sleep_async,
-            stop=functools.partial(self._stop, start),
+            sleep=elapsed.sleep_async,
+            stop=functools.partial(self._stop, elapsed),
             wait=functools.partial(self._wait, self.backoff._wait()),
             retry=self._retry,
-            before_sleep=functools.partial(self._before_sleep, start, _name_of(fn)),
+            before_sleep=functools.partial(self._before_sleep, elapsed, _name_of(fn)),
             reraise=True,
         )
         pending: Exception | None = first_error
@@ -442,18 +417,18 @@ class RetryPolicy:
     def _retry_sync(
         self,
         first_error: Exception,
-        start: float,
+        elapsed: Elapsed,
         fn: Callable[P, T],
         args: tuple[object, ...],
         kwargs: dict[str, object],
     ) -> T:
         counters = self._counters
         retrying = tenacity.Retrying(
-            sleep=_sleep_sync,
-            stop=functools.partial(self._stop, start),
+            sleep=elapsed.sleep_sync,
+            stop=functools.partial(self._stop, elapsed),
             wait=functools.partial(self._wait, self.backoff._wait()),
             retry=self._retry,
-            before_sleep=functools.partial(self._before_sleep, start, _name_of(fn)),
+            before_sleep=functools.partial(self._before_sleep, elapsed, _name_of(fn)),
             reraise=True,
         )
         pending: Exception | None = first_error
@@ -495,14 +470,16 @@ class RetryPolicy:
             delay = max(delay, error.retry_after)
         return delay
 
-    def _stop(self, start: float, retry_state: tenacity.RetryCallState) -> bool:
+    def _stop(self, elapsed: Elapsed, retry_state: tenacity.RetryCallState) -> bool:
         if retry_state.attempt_number >= self.max_attempts:
             return True
         if self.budget is None:
             return False
-        return self.clock() - start + retry_state.upcoming_sleep > self.budget
+        return elapsed() + retry_state.upcoming_sleep > self.budget
 
-    def _before_sleep(self, start: float, name: str, retry_state: tenacity.RetryCallState) -> None:
+    def _before_sleep(
+        self, elapsed: Elapsed, name: str, retry_state: tenacity.RetryCallState
+    ) -> None:
         delay = retry_state.upcoming_sleep
         self._counters.retries += 1
         self._counters.delay += delay
@@ -521,6 +498,6 @@ class RetryPolicy:
                 attempt=retry_state.attempt_number,
                 error=error,
                 delay=delay,
-                elapsed=self.clock() - start,
+                elapsed=elapsed(),
             )
             self.on_retry(event)
