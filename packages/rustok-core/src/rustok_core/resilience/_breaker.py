@@ -15,6 +15,10 @@ adds around it:
 - a controllable clock for open-to-half-open, instead of ``datetime.now``;
 - excluded exceptions that are neutral (pybreaker counts them as successes) and
   cancellation that is neither a success nor a failure;
+- a rate-based mode (resilience4j's model and names): the failure rate and
+  the slow-call rate over a count- or time-based sliding window open the
+  breaker once ``minimum_calls`` outcomes are in it; half-open, a fixed number
+  of trial calls is admitted and their rates decide between closed and open;
 - totals, ``reset()``, typed decorators, logging and our own listener events.
 """
 
@@ -24,15 +28,17 @@ import enum
 import functools
 import inspect
 import logging
+import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from typing import Final, ParamSpec, TypeVar, overload
+from typing import Final, Literal, ParamSpec, TypeVar, overload
 
 from rustok_core.resilience._errors import CircuitOpenError, rejection_message
 from rustok_core.resilience._pybreaker import pybreaker
 from rustok_core.resilience._storage import CircuitStorage
+from rustok_core.resilience._window import CountWindow, TimeWindow, Window
 
 __all__ = [
     "CircuitBreaker",
@@ -91,6 +97,13 @@ def _check_seconds(name: str, value: object) -> None:
         raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
 
 
+def _check_rate(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        raise ValueError(
+            f"{name} must be a fraction above 0 and at most 1 (0.5 is 50%), or None, got {value!r}"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class CircuitBreakerConfig:
     """How a breaker decides to open, probe and close.
@@ -104,15 +117,36 @@ class CircuitBreakerConfig:
         excluded: exception types that say nothing about the dependency's health
             (a "not found" is not an outage). They are re-raised, and count as
             neither success nor failure.
+        failure_rate_threshold: the rate-based mode: open when the failed share of
+            the calls in the sliding window reaches this fraction (0.5 is 50%).
+            ``None`` (the default) keeps the consecutive mode.
+        slow_call_rate_threshold: the rate-based mode: open when the share of
+            slow calls in the window reaches this fraction; needs
+            ``slow_call_duration``.
+        slow_call_duration: seconds above which a call (success or failure) is slow.
+        sliding_window_type: ``"count"`` (the last ``sliding_window_size`` calls)
+            or ``"time"`` (the calls of the last ``sliding_window_size`` seconds).
+        sliding_window_size: calls, or seconds, in the window.
+        minimum_calls: outcomes the window needs before its rates are evaluated
+            (for a count window, at most the window's size is needed).
+
+    In the rate-based mode (either rate threshold set), ``failure_threshold`` and
+    ``success_threshold`` are not used, and half-open admits
+    ``half_open_max_requests`` trial calls in all (not at once): when all have
+    reported, their rates close the breaker or open it again, as in resilience4j.
 
     Raises:
         ValueError: if a threshold or ``half_open_max_requests`` is below 1, or
-            ``timeout`` is negative.
+            ``timeout`` is negative, or a rate-based field is out of range or set
+            without the field it needs.
         TypeError: if ``excluded`` holds something that is not an exception class.
 
     Example::
 
         config = CircuitBreakerConfig(failure_threshold=3, timeout=30.0, excluded=(KeyError,))
+        rated = CircuitBreakerConfig(
+            failure_rate_threshold=0.5, sliding_window_size=20, minimum_calls=10
+        )
     """
 
     failure_threshold: int = 5
@@ -120,6 +154,12 @@ class CircuitBreakerConfig:
     timeout: float = 60.0
     half_open_max_requests: int | None = 3
     excluded: tuple[type[BaseException], ...] = ()
+    failure_rate_threshold: float | None = None
+    slow_call_rate_threshold: float | None = None
+    slow_call_duration: float | None = None
+    sliding_window_type: Literal["count", "time"] = "count"
+    sliding_window_size: int = 100
+    minimum_calls: int = 100
 
     def __post_init__(self) -> None:
         _check_count("failure_threshold", self.failure_threshold)
@@ -137,6 +177,38 @@ class CircuitBreakerConfig:
                     "pass types such as (KeyError, NotFoundError)"
                 )
         object.__setattr__(self, "excluded", excluded)
+        if self.failure_rate_threshold is not None:
+            _check_rate("failure_rate_threshold", self.failure_rate_threshold)
+        if self.slow_call_rate_threshold is not None:
+            _check_rate("slow_call_rate_threshold", self.slow_call_rate_threshold)
+            if self.slow_call_duration is None:
+                raise ValueError(
+                    "slow_call_rate_threshold needs slow_call_duration, the seconds above "
+                    "which a call is slow"
+                )
+        if self.slow_call_duration is not None:
+            _check_seconds("slow_call_duration", self.slow_call_duration)
+            if self.slow_call_rate_threshold is None:
+                raise ValueError(
+                    "slow_call_duration needs slow_call_rate_threshold, the share of slow "
+                    "calls that opens the breaker"
+                )
+        if self.sliding_window_type not in ("count", "time"):
+            raise ValueError(
+                f'sliding_window_type must be "count" or "time", got {self.sliding_window_type!r}'
+            )
+        _check_count("sliding_window_size", self.sliding_window_size)
+        _check_count("minimum_calls", self.minimum_calls)
+        if self.rate_based and self.half_open_max_requests is None:
+            raise ValueError(
+                "half_open_max_requests must be a number in the rate-based mode: it is the "
+                "number of trial calls whose rates decide between closed and open"
+            )
+
+    @property
+    def rate_based(self) -> bool:
+        """Whether the breaker opens on rates over a sliding window (not consecutive failures)."""
+        return self.failure_rate_threshold is not None or self.slow_call_rate_threshold is not None
 
     @classmethod
     def conservative(cls) -> CircuitBreakerConfig:
@@ -180,6 +252,12 @@ class CircuitBreakerStats:
     """Successful trial calls counted toward ``success_threshold`` while half-open."""
     half_open_in_flight: int
     """Trial calls running now (in this process)."""
+    buffered_calls: int = 0
+    """Rate-based mode: outcomes in the current window (the trial calls', half-open)."""
+    failure_rate: float | None = None
+    """Rate-based mode: failed share of the window, ``None`` below ``minimum_calls``."""
+    slow_call_rate: float | None = None
+    """Rate-based mode: slow share of the window, ``None`` below ``minimum_calls``."""
 
     @property
     def success_rate(self) -> float:
@@ -265,6 +343,7 @@ class CircuitBreaker:
         "_epoch",
         "_excluded",
         "_excluded_count",
+        "_failure_rate",
         "_failure_threshold",
         "_failures",
         "_full_message",
@@ -272,6 +351,7 @@ class CircuitBreaker:
         "_in_flight",
         "_listeners",
         "_lock",
+        "_minimum_calls",
         "_name",
         "_open_message",
         "_open_until",
@@ -280,12 +360,17 @@ class CircuitBreaker:
         "_rejected",
         "_requests",
         "_shared",
+        "_slow_duration",
+        "_slow_rate",
         "_state",
         "_storage",
         "_success_threshold",
         "_successes",
+        "_timed",
         "_timeout",
         "_transitions",
+        "_trials",
+        "_window",
     )
 
     def __init__(
@@ -322,6 +407,31 @@ class CircuitBreaker:
         self._probe_successes = 0
         self._opening_at: float | None = None
         self._open_until = 0.0
+        self._window: Window | None = None
+        self._trials: CountWindow | None = None
+        self._minimum_calls = 0
+        self._failure_rate = self._slow_rate = math.inf  # rates never reach these
+        self._slow_duration = math.inf
+        self._timed = False
+        if config.rate_based:
+            size = config.sliding_window_size
+            if config.sliding_window_type == "count":
+                self._window = CountWindow(size)
+                self._minimum_calls = min(config.minimum_calls, size)
+            else:
+                self._window = TimeWindow(size)
+                self._minimum_calls = config.minimum_calls
+            assert config.half_open_max_requests is not None  # checked by the config
+            self._trials = CountWindow(config.half_open_max_requests)
+            if config.failure_rate_threshold is not None:
+                self._failure_rate = config.failure_rate_threshold
+            if config.slow_call_rate_threshold is not None:
+                self._slow_rate = config.slow_call_rate_threshold
+            if config.slow_call_duration is not None:
+                self._slow_duration = float(config.slow_call_duration)
+            self._timed = (
+                config.slow_call_duration is not None or config.sliding_window_type == "time"
+            )
         self._breaker = pybreaker.CircuitBreaker(
             fail_max=config.failure_threshold,
             reset_timeout=config.timeout,
@@ -388,15 +498,42 @@ class CircuitBreaker:
             )
         else:
             epoch = self._admit()
+        if self._window is None:
+            try:
+                result = await fn(*args, **kwargs)
+            except Exception as exc:
+                self._record_error(exc, epoch)
+                raise
+            except BaseException:
+                self._record_interrupted(epoch)
+                raise
+            self._record_success(epoch)
+            return result
+        # The rate-based mode, inline rather than in a second coroutine (which
+        # measured 0.3 us more per call); the clock is read only when a slow
+        # call or a time window needs it.
+        timed = self._timed
+        start = self._clock() if timed else 0.0
         try:
             result = await fn(*args, **kwargs)
         except Exception as exc:
-            self._record_error(exc, epoch)
+            self._record_windowed_error(exc, self._clock() - start if timed else 0.0, epoch)
             raise
         except BaseException:
             self._record_interrupted(epoch)
             raise
-        self._record_success(epoch)
+        self._successes += 1
+        window = self._window
+        if timed or epoch != self._epoch or self._state is not _CLOSED:
+            self._record_windowed(False, self._clock() - start if timed else 0.0, epoch)
+        else:
+            # A fast success in a count window, the common case, recorded here
+            # (0.1 us less than through _record_windowed). It can open the
+            # breaker only on the call that brings the window to minimum_calls:
+            # past that, it never raises a rate that was below the thresholds.
+            window.record(False, False, 0.0)
+            if window.calls == self._minimum_calls and self._exceeded(window, 0):
+                self._trip_from_closed(epoch)
         return result
 
     def call_sync(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -408,6 +545,8 @@ class CircuitBreaker:
             CircuitOpenError: the breaker refused the call; ``fn`` was not called.
             BaseException: whatever ``fn`` raised, unchanged, after it was counted.
         """
+        if self._window is not None:
+            return self._call_windowed_sync(fn, *args, **kwargs)
         lock = self._lock
         with lock:
             self._requests += 1
@@ -507,6 +646,31 @@ class CircuitBreaker:
         """A snapshot of totals, counters and state."""
         if self._shared:
             self._sync()
+        window = self._window
+        if window is not None and self._trials is not None:
+            window.expire(self._clock())
+            closed = self._state is _CLOSED or (self._state is _OPEN and window.calls > 0)
+            current: Window = window if closed else self._trials
+            minimum = self._minimum_calls if closed else self._trials_needed()
+            calls = current.calls
+            evaluated = calls > 0 and calls >= minimum
+            return CircuitBreakerStats(
+                name=self._name,
+                state=self._state,
+                total_requests=self._requests,
+                total_successes=self._successes,
+                total_failures=self._failures,
+                total_rejected=self._rejected,
+                total_excluded=self._excluded_count,
+                total_cancelled=self._cancelled,
+                state_transitions=self._transitions,
+                failure_count=current.failures,
+                success_count=calls - current.failures,
+                half_open_in_flight=self._in_flight,
+                buffered_calls=calls,
+                failure_rate=current.failures / calls if evaluated else None,
+                slow_call_rate=current.slow / calls if evaluated else None,
+            )
         return CircuitBreakerStats(
             name=self._name,
             state=self._state,
@@ -549,6 +713,83 @@ class CircuitBreaker:
     def __repr__(self) -> str:
         return f"<CircuitBreaker {self._name!r} {self._state.value}>"
 
+    # -- the rate-based mode ---------------------------------------------------
+
+    def _call_windowed_sync(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        lock = self._lock
+        with lock:
+            self._requests += 1
+            if self._shared:
+                self._sync()
+            epoch = self._epoch if self._state is _CLOSED else self._admit()
+        clock = self._clock
+        start = clock()
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:
+            with lock:
+                self._record_windowed_error(exc, clock() - start, epoch)
+            raise
+        except BaseException:
+            with lock:
+                self._record_interrupted(epoch)
+            raise
+        with lock:
+            self._successes += 1
+            self._record_windowed(False, clock() - start, epoch)
+        return result
+
+    def _record_windowed_error(self, exc: Exception, duration: float, epoch: int) -> None:
+        if isinstance(exc, self._excluded):
+            self._excluded_count += 1
+            self._release(epoch)
+            return
+        self._failures += 1
+        self._record_windowed(True, duration, epoch)
+
+    def _record_windowed(self, failed: bool, duration: float, epoch: int) -> None:
+        if epoch != self._epoch:
+            return  # admitted in an earlier state: changes nothing now
+        slow = duration > self._slow_duration
+        window = self._window
+        trials = self._trials
+        assert window is not None
+        assert trials is not None
+        if self._state is _CLOSED:
+            window.record(failed, slow, self._clock() if self._timed else 0.0)
+            if window.calls >= self._minimum_calls and self._exceeded(window, 0):
+                self._trip_from_closed(epoch)
+            return
+        self._in_flight -= 1
+        trials.record(failed, slow, self._clock())
+        needed = self._trials_needed()
+        if trials.calls < needed:
+            return
+        if self._exceeded(trials, needed):
+            self._trip()
+        else:
+            self._breaker.close()
+
+    def _trip_from_closed(self, epoch: int) -> None:
+        if self._shared:
+            self._sync()  # another process may have opened it already
+            if epoch != self._epoch:
+                return
+        self._trip()
+
+    def _exceeded(self, window: Window, minimum: int) -> bool:
+        calls = window.calls
+        if calls == 0 or calls < minimum:
+            return False
+        return (
+            window.failures / calls >= self._failure_rate or window.slow / calls >= self._slow_rate
+        )
+
+    def _trials_needed(self) -> int:
+        cap = self._half_open_cap
+        assert cap is not None  # the config requires it in the rate-based mode
+        return cap
+
     # -- admission and outcomes (callers of the sync path hold self._lock) -------
 
     def _admit(self) -> int:
@@ -562,7 +803,13 @@ class CircuitBreaker:
                 )
             self._breaker.half_open()
         cap = self._half_open_cap
-        if (cap is not None and self._in_flight >= cap) or (
+        trials = self._trials
+        if trials is not None:
+            # Rate-based: a fixed number of trials in all, as in resilience4j.
+            if self._in_flight + trials.calls >= self._trials_needed():
+                self._rejected += 1
+                raise CircuitOpenError(self._name, _HALF_OPEN, 0.0, message=self._full_message)
+        elif (cap is not None and self._in_flight >= cap) or (
             # Enough successes already: admit no more trials, so that the ones
             # in flight can finish and the breaker can close.
             self._probe_successes >= self._success_threshold
@@ -612,7 +859,8 @@ class CircuitBreaker:
         """Give back a half-open trial slot without a verdict."""
         if epoch == self._epoch and self._state is _HALF_OPEN:
             self._in_flight -= 1
-            self._close_if_recovered()
+            if self._window is None:
+                self._close_if_recovered()
 
     def _close_if_recovered(self) -> None:
         if self._in_flight == 0 and self._storage.success_counter >= self._success_threshold:
@@ -632,14 +880,19 @@ class CircuitBreaker:
         # when another process changed it, rebuilds it and notifies our bridge.
         self._breaker.state  # noqa: B018
 
-    def _new_epoch(self) -> None:
+    def _new_epoch(self, new: CircuitState = _CLOSED) -> None:
         self._epoch += 1
         self._in_flight = 0
         self._probe_successes = 0
+        # Each state starts with empty outcomes, except that an open breaker
+        # keeps the ones that opened it, for stats() (as resilience4j does).
+        if new is not _OPEN and self._window is not None and self._trials is not None:
+            self._window.clear()
+            self._trials.clear()
 
     def _on_state_change(self, new: CircuitState) -> None:
         old = self._state
-        self._new_epoch()
+        self._new_epoch(new)
         if new is _OPEN:
             opened = self._opening_at
             self._open_until = (
