@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from typing import Final, Literal, ParamSpec, TypeVar, overload
 
 from rustok_core.resilience._errors import CircuitOpenError, rejection_message
+from rustok_core.resilience._events import EventListener, StorageUnavailable, notify
+from rustok_core.resilience._fleet import FleetCircuit, FleetReply
 from rustok_core.resilience._pybreaker import pybreaker
 from rustok_core.resilience._storage import CircuitStorage
 from rustok_core.resilience._window import CountWindow, TimeWindow, Window
@@ -81,6 +83,8 @@ _FROM_PYBREAKER: Final = {
     pybreaker.STATE_OPEN: CircuitState.OPEN,
     pybreaker.STATE_HALF_OPEN: CircuitState.HALF_OPEN,
 }
+_FROM_FLEET: Final = {state.value: state for state in CircuitState}
+_FLEET_RETRY: Final = 1.0  # seconds between attempts to reach Redis again after a failure
 _CLOSED: Final = CircuitState.CLOSED
 _OPEN: Final = CircuitState.OPEN
 _HALF_OPEN: Final = CircuitState.HALF_OPEN
@@ -327,6 +331,8 @@ class CircuitBreaker:
             shared store from `redis_storage` so several processes share one circuit.
         listeners: callables told of every state change (`StateChange`).
         clock: monotonic seconds; tests pass a clock they advance by hand.
+        event_listeners: callables told of the other events (`StorageUnavailable`
+            when a Redis storage becomes unreachable, and when it is back).
 
     Example::
 
@@ -341,11 +347,17 @@ class CircuitBreaker:
         "_clock",
         "_config",
         "_epoch",
+        "_event_listeners",
         "_excluded",
         "_excluded_count",
         "_failure_rate",
         "_failure_threshold",
         "_failures",
+        "_fleet",
+        "_fleet_args",
+        "_fleet_down_until",
+        "_fleet_gen",
+        "_fleet_seen_at",
         "_full_message",
         "_half_open_cap",
         "_in_flight",
@@ -381,6 +393,7 @@ class CircuitBreaker:
         storage: CircuitStorage | None = None,
         listeners: Iterable[StateListener] = (),
         clock: Clock = time.monotonic,
+        event_listeners: Iterable[EventListener] = (),
     ) -> None:
         if not name:
             raise ValueError("a circuit breaker needs a non-empty name, e.g. 'tenant-db'")
@@ -443,6 +456,14 @@ class CircuitBreaker:
         self._state = _FROM_PYBREAKER[self._breaker.current_state]
         if self._state is _OPEN:
             self._open_until = self._deadline_from_storage()
+        self._event_listeners = list(event_listeners)
+        self._fleet: FleetCircuit | None = storage.fleet
+        self._fleet_gen = -1
+        self._fleet_seen_at = -math.inf
+        self._fleet_down_until = 0.0
+        self._fleet_args = self._fleet_config(config)
+        if self._fleet is not None:
+            self._fleet_call(self._fleet.read)
 
     # -- public surface ---------------------------------------------------------
 
@@ -484,6 +505,8 @@ class CircuitBreaker:
                 was not called.
             BaseException: whatever ``fn`` raised, unchanged, after it was counted.
         """
+        if self._fleet is not None:
+            return await self._call_fleet(fn, *args, **kwargs)
         self._requests += 1
         if self._shared:
             self._sync()
@@ -545,6 +568,8 @@ class CircuitBreaker:
             CircuitOpenError: the breaker refused the call; ``fn`` was not called.
             BaseException: whatever ``fn`` raised, unchanged, after it was counted.
         """
+        if self._fleet is not None:
+            return self._call_fleet_sync(fn, *args, **kwargs)
         if self._window is not None:
             return self._call_windowed_sync(fn, *args, **kwargs)
         lock = self._lock
@@ -602,6 +627,8 @@ class CircuitBreaker:
     def open(self) -> None:
         """Open the breaker now (it refuses calls until ``timeout`` has passed)."""
         with self._lock:
+            if self._fleet is not None and self._fleet_force("open"):
+                return
             if self._shared:
                 self._sync()
             if self._state is not _OPEN:
@@ -610,6 +637,8 @@ class CircuitBreaker:
     def close(self) -> None:
         """Close the breaker now and clear its failure and success counters."""
         with self._lock:
+            if self._fleet is not None and self._fleet_force("closed"):
+                return
             if self._shared:
                 self._sync()
             if self._state is not _CLOSED:
@@ -620,7 +649,9 @@ class CircuitBreaker:
         with self._lock:
             if self._shared:
                 self._sync()
-            if self._state is not _CLOSED:
+            if self._fleet is not None and self._fleet_force("closed"):
+                self._new_epoch()
+            elif self._state is not _CLOSED:
                 self._breaker.close()
             else:
                 self._storage.reset_counter()
@@ -633,6 +664,10 @@ class CircuitBreaker:
     def add_listener(self, listener: StateListener) -> None:
         """Tell ``listener`` of every later state change."""
         self._listeners.append(listener)
+
+    def add_event_listener(self, listener: EventListener) -> None:
+        """Tell ``listener`` of every later event other than state changes."""
+        self._event_listeners.append(listener)
 
     def remove_listener(self, listener: StateListener) -> None:
         """Stop telling ``listener`` of state changes.
@@ -712,6 +747,191 @@ class CircuitBreaker:
 
     def __repr__(self) -> str:
         return f"<CircuitBreaker {self._name!r} {self._state.value}>"
+
+    # -- the shared circuit on Redis (storage from redis_storage) ----------------
+
+    @staticmethod
+    def _fleet_config(config: CircuitBreakerConfig) -> list[str]:
+        """The configuration as the circuit scripts read it (ARGV 2 to 11)."""
+
+        def rate(value: float | None) -> str:
+            return repr(float(value)) if value is not None else "2"  # 2: never reached
+
+        if config.sliding_window_type == "count":
+            minimum = min(config.minimum_calls, config.sliding_window_size)
+        else:
+            minimum = config.minimum_calls
+        return [
+            repr(float(config.timeout)),
+            str(config.half_open_max_requests or 0),
+            str(config.failure_threshold),
+            str(config.success_threshold),
+            "1" if config.rate_based else "0",
+            config.sliding_window_type,
+            str(config.sliding_window_size),
+            str(minimum),
+            rate(config.failure_rate_threshold),
+            rate(config.slow_call_rate_threshold),
+        ]
+
+    def _fleet_usable(self) -> bool:
+        return self._fleet_down_until == 0.0 or self._clock() >= self._fleet_down_until
+
+    def _fleet_call(self, op: Callable[..., FleetReply], *args: object) -> FleetReply | None:
+        """Run a script and mirror its reply; ``None`` (and local state) if Redis failed."""
+        from redis.exceptions import RedisError
+
+        try:
+            reply = op(self._fleet_args, *args)
+        except RedisError as exc:
+            if self._fleet_down_until == 0.0:
+                logger.warning(
+                    "circuit breaker %r: Redis unreachable (%s); going on with local state "
+                    "until it is back",
+                    self._name,
+                    exc,
+                )
+                if self._event_listeners:
+                    event = StorageUnavailable(
+                        "breaker", self._name, available=False, error=str(exc)
+                    )
+                    notify(self._event_listeners, event)
+            self._fleet_down_until = self._clock() + _FLEET_RETRY
+            return None
+        if self._fleet_down_until:
+            self._fleet_down_until = 0.0
+            logger.warning("circuit breaker %r: Redis reachable again", self._name)
+            if self._event_listeners:
+                notify(
+                    self._event_listeners, StorageUnavailable("breaker", self._name, available=True)
+                )
+        self._fleet_seen_at = self._clock()
+        self._mirror(reply)
+        return reply
+
+    def _mirror(self, reply: FleetReply) -> None:
+        """Make the local state (pybreaker's, in memory) what the shared circuit says."""
+        new = _FROM_FLEET[reply.state]
+        if reply.generation == self._fleet_gen and new is self._state:
+            return
+        self._fleet_gen = reply.generation
+        if new is _OPEN:
+            self._opening_at = self._clock() - max(0.0, reply.now - reply.opened_at)
+            try:
+                self._breaker.open()
+            finally:
+                self._opening_at = None
+        elif new is _HALF_OPEN:
+            self._breaker.half_open()
+        else:
+            self._breaker.close()
+
+    def _fleet_force(self, state: str) -> bool:
+        """A manual transition on the shared circuit; False if Redis could not be reached."""
+        assert self._fleet is not None
+        return self._fleet_call(self._fleet.force, state) is not None
+
+    def _fleet_admit(self) -> tuple[int, int]:
+        """Admit a call: ``(generation, -1)`` on the shared circuit, or
+        ``(-1, epoch)`` on local state while Redis is away."""
+        self._requests += 1
+        state = self._state
+        if state is _OPEN and (now := self._clock()) < self._open_until:
+            self._rejected += 1
+            raise CircuitOpenError(
+                self._name, _OPEN, self._open_until - now, message=self._open_message
+            )
+        fleet = self._fleet
+        assert fleet is not None
+        if not self._fleet_usable():
+            return -1, self._epoch if state is _CLOSED else self._admit()
+        if state is _CLOSED and self._clock() - self._fleet_seen_at <= fleet.max_staleness:
+            return self._fleet_gen, -1  # no round trip: a recent reply said closed
+        reply = self._fleet_call(fleet.admit)
+        if reply is None:
+            return -1, self._epoch if self._state is _CLOSED else self._admit()
+        if not reply.admitted:
+            self._rejected += 1
+            if self._state is _OPEN:
+                retry_after = max(0.0, self._open_until - self._clock())
+                raise CircuitOpenError(self._name, _OPEN, retry_after, message=self._open_message)
+            raise CircuitOpenError(self._name, _HALF_OPEN, 0.0, message=self._full_message)
+        return reply.generation, -1
+
+    def _fleet_outcome(
+        self, admitted: tuple[int, int], error: BaseException | None, duration: float
+    ) -> None:
+        generation, epoch = admitted
+        fleet = self._fleet
+        assert fleet is not None
+        if generation < 0:
+            # Admitted on local state while Redis was away: counted locally; if
+            # Redis may be back, learn the shared state again.
+            self._count_locally(error, duration, epoch)
+            if self._fleet_usable():
+                self._fleet_call(fleet.read)
+            return
+        if error is None:
+            outcome = "s"
+            self._successes += 1
+        elif isinstance(error, self._excluded):
+            outcome = "r"
+            self._excluded_count += 1
+        elif isinstance(error, Exception):
+            outcome = "f"
+            self._failures += 1
+        else:
+            outcome = "r"  # cancelled or interrupted: neither success nor failure
+            self._cancelled += 1
+        slow = duration > self._slow_duration
+        self._fleet_call(fleet.record, generation, outcome, slow)
+        # If Redis failed just now, this outcome is lost to the fleet; the next
+        # calls run on local state.
+
+    def _count_locally(self, error: BaseException | None, duration: float, epoch: int) -> None:
+        if error is None:
+            if self._window is not None:
+                self._successes += 1
+                self._record_windowed(False, duration, epoch)
+            else:
+                self._record_success(epoch)
+        elif isinstance(error, Exception):
+            if self._window is not None:
+                self._record_windowed_error(error, duration, epoch)
+            else:
+                self._record_error(error, epoch)
+        else:
+            self._record_interrupted(epoch)
+
+    async def _call_fleet(
+        self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        admitted = self._fleet_admit()
+        clock = self._clock
+        start = clock()
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            self._fleet_outcome(admitted, exc, clock() - start)
+            raise
+        self._fleet_outcome(admitted, None, clock() - start)
+        return result
+
+    def _call_fleet_sync(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        lock = self._lock
+        with lock:
+            admitted = self._fleet_admit()
+        clock = self._clock
+        start = clock()
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            with lock:
+                self._fleet_outcome(admitted, exc, clock() - start)
+            raise
+        with lock:
+            self._fleet_outcome(admitted, None, clock() - start)
+        return result
 
     # -- the rate-based mode ---------------------------------------------------
 
