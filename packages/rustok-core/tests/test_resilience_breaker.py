@@ -19,19 +19,7 @@ from rustok_core.resilience import (
     CircuitState,
     StateChange,
 )
-
-
-class ManualClock:
-    """A monotonic clock that moves only when a test advances it."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from rustok_core.testing import ManualClock
 
 
 class Boom(Exception):

@@ -18,22 +18,8 @@ from rustok_core.resilience import (
     Linear,
     RetryAttempt,
     RetryPolicy,
-    is_testing,
-    set_testing,
 )
-
-
-class ManualClock:
-    """A monotonic clock that moves only when a test advances it."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from rustok_core.testing import ManualClock, is_test_mode, set_test_mode, test_mode
 
 
 class Flaky(Exception):
@@ -46,9 +32,8 @@ class Fatal(Exception):
 
 @pytest.fixture(autouse=True)
 def no_waiting() -> Iterator[None]:
-    set_testing(True)
-    yield
-    set_testing(False)
+    with test_mode():
+        yield
 
 
 class Script:
@@ -244,19 +229,47 @@ async def test_base_exceptions_are_never_retried() -> None:
 
 
 async def test_the_budget_stops_retries_whose_wait_would_end_past_it() -> None:
-    clock = ManualClock()
+    clock = ManualClock(start=0.0)
     script = Script(*(Flaky(str(n)) for n in range(10)), clock=clock, cost=1.0)
     policy = RetryPolicy(max_attempts=10, backoff=Fixed(1.0), budget=4.5, clock=clock)
     with pytest.raises(Flaky) as caught:
         await policy.execute(script)
-    # t=1 after attempt 1 (+1 wait = 2 <= 4.5), t=2 after attempt 2 (+1 = 3 <= 4.5),
-    # t=3 after attempt 3 (+1 = 4 <= 4.5), t=4 after attempt 4 (+1 = 5 > 4.5): stop.
-    assert script.calls == 4
-    assert str(caught.value) == "3"
+    # Each attempt costs 1 s and each skipped wait moves the clock 1 s:
+    # t=1 after attempt 1 (+1 wait = 2 <= 4.5), t=3 after attempt 2 (+1 = 4 <= 4.5),
+    # t=5 after attempt 3 (+1 = 6 > 4.5): stop, as it would in real time.
+    assert script.calls == 3
+    assert str(caught.value) == "2"
+    assert clock.now == 5.0
+
+
+async def test_skipped_waits_advance_a_manual_clock() -> None:
+    clock = ManualClock(start=0.0)
+    policy = RetryPolicy(max_attempts=3, backoff=Fixed(1.5), clock=clock)
+    assert await policy.execute(Script(Flaky(), Flaky())) == "done"
+    assert clock.now == 3.0
+
+
+async def test_skipped_waits_count_toward_the_budget_on_the_real_clock() -> None:
+    # The real monotonic clock cannot be advanced: the skipped waits are added to
+    # the elapsed time instead, so a 3 s budget with 1 s waits allows 4 attempts
+    # (at most 3 waits fit), not one per attempt the machine can make in 3 s.
+    script = Script(*(Flaky(str(n)) for n in range(100)))
+    policy = RetryPolicy(max_attempts=100, backoff=Fixed(1.0), budget=3.0)
+    with pytest.raises(Flaky):
+        await policy.execute(script)
+    assert script.calls in (3, 4)  # 4 unless the real time between attempts tips it
+
+
+def test_skipped_waits_count_toward_the_budget_on_the_sync_path() -> None:
+    script = Script(*(Flaky(str(n)) for n in range(100)))
+    policy = RetryPolicy(max_attempts=100, backoff=Fixed(1.0), budget=3.0)
+    with pytest.raises(Flaky):
+        policy.execute_sync(script.sync)
+    assert script.calls in (3, 4)  # 4 unless the real time between attempts tips it
 
 
 async def test_an_unlimited_budget_leaves_max_attempts_in_charge() -> None:
-    clock = ManualClock()
+    clock = ManualClock(start=0.0)
     script = Script(Flaky(), Flaky(), clock=clock, cost=1000.0)
     policy = RetryPolicy(max_attempts=3, backoff=Fixed(0.0), clock=clock)
     assert await policy.execute(script) == "done"
@@ -280,7 +293,11 @@ async def test_an_open_breaker_is_retried_when_retry_after_fits_the_budget() -> 
     seen: list[RetryAttempt] = []
     script = Script(refusal(2.0))
     policy = RetryPolicy(
-        max_attempts=3, backoff=Fixed(0.1), budget=5.0, on_retry=seen.append, clock=ManualClock()
+        max_attempts=3,
+        backoff=Fixed(0.1),
+        budget=5.0,
+        on_retry=seen.append,
+        clock=ManualClock(start=0.0),
     )
     assert await policy.execute(script) == "done"
     assert [a.delay for a in seen] == [2.0]  # waits for the breaker, not just the backoff
@@ -288,7 +305,7 @@ async def test_an_open_breaker_is_retried_when_retry_after_fits_the_budget() -> 
 
 async def test_an_open_breaker_is_not_retried_when_retry_after_exceeds_the_budget() -> None:
     script = Script(refusal(30.0))
-    policy = RetryPolicy(max_attempts=3, budget=5.0, clock=ManualClock())
+    policy = RetryPolicy(max_attempts=3, budget=5.0, clock=ManualClock(start=0.0))
     with pytest.raises(CircuitOpenError):
         await policy.execute(script)
     assert script.calls == 1
@@ -333,21 +350,23 @@ async def test_decorator_keeps_the_signature_on_both_kinds() -> None:
     assert fetch.__name__ == "fetch"
 
 
-def test_the_testing_switch() -> None:
-    assert is_testing()
-    set_testing(False)
-    assert not is_testing()
-    set_testing(True)
-    assert is_testing()
+def test_test_mode_is_on_inside_the_block_and_restored_after() -> None:
+    assert is_test_mode()  # the autouse fixture's block
+    set_test_mode(False)
+    with test_mode():
+        assert is_test_mode()
+    assert not is_test_mode()
+    set_test_mode(True)
 
 
 async def test_real_waiting_sleeps_the_backoff_delay() -> None:
-    set_testing(False)
-    clock_before = ManualClock()
+    set_test_mode(False)
+    clock = ManualClock(start=0.0)
     script = Script(Flaky())
-    policy = RetryPolicy(max_attempts=2, backoff=Fixed(0.001), clock=clock_before)
+    policy = RetryPolicy(max_attempts=2, backoff=Fixed(0.001), clock=clock)
     assert await policy.execute(script) == "done"
     assert policy.stats().total_delay == pytest.approx(0.001)
+    assert clock.now == 0.0  # a real wait leaves a manual clock alone
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,15 @@
-"""Resilience for calls to other systems: circuit breaker, retry, timeouts, and all three.
+"""Resilience for calls to other systems: breaker, retry, timeout, bulkhead, rate limiter.
 
 A user imports everything from here::
 
     from rustok_core.resilience import CircuitBreaker, CircuitBreakerConfig, RetryPolicy
 
 The circuit breaker is built on pybreaker (state machine, storage, Redis sharing)
-with a native asyncio path; retries are built on tenacity. See the package
+with a native asyncio path and a rate-based mode over sliding windows; retries
+are built on tenacity, with a shared retry budget. `Bulkhead` limits concurrent
+calls, `RateLimiter` is a token bucket per key (in memory or on Redis),
+`Fallback` turns errors into values, and `ResiliencePolicy` composes them in an
+explicit order. Every strategy reports events to listeners. See the package
 README and ``docs/CIRCUIT_BREAKER_GUIDE.md``.
 """
 
@@ -18,9 +22,28 @@ from rustok_core.resilience._breaker import (
     StateChange,
     StateListener,
 )
-from rustok_core.resilience._errors import CircuitOpenError, OperationTimeoutError
-from rustok_core.resilience._policy import ResiliencePolicy
+from rustok_core.resilience._budget import RetryBudget
+from rustok_core.resilience._bulkhead import Bulkhead, BulkheadStats
+from rustok_core.resilience._errors import (
+    BulkheadFullError,
+    CircuitOpenError,
+    OperationTimeoutError,
+    RateLimitedError,
+)
+from rustok_core.resilience._events import (
+    BudgetExhausted,
+    CallOutcome,
+    CallRejected,
+    Event,
+    EventListener,
+    FallbackUsed,
+    StorageUnavailable,
+)
+from rustok_core.resilience._fallback import Fallback
+from rustok_core.resilience._policy import DEFAULT_ORDER, PolicyStep, ResiliencePolicy
+from rustok_core.resilience._ratelimit import RateLimiter
 from rustok_core.resilience._redis import redis_storage
+from rustok_core.resilience._registry import BreakerRegistry
 from rustok_core.resilience._retry import (
     Backoff,
     Exponential,
@@ -30,14 +53,20 @@ from rustok_core.resilience._retry import (
     RetryOn,
     RetryPolicy,
     RetryStats,
-    is_testing,
-    set_testing,
 )
 from rustok_core.resilience._storage import CircuitStorage
 from rustok_core.resilience._timeout import with_timeout
 
 __all__ = [
+    "DEFAULT_ORDER",
     "Backoff",
+    "BreakerRegistry",
+    "BudgetExhausted",
+    "Bulkhead",
+    "BulkheadFullError",
+    "BulkheadStats",
+    "CallOutcome",
+    "CallRejected",
     "CircuitBreaker",
     "CircuitBreakerConfig",
     "CircuitBreakerStats",
@@ -45,19 +74,26 @@ __all__ = [
     "CircuitState",
     "CircuitStorage",
     "Clock",
+    "Event",
+    "EventListener",
     "Exponential",
+    "Fallback",
+    "FallbackUsed",
     "Fixed",
     "Linear",
     "OperationTimeoutError",
+    "PolicyStep",
+    "RateLimitedError",
+    "RateLimiter",
     "ResiliencePolicy",
     "RetryAttempt",
+    "RetryBudget",
     "RetryOn",
     "RetryPolicy",
     "RetryStats",
     "StateChange",
     "StateListener",
-    "is_testing",
+    "StorageUnavailable",
     "redis_storage",
-    "set_testing",
     "with_timeout",
 ]

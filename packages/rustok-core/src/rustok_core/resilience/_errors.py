@@ -9,7 +9,7 @@ from rustok_core.error import ErrorKind, FieldViolation, RichError
 if TYPE_CHECKING:
     from rustok_core.resilience._breaker import CircuitState
 
-__all__ = ["CircuitOpenError", "OperationTimeoutError"]
+__all__ = ["BulkheadFullError", "CircuitOpenError", "OperationTimeoutError", "RateLimitedError"]
 
 
 class CircuitOpenError(RichError):
@@ -102,3 +102,61 @@ class OperationTimeoutError(RichError, TimeoutError):
         )
         self.seconds = seconds
         self.operation = operation
+
+
+class BulkheadFullError(RichError):
+    """A bulkhead refused a call: every slot was taken and none freed within ``max_wait``.
+
+    Its kind is ``EXTERNAL_SERVICE`` (HTTP 503, with ``Retry-After``): the
+    dependency is busy, not broken.
+
+    Attributes:
+        bulkhead_name: the name of the refusing bulkhead.
+        max_concurrent: its number of slots.
+        retry_after: seconds after which a retry may find a free slot (a hint:
+            the bulkhead's ``max_wait``, or 1 s when it does not wait).
+    """
+
+    bulkhead_name: str
+    max_concurrent: int
+    retry_after: float
+
+    def __init__(self, bulkhead_name: str, max_concurrent: int, retry_after: float) -> None:
+        super().__init__(
+            ErrorKind.EXTERNAL_SERVICE,
+            f"bulkhead {bulkhead_name!r} refused the call: all {max_concurrent} slots are busy; "
+            "retry after retry_after seconds, or raise max_concurrent if the dependency can "
+            "take more",
+            user_message="The service is busy. Please retry later.",
+        )
+        self.bulkhead_name = bulkhead_name
+        self.max_concurrent = max_concurrent
+        self.retry_after = retry_after
+
+
+class RateLimitedError(RichError):
+    """A rate limiter refused a call: the key's token bucket is empty.
+
+    Its kind is ``RATE_LIMITED`` (HTTP 429, with ``Retry-After``).
+
+    Attributes:
+        limiter_name: the name of the refusing limiter.
+        key: the key whose bucket is empty (a tenant id, a host; ``""`` for one bucket).
+        retry_after: seconds until the bucket holds enough tokens again.
+    """
+
+    limiter_name: str
+    key: str
+    retry_after: float
+
+    def __init__(self, limiter_name: str, key: str, retry_after: float) -> None:
+        which = f" for key {key!r}" if key else ""
+        super().__init__(
+            ErrorKind.RATE_LIMITED,
+            f"rate limiter {limiter_name!r} refused the call{which}: the rate is used up; "
+            f"retry after {retry_after:.3f} s",
+            user_message="Too many requests. Please retry later.",
+        )
+        self.limiter_name = limiter_name
+        self.key = key
+        self.retry_after = retry_after

@@ -1,10 +1,10 @@
 """pybreaker, imported without importing redis.
 
 pybreaker imports the ``redis`` package at import time when it is installed,
-for its Redis storage. That import is slow (a large part of a second or more)
+for its own Redis storage, which this package does not use (`redis_storage`
+runs its own scripts). That import is slow (a large part of a second or more)
 and useless to a process whose breakers live in memory, so pybreaker is
-imported here with ``redis`` hidden, and `enable_redis` gives it the package
-when `redis_storage` first needs it.
+imported here with ``redis`` hidden.
 
 If ``redis`` or pybreaker was imported before this module, nothing is hidden.
 A process that uses pybreaker's own ``CircuitRedisStorage`` directly, besides
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["enable_redis", "pybreaker"]
+__all__ = ["pybreaker"]
 
 if "pybreaker" in sys.modules or "redis" in sys.modules:
     import pybreaker
@@ -25,21 +25,3 @@ else:
         import pybreaker
     finally:
         del sys.modules["redis"]
-
-
-def enable_redis() -> None:
-    """Give pybreaker the ``redis`` package (imports it).
-
-    Raises:
-        ImportError: if ``redis`` is not installed.
-    """
-    if pybreaker.HAS_REDIS_SUPPORT:
-        return
-    import redis
-    from redis.client import Pipeline
-    from redis.exceptions import RedisError
-
-    pybreaker.Redis = redis.Redis  # type: ignore[attr-defined]  # set only when redis imports
-    pybreaker.Pipeline = Pipeline  # type: ignore[attr-defined]  # idem
-    pybreaker.RedisError = RedisError  # type: ignore[attr-defined]  # idem
-    pybreaker.HAS_REDIS_SUPPORT = True

@@ -11,19 +11,21 @@ breaker's ``retry_after`` fits in what is left of it.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import ParamSpec, TypeAlias, TypeVar, overload
+from typing import Literal, ParamSpec, TypeAlias, TypeVar, overload
 
 import tenacity
 
-from rustok_core.resilience._errors import CircuitOpenError
+from rustok_core.resilience._budget import RetryBudget
+from rustok_core.resilience._errors import BulkheadFullError, CircuitOpenError, RateLimitedError
+from rustok_core.resilience._events import BudgetExhausted, EventListener, notify
+from rustok_core.resilience._waiting import Elapsed
 
 __all__ = [
     "Backoff",
@@ -34,8 +36,6 @@ __all__ = [
     "RetryOn",
     "RetryPolicy",
     "RetryStats",
-    "is_testing",
-    "set_testing",
 ]
 
 P = ParamSpec("P")
@@ -43,31 +43,17 @@ T = TypeVar("T")
 
 logger = logging.getLogger("rustok.resilience")
 
-_testing = False
+
+# Refusals by our own strategies: retried only within a time budget, never blindly.
+_REFUSALS = (CircuitOpenError, BulkheadFullError, RateLimitedError)
 
 
-def set_testing(enabled: bool = True) -> None:
-    """Turn all retry waiting off (``True``) or back on (``False``), process-wide.
-
-    For test suites: delays are still computed (hooks and stats see them), but
-    nothing sleeps. Time budgets still count real time.
-    """
-    global _testing
-    _testing = bool(enabled)
-
-
-def is_testing() -> bool:
-    """Whether `set_testing` turned waiting off."""
-    return _testing
-
-
-async def _sleep_async(seconds: float) -> None:
-    await asyncio.sleep(0 if _testing else seconds)
-
-
-def _sleep_sync(seconds: float) -> None:
-    if not _testing:
-        time.sleep(seconds)
+def _retry_after_of(error: BaseException) -> float:
+    """The seconds an error asks the caller to wait (``retry_after``), or 0.0."""
+    retry_after = getattr(error, "retry_after", None)
+    if isinstance(retry_after, bool) or not isinstance(retry_after, int | float):
+        return 0.0
+    return float(retry_after) if retry_after > 0 else 0.0
 
 
 def _name_of(fn: object) -> str:
@@ -224,7 +210,7 @@ class RetryStats:
     failures: int
     """Calls that raised (after their last attempt)."""
     total_delay: float
-    """Seconds of waiting between attempts (as computed; not slept under `set_testing`)."""
+    """Seconds of waiting between attempts (as computed; skipped, but counted, in test mode)."""
 
 
 class _Counters:
@@ -263,9 +249,12 @@ class RetryPolicy:
 
     Only ``Exception`` subclasses selected by ``retry_on`` are retried; any other
     error, and the last error once attempts or budget run out, is re-raised as
-    itself. A `CircuitOpenError` is retried only when ``budget`` is set and the
-    breaker's ``retry_after`` fits in what is left of it (the wait is then at
-    least ``retry_after``).
+    itself. An error with a ``retry_after`` (seconds, as `CircuitOpenError`,
+    `BulkheadFullError`, `RateLimitedError` and 429/503 errors of other
+    libraries carry) is waited for at least that long, and retried only if the
+    wait fits the time budget. The refusals of our own strategies
+    (`CircuitOpenError`, `BulkheadFullError`, `RateLimitedError`) are retried
+    only when ``budget`` is set.
 
     Args:
         max_attempts: attempts in all, the first one included (>= 1).
@@ -274,7 +263,15 @@ class RetryPolicy:
         budget: seconds from the first attempt after which no retry starts; a
             retry whose wait would end past it is not made.
         on_retry: a hook told of each retry (`RetryAttempt`), for metrics or logs.
-        clock: monotonic seconds, for the budget; tests may pass their own.
+        retry_budget: a `RetryBudget` shared by every call of the policy (or of
+            several policies): when it runs low, failed calls are not retried, so
+            an outage does not multiply the load.
+        name: the policy's name, in logs and events.
+        listeners: callables told of `BudgetExhausted` events.
+        clock: monotonic seconds, for the budget; tests may pass their own. In test
+            mode (``rustok_core.testing.test_mode``) waits are skipped but still
+            count toward the budget: advanced on a ``ManualClock``, added to the
+            elapsed time otherwise.
 
     Example::
 
@@ -288,6 +285,9 @@ class RetryPolicy:
     budget: float | None = None
     on_retry: Callable[[RetryAttempt], None] | None = None
     clock: Callable[[], float] = time.monotonic
+    retry_budget: RetryBudget | None = None
+    name: str = "retry"
+    listeners: Sequence[EventListener] = ()
     _should_retry: Callable[[Exception], bool] = field(init=False, repr=False, compare=False)
     _counters: _Counters = field(init=False, repr=False, compare=False)
 
@@ -303,6 +303,10 @@ class RetryPolicy:
         backoff: object = self.backoff
         if not isinstance(backoff, Fixed | Linear | Exponential):
             raise TypeError(f"backoff must be Fixed, Linear or Exponential, got {backoff!r}")
+        retry_budget: object = self.retry_budget
+        if retry_budget is not None and not isinstance(retry_budget, RetryBudget):
+            raise TypeError(f"retry_budget must be a RetryBudget or None, got {retry_budget!r}")
+        object.__setattr__(self, "listeners", tuple(self.listeners))
         object.__setattr__(self, "_should_retry", _predicate(self.retry_on))
         object.__setattr__(self, "_counters", _Counters())
 
@@ -322,7 +326,7 @@ class RetryPolicy:
         """
         counters = self._counters
         counters.attempts += 1
-        start = self.clock()
+        elapsed = Elapsed(self.clock)
         try:
             result = await fn(*args, **kwargs)
         except Exception as exc:
@@ -338,20 +342,22 @@ class RetryPolicy:
         else:
             counters.calls += 1
             counters.successes += 1
+            if self.retry_budget is not None:
+                self.retry_budget.record_success()
             return result
-        return await self._retry_async(first_error, start, fn, args, kwargs)
+        return await self._retry_async(first_error, elapsed, fn, args, kwargs)
 
     def execute_sync(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Call the plain callable ``fn(*args, **kwargs)``, retrying per this policy.
 
-        Waits with ``time.sleep`` (off under `set_testing`).
+        Waits with ``time.sleep`` (skipped in test mode, see ``rustok_core.testing``).
 
         Raises:
             BaseException: the last attempt's own error, as for `execute`.
         """
         counters = self._counters
         counters.attempts += 1
-        start = self.clock()
+        elapsed = Elapsed(self.clock)
         try:
             result = fn(*args, **kwargs)
         except Exception as exc:
@@ -367,8 +373,10 @@ class RetryPolicy:
         else:
             counters.calls += 1
             counters.successes += 1
+            if self.retry_budget is not None:
+                self.retry_budget.record_success()
             return result
-        return self._retry_sync(first_error, start, fn, args, kwargs)
+        return self._retry_sync(first_error, elapsed, fn, args, kwargs)
 
     @overload
     def __call__(
@@ -398,25 +406,25 @@ class RetryPolicy:
     # -- the retry machinery, engaged only after a first failure -----------------
 
     def _retryable(self, exc: Exception) -> bool:
-        if isinstance(exc, CircuitOpenError) and self.budget is None:
-            return False  # an open breaker is not retried blindly
+        if isinstance(exc, _REFUSALS) and self.budget is None:
+            return False  # a refusal is not retried blindly
         return self._should_retry(exc)
 
     async def _retry_async(
         self,
         first_error: Exception,
-        start: float,
+        elapsed: Elapsed,
         fn: Callable[P, Awaitable[T]],
         args: tuple[object, ...],
         kwargs: dict[str, object],
     ) -> T:
         counters = self._counters
         retrying = tenacity.AsyncRetrying(
-            sleep=_sleep_async,
-            stop=functools.partial(self._stop, start),
+            sleep=elapsed.sleep_async,
+            stop=functools.partial(self._stop, elapsed),
             wait=functools.partial(self._wait, self.backoff._wait()),
             retry=self._retry,
-            before_sleep=functools.partial(self._before_sleep, start, _name_of(fn)),
+            before_sleep=functools.partial(self._before_sleep, elapsed, _name_of(fn)),
             reraise=True,
         )
         pending: Exception | None = first_error
@@ -437,23 +445,25 @@ class RetryPolicy:
             raise
         counters.calls += 1
         counters.successes += 1
+        if self.retry_budget is not None:
+            self.retry_budget.record_success()
         return result
 
     def _retry_sync(
         self,
         first_error: Exception,
-        start: float,
+        elapsed: Elapsed,
         fn: Callable[P, T],
         args: tuple[object, ...],
         kwargs: dict[str, object],
     ) -> T:
         counters = self._counters
         retrying = tenacity.Retrying(
-            sleep=_sleep_sync,
-            stop=functools.partial(self._stop, start),
+            sleep=elapsed.sleep_sync,
+            stop=functools.partial(self._stop, elapsed),
             wait=functools.partial(self._wait, self.backoff._wait()),
             retry=self._retry,
-            before_sleep=functools.partial(self._before_sleep, start, _name_of(fn)),
+            before_sleep=functools.partial(self._before_sleep, elapsed, _name_of(fn)),
             reraise=True,
         )
         pending: Exception | None = first_error
@@ -472,6 +482,8 @@ class RetryPolicy:
             raise
         counters.calls += 1
         counters.successes += 1
+        if self.retry_budget is not None:
+            self.retry_budget.record_success()
         return result
 
     @staticmethod
@@ -490,19 +502,37 @@ class RetryPolicy:
     ) -> float:
         delay = float(backoff(retry_state))
         error = self._error_of(retry_state)
-        if isinstance(error, CircuitOpenError):
-            # Retrying before the breaker admits trials would only be refused again.
-            delay = max(delay, error.retry_after)
+        if error is not None:
+            # Retrying before the error's retry_after would only be refused again.
+            delay = max(delay, _retry_after_of(error))
         return delay
 
-    def _stop(self, start: float, retry_state: tenacity.RetryCallState) -> bool:
-        if retry_state.attempt_number >= self.max_attempts:
+    def _stop(self, elapsed: Elapsed, retry_state: tenacity.RetryCallState) -> bool:
+        # tenacity asks once per failed attempt that is retryable.
+        retry_budget = self.retry_budget
+        if retry_budget is not None:
+            retry_budget.record_failure()
+        attempts = retry_state.attempt_number
+        if attempts >= self.max_attempts:
+            return True
+        if retry_budget is not None and not retry_budget.allows_retry():
+            self._exhausted("retries", attempts)
             return True
         if self.budget is None:
             return False
-        return self.clock() - start + retry_state.upcoming_sleep > self.budget
+        if elapsed() + retry_state.upcoming_sleep > self.budget:
+            self._exhausted("time", attempts)
+            return True
+        return False
 
-    def _before_sleep(self, start: float, name: str, retry_state: tenacity.RetryCallState) -> None:
+    def _exhausted(self, budget: Literal["time", "retries"], attempts: int) -> None:
+        logger.info("%s: %s budget exhausted after %d attempts", self.name, budget, attempts)
+        if self.listeners:
+            notify(self.listeners, BudgetExhausted(self.name, budget, attempts))
+
+    def _before_sleep(
+        self, elapsed: Elapsed, name: str, retry_state: tenacity.RetryCallState
+    ) -> None:
         delay = retry_state.upcoming_sleep
         self._counters.retries += 1
         self._counters.delay += delay
@@ -521,6 +551,6 @@ class RetryPolicy:
                 attempt=retry_state.attempt_number,
                 error=error,
                 delay=delay,
-                elapsed=self.clock() - start,
+                elapsed=elapsed(),
             )
             self.on_retry(event)

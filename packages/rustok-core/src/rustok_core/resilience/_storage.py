@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rustok_core.resilience._pybreaker import pybreaker
+
+if TYPE_CHECKING:
+    from rustok_core.resilience._fleet import FleetCircuit
 
 __all__ = ["CircuitStorage"]
 
@@ -18,7 +22,10 @@ class CircuitStorage:
 
     A shared storage is read on every call, so that a breaker sees what other
     processes did to the same circuit; a local one never is (the breaker keeps
-    its own copy of the state).
+    its own copy of the state). The storage `redis_storage` builds is neither:
+    its circuit lives on Redis, updated by one atomic script per call, and
+    ``backend`` holds this process's mirror of it (and the local state used
+    while Redis cannot be reached).
 
     Args:
         backend: the pybreaker storage holding state, counters and ``opened_at``.
@@ -26,7 +33,7 @@ class CircuitStorage:
         close: what `close` should call to release the backend's resources, if anything.
     """
 
-    __slots__ = ("_close", "backend", "shared")
+    __slots__ = ("_close", "_fleet", "backend", "shared")
 
     backend: pybreaker.CircuitBreakerStorage
     shared: bool
@@ -37,10 +44,17 @@ class CircuitStorage:
         *,
         shared: bool,
         close: Callable[[], None] | None = None,
+        _fleet: FleetCircuit | None = None,
     ) -> None:
         self.backend = backend
         self.shared = shared
         self._close = close
+        self._fleet = _fleet
+
+    @property
+    def fleet(self) -> FleetCircuit | None:
+        """The circuit on Redis, for a storage from `redis_storage` (``None`` otherwise)."""
+        return self._fleet
 
     def close(self) -> None:
         """Release what the storage holds (the Redis connections `redis_storage` opened).
@@ -57,4 +71,6 @@ class CircuitStorage:
         return cls(pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED), shared=False)
 
     def __repr__(self) -> str:
+        if self._fleet is not None:
+            return "CircuitStorage(redis)"
         return f"CircuitStorage({type(self.backend).__name__}, shared={self.shared})"

@@ -1,6 +1,9 @@
 """Test helpers for code built on rustok-core: a clock that moves only when told to, and real
 Redis and PostgreSQL servers on loopback for integration tests.
 
+The resilience strategies (breaker, retry, bulkhead, rate limiter) all accept
+``clock=``; in test mode their waits are skipped but counted on that clock.
+
 Example:
     >>> from rustok_core.testing import ManualClock
     >>> clock = ManualClock()
@@ -10,6 +13,7 @@ Example:
 """
 
 from rustok_core.testing._clock import ManualClock
+from rustok_core.testing._mode import is_test_mode, set_test_mode, test_mode
 from rustok_core.testing._servers import (
     PostgresServer,
     RedisServer,
@@ -26,5 +30,8 @@ __all__ = [
     "ServerStartError",
     "find_postgres_bindir",
     "find_redis_server",
+    "is_test_mode",
+    "set_test_mode",
     "system_servers_allowed",
+    "test_mode",
 ]

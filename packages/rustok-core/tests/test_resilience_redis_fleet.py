@@ -1,0 +1,375 @@
+"""The shared circuit on Redis: one round trip per call, atomic updates, one fleet-wide
+half-open budget (across processes), and local state while Redis is unreachable or frozen."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from rustok_core.resilience import (
+    CircuitBreaker,
+    CircuitBreakerConfig,
+    CircuitOpenError,
+    CircuitState,
+    Event,
+    StorageUnavailable,
+    redis_storage,
+)
+from rustok_core.testing import ManualClock
+
+pytestmark = pytest.mark.redis
+
+
+class Down(Exception):
+    pass
+
+
+async def fail() -> None:
+    raise Down("dependency down")
+
+
+async def succeed() -> str:
+    return "ok"
+
+
+class CountingRedis(redis.Redis):
+    """A real client that counts its round trips (one per command; nothing is pipelined)."""
+
+    round_trips = 0
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.round_trips += 1
+        return super().execute_command(*args, **options)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+
+
+def counting_client(url: str) -> CountingRedis:
+    return CountingRedis(connection_pool=redis.ConnectionPool.from_url(url))
+
+
+@pytest.fixture
+def namespace() -> str:
+    return f"fleet-{uuid.uuid4().hex[:12]}"
+
+
+def state_of(breaker: CircuitBreaker) -> CircuitState:
+    return breaker.state
+
+
+def hash_key(namespace: str) -> str:
+    return f"rustok:{{{namespace}}}:circuit"
+
+
+# -- round trips ---------------------------------------------------------------------
+
+
+async def test_a_closed_call_costs_one_round_trip_and_an_open_rejection_none(
+    redis_url: str, namespace: str
+) -> None:
+    client = counting_client(redis_url)
+    clock = ManualClock(start=0.0)
+    breaker = CircuitBreaker(
+        "db",
+        CircuitBreakerConfig(failure_threshold=3, timeout=30.0),
+        storage=redis_storage(client, namespace=namespace, clock=clock),
+        clock=clock,
+    )
+    await breaker.call(succeed)
+    with pytest.raises(Down):
+        await breaker.call(fail)
+    before = client.round_trips
+    for _ in range(10):
+        await breaker.call(succeed)
+    for _ in range(10):
+        with pytest.raises(Down):
+            await breaker.call(fail)
+        await breaker.call(succeed)
+    assert client.round_trips - before == 30  # 30 calls, 30 round trips
+    breaker.open()
+    before = client.round_trips
+    for _ in range(10):
+        with pytest.raises(CircuitOpenError):
+            await breaker.call(succeed)
+    assert client.round_trips == before
+    client.close()
+
+
+async def test_the_rate_based_mode_costs_one_round_trip_per_call_too(
+    redis_url: str, namespace: str
+) -> None:
+    client = counting_client(redis_url)
+    clock = ManualClock(start=0.0)
+    config = CircuitBreakerConfig(failure_rate_threshold=0.5, sliding_window_size=10)
+    breaker = CircuitBreaker(
+        "db", config, storage=redis_storage(client, namespace=namespace, clock=clock), clock=clock
+    )
+    await breaker.call(succeed)
+    before = client.round_trips
+    for _ in range(5):
+        await breaker.call(succeed)
+    assert client.round_trips - before == 5
+    client.close()
+
+
+# -- atomic updates --------------------------------------------------------------------
+
+
+def test_concurrent_failures_from_many_clients_lose_no_update(
+    redis_url: str, namespace: str
+) -> None:
+    config = CircuitBreakerConfig(failure_threshold=10_000)
+    breakers = [
+        CircuitBreaker("db", config, storage=redis_storage(redis_url, namespace=namespace))
+        for _ in range(4)
+    ]
+
+    def down() -> None:
+        raise Down("down")
+
+    def hammer(breaker: CircuitBreaker) -> None:
+        for _ in range(100):
+            with pytest.raises(Down):
+                breaker.call_sync(down)
+
+    threads = [threading.Thread(target=hammer, args=(b,)) for b in breakers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    client = redis.Redis.from_url(redis_url)
+    assert client.hget(hash_key(namespace), "failures") == b"400"
+    client.close()
+
+
+async def test_the_sliding_window_is_shared_by_all_processes(
+    redis_url: str, namespace: str
+) -> None:
+    clock = ManualClock(start=0.0)
+    config = CircuitBreakerConfig(
+        failure_rate_threshold=0.5, sliding_window_size=10, minimum_calls=4
+    )
+    a, b = (
+        CircuitBreaker(
+            "db", config, storage=redis_storage(redis_url, namespace=namespace, clock=clock),
+            clock=clock,
+        )
+        for _ in range(2)
+    )  # fmt: skip
+    await a.call(succeed)
+    await b.call(succeed)
+    with pytest.raises(Down):
+        await a.call(fail)
+    assert state_of(a) is CircuitState.CLOSED
+    with pytest.raises(Down):
+        await b.call(fail)  # 2 of the 4 calls in the shared window: 50%
+    assert state_of(b) is CircuitState.OPEN
+
+
+async def test_the_half_open_trial_budget_is_shared_by_all_processes(
+    redis_url: str, namespace: str
+) -> None:
+    clock = ManualClock(start=0.0)
+    config = CircuitBreakerConfig(
+        failure_threshold=1, success_threshold=2, timeout=5.0, half_open_max_requests=2
+    )
+    breakers = [
+        CircuitBreaker(
+            "db", config, storage=redis_storage(redis_url, namespace=namespace, clock=clock),
+            clock=clock,
+        )
+        for _ in range(3)
+    ]  # fmt: skip
+    breakers[0].open()
+    clock.advance(5.0)
+    gate = asyncio.Event()
+
+    async def trial() -> str:
+        await gate.wait()
+        return "ok"
+
+    running = [asyncio.create_task(b.call(trial)) for b in breakers[:2]]
+    await asyncio.sleep(0)
+    with pytest.raises(CircuitOpenError) as refused:
+        await breakers[2].call(trial)  # a third process, but the fleet has 2 trials
+    assert refused.value.state is CircuitState.HALF_OPEN
+    gate.set()
+    await asyncio.gather(*running)
+    assert await breakers[2].call(succeed) == "ok"
+    assert state_of(breakers[2]) is CircuitState.CLOSED
+
+
+_PROBE_WORKER = """
+import sys, threading, time
+import redis
+from rustok_core.resilience import (
+    CircuitBreaker, CircuitBreakerConfig, CircuitOpenError, redis_storage,
+)
+
+url, namespace = sys.argv[1], sys.argv[2]
+until = time.time() + float(sys.argv[3])  # after the imports, which take a while
+client = redis.Redis.from_url(url)
+key = "rustok:{" + namespace + "}:circuit"
+breaker = CircuitBreaker(
+    "db",
+    CircuitBreakerConfig(failure_threshold=1, success_threshold=1, timeout=0.05,
+                         half_open_max_requests=2),
+    storage=redis_storage(url, namespace=namespace),
+)
+
+def dependency():
+    state, generation = client.hmget(key, "state", "gen")
+    client.incr(namespace + ":calls")
+    if state == b"half_open":
+        client.hincrby(namespace + ":probes", generation, 1)
+    time.sleep(0.002)  # the dependency's own latency, so that probes overlap
+    raise ConnectionError("down")
+
+def hammer():
+    while time.time() < until:
+        try:
+            breaker.call_sync(dependency)
+        except (ConnectionError, CircuitOpenError):
+            pass
+
+threads = [threading.Thread(target=hammer) for _ in range(3)]
+for t in threads: t.start()
+for t in threads: t.join()
+"""
+
+
+def test_three_processes_send_at_most_the_trial_budget_per_half_open_period(
+    redis_url: str, namespace: str
+) -> None:
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _PROBE_WORKER, redis_url, namespace, "1.0"],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    for worker in workers:
+        _, stderr = worker.communicate(timeout=60)
+        assert worker.returncode == 0, stderr
+    client = redis.Redis.from_url(redis_url)
+    probes = {int(gen): int(n) for gen, n in client.hgetall(namespace + ":probes").items()}
+    calls = int(client.get(namespace + ":calls") or 0)
+    client.close()
+    assert len(probes) >= 3, (calls, probes)  # the circuit went half-open again and again
+    assert max(probes.values()) <= 2  # never more than the fleet's 2 trials per period
+    assert calls < 3 * 3 * 10 + 2 * len(probes)  # nothing like 9 threads hammering freely
+
+
+# -- Redis unreachable or frozen ------------------------------------------------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def test_unreachable_redis_means_local_state_one_log_line_and_an_event(
+    namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    events: list[Event] = []
+    clock = ManualClock(start=0.0)
+    with caplog.at_level(logging.WARNING, logger="rustok.resilience"):
+        breaker = CircuitBreaker(
+            "db",
+            CircuitBreakerConfig(failure_threshold=2, timeout=30.0),
+            storage=redis_storage(
+                f"redis://127.0.0.1:{_closed_port()}/0", namespace=namespace, clock=clock
+            ),
+            clock=clock,
+            event_listeners=[events.append],
+        )
+        assert await breaker.call(succeed) == "ok"
+        for _ in range(2):
+            with pytest.raises(Down):
+                await breaker.call(fail)
+        assert state_of(breaker) is CircuitState.OPEN  # the breaker still protects
+        with pytest.raises(CircuitOpenError):
+            await breaker.call(succeed)
+        clock.advance(30.0)
+        assert await breaker.call(succeed) == "ok"  # tries Redis again: still down
+    lines = [r for r in caplog.records if "Redis unreachable" in r.getMessage()]
+    assert len(lines) == 1
+    assert [e.available for e in events if isinstance(e, StorageUnavailable)] == [False]
+
+
+@pytest.fixture
+def own_redis() -> Iterator[tuple[str, int]]:
+    """A redis-server of this test's own, which the test may freeze (SIGSTOP)."""
+    binary = shutil.which("redis-server")
+    assert binary is not None, "redis-server is needed (apt-get install redis-server)"
+    port = _closed_port()
+    with tempfile.TemporaryDirectory() as workdir:
+        process = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", workdir,
+             "--logfile", str(Path(workdir) / "redis.log")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis(port=port, socket_timeout=0.2)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.02)
+        client.close()
+        try:
+            yield f"redis://127.0.0.1:{port}/0", process.pid
+        finally:
+            os.kill(process.pid, signal.SIGCONT)
+            process.terminate()
+            process.wait(10)
+
+
+async def test_a_frozen_redis_times_out_fast_and_the_breaker_goes_on_locally(
+    own_redis: tuple[str, int], namespace: str
+) -> None:
+    url, pid = own_redis
+    events: list[Event] = []
+    clock = ManualClock(start=0.0)
+    breaker = CircuitBreaker(
+        "db",
+        CircuitBreakerConfig(failure_threshold=2, timeout=30.0),
+        storage=redis_storage(url, namespace=namespace, socket_timeout=0.1, clock=clock),
+        clock=clock,
+        event_listeners=[events.append],
+    )
+    assert await breaker.call(succeed) == "ok"
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        assert await breaker.call(succeed) == "ok"  # its record times out: local state now
+        for _ in range(2):
+            with pytest.raises(Down):
+                await breaker.call(fail)  # no round trip: Redis is not retried for 1 s
+        assert state_of(breaker) is CircuitState.OPEN
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    clock.advance(30.0)
+    assert await breaker.call(succeed) == "ok"  # Redis answers again: its state wins
+    assert [e.available for e in events if isinstance(e, StorageUnavailable)] == [False, True]
+    assert state_of(breaker) is CircuitState.CLOSED
