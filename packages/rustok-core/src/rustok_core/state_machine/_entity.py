@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar, cast
 from uuid import UUID
 
 from pydantic import TypeAdapter, ValidationError
@@ -109,13 +109,13 @@ class Entity(Generic[S_co]):
         (``TypeError``, a programming error), the guard passes (``GuardFailed``). Then
         returns a copy with the new state, the version plus one, ``last_transition`` set
         to the :class:`TransitionRecord`, :attr:`touched_field` set to ``at`` (default:
-        now) and ``changes`` applied.
+        now) and ``changes`` applied. The copy is written field by field, without calling
+        the class, so a ``__post_init__`` does not run again: validate ``changes`` in the
+        transition method (as ``ContentNode.update`` does).
         """
         cls = type(self)
         source = self.state.state_name
-        # StateMachine._lookup, inlined: this is the hot path of every transition.
-        moves = cls.state_machine._moves.get(trigger)
-        found = None if moves is None else moves.get(source)
+        found = cls.state_machine._lookup(trigger, source)
         if found is None:
             raise self._invalid(trigger)
         dest, guard = found
@@ -137,12 +137,44 @@ class Entity(Generic[S_co]):
                     guard=failed.name,
                     reason=failed.message,
                 )
-        advance, changeable = _ADVANCERS.get(cls) or _advancer(cls)
+        copied, changeable = _field_names(cls)
         if changes and not changes.keys() <= changeable:
             unknown = sorted(changes.keys() - changeable)
             raise TypeError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
         when = at if at is not None else datetime.now(UTC)
-        return advance(self, target, trigger, source, dest, when, actor, record_data, changes)
+        version = self.version + 1
+        # Positional, in the record's field order (entity_type, entity_id, tenant_id,
+        # trigger, from_state, to_state, at, version, actor, data): a NamedTuple built
+        # with keywords costs twice as much.
+        record = TransitionRecord(
+            cls.__name__,
+            self.id,
+            self.tenant_id,
+            trigger,
+            source,
+            dest,
+            when,
+            version,
+            actor,
+            record_data,
+        )
+        # A frozen dataclass refuses attribute writes, so the copy is written with
+        # object.__setattr__, as the dataclass's own __init__ does. Calling the class
+        # instead would parse every field as a keyword and run __post_init__ again on
+        # values checked when the entity was built: about a third more per content
+        # transition, which then misses the benchmark's target (the guide's Cost section).
+        new = object.__new__(cls)
+        set_field = object.__setattr__
+        for name in copied:
+            set_field(new, name, getattr(self, name))
+        set_field(new, "state", target)
+        set_field(new, "version", version)
+        set_field(new, "last_transition", record)
+        if cls.touched_field is not None:
+            set_field(new, cls.touched_field, when)
+        for name, value in changes.items():
+            set_field(new, name, value)
+        return cast("Entity[T]", new)
 
     def _check_trigger(self, trigger: str) -> None:
         """Raise ``InvalidTransition`` unless ``trigger`` is allowed from the current state.
@@ -204,88 +236,29 @@ class Entity(Generic[S_co]):
             raise InvalidStateData(cls.__name__, state_name, problems) from exc
 
 
-class _Advance(Protocol):
-    def __call__(
-        self,
-        old: Entity[State],
-        state: T,
-        trigger: str,
-        source: str,
-        dest: str,
-        at: datetime,
-        actor: str | None,
-        data: Mapping[str, object],
-        changes: Mapping[str, object],
-        /,
-    ) -> Entity[T]: ...
-
-
-_ADVANCERS: dict[type[Entity[State]], tuple[_Advance, frozenset[str]]] = {}
 _ADAPTERS: dict[type[Entity[State]], TypeAdapter[Entity[State]]] = {}
+_FIELD_NAMES: dict[type[Entity[State]], tuple[tuple[str, ...], frozenset[str]]] = {}
 
 
-def _advancer(cls: type[Entity[State]]) -> tuple[_Advance, frozenset[str]]:
-    """The function that builds the entity a transition returns, generated once per
-    class, and the names of the fields a transition may change.
+def _field_names(cls: type[Entity[State]]) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The fields a transition copies from the entity as they are, and the fields it lets
+    a transition method change (``**changes``); read once per class, on its first
+    transition.
 
-    ``advance(old, state, trigger, source, dest, at, actor, data, changes)`` returns a
-    new instance of ``cls`` with ``old``'s fields, ``state``, the version plus one,
-    :attr:`Entity.touched_field` set to ``at``, ``changes`` applied and the
-    :class:`TransitionRecord` in ``last_transition``.
+    A transition sets ``state``, ``version``, ``last_transition`` and
+    :attr:`Entity.touched_field` itself; it copies every other field.
 
-    It runs on every transition, so it is generated like dataclasses' own ``__init__``
-    (one statement per field) and writes the slots the cheap way: the new object starts
-    as an instance of a private subclass that adds no slots and undoes ``frozen``
-    (plain ``object.__setattr__``), so each write is a plain slot store, and it becomes
-    a ``cls`` before anyone sees it (``__class__`` assignment; the layouts are the same).
-    Writing each slot through ``object.__setattr__`` or the slot's descriptor instead
-    costs several times as much per field.
+    Raises:
+        TypeError: when :attr:`Entity.touched_field` is not one of the class's fields.
     """
-    names = [f.name for f in fields(cls)]
-    touched = cls.touched_field
-    if touched is not None and touched not in names:
-        raise TypeError(f"{cls.__name__}.touched_field {touched!r} is not one of its fields")
-    twin = type(
-        cls.__name__,
-        (cls,),
-        {
-            "__slots__": (),
-            "__module__": cls.__module__,
-            "__qualname__": cls.__qualname__,
-            # Both, or type() keeps the frozen class's Python-level attribute setter.
-            "__setattr__": object.__setattr__,
-            "__delattr__": object.__delattr__,
-        },
-    )
-    kept = [name for name in names if name not in _SET_ON_ADVANCE and name != touched]
-    lines = [f"new.{name} = old.{name}" for name in kept]
-    if touched is not None:
-        lines.append(f"new.{touched} = at")
-    lines += [
-        "version = old.version + 1",
-        "new.version = version",
-        "new.state = state",
-        "new.last_transition = new_tuple(Record, (entity_type, old.id, old.tenant_id, "
-        "trigger, source, dest, at, version, actor, data))",
-        "if changes:",
-        "    for name, value in changes.items():",
-        "        setattr(new, name, value)",
-        "new.__class__ = cls",
-        "return new",
-    ]
-    source = (
-        "def make(cls, twin, entity_type, new_object, new_tuple, Record):\n"
-        "  def advance(old, state, trigger, source, dest, at, actor, data, changes):\n"
-        "    new = new_object(twin)\n"
-        + "".join(f"    {line}\n" for line in lines)
-        + "  return advance\n"
-    )
-    namespace: dict[str, object] = {}
-    exec(source, namespace)  # built from the class's own field names
-    make = cast("Callable[..., _Advance]", namespace["make"])
-    advance = make(cls, twin, cls.__name__, object.__new__, tuple.__new__, TransitionRecord)
-    changeable = frozenset(name for name in names if name not in _SET_ON_ADVANCE)
-    found = _ADVANCERS[cls] = (advance, changeable)
+    found = _FIELD_NAMES.get(cls)
+    if found is None:
+        names = [f.name for f in fields(cls)]
+        touched = cls.touched_field
+        if touched is not None and touched not in names:
+            raise TypeError(f"{cls.__name__}.touched_field {touched!r} is not one of its fields")
+        copied = tuple(name for name in names if name not in _SET_ON_ADVANCE and name != touched)
+        found = _FIELD_NAMES[cls] = (copied, frozenset(names) - _SET_ON_ADVANCE)
     return found
 
 
