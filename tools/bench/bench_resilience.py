@@ -9,7 +9,10 @@ Figures, each beside its baseline measured in this same process:
 - closed rate-based breaker (count window), the same overhead, vs the consecutive
   mode's (target: at most 1.5x);
 - RetryPolicy, first-attempt success overhead over a bare await (target: at most 3 us),
-  beside a shared tenacity AsyncRetrying doing the same.
+  beside a shared tenacity AsyncRetrying doing the same;
+- Redis mode, round trips per closed call (target: at most 1) beside pybreaker's own Redis
+  storage, counted on a redis-server this benchmark starts on loopback (skipped, and said
+  so, when no redis-server is on PATH).
 
 Run: ``python tools/bench/bench_resilience.py``.
 """
@@ -20,12 +23,18 @@ import asyncio
 import contextlib
 import gc
 import logging
+import shutil
+import socket
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pybreaker
+import redis
 import tenacity
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -36,6 +45,7 @@ from rustok_core.resilience import (
     CircuitBreakerConfig,
     CircuitOpenError,
     RetryPolicy,
+    redis_storage,
 )
 
 BENCH = "resilience"
@@ -141,6 +151,70 @@ async def _measure() -> dict[str, list[float]]:
     return results
 
 
+class _CountingRedis(redis.Redis):
+    """A client counting its round trips (one per command: nothing is pipelined)."""
+
+    round_trips = 0
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.round_trips += 1
+        return super().execute_command(*args, **options)  # type: ignore[no-untyped-call]  # untyped in redis-py
+
+
+@contextlib.contextmanager
+def _redis_server() -> Iterator[str | None]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield None
+        return
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with tempfile.TemporaryDirectory() as workdir:
+        process = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", workdir],
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            client = redis.Redis(port=port)
+            for _ in range(500):
+                with contextlib.suppress(redis.ConnectionError):
+                    client.ping()
+                    break
+                time.sleep(0.01)
+            client.close()
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
+def _round_trips(url: str) -> tuple[float, float]:
+    """Round trips per successful closed call: ours, and pybreaker's Redis storage."""
+    calls = 200
+    ours_client = _CountingRedis(connection_pool=redis.ConnectionPool.from_url(url))
+    ours = CircuitBreaker("bench-redis", storage=redis_storage(ours_client, namespace="bench"))
+    for _ in range(10):  # loads the scripts
+        ours.call_sync(_value_sync)
+    before = ours_client.round_trips
+    for _ in range(calls):
+        ours.call_sync(_value_sync)
+    ours_per_call = (ours_client.round_trips - before) / calls
+    theirs_client = _CountingRedis(connection_pool=redis.ConnectionPool.from_url(url))
+    storage = pybreaker.CircuitRedisStorage(
+        pybreaker.STATE_CLOSED, theirs_client, namespace="bench-pybreaker"
+    )
+    theirs = pybreaker.CircuitBreaker(state_storage=storage)
+    theirs.call(_value_sync)
+    before = theirs_client.round_trips
+    for _ in range(calls):
+        theirs.call(_value_sync)
+    theirs_per_call = (theirs_client.round_trips - before) / calls
+    ours_client.close()
+    theirs_client.close()
+    return ours_per_call, theirs_per_call
+
+
 def main() -> None:
     logging.getLogger("rustok.resilience").setLevel(logging.ERROR)  # the bench opens breakers
     gc.collect()
@@ -213,6 +287,25 @@ def main() -> None:
         ]
     )
     print(f"[{BENCH}] (a bare await costs {bare_async * us:.3f} us here)")
+    with _redis_server() as url:
+        if url is None:
+            print(f"[{BENCH}] no redis-server on PATH: the Redis round-trip figure is skipped")
+            return
+        ours_trips, theirs_trips = _round_trips(url)
+    emit(
+        [
+            Figure(
+                BENCH,
+                "Redis mode, round trips per closed call",
+                ours_trips,
+                "trips",
+                "pybreaker's CircuitRedisStorage",
+                theirs_trips,
+                "<= 1",
+                ours_trips <= 1,
+            )
+        ]
+    )
 
 
 if __name__ == "__main__":

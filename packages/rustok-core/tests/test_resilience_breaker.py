@@ -13,10 +13,13 @@ import pytest
 
 from rustok_core.error import ErrorKind, RichError
 from rustok_core.resilience import (
+    CallOutcome,
+    CallRejected,
     CircuitBreaker,
     CircuitBreakerConfig,
     CircuitOpenError,
     CircuitState,
+    Event,
     StateChange,
 )
 from rustok_core.testing import ManualClock
@@ -531,14 +534,61 @@ async def test_stats_arithmetic(clock: ManualClock) -> None:
     assert stats.failure_count == 2
 
 
-async def test_prometheus_export_names_the_breaker(clock: ManualClock) -> None:
-    breaker = make(clock)
-    await breaker.call(succeed)
-    text = breaker.export_prometheus()
-    assert 'circuit_breaker_state{name="test-db"} 0' in text
-    assert 'circuit_breaker_requests_total{name="test-db"} 1' in text
-    assert "# TYPE circuit_breaker_rejected_total counter" in text
+def test_state_numbers_are_stable_for_gauges() -> None:
     assert [s.number for s in CircuitState] == [0, 1, 2]
+
+
+async def test_event_listeners_hear_every_outcome_and_rejection(clock: ManualClock) -> None:
+    events: list[Event] = []
+    breaker = CircuitBreaker(
+        "test-db",
+        CircuitBreakerConfig(failure_threshold=1, timeout=30.0, excluded=(NotFound,)),
+        clock=clock,
+        event_listeners=[events.append],
+    )
+
+    async def not_found() -> int:
+        raise NotFound("no such row")
+
+    await breaker.call(succeed)
+    with pytest.raises(NotFound):
+        await breaker.call(not_found)
+    with pytest.raises(Boom):
+        await breaker.call(fail)
+    with pytest.raises(CircuitOpenError):
+        await breaker.call(succeed)
+    assert events == [
+        CallOutcome("breaker", "test-db", "success", 0.0),
+        CallOutcome("breaker", "test-db", "excluded", 0.0),
+        CallOutcome("breaker", "test-db", "failure", 0.0),
+        CallRejected("breaker", "test-db", "open", 30.0),
+    ]
+
+
+async def test_rate_based_outcome_events_carry_the_duration(clock: ManualClock) -> None:
+    events: list[Event] = []
+    config = CircuitBreakerConfig(
+        failure_rate_threshold=0.5, slow_call_rate_threshold=1.0, slow_call_duration=1.0
+    )
+    breaker = CircuitBreaker("test-db", config, clock=clock, event_listeners=[events.append])
+
+    async def slow() -> int:
+        clock.advance(2.5)
+        return 1
+
+    await breaker.call(slow)
+    assert events == [CallOutcome("breaker", "test-db", "success", 2.5)]
+
+
+async def test_a_failing_event_listener_is_logged_and_ignored(
+    clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(event: Event) -> None:
+        raise RuntimeError("listener bug")
+
+    breaker = CircuitBreaker("test-db", clock=clock, event_listeners=[broken])
+    assert await breaker.call(succeed) == 1
+    assert any("listener" in r.getMessage() for r in caplog.records)
 
 
 # -- sync path, decorators, typing -------------------------------------------------

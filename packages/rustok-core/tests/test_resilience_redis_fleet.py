@@ -226,7 +226,7 @@ client = redis.Redis.from_url(url)
 key = "rustok:{" + namespace + "}:circuit"
 breaker = CircuitBreaker(
     "db",
-    CircuitBreakerConfig(failure_threshold=1, success_threshold=1, timeout=0.05,
+    CircuitBreakerConfig(failure_threshold=1, success_threshold=1, timeout=0.2,
                          half_open_max_requests=2),
     storage=redis_storage(url, namespace=namespace),
 )
@@ -257,7 +257,7 @@ def test_three_processes_send_at_most_the_trial_budget_per_half_open_period(
 ) -> None:
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", _PROBE_WORKER, redis_url, namespace, "1.0"],
+            [sys.executable, "-c", _PROBE_WORKER, redis_url, namespace, "1.5"],
             stderr=subprocess.PIPE,
             text=True,
         )
@@ -272,7 +272,9 @@ def test_three_processes_send_at_most_the_trial_budget_per_half_open_period(
     client.close()
     assert len(probes) >= 3, (calls, probes)  # the circuit went half-open again and again
     assert max(probes.values()) <= 2  # never more than the fleet's 2 trials per period
-    assert calls < 3 * 3 * 10 + 2 * len(probes)  # nothing like 9 threads hammering freely
+    # Besides the trials, each thread sends at most one call per opening made
+    # elsewhere (admitted on a closed state learnt at most max_staleness ago).
+    assert calls <= 2 * len(probes) + 3 * 3 * (len(probes) + 1), (calls, probes)
 
 
 # -- Redis unreachable or frozen ------------------------------------------------------

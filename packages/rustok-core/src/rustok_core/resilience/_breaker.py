@@ -36,7 +36,13 @@ from dataclasses import dataclass
 from typing import Final, Literal, ParamSpec, TypeVar, overload
 
 from rustok_core.resilience._errors import CircuitOpenError, rejection_message
-from rustok_core.resilience._events import EventListener, StorageUnavailable, notify
+from rustok_core.resilience._events import (
+    CallOutcome,
+    CallRejected,
+    EventListener,
+    StorageUnavailable,
+    notify,
+)
 from rustok_core.resilience._fleet import FleetCircuit, FleetReply
 from rustok_core.resilience._pybreaker import pybreaker
 from rustok_core.resilience._storage import CircuitStorage
@@ -331,8 +337,10 @@ class CircuitBreaker:
             shared store from `redis_storage` so several processes share one circuit.
         listeners: callables told of every state change (`StateChange`).
         clock: monotonic seconds; tests pass a clock they advance by hand.
-        event_listeners: callables told of the other events (`StorageUnavailable`
-            when a Redis storage becomes unreachable, and when it is back).
+        event_listeners: callables told of the other events: every call's
+            `CallOutcome` (with its duration in the rate-based mode, 0.0
+            otherwise), every `CallRejected`, and `StorageUnavailable` when a
+            Redis storage becomes unreachable and when it is back.
 
     Example::
 
@@ -358,6 +366,7 @@ class CircuitBreaker:
         "_fleet_down_until",
         "_fleet_gen",
         "_fleet_seen_at",
+        "_fleet_staleness",
         "_full_message",
         "_half_open_cap",
         "_in_flight",
@@ -460,6 +469,12 @@ class CircuitBreaker:
         self._fleet: FleetCircuit | None = storage.fleet
         self._fleet_gen = -1
         self._fleet_seen_at = -math.inf
+        # Never trust a closed reply for more than half the open timeout: a call
+        # admitted on it then reaches the dependency before a half-open period
+        # can begin, so it never adds to the fleet's trial calls.
+        self._fleet_staleness = 0.0
+        if storage.fleet is not None:
+            self._fleet_staleness = min(storage.fleet.max_staleness, config.timeout / 2)
         self._fleet_down_until = 0.0
         self._fleet_args = self._fleet_config(config)
         if self._fleet is not None:
@@ -516,6 +531,8 @@ class CircuitBreaker:
         elif state is _OPEN and (now := self._clock()) < self._open_until:
             # The open-state rejection, inlined: this is the path that must stay cheap.
             self._rejected += 1
+            if self._event_listeners:
+                self._emit_rejection(_OPEN, self._open_until - now)
             raise CircuitOpenError(
                 self._name, _OPEN, self._open_until - now, message=self._open_message
             )
@@ -557,6 +574,8 @@ class CircuitBreaker:
             window.record(False, False, 0.0)
             if window.calls == self._minimum_calls and self._exceeded(window, 0):
                 self._trip_from_closed(epoch)
+            if self._event_listeners:
+                self._emit_outcome("success", 0.0)
         return result
 
     def call_sync(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -721,32 +740,28 @@ class CircuitBreaker:
             half_open_in_flight=self._in_flight,
         )
 
-    def export_prometheus(self) -> str:
-        """The stats in the Prometheus text format, labelled with this breaker's name."""
-        s = self.stats()
-        label = '{name="' + self._name.replace("\\", "\\\\").replace('"', '\\"') + '"}'
-        rows = [
-            ("state", "gauge", "Current state (0=closed, 1=open, 2=half_open)", s.state.number),
-            ("requests_total", "counter", "Calls made through the breaker", s.total_requests),
-            ("successes_total", "counter", "Calls that succeeded", s.total_successes),
-            ("failures_total", "counter", "Calls that failed", s.total_failures),
-            ("rejected_total", "counter", "Calls refused while open", s.total_rejected),
-            ("state_transitions_total", "counter", "State changes", s.state_transitions),
-            ("success_rate", "gauge", "Successes over requests (0.0-1.0)", s.success_rate),
-            ("rejection_rate", "gauge", "Rejections over requests (0.0-1.0)", s.rejection_rate),
-        ]
-        lines: list[str] = []
-        for metric, kind, help_text, value in rows:
-            full = f"circuit_breaker_{metric}"
-            lines += [
-                f"# HELP {full} {help_text}",
-                f"# TYPE {full} {kind}",
-                f"{full}{label} {value}",
-            ]
-        return "\n".join(lines) + "\n"
-
     def __repr__(self) -> str:
         return f"<CircuitBreaker {self._name!r} {self._state.value}>"
+
+    # -- events -----------------------------------------------------------------
+
+    def _refusal(self, state: CircuitState, retry_after: float) -> CircuitOpenError:
+        if self._event_listeners:
+            self._emit_rejection(state, retry_after)
+        message = self._open_message if state is _OPEN else self._full_message
+        return CircuitOpenError(self._name, state, retry_after, message=message)
+
+    def _emit_rejection(self, state: CircuitState, retry_after: float) -> None:
+        reason = "open" if state is _OPEN else "half_open_full"
+        notify(self._event_listeners, CallRejected("breaker", self._name, reason, retry_after))
+
+    def _emit_outcome(
+        self, outcome: Literal["success", "failure", "excluded", "cancelled"], duration: float
+    ) -> None:
+        notify(self._event_listeners, CallOutcome("breaker", self._name, outcome, duration))
+
+    def _emit_error(self, exc: Exception, duration: float) -> None:
+        self._emit_outcome("excluded" if isinstance(exc, self._excluded) else "failure", duration)
 
     # -- the shared circuit on Redis (storage from redis_storage) ----------------
 
@@ -838,14 +853,12 @@ class CircuitBreaker:
         state = self._state
         if state is _OPEN and (now := self._clock()) < self._open_until:
             self._rejected += 1
-            raise CircuitOpenError(
-                self._name, _OPEN, self._open_until - now, message=self._open_message
-            )
+            raise self._refusal(_OPEN, self._open_until - now)
         fleet = self._fleet
         assert fleet is not None
         if not self._fleet_usable():
             return -1, self._epoch if state is _CLOSED else self._admit()
-        if state is _CLOSED and self._clock() - self._fleet_seen_at <= fleet.max_staleness:
+        if state is _CLOSED and self._clock() - self._fleet_seen_at <= self._fleet_staleness:
             return self._fleet_gen, -1  # no round trip: a recent reply said closed
         reply = self._fleet_call(fleet.admit)
         if reply is None:
@@ -854,8 +867,8 @@ class CircuitBreaker:
             self._rejected += 1
             if self._state is _OPEN:
                 retry_after = max(0.0, self._open_until - self._clock())
-                raise CircuitOpenError(self._name, _OPEN, retry_after, message=self._open_message)
-            raise CircuitOpenError(self._name, _HALF_OPEN, 0.0, message=self._full_message)
+                raise self._refusal(_OPEN, retry_after)
+            raise self._refusal(_HALF_OPEN, 0.0)
         return reply.generation, -1
 
     def _fleet_outcome(
@@ -883,6 +896,13 @@ class CircuitBreaker:
         else:
             outcome = "r"  # cancelled or interrupted: neither success nor failure
             self._cancelled += 1
+        if self._event_listeners:
+            if error is None:
+                self._emit_outcome("success", duration)
+            elif isinstance(error, Exception):
+                self._emit_error(error, duration)
+            else:
+                self._emit_outcome("cancelled", duration)
         slow = duration > self._slow_duration
         self._fleet_call(fleet.record, generation, outcome, slow)
         # If Redis failed just now, this outcome is lost to the fleet; the next
@@ -960,6 +980,8 @@ class CircuitBreaker:
         return result
 
     def _record_windowed_error(self, exc: Exception, duration: float, epoch: int) -> None:
+        if self._event_listeners:
+            self._emit_error(exc, duration)
         if isinstance(exc, self._excluded):
             self._excluded_count += 1
             self._release(epoch)
@@ -968,6 +990,8 @@ class CircuitBreaker:
         self._record_windowed(True, duration, epoch)
 
     def _record_windowed(self, failed: bool, duration: float, epoch: int) -> None:
+        if not failed and self._event_listeners:
+            self._emit_outcome("success", duration)
         if epoch != self._epoch:
             return  # admitted in an earlier state: changes nothing now
         slow = duration > self._slow_duration
@@ -1018,9 +1042,7 @@ class CircuitBreaker:
             now = self._clock()
             if now < self._open_until:
                 self._rejected += 1
-                raise CircuitOpenError(
-                    self._name, _OPEN, self._open_until - now, message=self._open_message
-                )
+                raise self._refusal(_OPEN, self._open_until - now)
             self._breaker.half_open()
         cap = self._half_open_cap
         trials = self._trials
@@ -1028,19 +1050,21 @@ class CircuitBreaker:
             # Rate-based: a fixed number of trials in all, as in resilience4j.
             if self._in_flight + trials.calls >= self._trials_needed():
                 self._rejected += 1
-                raise CircuitOpenError(self._name, _HALF_OPEN, 0.0, message=self._full_message)
+                raise self._refusal(_HALF_OPEN, 0.0)
         elif (cap is not None and self._in_flight >= cap) or (
             # Enough successes already: admit no more trials, so that the ones
             # in flight can finish and the breaker can close.
             self._probe_successes >= self._success_threshold
         ):
             self._rejected += 1
-            raise CircuitOpenError(self._name, _HALF_OPEN, 0.0, message=self._full_message)
+            raise self._refusal(_HALF_OPEN, 0.0)
         self._in_flight += 1
         return self._epoch
 
     def _record_success(self, epoch: int) -> None:
         self._successes += 1
+        if self._event_listeners:
+            self._emit_outcome("success", 0.0)
         if epoch != self._epoch:
             return  # admitted in an earlier state: changes nothing now
         storage = self._storage
@@ -1054,6 +1078,8 @@ class CircuitBreaker:
         self._close_if_recovered()
 
     def _record_error(self, exc: Exception, epoch: int) -> None:
+        if self._event_listeners:
+            self._emit_error(exc, 0.0)
         if isinstance(exc, self._excluded):
             self._excluded_count += 1
             self._release(epoch)
@@ -1073,6 +1099,8 @@ class CircuitBreaker:
 
     def _record_interrupted(self, epoch: int) -> None:
         self._cancelled += 1
+        if self._event_listeners:
+            self._emit_outcome("cancelled", 0.0)
         self._release(epoch)
 
     def _release(self, epoch: int) -> None:

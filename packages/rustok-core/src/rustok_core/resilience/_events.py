@@ -20,6 +20,7 @@ __all__ = [
     "Event",
     "EventListener",
     "FallbackUsed",
+    "RetryAttempt",
     "StorageUnavailable",
     "notify",
 ]
@@ -55,6 +56,22 @@ class CallRejected:
     """Seconds after which a retry may be admitted."""
     key: str = ""
     """The rate limiter's key, if any."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryAttempt:
+    """A failed attempt that will be retried (what ``on_retry`` hooks receive)."""
+
+    attempt: int
+    """The number of the attempt that failed, from 1."""
+    error: Exception
+    """What it raised."""
+    delay: float
+    """Seconds the policy waits before the next attempt."""
+    elapsed: float
+    """Seconds since the first attempt started."""
+    policy: str = "retry"
+    """The name of the retry policy."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +113,9 @@ class StorageUnavailable:
     """What failed, when it became unavailable."""
 
 
-Event: TypeAlias = CallOutcome | CallRejected | BudgetExhausted | FallbackUsed | StorageUnavailable
+Event: TypeAlias = (
+    CallOutcome | CallRejected | RetryAttempt | BudgetExhausted | FallbackUsed | StorageUnavailable
+)
 """Every event a strategy reports (besides a breaker's `StateChange`)."""
 
 EventListener: TypeAlias = Callable[[Event], None]

@@ -64,7 +64,9 @@ def redis_storage(
         socket_timeout: connect and read timeout in seconds, for a URL.
         clock: wall-clock seconds shared by the processes (tests pass a ``ManualClock``).
         max_staleness: seconds for which a closed breaker trusts the state of its
-            last reply (on the breaker's own clock).
+            last reply (on the breaker's own clock); never more than half the
+            breaker's ``timeout``, so that a call admitted on a stale state
+            reaches the dependency before a half-open period can begin.
 
     Raises:
         ImportError: if the ``redis`` package is not installed.

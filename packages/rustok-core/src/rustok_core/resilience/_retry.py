@@ -24,7 +24,7 @@ import tenacity
 
 from rustok_core.resilience._budget import RetryBudget
 from rustok_core.resilience._errors import BulkheadFullError, CircuitOpenError, RateLimitedError
-from rustok_core.resilience._events import BudgetExhausted, EventListener, notify
+from rustok_core.resilience._events import BudgetExhausted, EventListener, RetryAttempt, notify
 from rustok_core.resilience._waiting import Elapsed
 
 __all__ = [
@@ -182,20 +182,6 @@ RetryOn: TypeAlias = type[Exception] | tuple[type[Exception], ...] | Callable[[E
 
 
 @dataclass(frozen=True, slots=True)
-class RetryAttempt:
-    """A failed attempt that will be retried (what ``on_retry`` hooks receive)."""
-
-    attempt: int
-    """The number of the attempt that failed, from 1."""
-    error: Exception
-    """What it raised."""
-    delay: float
-    """Seconds the policy waits before the next attempt."""
-    elapsed: float
-    """Seconds since the first attempt started."""
-
-
-@dataclass(frozen=True, slots=True)
 class RetryStats:
     """Totals of a policy since it was built (over every call, task and thread)."""
 
@@ -267,7 +253,7 @@ class RetryPolicy:
             several policies): when it runs low, failed calls are not retried, so
             an outage does not multiply the load.
         name: the policy's name, in logs and events.
-        listeners: callables told of `BudgetExhausted` events.
+        listeners: callables told of every `RetryAttempt` and `BudgetExhausted`.
         clock: monotonic seconds, for the budget; tests may pass their own. In test
             mode (``rustok_core.testing.test_mode``) waits are skipped but still
             count toward the budget: advanced on a ``ManualClock``, added to the
@@ -546,11 +532,15 @@ class RetryPolicy:
             error,
             delay,
         )
-        if self.on_retry is not None:
+        if self.on_retry is not None or self.listeners:
             event = RetryAttempt(
                 attempt=retry_state.attempt_number,
                 error=error,
                 delay=delay,
                 elapsed=elapsed(),
+                policy=self.name,
             )
-            self.on_retry(event)
+            if self.on_retry is not None:
+                self.on_retry(event)
+            if self.listeners:
+                notify(self.listeners, event)
