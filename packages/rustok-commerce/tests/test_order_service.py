@@ -411,3 +411,19 @@ def fire_pay(order: AnyOrder, payment_id: str) -> Order[Paid]:
 def fire_cancel(order: AnyOrder) -> Order[Cancelled]:
     assert is_state(order, Confirmed)
     return order.cancel("changed my mind")
+
+
+async def test_on_transition_hears_each_saved_record_and_nothing_refused(
+    repository: InMemoryOrderRepository, clock: ManualClock
+) -> None:
+    heard: list[str] = []
+    service = OrderService(
+        repository, clock=wall_clock(clock), on_transition=lambda r: heard.append(r.trigger)
+    )
+    order = await service.create(TENANT, new_order())
+    await service.confirm(TENANT, order.id)
+    await service.pay(TENANT, order.id, PAY)
+    with pytest.raises(InvalidTransition):
+        await service.confirm(TENANT, order.id)  # refused: nothing saved, nothing heard
+    assert heard == ["confirm", "pay"]
+    assert [r.trigger for r in await service.history(TENANT, order.id)] == heard

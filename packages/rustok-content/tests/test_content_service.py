@@ -241,3 +241,19 @@ async def test_saving_a_node_that_was_never_added_is_not_found(
     assert published.last_transition is not None
     with pytest.raises(NodeNotFoundError):
         await repository.save(published, expected_version=1, record=published.last_transition)
+
+
+async def test_on_transition_hears_each_saved_record_and_nothing_refused(
+    repository: InMemoryNodeRepository, clock: ManualClock
+) -> None:
+    heard: list[tuple[str, str, str]] = []
+    service = NodeService(
+        repository,
+        clock=wall_clock(clock),
+        on_transition=lambda r: heard.append((r.trigger, r.from_state, r.to_state)),
+    )
+    node = await service.create(TENANT, post())
+    await service.publish(TENANT, node.id)
+    with pytest.raises(InvalidTransition):
+        await service.publish(TENANT, node.id)  # refused: nothing saved, nothing heard
+    assert heard == [("publish", "draft", "published")]

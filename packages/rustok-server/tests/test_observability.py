@@ -17,16 +17,26 @@ from typing import IO
 
 import httpx
 import pytest
+from api_fixtures import ServerFactory, client_for, node_in, order_in
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from pythonjsonlogger.json import JsonFormatter
 
+from rustok_server import Tenant
 from rustok_server.observability.logs import RequestContextFilter, logging_config
+from rustok_server.observability.metrics import ServerMetrics
 from rustok_server.observability.middleware import UNMATCHED_ROUTE
 
+# Every metric of the operators' list that this server has a subject for. Retry attempts
+# appear with the first retry policy the server uses (none yet).
 EXPORTED = {
     "rustok_http_requests": "counter",
     "rustok_http_request_duration_seconds": "histogram",
     "rustok_circuit_breaker_state": "gauge",
+    "rustok_circuit_breaker_calls": "counter",
+    "rustok_state_transitions": "counter",
+    "rustok_tenant_cache_requests": "counter",
+    "rustok_rate_limited": "counter",
 }
 
 
@@ -152,6 +162,18 @@ def test_two_workers_metrics_add_up_and_every_name_is_there(
         if s.labels.get("breaker") == "tenant-db"
     ]
     assert states == [0.0]  # closed, one figure for the fleet
+    cache = {
+        s.labels["result"]: s.value
+        for s in families["rustok_tenant_cache_requests"].samples
+        if s.name.endswith("_total")
+    }
+    assert set(cache) == {"hit", "negative_hit", "miss", "stale"}
+    transitions = {
+        (s.labels["entity"], s.labels["trigger"])
+        for s in families["rustok_state_transitions"].samples
+    }
+    assert ("Order", "pay") in transitions
+    assert ("ContentNode", "publish") in transitions
 
 
 def test_json_logs_every_line_parses_and_requests_carry_their_fields(
@@ -171,3 +193,33 @@ def test_json_logs_every_line_parses_and_requests_carry_their_fields(
     assert mine[0]["route"] == "/health/ready"
     assert mine[0]["status"] == 200
     assert mine[0]["duration_ms"] >= 0
+
+
+def _sample(app_metrics: ServerMetrics, name: str, **labels: str) -> float:
+    text = generate_latest(app_metrics.registry).decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    raise AssertionError(f"no sample {name}{labels}")
+
+
+async def test_transitions_and_tenant_cache_reads_are_counted(
+    start_server: ServerFactory, tenants: dict[str, Tenant]
+) -> None:
+    server = start_server()
+    metrics: ServerMetrics = server.app.state.metrics  # type: ignore[attr-defined]
+    async with client_for(server, "acme") as client:
+        await order_in(client, "paid")
+        await node_in(client, "published")
+        assert (await client.get("/api/tenant")).status_code == 200
+    transitions = "rustok_state_transitions_total"
+    assert _sample(metrics, transitions, entity="Order", trigger="confirm") == 1
+    assert _sample(metrics, transitions, entity="Order", trigger="pay") == 1
+    assert _sample(metrics, transitions, entity="Order", trigger="ship") == 0
+    assert _sample(metrics, transitions, entity="ContentNode", trigger="publish") == 1
+    reads = "rustok_tenant_cache_requests_total"
+    assert _sample(metrics, reads, result="miss") == 1  # the first request loaded acme
+    assert _sample(metrics, reads, result="hit") >= 4  # every later request hit
+    calls = "rustok_circuit_breaker_calls_total"
+    assert _sample(metrics, calls, breaker="tenant-db", outcome="success") == 1

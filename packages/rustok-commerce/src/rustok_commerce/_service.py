@@ -75,6 +75,8 @@ class OrderService:
         clock: the time of each creation and transition; ``datetime.now(UTC)`` by
             default (pass a controllable clock in tests).
         new_id: makes the id of a new order; ``uuid4`` by default.
+        on_transition: told of each transition's record once the repository has saved it
+            (for metrics and tracing; what it raises propagates).
 
     Example::
 
@@ -83,7 +85,7 @@ class OrderService:
         paid = await service.pay(tenant_id, order.id, PayOrderInput(...))
     """
 
-    __slots__ = ("_clock", "_new_id", "_repository")
+    __slots__ = ("_clock", "_new_id", "_on_transition", "_repository")
 
     def __init__(
         self,
@@ -91,10 +93,12 @@ class OrderService:
         *,
         clock: Callable[[], datetime] = _utc_now,
         new_id: Callable[[], UUID] = uuid4,
+        on_transition: Callable[[TransitionRecord], None] | None = None,
     ) -> None:
         self._repository = repository
         self._clock = clock
         self._new_id = new_id
+        self._on_transition = on_transition
 
     async def create(
         self, tenant_id: UUID, data: CreateOrderInput, *, actor: str | None = None
@@ -313,4 +317,6 @@ class OrderService:
         record = order.last_transition
         assert record is not None, "every transition sets last_transition"
         await self._repository.save(order, expected_version=order.version - 1, record=record)
+        if self._on_transition is not None:
+            self._on_transition(record)
         return order

@@ -104,6 +104,8 @@ class NodeService:
     Args:
         repository: where nodes and records live.
         clock: the current time (inject a fixed clock in tests).
+        on_transition: told of each transition's record once the repository has saved it
+            (for metrics and tracing; what it raises propagates).
 
     Example::
 
@@ -113,10 +115,15 @@ class NodeService:
     """
 
     def __init__(
-        self, repository: NodeRepository, *, clock: Callable[[], datetime] = _utc_now
+        self,
+        repository: NodeRepository,
+        *,
+        clock: Callable[[], datetime] = _utc_now,
+        on_transition: Callable[[TransitionRecord], None] | None = None,
     ) -> None:
         self._repository = repository
         self._clock = clock
+        self._on_transition = on_transition
 
     async def create(self, tenant_id: UUID, data: CreateNodeInput) -> ContentNode[Draft]:
         """Create a draft from validated input.
@@ -272,6 +279,8 @@ class NodeService:
         record = moved.last_transition
         assert record is not None, "every transition sets last_transition"
         await self._repository.save(moved, expected_version=node.version, record=record)
+        if self._on_transition is not None:
+            self._on_transition(record)
         return moved
 
 

@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.middleware import Middleware
 
+from rustok_commerce import Order
+from rustok_content import ContentNode
 from rustok_core.resilience import CircuitBreaker, CircuitBreakerConfig, CircuitState
 from rustok_core.tenancy import TenantIdentifier
 from rustok_server.__about__ import __version__
@@ -71,7 +73,9 @@ def create_app(
         clock=clock,
     )
     metrics = ServerMetrics()
-    metrics.watch_breaker(breaker)
+    metrics.resilience.watch_breaker(breaker)
+    metrics.watch_machine("ContentNode", ContentNode.state_machine.triggers)
+    metrics.watch_machine("Order", Order.state_machine.triggers)
     directory = TenantDirectory(database)
     cache: TenantCache[TenantIdentifier, Tenant] = TenantCache(
         guarded_loader(directory.find, breaker, settings.db_query_timeout),
@@ -86,6 +90,7 @@ def create_app(
         # While the breaker is not closed, known tenants are served stale at once rather
         # than waiting for a load that started before it opened.
         degraded=lambda: breaker.state is not CircuitState.CLOSED,
+        on_result=metrics.count_cache_result,
     )
     directory.cache = cache
     resolver = TenantResolver(

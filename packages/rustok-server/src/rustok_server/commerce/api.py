@@ -23,6 +23,7 @@ from pydantic import (
     JsonValue,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
 from starlette.responses import Response
 
 from rustok_commerce import (
@@ -58,6 +59,7 @@ from rustok_server.http.idempotency import (
 )
 from rustok_server.http.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Cursor
 from rustok_server.http.preconditions import IfMatch, expected_version
+from rustok_server.observability.metrics import ServerMetrics
 from rustok_server.tenancy.resolution import CurrentTenant
 
 __all__ = ["MoneyOut", "OrderOut", "OrderPageOut", "router"]
@@ -110,9 +112,11 @@ _CHANGE = documented(OrderOut, _ORDER_OK, 400, 404, 409, 412, 422)
 _RACE_LOST = (InvalidTransition, OrderVersionConflictError, PreconditionFailedError)
 
 
-async def orders(session: Session) -> OrderService:
-    """FastAPI dependency: the order service over this request's session."""
-    return OrderService(SqlOrderRepository(session))
+async def orders(session: Session, request: Request) -> OrderService:
+    """FastAPI dependency: the order service over this request's session, its
+    transitions counted in the server's metrics."""
+    metrics: ServerMetrics = request.app.state.metrics
+    return OrderService(SqlOrderRepository(session), on_transition=metrics.count_transition)
 
 
 Orders = Annotated[OrderService, Depends(orders)]

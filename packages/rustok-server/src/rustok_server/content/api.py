@@ -17,6 +17,7 @@ from typing import Annotated, ClassVar, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import Field, JsonValue
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
 from starlette.responses import Response
 
 from rustok_content import (
@@ -42,6 +43,7 @@ from rustok_server.http.entity_routes import (
 )
 from rustok_server.http.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Cursor
 from rustok_server.http.preconditions import IfMatch, expected_version
+from rustok_server.observability.metrics import ServerMetrics
 from rustok_server.tenancy.resolution import CurrentTenant
 
 __all__ = ["NodeOut", "NodePageOut", "router"]
@@ -83,9 +85,11 @@ _NODE_OK = "The node; its version is the ETag."
 _CHANGE = documented(NodeOut, _NODE_OK, 400, 404, 409, 412)
 
 
-async def nodes(session: Session) -> NodeService:
-    """FastAPI dependency: the node service over this request's session."""
-    return NodeService(SqlNodeRepository(session))
+async def nodes(session: Session, request: Request) -> NodeService:
+    """FastAPI dependency: the node service over this request's session, its
+    transitions counted in the server's metrics."""
+    metrics: ServerMetrics = request.app.state.metrics
+    return NodeService(SqlNodeRepository(session), on_transition=metrics.count_transition)
 
 
 Nodes = Annotated[NodeService, Depends(nodes)]

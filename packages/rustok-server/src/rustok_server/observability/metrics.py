@@ -18,27 +18,28 @@ Example:
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Iterable
+from typing import Final, get_args
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
-    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
 )
 
-from rustok_core.resilience import CircuitBreaker, StateChange
+from rustok_core.resilience.prometheus import ResilienceMetrics
+from rustok_core.state_machine import TransitionRecord
 from rustok_server.observability.multiprocess import (
     MULTIPROCESS_ENV,
     multiprocess_enabled,
     prepare_multiprocess_dir,
 )
+from rustok_server.tenancy.tenant_cache import LookupResult
 
 __all__ = [
-    "BREAKER_STATE_VALUES",
     "MULTIPROCESS_ENV",
     "ServerMetrics",
     "exposition",
@@ -46,8 +47,6 @@ __all__ = [
     "prepare_multiprocess_dir",
 ]
 
-BREAKER_STATE_VALUES: Final = {"closed": 0, "open": 1, "half_open": 2}
-"""What ``rustok_circuit_breaker_state`` holds for each state."""
 
 # Seconds; a request on this server takes from about 100 us (cache hit) to a query timeout.
 _DURATION_BUCKETS: Final = (
@@ -61,18 +60,17 @@ class ServerMetrics:
     Attributes:
         http_requests: ``rustok_http_requests_total{method,route,status}``.
         http_duration: ``rustok_http_request_duration_seconds{method,route}``.
-        breaker_state: ``rustok_circuit_breaker_state{breaker}`` (`BREAKER_STATE_VALUES`).
-        breaker_calls: ``rustok_circuit_breaker_calls_total{breaker,outcome}``.
-        retry_attempts: ``rustok_retry_attempts_total{policy}``.
+        resilience: the breakers', retries' and rate limiters' metrics (rustok-core's
+            `ResilienceMetrics`, in the same registry).
         transitions: ``rustok_state_transitions_total{entity,trigger}``.
         tenant_cache: ``rustok_tenant_cache_requests_total{result}`` (hit, negative_hit,
             miss, stale).
-        rate_limited: ``rustok_rate_limited_total``.
     """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         r = self.registry
+        self.resilience = ResilienceMetrics(r)
         self.http_requests = Counter(
             "rustok_http_requests", "HTTP requests answered.", ["method", "route", "status"],
             registry=r,
@@ -80,18 +78,6 @@ class ServerMetrics:
         self.http_duration = Histogram(
             "rustok_http_request_duration_seconds", "Time to answer an HTTP request.",
             ["method", "route"], buckets=_DURATION_BUCKETS, registry=r,
-        )  # fmt: skip
-        self.breaker_state = Gauge(
-            "rustok_circuit_breaker_state", "Circuit breaker state: 0 closed, 1 open, 2 half-open.",
-            ["breaker"], multiprocess_mode="livemostrecent", registry=r,
-        )  # fmt: skip
-        self.breaker_calls = Counter(
-            "rustok_circuit_breaker_calls", "Calls through a circuit breaker, by outcome.",
-            ["breaker", "outcome"], registry=r,
-        )  # fmt: skip
-        self.retry_attempts = Counter(
-            "rustok_retry_attempts", "Retries (attempts after the first).", ["policy"],
-            registry=r,
         )  # fmt: skip
         self.transitions = Counter(
             "rustok_state_transitions", "State machine transitions applied.",
@@ -101,19 +87,32 @@ class ServerMetrics:
             "rustok_tenant_cache_requests", "Tenant cache look-ups, by result.", ["result"],
             registry=r,
         )  # fmt: skip
-        self.rate_limited = Counter(
-            "rustok_rate_limited", "Requests refused by a rate limit.", registry=r
-        )
+        self._cache_results = {
+            result: self.tenant_cache.labels(result) for result in get_args(LookupResult)
+        }
+        self._transitions: dict[tuple[str, str], Counter] = {}
 
-    def watch_breaker(self, breaker: CircuitBreaker) -> None:
-        """Keep ``rustok_circuit_breaker_state`` of ``breaker`` current (a state listener)."""
-        gauge = self.breaker_state.labels(breaker.name)
-        gauge.set(BREAKER_STATE_VALUES[breaker.state.name.lower()])
+    def watch_machine(self, entity: str, triggers: Iterable[str]) -> None:
+        """Export ``rustok_state_transitions_total`` of ``entity`` at 0 for every trigger,
+        before the first transition (a counter that appears late hides a rate)."""
+        for trigger in triggers:
+            self._transition_counter(entity, trigger)
 
-        def on_change(change: StateChange) -> None:
-            gauge.set(BREAKER_STATE_VALUES[change.new.name.lower()])
+    def count_transition(self, record: TransitionRecord) -> None:
+        """Count one applied transition (the services' ``on_transition`` hook)."""
+        self._transition_counter(record.entity_type, record.trigger).inc()
 
-        breaker.add_listener(on_change)
+    def _transition_counter(self, entity: str, trigger: str) -> Counter:
+        counter = self._transitions.get((entity, trigger))
+        if counter is None:
+            counter = self._transitions[(entity, trigger)] = self.transitions.labels(
+                entity, trigger
+            )
+        return counter
+
+    def count_cache_result(self, result: LookupResult) -> None:
+        """Count one tenant cache read (the cache's ``on_result`` hook)."""
+        self._cache_results[result].inc()
 
 
 def exposition(metrics: ServerMetrics) -> tuple[bytes, str]:

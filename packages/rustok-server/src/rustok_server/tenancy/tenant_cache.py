@@ -14,11 +14,14 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeAlias, TypeVar
 
 from cachetools import TLRUCache
 
-__all__ = ["TenantCache", "TenantCacheConfig", "TenantCacheStats"]
+__all__ = ["LookupResult", "TenantCache", "TenantCacheConfig", "TenantCacheStats"]
+
+LookupResult: TypeAlias = Literal["hit", "negative_hit", "miss", "stale"]
+"""How one read was answered: a fresh entry, a fresh "not found", a load, a stale entry."""
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -125,6 +128,8 @@ class TenantCache(Generic[K, V]):
         config: lifetimes and capacity.
         clock: monotonic seconds; inject a controllable clock in tests.
         degraded: says whether the store behind ``loader`` is failing right now.
+        on_result: told how each read was answered (`LookupResult`), exactly once per
+            read, for metrics.
 
     Example:
         >>> import asyncio
@@ -142,11 +147,13 @@ class TenantCache(Generic[K, V]):
         *,
         clock: Callable[[], float] = time.monotonic,
         degraded: Callable[[], bool] | None = None,
+        on_result: Callable[[LookupResult], None] | None = None,
     ) -> None:
         self.config = config = config if config is not None else TenantCacheConfig()
         self._loader = loader
         self._clock = clock
         self._degraded = degraded
+        self._on_result = on_result
         stale = config.stale_window
 
         def time_to_use(_key: K, entry: _Entry[V], _now: float) -> float:
@@ -181,8 +188,12 @@ class TenantCache(Generic[K, V]):
         entry.last_read = now
         if entry.value is None:
             self._negative_hits += 1
+            if self._on_result is not None:
+                self._on_result("negative_hit")
         else:
             self._hits += 1
+            if self._on_result is not None:
+                self._on_result("hit")
         return True, entry.value
 
     async def get(self, key: K) -> V | None:
@@ -204,20 +215,30 @@ class TenantCache(Generic[K, V]):
             if self._degraded is not None and self._degraded():
                 entry = self._stale_entry(key)
                 if entry is not None:
-                    self._stale_served += 1
-                    return entry.value
+                    return self._serve_stale(entry)
             self._coalesced += 1
         try:
             # shield: a cancelled waiter must not cancel the load the others share.
-            return await asyncio.shield(task)
+            value = await asyncio.shield(task)
         except asyncio.CancelledError:
             raise
         except Exception:
             entry = self._stale_entry(key)
             if entry is None:
+                self._report("miss")
                 raise
-            self._stale_served += 1
-            return entry.value
+            return self._serve_stale(entry)
+        self._report("miss")
+        return value
+
+    def _serve_stale(self, entry: _Entry[V]) -> V | None:
+        self._stale_served += 1
+        self._report("stale")
+        return entry.value
+
+    def _report(self, result: LookupResult) -> None:
+        if self._on_result is not None:
+            self._on_result(result)
 
     async def _load(self, key: K) -> V | None:
         try:

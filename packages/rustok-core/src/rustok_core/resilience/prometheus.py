@@ -1,0 +1,145 @@
+"""Prometheus metrics of the resilience strategies (the ``rustok-core[prometheus]`` extra).
+
+`ResilienceMetrics` listens to breakers, bulkheads and rate limiters and is the ``on_retry``
+hook of retry policies, and keeps ``prometheus_client`` metrics current from their events.
+Values live in prometheus_client's own metric objects, so they are exposed by any of its
+exposition paths, multiprocess mode included (``PROMETHEUS_MULTIPROC_DIR``): a collector
+that read ``stats()`` at scrape time would show only the process that answered the scrape.
+
+Metrics (label values are the strategies' names, so keep those few and fixed):
+
+- ``rustok_circuit_breaker_state{breaker}``: 0 closed, 1 open, 2 half-open;
+- ``rustok_circuit_breaker_calls_total{breaker,outcome}``: success, failure, excluded,
+  cancelled, rejected;
+- ``rustok_retry_attempts_total{policy}``: retries (attempts after the first);
+- ``rustok_bulkhead_calls_total{bulkhead,outcome}``: success, failure, excluded, cancelled,
+  rejected;
+- ``rustok_rate_limited_total``: calls a rate limiter refused.
+
+Example:
+    >>> from prometheus_client import CollectorRegistry, generate_latest
+    >>> from rustok_core.resilience import CircuitBreaker
+    >>> metrics = ResilienceMetrics(CollectorRegistry())
+    >>> metrics.watch_breaker(CircuitBreaker("search"))
+    >>> b'rustok_circuit_breaker_state{breaker="search"} 0.0' in generate_latest(metrics.registry)
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from rustok_core.resilience._breaker import CircuitBreaker, CircuitState, StateChange
+from rustok_core.resilience._bulkhead import Bulkhead
+from rustok_core.resilience._events import CallOutcome, CallRejected, Event, EventListener
+from rustok_core.resilience._retry import RetryAttempt
+
+__all__ = ["BREAKER_STATE_VALUES", "CALL_OUTCOMES", "ResilienceMetrics"]
+
+BREAKER_STATE_VALUES: Final = {
+    CircuitState.CLOSED: 0,
+    CircuitState.OPEN: 1,
+    CircuitState.HALF_OPEN: 2,
+}
+"""What ``rustok_circuit_breaker_state`` holds for each state."""
+CALL_OUTCOMES: Final = ("success", "failure", "excluded", "cancelled", "rejected")
+"""The ``outcome`` label values of the call counters."""
+
+
+class ResilienceMetrics:
+    """prometheus_client metrics fed by the strategies' events.
+
+    Args:
+        registry: where the metrics are registered; a new `CollectorRegistry` when
+            omitted (never the global one, so that several instances can coexist).
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.breaker_state = Gauge(
+            "rustok_circuit_breaker_state",
+            "Circuit breaker state: 0 closed, 1 open, 2 half-open.",
+            ["breaker"],
+            multiprocess_mode="livemostrecent",
+            registry=self.registry,
+        )
+        self.breaker_calls = Counter(
+            "rustok_circuit_breaker_calls",
+            "Calls through a circuit breaker, by outcome.",
+            ["breaker", "outcome"],
+            registry=self.registry,
+        )
+        self.retry_attempts = Counter(
+            "rustok_retry_attempts",
+            "Retries made by a retry policy (attempts after the first).",
+            ["policy"],
+            registry=self.registry,
+        )
+        self.bulkhead_calls = Counter(
+            "rustok_bulkhead_calls",
+            "Calls through a bulkhead, by outcome.",
+            ["bulkhead", "outcome"],
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "rustok_rate_limited", "Calls a rate limiter refused.", registry=self.registry
+        )
+
+    def watch_breaker(self, breaker: CircuitBreaker) -> None:
+        """Keep the state gauge and call counters of ``breaker`` current."""
+        gauge = self.breaker_state.labels(breaker.name)
+        gauge.set(BREAKER_STATE_VALUES[breaker.state])
+        calls = {o: self.breaker_calls.labels(breaker.name, o) for o in CALL_OUTCOMES}
+
+        def on_change(change: StateChange) -> None:
+            gauge.set(BREAKER_STATE_VALUES[change.new])
+
+        breaker.add_listener(on_change)
+        breaker.add_event_listener(_count_calls(calls))
+
+    def watch_bulkhead(self, bulkhead: Bulkhead) -> None:
+        """Count the calls of ``bulkhead`` by outcome."""
+        calls = {o: self.bulkhead_calls.labels(bulkhead.name, o) for o in CALL_OUTCOMES}
+        bulkhead.add_listener(_count_calls(calls))
+
+    def limiter_listener(self) -> EventListener:
+        """A listener for `RateLimiter` (``listeners=[...]``) counting the calls it refuses.
+
+        Example::
+
+            RateLimiter("api", rate=100, burst=200, listeners=[metrics.limiter_listener()])
+        """
+        counter = self.rate_limited
+
+        def on_event(event: Event) -> None:
+            if isinstance(event, CallRejected):
+                counter.inc()
+
+        return on_event
+
+    def retry_hook(self, policy: str) -> Callable[[RetryAttempt], None]:
+        """An ``on_retry`` hook for the retry policy named ``policy``.
+
+        Example::
+
+            RetryPolicy(name="jwks", on_retry=metrics.retry_hook("jwks"))
+        """
+        counter = self.retry_attempts.labels(policy)
+
+        def on_retry(_attempt: RetryAttempt) -> None:
+            counter.inc()
+
+        return on_retry
+
+
+def _count_calls(calls: dict[str, Counter]) -> Callable[[Event], None]:
+    def on_event(event: Event) -> None:
+        if isinstance(event, CallOutcome):
+            calls[event.outcome].inc()
+        elif isinstance(event, CallRejected):
+            calls["rejected"].inc()
+
+    return on_event
