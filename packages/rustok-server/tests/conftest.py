@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -114,10 +115,11 @@ def start_server(database_url: str, clock: ManualClock) -> Iterator[ServerFactor
     """Start the real app under uvicorn on the test database; settings as keywords."""
     servers: list[LiveServer] = []
 
-    def start(**overrides: object) -> LiveServer:
+    def start(*, tracer_provider: TracerProvider | None = None, **overrides: object) -> LiveServer:
         options: dict[str, object] = {"database_url": database_url, "db_query_timeout": 5.0}
         options.update(overrides)
-        app = create_app(Settings.model_validate(options), clock=clock)
+        settings = Settings.model_validate(options)
+        app = create_app(settings, clock=clock, tracer_provider=tracer_provider)
         server = LiveServer(app).__enter__()
         servers.append(server)
         return server

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -25,7 +25,7 @@ from rustok_server.http.problems import (
     ProblemMiddleware,
     install_problem_handlers,
 )
-from rustok_server.observability import health
+from rustok_server.observability import health, tracing
 from rustok_server.observability.metrics import ServerMetrics
 from rustok_server.observability.middleware import ObservabilityMiddleware
 from rustok_server.settings import Settings
@@ -40,11 +40,17 @@ from rustok_server.tenancy.resolution import (
 )
 from rustok_server.tenancy.tenant_cache import TenantCache, TenantCacheConfig
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
 __all__ = ["create_app", "create_app_from_env"]
 
 
 def create_app(
-    settings: Settings | None = None, *, clock: Callable[[], float] = time.monotonic
+    settings: Settings | None = None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
     """Build the server: database, ``tenant-db`` breaker, tenant cache, middleware, routes.
 
@@ -55,6 +61,8 @@ def create_app(
         settings: the settings; read from ``RUSTOK_*`` environment variables if omitted.
         clock: monotonic seconds for the tenant cache and the breaker; tests pass a
             clock they move by hand.
+        tracer_provider: with ``settings.tracing``, the OpenTelemetry provider to use
+            instead of one configured from ``OTEL_*`` variables.
 
     Example:
         >>> app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:"))
@@ -129,6 +137,8 @@ def create_app(
     app.state.context = context
     app.state.database = database
     app.state.metrics = metrics
+    if settings.tracing:
+        tracing.instrument(app, database.engine, provider=tracer_provider)
     install_problem_handlers(app)
     # Each feature's router, in the order of the documentation.
     for router in (health.router, tenancy_api.router, content_api.router, commerce_api.router):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import os
 import shutil
 import socket
@@ -227,6 +228,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
                 metrics_dir = Path(tempfile.mkdtemp(prefix="rustok-metrics-"))
                 cleanup.callback(shutil.rmtree, metrics_dir, ignore_errors=True)
                 _share_metrics(metrics_dir, settings.metrics_host, metrics_port, cleanup)
+            if settings.tracing and importlib.util.find_spec("opentelemetry.sdk") is None:
+                raise _StartupError(
+                    "RUSTOK_TRACING needs the OpenTelemetry packages: "
+                    "pip install 'rustok-server[otel]'"
+                )
             demo = asyncio.run(_prepare_or_explain(settings))
         except _StartupError as exc:
             print(f"rustok-server: {exc}", file=sys.stderr)

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     """When set, ``serve`` also answers ``GET /metrics`` on this port, without credentials
     (``--metrics-port`` overrides it)."""
+    tracing: bool = False
+    """Trace requests with OpenTelemetry (the ``rustok-server[otel]`` extra), configured by
+    the standard ``OTEL_*`` variables (``OTEL_SERVICE_NAME``, ``OTEL_EXPORTER_OTLP_ENDPOINT``,
+    ``OTEL_TRACES_SAMPLER``, ...)."""
     metrics_host: str = "127.0.0.1"
     """Address of the metrics port: loopback unless Prometheus scrapes from elsewhere."""
 

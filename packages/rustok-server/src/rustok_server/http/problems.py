@@ -35,6 +35,7 @@ from rustok_core.error import (
     RichError,
     validation_error_from_pydantic,
 )
+from rustok_server.observability.tracing import current_trace_id
 
 __all__ = [
     "PROBLEM_RESPONSES",
@@ -164,8 +165,8 @@ class ProblemMiddleware:
                 if _REQUEST_ID_PATTERN.fullmatch(candidate):
                     rid = candidate
                 break
-        if not rid:
-            rid = uuid.uuid4().hex
+        # With tracing on, the request id is the trace id, in logs and problems alike.
+        rid = current_trace_id() or rid or uuid.uuid4().hex
         state = scope.get("state")
         if state is None:
             scope["state"] = state = {}

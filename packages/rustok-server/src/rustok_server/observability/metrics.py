@@ -37,6 +37,7 @@ from rustok_server.observability.multiprocess import (
     multiprocess_enabled,
     prepare_multiprocess_dir,
 )
+from rustok_server.observability.tracing import record_transition
 from rustok_server.tenancy.tenant_cache import LookupResult
 
 __all__ = [
@@ -99,8 +100,10 @@ class ServerMetrics:
             self._transition_counter(entity, trigger)
 
     def count_transition(self, record: TransitionRecord) -> None:
-        """Count one applied transition (the services' ``on_transition`` hook)."""
+        """Count one applied transition, and add it to the current trace when tracing is
+        on (the services' ``on_transition`` hook)."""
         self._transition_counter(record.entity_type, record.trigger).inc()
+        record_transition(record)
 
     def _transition_counter(self, entity: str, trigger: str) -> Counter:
         counter = self._transitions.get((entity, trigger))

@@ -32,6 +32,7 @@ from rustok_server.errors import (
     TenantRequiredError,
     TenantStoreUnavailableError,
 )
+from rustok_server.observability.tracing import breaker_span
 from rustok_server.settings import ResolutionSource
 from rustok_server.tenancy.repository import Tenant
 from rustok_server.tenancy.tenant_cache import TenantCache
@@ -64,14 +65,16 @@ def guarded_loader(
 ) -> Callable[[TenantIdentifier], Awaitable[Tenant | None]]:
     """Wrap a tenant query in a timeout, inside the breaker (for `TenantCache`).
 
-    A "not found" is a ``None`` result, so it never counts as a failure.
+    A "not found" is a ``None`` result, so it never counts as a failure. With tracing on,
+    each call is a span with the breaker's name, state and outcome.
     """
 
     async def query(identifier: TenantIdentifier) -> Tenant | None:
         return await with_timeout(timeout, find, identifier)
 
     async def load(identifier: TenantIdentifier) -> Tenant | None:
-        return await breaker.call(query, identifier)
+        with breaker_span(breaker.name, breaker.state.value):
+            return await breaker.call(query, identifier)
 
     return load
 

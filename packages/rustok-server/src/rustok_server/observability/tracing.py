@@ -1,0 +1,126 @@
+"""OpenTelemetry traces (the ``rustok-server[otel]`` extra), off unless ``RUSTOK_TRACING``.
+
+When on, `instrument` sets up the OpenTelemetry SDK from the standard ``OTEL_*`` variables
+(service name, OTLP endpoint, sampler, ...), instruments FastAPI (an incoming W3C
+``traceparent`` is honoured) and SQLAlchemy, and the server adds its own spans and events:
+a span per call through the ``tenant-db`` breaker (`breaker_span`), and a ``transition``
+event per state transition. The request id of logs and problems is then the trace id.
+
+When off, nothing of OpenTelemetry is imported and each hook is one check of a module flag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from rustok_core.state_machine import TransitionRecord
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import Tracer
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+__all__ = [
+    "TracingUnavailableError",
+    "breaker_span",
+    "current_trace_id",
+    "instrument",
+    "record_transition",
+    "tracing_enabled",
+]
+
+_tracer: Tracer | None = None
+
+
+class TracingUnavailableError(RuntimeError):
+    """Tracing was asked for, but the ``rustok-server[otel]`` extra is not installed."""
+
+
+def tracing_enabled() -> bool:
+    """Whether `instrument` has turned tracing on in this process."""
+    return _tracer is not None
+
+
+def instrument(
+    app: FastAPI, engine: AsyncEngine, *, provider: TracerProvider | None = None
+) -> None:
+    """Trace ``app`` and its database ``engine``.
+
+    Args:
+        app: the FastAPI app.
+        engine: its database engine.
+        provider: the tracer provider; by default one configured from ``OTEL_*`` variables
+            that exports with OTLP in batches (tests pass one with an in-memory exporter).
+
+    Raises:
+        TracingUnavailableError: the OpenTelemetry packages are not installed.
+    """
+    global _tracer
+    try:
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+        from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+    except ImportError as exc:
+        raise TracingUnavailableError(
+            "RUSTOK_TRACING needs the OpenTelemetry packages: pip install 'rustok-server[otel]'"
+        ) from exc
+    if provider is None:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        # Resource.create() reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES.
+        provider = TracerProvider(resource=Resource.create({"service.name": "rustok-server"}))
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider)
+    # The instrumentation declares SQLAlchemy < 2.1; its engine event hooks work on 2.1 too.
+    SQLAlchemyInstrumentor().instrument(
+        engine=engine.sync_engine, tracer_provider=provider, skip_dep_check=True
+    )
+    _tracer = provider.get_tracer("rustok_server")
+
+
+def current_trace_id() -> str | None:
+    """The id of the trace being recorded in this task (32 hex digits), if tracing is on."""
+    if _tracer is None:
+        return None
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
+
+
+@contextmanager
+def breaker_span(name: str, state: str) -> Iterator[Mapping[str, object] | None]:
+    """A span around one call through the breaker ``name``, with its state and outcome."""
+    if _tracer is None:
+        yield None
+        return
+    attributes = {"rustok.breaker.name": name, "rustok.breaker.state": state}
+    with _tracer.start_as_current_span(f"breaker {name}", attributes=attributes) as span:
+        try:
+            yield attributes
+        except BaseException as exc:
+            span.set_attribute("rustok.breaker.outcome", type(exc).__name__)
+            raise
+        span.set_attribute("rustok.breaker.outcome", "success")
+
+
+def record_transition(record: TransitionRecord) -> None:
+    """Add a ``transition`` event to the current span (entity, trigger, from, to)."""
+    if _tracer is None:
+        return
+    from opentelemetry import trace
+
+    trace.get_current_span().add_event(
+        "transition",
+        {
+            "rustok.entity": record.entity_type,
+            "rustok.trigger": record.trigger,
+            "rustok.from": record.from_state,
+            "rustok.to": record.to_state,
+        },
+    )

@@ -1,0 +1,75 @@
+"""Traces with the real OpenTelemetry SDK and its in-memory exporter: an incoming
+`traceparent` is honoured, the breaker call is a span under the server span, a transition is
+an event, and a problem's `trace_id` is the trace's id."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from api_fixtures import ORDERS, ServerFactory, assert_problem, client_for, create_order
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from rustok_server import Tenant
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
+
+
+@pytest.fixture
+def exporter() -> Iterator[InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    yield exporter
+    exporter.shutdown()
+
+
+def _in_trace(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
+    spans = exporter.get_finished_spans()
+    return [
+        s for s in spans if s.context is not None and format(s.context.trace_id, "032x") == TRACE_ID
+    ]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_traced_request_has_breaker_span_transition_event_and_trace_id_problems(
+    start_server: ServerFactory, tenants: dict[str, Tenant], exporter: InMemorySpanExporter
+) -> None:
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    server = start_server(tracing=True, tracer_provider=provider)
+    headers = {"traceparent": TRACEPARENT}
+    async with client_for(server, "acme") as client:
+        order = await create_order(client)  # untraced: loads acme through the breaker
+        exporter.clear()
+        client.headers["X-Tenant-ID"] = "globex"  # not cached yet: a breaker call
+        response = await client.post(f"{ORDERS}/{order['id']}/confirm", headers=headers)
+        assert response.status_code == 404  # acme's order is not globex's
+        problem = assert_problem(response, 404)
+        assert problem["trace_id"] == TRACE_ID
+        assert response.headers["x-request-id"] == TRACE_ID
+        client.headers["X-Tenant-ID"] = "acme"
+        confirmed = await client.post(f"{ORDERS}/{order['id']}/confirm", headers=headers)
+        assert confirmed.status_code == 200
+    spans = _in_trace(exporter)
+    servers = [s for s in spans if s.kind.name == "SERVER"]
+    assert len(servers) == 2
+    breaker = [s for s in spans if s.name == "breaker tenant-db"]
+    assert len(breaker) == 1
+    assert breaker[0].attributes is not None
+    assert breaker[0].attributes["rustok.breaker.state"] == "closed"
+    assert breaker[0].attributes["rustok.breaker.outcome"] == "success"
+    # The breaker call is a child of the server span of the request that needed the load.
+    assert breaker[0].parent is not None
+    assert breaker[0].parent.span_id in {s.context.span_id for s in servers if s.context}
+    assert any(s.kind.name == "CLIENT" and s.name.startswith("SELECT") for s in spans)
+    events = [e for s in spans for e in s.events if e.name == "transition"]
+    assert len(events) == 1
+    assert events[0].attributes is not None
+    assert dict(events[0].attributes) == {
+        "rustok.entity": "Order",
+        "rustok.trigger": "confirm",
+        "rustok.from": "pending",
+        "rustok.to": "confirmed",
+    }
