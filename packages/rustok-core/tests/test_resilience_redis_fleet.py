@@ -109,6 +109,30 @@ async def test_a_closed_call_costs_one_round_trip_and_an_open_rejection_none(
     client.close()
 
 
+async def test_a_breaker_whose_clock_runs_ahead_waits_out_the_fleets_open_window_locally(
+    redis_url: str, namespace: str
+) -> None:
+    client = counting_client(redis_url)
+    fleet_clock, local_clock = ManualClock(start=0.0), ManualClock(start=0.0)
+    breaker = CircuitBreaker(
+        "db",
+        CircuitBreakerConfig(timeout=30.0),
+        storage=redis_storage(client, namespace=namespace, clock=fleet_clock),
+        clock=local_clock,
+    )
+    breaker.open()
+    local_clock.advance(30.0)  # over locally, but only 10 s have passed for the fleet
+    fleet_clock.advance(10.0)
+    with pytest.raises(CircuitOpenError) as refused:
+        await breaker.call(succeed)
+    assert refused.value.retry_after == 20.0
+    before = client.round_trips
+    with pytest.raises(CircuitOpenError):
+        await breaker.call(succeed)
+    assert client.round_trips == before  # refused locally again
+    client.close()
+
+
 async def test_the_rate_based_mode_costs_one_round_trip_per_call_too(
     redis_url: str, namespace: str
 ) -> None:
