@@ -10,6 +10,9 @@ Figures, each beside its baseline measured in this same process:
   mode's (target: at most 1.5x);
 - RetryPolicy, first-attempt success overhead over a bare await (target: at most 3 us),
   beside a shared tenacity AsyncRetrying doing the same;
+- when purgatory and stamina are installed (the bench session installs them), the same
+  async figures beside purgatory's (an asyncio-native breaker) and the retry figure
+  beside stamina's, for information;
 - Redis mode, round trips per closed call (target: at most 1) beside pybreaker's own Redis
   storage, counted on a redis-server this benchmark starts on loopback (skipped, and said
   so, when no redis-server is on PATH).
@@ -22,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import importlib
 import logging
 import shutil
 import socket
@@ -75,6 +79,14 @@ async def _value() -> int:
 
 def _value_sync() -> int:
     return 1
+
+
+def _optional(name: str) -> Any:
+    """A baseline library, or None when it is not installed (its figures are skipped)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
 
 
 async def _measure() -> dict[str, list[float]]:
@@ -132,6 +144,30 @@ async def _measure() -> dict[str, list[float]]:
         "retry": retried,
         "tenacity": tenacity_retried,
     }
+    purgatory = _optional("purgatory")
+    if purgatory is not None:
+        factory = purgatory.AsyncCircuitBreakerFactory(default_threshold=5, default_ttl=3600)
+        pg_closed = await factory.get_breaker("bench-closed")
+        pg_open = await factory.get_breaker("bench-open", threshold=1)
+        with contextlib.suppress(ValueError):
+            async with pg_open:
+                raise ValueError("opens it")
+
+        async def pg_call() -> int:
+            async with pg_closed:
+                return await _value()
+
+        async def pg_reject() -> None:
+            with contextlib.suppress(Exception):
+                async with pg_open:
+                    await _value()
+
+        async_steps["pg_call"] = pg_call
+        async_steps["pg_reject"] = pg_reject
+    stamina = _optional("stamina")
+    if stamina is not None:
+        stamina_retried = stamina.retry(on=ValueError, attempts=3)(_value)
+        async_steps["stamina"] = stamina_retried
     sync_steps: dict[str, Callable[[], object]] = {
         "pb_bare": _value_sync,
         "pb_reject": pb_reject,
@@ -287,6 +323,43 @@ def main() -> None:
         ]
     )
     print(f"[{BENCH}] (a bare await costs {bare_async * us:.3f} us here)")
+    informative: list[Figure] = []
+    if "pg_call" in ours:
+        informative += [
+            Figure(
+                BENCH,
+                "closed breaker overhead over a bare await (median)",
+                closed_overhead,
+                "us",
+                "purgatory async breaker overhead (median)",
+                (median(ours["pg_call"]) - bare_async) * us,
+            ),
+            Figure(
+                BENCH,
+                "open breaker rejects an async call (median)",
+                reject_median,
+                "us",
+                "purgatory async rejection (median)",
+                median(ours["pg_reject"]) * us,
+            ),
+        ]
+    else:
+        print(f"[{BENCH}] purgatory is not installed: its baselines are skipped")
+    if "stamina" in ours:
+        informative.append(
+            Figure(
+                BENCH,
+                "RetryPolicy first-attempt success overhead (median)",
+                retry_overhead,
+                "us",
+                "stamina first-attempt success overhead (median)",
+                (median(ours["stamina"]) - bare_async) * us,
+            )
+        )
+    else:
+        print(f"[{BENCH}] stamina is not installed: its baseline is skipped")
+    if informative:
+        emit(informative)
     with _redis_server() as url:
         if url is None:
             print(f"[{BENCH}] no redis-server on PATH: the Redis round-trip figure is skipped")

@@ -249,3 +249,32 @@ def test_the_sync_path_composes_the_same_steps() -> None:
 def test_the_sync_path_refuses_a_timeout() -> None:
     with pytest.raises(TypeError, match="timeout"):
         ResiliencePolicy(timeout=1.0).execute_sync(lambda: 1)
+
+
+async def test_a_limiter_key_gives_each_tenant_its_own_bucket() -> None:
+    import contextvars
+
+    tenant: contextvars.ContextVar[str] = contextvars.ContextVar("tenant")
+    limiter = RateLimiter("api", rate=1.0, burst=1, clock=ManualClock(start=0.0))
+    policy = ResiliencePolicy(limiter=limiter, limiter_key=tenant.get)
+    assert policy.describe() == "limiter('api', per key) > call"
+
+    async def one() -> int:
+        return 1
+
+    tenant.set("acme")
+    assert await policy.execute(one) == 1
+    with pytest.raises(RateLimitedError) as refused:
+        await policy.execute(one)
+    assert refused.value.key == "acme"
+    tenant.set("globex")
+    assert await policy.execute(one) == 1
+
+
+def test_the_sync_path_takes_the_limiter_key_too() -> None:
+    limiter = RateLimiter("api", rate=1.0, burst=1, clock=ManualClock(start=0.0))
+    policy = ResiliencePolicy(limiter=limiter, limiter_key=lambda: "acme")
+    assert policy.execute_sync(lambda: 1) == 1
+    with pytest.raises(RateLimitedError) as refused:
+        policy.execute_sync(lambda: 1)
+    assert refused.value.key == "acme"

@@ -115,3 +115,18 @@ async def test_bulkhead_and_limiter_refusals_are_counted() -> None:
     assert found[(outcome, (("bulkhead", "export"), ("outcome", "rejected")))] == 1
     assert found[("rustok_rate_limited_total", ())] == 1
     assert release is None
+
+
+async def test_two_breakers_in_one_scrape_parse_as_one_family_with_a_label_each() -> None:
+    metrics = ResilienceMetrics(CollectorRegistry())
+    db, search = CircuitBreaker("db"), CircuitBreaker("search")
+    metrics.watch_breaker(db)
+    metrics.watch_breaker(search)
+    search.open()
+    text = generate_latest(metrics.registry).decode()
+    families = [
+        f for f in text_string_to_metric_families(text) if f.name == "rustok_circuit_breaker_state"
+    ]
+    assert len(families) == 1
+    states = {s.labels["breaker"]: s.value for s in families[0].samples}
+    assert states == {"db": 0.0, "search": 1.0}

@@ -109,6 +109,30 @@ async def test_a_closed_call_costs_one_round_trip_and_an_open_rejection_none(
     client.close()
 
 
+async def test_a_breaker_whose_clock_runs_ahead_waits_out_the_fleets_open_window_locally(
+    redis_url: str, namespace: str
+) -> None:
+    client = counting_client(redis_url)
+    fleet_clock, local_clock = ManualClock(start=0.0), ManualClock(start=0.0)
+    breaker = CircuitBreaker(
+        "db",
+        CircuitBreakerConfig(timeout=30.0),
+        storage=redis_storage(client, namespace=namespace, clock=fleet_clock),
+        clock=local_clock,
+    )
+    breaker.open()
+    local_clock.advance(30.0)  # over locally, but only 10 s have passed for the fleet
+    fleet_clock.advance(10.0)
+    with pytest.raises(CircuitOpenError) as refused:
+        await breaker.call(succeed)
+    assert refused.value.retry_after == 20.0
+    before = client.round_trips
+    with pytest.raises(CircuitOpenError):
+        await breaker.call(succeed)
+    assert client.round_trips == before  # refused locally again
+    client.close()
+
+
 async def test_the_rate_based_mode_costs_one_round_trip_per_call_too(
     redis_url: str, namespace: str
 ) -> None:
@@ -177,6 +201,59 @@ async def test_the_sliding_window_is_shared_by_all_processes(
     assert state_of(a) is CircuitState.CLOSED
     with pytest.raises(Down):
         await b.call(fail)  # 2 of the 4 calls in the shared window: 50%
+    assert state_of(b) is CircuitState.OPEN
+
+
+async def test_a_shared_time_window_forgets_outcomes_older_than_its_size(
+    redis_url: str, namespace: str
+) -> None:
+    clock = ManualClock(start=0.0)
+    config = CircuitBreakerConfig(
+        failure_rate_threshold=0.5, sliding_window_type="time", sliding_window_size=10,
+        minimum_calls=3,
+    )  # fmt: skip
+    a, b = (
+        CircuitBreaker(
+            "db", config, storage=redis_storage(redis_url, namespace=namespace, clock=clock),
+            clock=clock,
+        )
+        for _ in range(2)
+    )  # fmt: skip
+    with pytest.raises(Down):
+        await a.call(fail)
+    with pytest.raises(Down):
+        await b.call(fail)
+    clock.advance(10.0)  # both failures leave the window
+    await a.call(succeed)
+    with pytest.raises(Down):
+        await b.call(fail)
+    assert state_of(b) is CircuitState.CLOSED  # 3 calls were made, but only 2 are in the window
+    with pytest.raises(Down):
+        await a.call(fail)  # 2 failures of 3 in the window: 67%
+    assert state_of(a) is CircuitState.OPEN
+
+
+async def test_rate_based_half_open_trials_are_judged_across_processes(
+    redis_url: str, namespace: str
+) -> None:
+    clock = ManualClock(start=0.0)
+    config = CircuitBreakerConfig(
+        failure_rate_threshold=0.5, sliding_window_size=10, half_open_max_requests=2,
+        timeout=5.0,
+    )  # fmt: skip
+    a, b = (
+        CircuitBreaker(
+            "db", config, storage=redis_storage(redis_url, namespace=namespace, clock=clock),
+            clock=clock,
+        )
+        for _ in range(2)
+    )  # fmt: skip
+    a.open()
+    clock.advance(5.0)
+    await a.call(succeed)  # trial 1 of 2
+    assert state_of(a) is CircuitState.HALF_OPEN
+    with pytest.raises(Down):
+        await b.call(fail)  # trial 2 of 2: 1 failure of 2 is 50%, at the threshold
     assert state_of(b) is CircuitState.OPEN
 
 

@@ -866,7 +866,10 @@ class CircuitBreaker:
         if not reply.admitted:
             self._rejected += 1
             if self._state is _OPEN:
-                retry_after = max(0.0, self._open_until - self._clock())
+                # Still open on the fleet's clock: wait locally for what is left of it,
+                # so that the next calls are refused without a round trip.
+                retry_after = max(0.0, reply.opened_at + self._timeout - reply.now)
+                self._open_until = self._clock() + retry_after
                 raise self._refusal(_OPEN, retry_after)
             raise self._refusal(_HALF_OPEN, 0.0)
         return reply.generation, -1

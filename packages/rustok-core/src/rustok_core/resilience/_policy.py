@@ -67,7 +67,9 @@ class ResiliencePolicy(Generic[R]):
         breaker: the circuit breaker around each attempt.
         timeout: seconds allowed to each attempt (async calls only).
         bulkhead: the concurrency limit.
-        limiter: a rate limiter; each attempt takes a token of its default key.
+        limiter: a rate limiter; each attempt takes a token.
+        limiter_key: gives the limiter's key for each call (a tenant id read from
+            a context variable, say); the default key ``""`` if omitted.
         fallback: turns chosen errors into a value; the result type of the
             policy is then the call's type or the fallback's.
         order: the configured steps, outside in; `DEFAULT_ORDER` if omitted.
@@ -91,6 +93,7 @@ class ResiliencePolicy(Generic[R]):
     timeout: float | None = None
     bulkhead: Bulkhead | None = None
     limiter: RateLimiter | None = None
+    limiter_key: Callable[[], str] | None = None
     fallback: Fallback[R] | None = None
     order: tuple[PolicyStep, ...] | None = None
 
@@ -144,7 +147,8 @@ class ResiliencePolicy(Generic[R]):
             elif step == "breaker" and self.breaker is not None:
                 parts.append(f"breaker({self.breaker.name!r})")
             elif step == "limiter" and self.limiter is not None:
-                parts.append(f"limiter({self.limiter.name!r})")
+                per_key = ", per key" if self.limiter_key is not None else ""
+                parts.append(f"limiter({self.limiter.name!r}{per_key})")
             elif step == "bulkhead" and self.bulkhead is not None:
                 slots = self.bulkhead.max_concurrent
                 parts.append(f"bulkhead({self.bulkhead.name!r}, max_concurrent={slots})")
@@ -222,6 +226,9 @@ class ResiliencePolicy(Generic[R]):
 
     # -- steps ------------------------------------------------------------------------
 
+    def _limiter_key(self) -> str:
+        return self.limiter_key() if self.limiter_key is not None else ""
+
     def _wrap_async(
         self, name: PolicyStep, inner: Callable[[], Awaitable[T | R]]
     ) -> Callable[[], Awaitable[T | R]]:
@@ -232,7 +239,7 @@ class ResiliencePolicy(Generic[R]):
         if name == "bulkhead" and self.bulkhead is not None:
             return functools.partial(self.bulkhead.call, inner)
         if name == "limiter" and self.limiter is not None:
-            return functools.partial(self.limiter.call, inner)
+            return functools.partial(self.limiter.call_for, self._limiter_key(), inner)
         if name == "timeout" and self.timeout is not None:
             return functools.partial(with_timeout, self.timeout, inner)
         fallback = self.fallback
@@ -257,7 +264,13 @@ class ResiliencePolicy(Generic[R]):
         if name == "bulkhead" and self.bulkhead is not None:
             return functools.partial(self.bulkhead.call_sync, inner)
         if name == "limiter" and self.limiter is not None:
-            return functools.partial(self.limiter.call_sync, inner)
+            limiter, key = self.limiter, self._limiter_key()
+
+            def limited() -> T | R:
+                limiter.acquire_sync(key)
+                return inner()
+
+            return limited
         fallback = self.fallback
         assert name == "fallback"
         assert fallback is not None

@@ -49,7 +49,9 @@ def redis_storage(
       first (two round trips: a call after a quiet spell). An open breaker
       refuses calls without asking Redis until its timeout has passed; a
       half-open trial asks for a permit first (two round trips). So a process
-      admits calls on a state at most ``max_staleness`` old;
+      admits calls on a state at most ``max_staleness`` old. Round trips are made on the
+      calling thread, the event loop's in async code: keep Redis close and
+      ``socket_timeout`` short;
     - times are read from ``clock`` (wall-clock seconds by default), which the
       processes sharing a circuit must agree on;
     - when Redis cannot be reached the breaker goes on with local state (this

@@ -68,6 +68,11 @@ class BreakerRegistry:
                 self._retire()
             return breaker
 
+    def breakers(self) -> tuple[CircuitBreaker, ...]:
+        """Every breaker held now (without marking any as used)."""
+        with self._lock:
+            return tuple(self._breakers.values())
+
     def __contains__(self, key: object) -> bool:
         return key in self._breakers
 
