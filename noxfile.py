@@ -203,5 +203,7 @@ def bench(session: nox.Session) -> None:
     server binaries (Debian: apt-get install postgresql) and is skipped without them.
     """
     _install_workspace(session, PACKAGES, editable=False)
-    session.install("httpx>=0.27", "redis>=5", "pyinstrument>=4.6", "asyncpg>=0.29")
+    session.install(
+        "httpx>=0.27", "redis>=5", "pyinstrument>=4.6", "asyncpg>=0.29", "purgatory", "stamina"
+    )
     session.run("python", "tools/bench/run.py", *session.posargs)

@@ -5,18 +5,22 @@ returns once the database does."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from prometheus_client import generate_latest
 from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
 from rustok_core.testing import ManualClock
 from rustok_server import ServerContext, Settings, Tenant, TenantDirectory, create_app
 from rustok_server.db import Database
+from rustok_server.observability.logs import RequestContextFilter
+from rustok_server.observability.metrics import ServerMetrics
 from rustok_server.tenancy.tables import TenantRow
 from rustok_server.testing import LiveServer
 
@@ -231,3 +235,41 @@ async def test_database_that_never_answers_opens_breaker_and_503s_fast(
                 assert_503_problem(response)
             assert context.breaker.stats().total_rejected >= 50
             assert context.tenant_cache.stats().loads == 0
+
+
+class _Records(logging.Handler):
+    """Keeps the records it is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_a_frozen_database_shows_in_the_breaker_gauge_and_one_warning_with_its_request(
+    hanging_listener: HangingListener,
+) -> None:
+    handler = _Records()
+    records = handler.records
+    handler.addFilter(RequestContextFilter())
+    logger = logging.getLogger("rustok")
+    logger.addHandler(handler)
+    url = f"postgresql+asyncpg://rustok@127.0.0.1:{hanging_listener.port}/rustok"
+    app = create_app(Settings.model_validate({"database_url": url, **FAULT_SETTINGS}))
+    metrics: ServerMetrics = app.state.metrics
+    try:
+        with LiveServer(app) as server:
+            async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+                for number, slug in enumerate(("acme", "globex")):  # each waits for the timeout
+                    headers = {"X-Tenant-ID": slug, "X-Request-ID": f"freeze-{number}"}
+                    assert_503_problem(await client.get("/api/tenant", headers=headers))
+    finally:
+        logger.removeHandler(handler)
+    text = generate_latest(metrics.registry).decode()
+    assert 'rustok_circuit_breaker_state{breaker="tenant-db"} 1.0' in text
+    opened = [r for r in records if "closed -> open" in r.getMessage()]
+    assert len(opened) == 1  # once per event, not per request
+    assert opened[0].levelno == logging.WARNING
+    assert getattr(opened[0], "request_id", None) == "freeze-1"  # the request that opened it
