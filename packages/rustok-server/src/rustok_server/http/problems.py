@@ -49,7 +49,7 @@ __all__ = [
     "request_id",
 ]
 
-logger = logging.getLogger("rustok_server")
+logger = logging.getLogger("rustok.server")
 
 REQUEST_ID_HEADER: Final = "X-Request-ID"
 _REQUEST_ID_KEY: Final = b"x-request-id"

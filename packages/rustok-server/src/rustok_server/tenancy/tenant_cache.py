@@ -11,6 +11,7 @@ concurrent loads of one key into one task, and stale-if-error.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
@@ -18,7 +19,11 @@ from typing import Generic, Literal, TypeAlias, TypeVar
 
 from cachetools import TLRUCache
 
+from rustok_core.resilience import CircuitOpenError
+
 __all__ = ["LookupResult", "TenantCache", "TenantCacheConfig", "TenantCacheStats"]
+
+logger = logging.getLogger("rustok.server.tenancy")
 
 LookupResult: TypeAlias = Literal["hit", "negative_hit", "miss", "stale"]
 """How one read was answered: a fresh entry, a fresh "not found", a load, a stale entry."""
@@ -243,8 +248,15 @@ class TenantCache(Generic[K, V]):
     async def _load(self, key: K) -> V | None:
         try:
             value = await self._loader(key)
-        except Exception:
+        except CircuitOpenError:
+            # Refused without running: the breaker's opening was logged once already.
             self._load_failures += 1
+            raise
+        except Exception as exc:
+            self._load_failures += 1
+            # Once per load, however many readers share it; the key is an identifier the
+            # resolver validated, never a secret.
+            logger.warning("tenant load for %r failed: %s", key, type(exc).__name__)
             raise
         self._loads_done += 1
         if self._loads.get(key) is asyncio.current_task():
