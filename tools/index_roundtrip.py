@@ -41,7 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from workspace import Package, load_workspace
 
 _IMPORT_CHECK = r"""
-import importlib, importlib.metadata as md, json, pkgutil, sys
+import importlib, importlib.metadata as md, importlib.util, json, pkgutil, sys
+# Modules of an optional extra, importable only where the extra's package is installed.
+OPTIONAL = {"rustok_core.resilience.prometheus": "prometheus_client"}
 report = {}
 for dist in sys.argv[1:]:
     module = dist.replace("-", "_")
@@ -50,10 +52,17 @@ for dist in sys.argv[1:]:
     for info in pkgutil.walk_packages(top.__path__, module + "."):
         if ".migrations" in info.name:
             continue  # Alembic scripts run inside Alembic, not on import
+        needs = OPTIONAL.get(info.name)
+        if needs and importlib.util.find_spec(needs) is None:
+            continue
         importlib.import_module(info.name)
         imported.append(info.name)
+    licenses = [f.read_text() for f in md.files(dist) or () if f.name == "LICENSE"]
+    meta = md.metadata(dist)
     report[dist] = {"version": top.__version__, "metadata_version": md.version(dist),
-                    "modules": len(imported)}
+                    "modules": len(imported), "licenses": licenses,
+                    "license": meta["License-Expression"],
+                    "urls": sorted(u.split(",")[0] for u in meta.get_all("Project-URL") or [])}
 installed = sorted(d.metadata["Name"].lower() for d in md.distributions())
 print(json.dumps({"packages": report, "installed": installed}))
 """
@@ -70,6 +79,12 @@ class Installed:
     package: str
     versions: Mapping[str, str]
     distributions: tuple[str, ...]
+    licenses: Mapping[str, tuple[str, ...]]
+    """The text of each LICENSE file each installed workspace package ships."""
+    license_expressions: Mapping[str, str]
+    """Each installed workspace package's ``License-Expression``."""
+    project_urls: Mapping[str, tuple[str, ...]]
+    """The labels of each installed workspace package's project URLs."""
 
 
 def _free_port() -> int:
@@ -193,7 +208,10 @@ def install_from_index(
         if info["version"] != info["metadata_version"]:
             raise RoundTripError(f"{name}: __version__ {info['version']} but metadata says"
                                  f" {info['metadata_version']}")  # fmt: skip
-    return Installed(package, versions, tuple(report["installed"]))
+    licenses = {name: tuple(info["licenses"]) for name, info in report["packages"].items()}
+    expressions = {name: info["license"] for name, info in report["packages"].items()}
+    urls = {name: tuple(info["urls"]) for name, info in report["packages"].items()}
+    return Installed(package, versions, tuple(report["installed"]), licenses, expressions, urls)
 
 
 def run(work_dir: Path) -> dict[str, Installed]:

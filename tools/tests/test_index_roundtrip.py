@@ -56,3 +56,12 @@ def test_content_checkout_installs_by_path_with_core_and_nothing_else(
     assert set(content.versions) == {"rustok-core", "rustok-content"}
     assert "rustok-commerce" not in content.distributions
     assert "rustok-server" not in content.distributions
+
+
+def test_every_wheel_ships_its_license_and_project_urls(round_trip: dict[str, Installed]) -> None:
+    for name in load_workspace():
+        installed = round_trip[name]
+        (license_text,) = installed.licenses[name]
+        assert "MIT License" in license_text
+        assert installed.license_expressions[name] == "MIT"
+        assert {"Source", "Changelog", "Documentation"} <= set(installed.project_urls[name])
