@@ -129,7 +129,7 @@ def create_app(
         summary="Multi-tenant content and commerce service.",
         lifespan=lifespan,
         middleware=[
-            Middleware(ObservabilityMiddleware, metrics=metrics),
+            Middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log),
             Middleware(ProblemMiddleware),
             Middleware(TenantMiddleware, resolver=resolver),
         ],

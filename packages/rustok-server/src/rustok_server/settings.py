@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     """``text`` (one readable line a record) or ``json`` (one JSON object a line)."""
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     """Least severe log records shown (``serve --log-level`` overrides it)."""
+    access_log: bool = True
+    """Write one ``rustok.access`` record per request (at INFO)."""
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     """When set, ``serve`` also answers ``GET /metrics`` on this port, without credentials
     (``--metrics-port`` overrides it)."""
