@@ -18,6 +18,7 @@ from rustok_server.commerce import api as commerce_api
 from rustok_server.content import api as content_api
 from rustok_server.context import ServerContext
 from rustok_server.db import Database
+from rustok_server.http.idempotency import IdempotencyPurger
 from rustok_server.http.openapi import document_app
 from rustok_server.http.problems import (
     ProblemMiddleware,
@@ -47,7 +48,8 @@ def create_app(
     """Build the server: database, ``tenant-db`` breaker, tenant cache, middleware, routes.
 
     The database is not migrated here (``rustok-server serve`` and ``migrate`` do
-    that); the engine is closed when the app shuts down.
+    that). While the app runs, expired idempotency records are purged in the
+    background; the engine is closed when the app shuts down.
 
     Args:
         settings: the settings; read from ``RUSTOK_*`` environment variables if omitted.
@@ -105,9 +107,13 @@ def create_app(
         resolver=resolver,
     )
 
+    purger = IdempotencyPurger(database)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        purger.start()
         yield
+        await purger.stop()
         await database.dispose()
 
     app = FastAPI(
@@ -124,6 +130,7 @@ def create_app(
     app.state.context = context
     app.state.database = database
     app.state.metrics = metrics
+    app.state.idempotency_purger = purger
     install_problem_handlers(app)
     # Each feature's router, in the order of the documentation.
     for router in (health.router, tenancy_api.router, content_api.router, commerce_api.router):
