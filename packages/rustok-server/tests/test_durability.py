@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 import uuid
 from pathlib import Path
@@ -28,13 +27,6 @@ from rustok_server.db import Database
 CLIENTS = 8
 KILL_AFTER = 150  # acknowledged writes before the kill
 ORDER = {"customer_id": str(uuid.uuid4()), "currency": "EUR", "amount": "9.99"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def _started(stream: asyncio.StreamReader, log: list[str]) -> bool:
@@ -55,24 +47,28 @@ async def _drain(stream: asyncio.StreamReader) -> None:
 async def test_kill_9_during_writes_loses_no_acknowledged_write(
     database_url: str, tenants: dict[str, Tenant], tmp_path: Path
 ) -> None:
-    port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUSTOK_")}
     env["RUSTOK_DATABASE_URL"] = database_url
+    # Port 0: the server binds a free port itself and names it in its banner.
     process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "rustok_server", "serve", "--port", str(port)),
+        *(sys.executable, "-m", "rustok_server", "serve", "--port", "0"),
         cwd=tmp_path,
         env=env,
-        stdout=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+    assert process.stdout is not None
     assert process.stderr is not None
     log: list[str] = []
     created: set[uuid.UUID] = set()
     confirmed: set[uuid.UUID] = set()
     enough = asyncio.Event()
     try:
+        banner = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+        assert " listening on http://127.0.0.1:" in banner, banner
+        url = banner.split(" listening on ")[1].strip()
         assert await asyncio.wait_for(_started(process.stderr, log), 60), "".join(log)
-        drain = asyncio.create_task(_drain(process.stderr))
+        drain = asyncio.gather(_drain(process.stdout), _drain(process.stderr))
 
         async def client(http: httpx.AsyncClient) -> None:
             while True:
@@ -91,7 +87,7 @@ async def test_kill_9_during_writes_loses_no_acknowledged_write(
                     enough.set()
 
         async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", headers={"X-Tenant-ID": "acme"}, timeout=30
+            base_url=url, headers={"X-Tenant-ID": "acme"}, timeout=30
         ) as http:
             clients = [asyncio.create_task(client(http)) for _ in range(CLIENTS)]
             await enough.wait()
@@ -102,7 +98,7 @@ async def test_kill_9_during_writes_loses_no_acknowledged_write(
         if process.returncode is None:
             process.kill()
         await process.wait()
-    assert process.returncode == -signal.SIGKILL
+    assert process.returncode == -signal.SIGKILL, "".join(log)
 
     database = Database(database_url)
     try:
