@@ -1,30 +1,39 @@
-"""HTTP benchmark: our app under one uvicorn worker on SQLite, against bare FastAPI.
+"""HTTP benchmark: our app under one uvicorn worker, on SQLite and on PostgreSQL, against
+bare FastAPI and against bare FastAPI plus the database driver alone.
 
-Both servers are started by this benchmark, one after the other, with the same
-uvicorn options (one worker, no access log, uvicorn's default loop and HTTP
-parser), pinned to one CPU while the load generator runs on another (when the
-machine has two). Each is measured with the same client and concurrency:
+Every server is started by this benchmark with the same uvicorn options (one worker, no
+access log, uvicorn's default loop and HTTP parser), pinned to one CPU while the load
+generator runs on another (when the machine has two). Baselines, in the same run:
 
-- baseline: a bare FastAPI app whose one route returns a constant JSON object;
-- our ``GET /health/live`` (no tenant header: the middleware passes it through);
-- a tenant-resolved read: ``GET /api/content/nodes/{id}`` with ``X-Tenant-ID``
-  (``GET /api/tenant`` when the content API is not installed; the figure says which);
-- an order ``confirm`` transition (``POST /api/commerce/orders/{id}/confirm``, one
-  fresh pending order per request), when the order API is installed.
+- bare FastAPI: one route returning a constant JSON object;
+- bare FastAPI plus a raw ``sqlite3`` point read (on the event loop) of a content node's
+  row, the same row our read returns, as a dict;
+- bare FastAPI plus a raw asyncpg ``fetchrow`` of that row (a pool of 10).
+
+Measured, per database (PostgreSQL when its server binaries are on the machine: a
+private cluster, ``rustok_core.testing.PostgresServer``):
+
+- a tenant-resolved read: ``GET /api/content/nodes/{id}`` with ``X-Tenant-ID``;
+- an order ``confirm`` transition (``POST /api/commerce/orders/{id}/confirm``, one fresh
+  pending order per request), ``CONNECTIONS`` connections;
+- a mixed load: ``MIXED_CONNECTIONS`` connections, 90% reads, 10% confirms;
+- on SQLite also ``GET /health/live`` and ``GET /api/tenant``.
 
 The load generator is ``wrk`` when it is on the PATH (Debian: ``apt-get install wrk``),
-else the asyncio client in this file: ``CONNECTIONS`` keep-alive connections on raw
-sockets, each sending one request and reading the whole response before the next,
-timing every request. Writes (each request a different URL) always use the asyncio
-client, and their baseline is the bare app measured with that same client.
+else the asyncio client in this file: keep-alive connections on raw sockets, each sending
+one request and reading the whole response before the next, timing every request. Writes
+and the mixed load (each request a different URL) always use the asyncio client, and are
+judged against the bare app measured with that same client and concurrency.
 
-Every figure is printed with its ratio to the baseline: throughput (requests/s) and
-latency (p50, p99, ms). Target: the tenant-resolved read at least 50% of the
-baseline's throughput. Only loopback is used; every run is bounded in time.
+Every figure is printed with its ratio to bare FastAPI (throughput, p50, p99) and its
+throughput beside the driver's baseline. Targets (DESIGN 7): the read >= 0.5x bare on
+SQLite, >= 0.35x bare and >= 0.6x bare+asyncpg on PostgreSQL; confirm >= 0.10x with a
+p99 <= 25x bare's; the mixed load >= 0.25x bare with a p99 <= 100 ms. Only loopback is
+used; every run is bounded in time.
 
-After the load runs, the tenant-resolved read is profiled in process (pyinstrument,
-when installed): requests are sent straight to the ASGI app, and the share of the
-time spent in our own modules (``rustok_*``) is printed.
+After the load runs, the SQLite read is profiled in process (pyinstrument, when
+installed): requests are sent straight to the ASGI app, and the share of the time spent
+in our own modules (``rustok_*``) is printed.
 
 Run: ``python tools/bench/bench_http.py``.
 """
@@ -32,18 +41,21 @@ Run: ``python tools/bench/bench_http.py``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,11 +70,14 @@ from rustok_server import Tenant
 from rustok_server.tenancy.api import TenantOut
 
 BENCH = "http"
-ROUNDS = 3  # every route measured once per round, rounds interleaved
-SLICE = 2.0  # seconds of load per route and round
+QUICK = os.environ.get("RUSTOK_BENCH_QUICK") == "1"  # one short round, while iterating
+ROUNDS = 1 if QUICK else 3  # every route measured once per round, rounds interleaved
+SLICE = 1.0 if QUICK else 2.0  # seconds of load per route and round
 WARM_UP = 1.0  # seconds of load per route before the first round
 CONNECTIONS = 16
+MIXED_CONNECTIONS = 64
 WRITE_REQUESTS = 600  # confirm transitions: one fresh order each
+MIXED_ORDERS = 1500  # the mixed load's confirms (each round stops at SLICE seconds)
 PROFILE_REQUESTS = 300  # in-process requests per measurement
 TENANT = {"X-Tenant-ID": "acme"}
 TENANT_ITEMS = tuple(TENANT.items())
@@ -77,6 +92,58 @@ def bare_app() -> FastAPI:
     @app.get("/")
     async def constant() -> dict[str, str]:
         return {"status": "ok"}
+
+    return app
+
+
+# The row our read returns, read the plainest way each driver allows.
+_ROW_SQL = (
+    "SELECT id, tenant_id, kind, title, slug, author_id, parent_id, category_id, state, "
+    "state_data, version, created_at, updated_at FROM content_nodes "
+    "WHERE tenant_id = {0} AND id = {1}"
+)
+
+
+def bare_sqlite_app() -> FastAPI:
+    """Bare FastAPI plus a raw ``sqlite3`` point read on the event loop: the row of
+    ``RUSTOK_BENCH_ROW`` (tenant hex, node hex) in the file ``RUSTOK_BENCH_SQLITE``."""
+    app = FastAPI()
+    connection = sqlite3.connect(
+        os.environ["RUSTOK_BENCH_SQLITE"], isolation_level=None, check_same_thread=False
+    )
+    tenant_id, node_id = os.environ["RUSTOK_BENCH_ROW"].split(",")
+    sql = _ROW_SQL.format("?", "?")
+
+    @app.get("/")
+    async def row() -> dict[str, object]:
+        cursor = connection.execute(sql, (tenant_id, node_id))
+        names = [d[0] for d in cursor.description]
+        return dict(zip(names, cursor.fetchone(), strict=True))
+
+    return app
+
+
+def bare_asyncpg_app() -> FastAPI:
+    """Bare FastAPI plus a raw asyncpg ``fetchrow`` (a pool of 10) of the row of
+    ``RUSTOK_BENCH_ROW`` in the database ``RUSTOK_BENCH_POSTGRES`` (a libpq DSN)."""
+    import asyncpg
+
+    tenant_id, node_id = (uuid.UUID(v) for v in os.environ["RUSTOK_BENCH_ROW"].split(","))
+    sql = _ROW_SQL.format("$1", "$2")
+    pools: list[asyncpg.Pool] = []
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        pools.append(await asyncpg.create_pool(os.environ["RUSTOK_BENCH_POSTGRES"], max_size=10))
+        yield
+        await pools[0].close()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/")
+    async def row() -> dict[str, object]:
+        record = await pools[0].fetchrow(sql, tenant_id, node_id)
+        return dict(record) if record is not None else {}
 
     return app
 
@@ -274,8 +341,14 @@ async def exchange(
     return status, body
 
 
-async def asyncio_load(port: int, requests: Iterator[bytes], *, seconds: float | None) -> Load:
-    """The asyncio client: ``CONNECTIONS`` keep-alive connections, each sending the next
+async def asyncio_load(
+    port: int,
+    requests: Iterator[bytes],
+    *,
+    seconds: float | None,
+    connections: int = CONNECTIONS,
+) -> Load:
+    """The asyncio client: ``connections`` keep-alive connections, each sending the next
     request of ``requests`` once the previous answer is read, until the iterator ends
     or ``seconds`` pass; each request is timed from its write to the end of its body."""
     latencies: list[float] = []
@@ -300,7 +373,7 @@ async def asyncio_load(port: int, requests: Iterator[bytes], *, seconds: float |
             writer.close()
 
     start = clock()
-    await asyncio.gather(*(connection() for _ in range(CONNECTIONS)))
+    await asyncio.gather(*(connection() for _ in range(connections)))
     elapsed = clock() - start
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
     return Load("asyncio", len(latencies), elapsed, p50, p99, bad, tuple(latencies))
@@ -331,7 +404,8 @@ class Target:
 # -- data --------------------------------------------------------------------------------------
 
 
-async def _prepare_database(url: str) -> None:
+async def _prepare_database(url: str) -> uuid.UUID:
+    """Migrate the database and create the tenant ``acme``; its id."""
     from rustok_server import TenantDirectory
     from rustok_server.db import Database
     from rustok_server.db.migrations import upgrade
@@ -339,9 +413,21 @@ async def _prepare_database(url: str) -> None:
     database = Database(url)
     try:
         await upgrade(database)
-        await TenantDirectory(database).create("acme", "Acme Corporation")
+        return (await TenantDirectory(database).create("acme", "Acme Corporation")).id
     finally:
         await database.dispose()
+
+
+async def _create_postgres_database(server_url: str, name: str) -> str:
+    """A new database on the server; its SQLAlchemy URL."""
+    import asyncpg
+
+    connection = await asyncpg.connect(server_url.replace("+asyncpg", "") + "/postgres")
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return f"{server_url}/{name}"
 
 
 async def call(
@@ -550,11 +636,21 @@ async def _profile(app: ASGIApp, path: str) -> tuple[float | None, list[str]]:
 
 
 def _figures(
-    name: str, load: Load, baseline: Load, target_ratio: float | None = None
+    name: str,
+    load: Load,
+    baseline: Load,
+    target: tuple[float, float | None] | None = None,
+    driver: tuple[str, Load, float | None] | None = None,
 ) -> list[Figure]:
+    """Throughput, p50 and p99 against bare FastAPI; with ``target`` (throughput ratio,
+    p99 ratio or None), verdicts; with ``driver`` (its name, its load, a throughput
+    ratio target or None), the throughput beside the driver's baseline too."""
     base = f"bare FastAPI constant ({baseline.client})"
-    throughput_ratio = load.rps / baseline.rps if baseline.rps else 0.0
-    return [
+    ratio = load.rps / baseline.rps if baseline.rps else 0.0
+    p99_ratio = load.p99_ms / baseline.p99_ms if baseline.p99_ms else float("inf")
+    rps_target = None if target is None else target[0]
+    p99_target = None if target is None else target[1]
+    figures = [
         Figure(
             BENCH,
             f"{name}: throughput ({load.client})",
@@ -562,12 +658,186 @@ def _figures(
             "req/s",
             base,
             baseline.rps,
-            None if target_ratio is None else f">= {target_ratio:.0%} of baseline",
-            None if target_ratio is None else throughput_ratio >= target_ratio,
+            None if rps_target is None else f">= {rps_target:.2f}x baseline",
+            None if rps_target is None else ratio >= rps_target,
         ),
         Figure(BENCH, f"{name}: p50 ({load.client})", load.p50_ms, "ms", base, baseline.p50_ms),
-        Figure(BENCH, f"{name}: p99 ({load.client})", load.p99_ms, "ms", base, baseline.p99_ms),
+        Figure(
+            BENCH,
+            f"{name}: p99 ({load.client})",
+            load.p99_ms,
+            "ms",
+            base,
+            baseline.p99_ms,
+            None if p99_target is None else f"<= {p99_target:g}x baseline",
+            None if p99_target is None else p99_ratio <= p99_target,
+        ),
     ]
+    if driver is not None:
+        driver_name, driver_load, driver_target = driver
+        driver_ratio = load.rps / driver_load.rps if driver_load.rps else 0.0
+        figures.append(
+            Figure(
+                BENCH,
+                f"{name}: throughput ({load.client}), beside the driver",
+                load.rps,
+                "req/s",
+                f"{driver_name} ({driver_load.client})",
+                driver_load.rps,
+                None if driver_target is None else f">= {driver_target:.2f}x baseline",
+                None if driver_target is None else driver_ratio >= driver_target,
+            )
+        )
+    return figures
+
+
+def _mixed(read: bytes, order_ids: Sequence[str]) -> Iterator[bytes]:
+    """Nine reads, then one confirm of the next fresh order, until the orders run out."""
+    confirms = _confirmations(order_ids)
+    while True:
+        for _ in range(9):
+            yield read
+        confirm = next(confirms, None)
+        if confirm is None:
+            return
+        yield confirm
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """One database under test: its name, URL, the driver baseline's server target and
+    environment, and our targets' figures' targets."""
+
+    name: str
+    url: str
+    driver_target: str
+    driver_name: str
+    driver_env: dict[str, str]
+    read_target: tuple[float, float | None]
+    driver_read_target: float | None
+
+
+def _measure(
+    setup: Setup,
+    bare: Server,
+    server_cpus: set[int] | None,
+    client_cpus: set[int] | None,
+    use_wrk: bool,
+    log: Path,
+    bad: dict[str, int],
+) -> tuple[list[Figure], str]:
+    """Every figure of one database; (figures, the path of the read)."""
+    tenant_id = asyncio.run(_prepare_database(setup.url))
+    env = {"RUSTOK_DATABASE_URL": setup.url}
+    figures: list[Figure] = []
+    with Server("rustok_server.app:create_app_from_env", env, server_cpus, log) as ours:
+        node_id = asyncio.run(_create_node(ours.port))
+        if node_id is None:
+            raise RuntimeError("the content API is not installed")
+        node = uuid.UUID(node_id)
+        row = f"{tenant_id.hex},{node.hex}" if setup.name == "SQLite" else f"{tenant_id},{node}"
+        driver_env = {**setup.driver_env, "RUSTOK_BENCH_ROW": row}
+        order_ids = asyncio.run(_create_orders(ours.port, WRITE_REQUESTS + MIXED_ORDERS))
+        if order_ids is None:
+            raise RuntimeError("the order API is not installed")
+        write_ids, mixed_ids = order_ids[:WRITE_REQUESTS], order_ids[WRITE_REQUESTS:]
+        path = f"/api/content/nodes/{node_id}"
+        read_name = f"{setup.name}: tenant-resolved GET /api/content/nodes/{{id}}"
+        with Server(setup.driver_target, driver_env, server_cpus, log) as driver:
+            targets = [
+                Target("baseline", bare, "/"),
+                Target("driver", driver, "/"),
+                Target(read_name, ours, path, TENANT_ITEMS),
+            ]
+            if setup.name == "SQLite":
+                targets += [
+                    Target(f"{setup.name}: GET /health/live", ours, "/health/live"),
+                    Target(
+                        f"{setup.name}: tenant only, GET /api/tenant",
+                        ours,
+                        "/api/tenant",
+                        TENANT_ITEMS,
+                    ),
+                ]
+            runs: dict[str, list[Load]] = {target.name: [] for target in targets}
+            writes: dict[str, list[Load]] = {"baseline": [], "confirm": []}
+            mixed: dict[str, list[Load]] = {"baseline": [], "mixed": []}
+            read_request = http_request("GET", path, dict(TENANT_ITEMS))
+            for target in targets:
+                target.run(WARM_UP, use_wrk, client_cpus)
+            # Rounds interleave every target, so a noisy moment weighs on all alike.
+            for round_ in range(ROUNDS):
+                for target in targets:
+                    runs[target.name].append(target.run(SLICE, use_wrk, client_cpus))
+                constant = http_request("GET", "/", {})
+                writes["baseline"].append(
+                    asyncio.run(asyncio_load(bare.port, _forever(constant), seconds=SLICE))
+                )
+                share = write_ids[round_::ROUNDS]
+                confirm = asyncio_load(ours.port, _confirmations(share), seconds=None)
+                writes["confirm"].append(asyncio.run(confirm))
+                mixed["baseline"].append(
+                    asyncio.run(
+                        asyncio_load(
+                            bare.port,
+                            _forever(constant),
+                            seconds=SLICE,
+                            connections=MIXED_CONNECTIONS,
+                        )
+                    )
+                )
+                load = _mixed(read_request, mixed_ids[round_::ROUNDS])
+                mixed["mixed"].append(
+                    asyncio.run(
+                        asyncio_load(ours.port, load, seconds=SLICE, connections=MIXED_CONNECTIONS)
+                    )
+                )
+    loads = {name: merge(results) for name, results in runs.items()}
+    baseline, driver_load = loads.pop("baseline"), loads.pop("driver")
+    figures += _figures(
+        f"{setup.name}: baseline {setup.driver_name}",
+        driver_load,
+        baseline,
+    )
+    for target in targets[2:]:
+        is_read = target.name == read_name
+        figures += _figures(
+            target.name,
+            loads[target.name],
+            baseline,
+            setup.read_target if is_read else None,
+            (setup.driver_name, driver_load, setup.driver_read_target) if is_read else None,
+        )
+        bad[target.name] = loads[target.name].bad
+    confirm_load = merge(writes["confirm"])
+    figures += _figures(
+        f"{setup.name}: order confirm, POST .../{{id}}/confirm, {CONNECTIONS} connections",
+        confirm_load,
+        merge(writes["baseline"]),
+        (0.10, 25.0),
+        (setup.driver_name, driver_load, None),
+    )
+    bad[f"{setup.name} confirm"] = confirm_load.bad
+    mixed_load = merge(mixed["mixed"])
+    figures += _figures(
+        f"{setup.name}: mixed load, {MIXED_CONNECTIONS} connections, 90% reads 10% confirms",
+        mixed_load,
+        merge(mixed["baseline"]),
+        (0.25, None),
+        (setup.driver_name, driver_load, None),
+    )
+    figures.append(
+        Figure(
+            BENCH,
+            f"{setup.name}: mixed load p99 (asyncio), absolute",
+            mixed_load.p99_ms,
+            "ms",
+            target="<= 100 ms",
+            met=mixed_load.p99_ms <= 100.0,
+        )
+    )
+    bad[f"{setup.name} mixed"] = mixed_load.bad
+    return figures, path
 
 
 def main() -> int:
@@ -580,69 +850,54 @@ def main() -> int:
     figures: list[Figure] = []
     notes: list[str] = []
     bad: dict[str, int] = {}
-    with tempfile.TemporaryDirectory(prefix="rustok-bench-http-") as tmp:
-        database_url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-        asyncio.run(_prepare_database(database_url))
-        log = Path(tmp) / "server.log"
-        env = {"RUSTOK_DATABASE_URL": database_url}
-        with (
-            Server("bench_http:bare_app", {}, server_cpus, log) as bare,
-            Server("rustok_server.app:create_app_from_env", env, server_cpus, log) as ours,
-        ):
-            node_id = asyncio.run(_create_node(ours.port))
-            if node_id is None:
-                read = Target("tenant-resolved GET /api/tenant", ours, "/api/tenant", TENANT_ITEMS)
-                notes.append("no content API: the tenant-resolved read is GET /api/tenant")
-            else:
-                path = f"/api/content/nodes/{node_id}"
-                read = Target(
-                    "tenant-resolved GET /api/content/nodes/{id}", ours, path, TENANT_ITEMS
-                )
-            targets = [
-                Target("baseline", bare, "/"),
-                Target("GET /health/live", ours, "/health/live"),
-                Target("tenant only, GET /api/tenant", ours, "/api/tenant", TENANT_ITEMS),
-                read,
-            ]
-            order_ids = asyncio.run(_create_orders(ours.port, WRITE_REQUESTS))
-            if order_ids is None:
-                notes.append("no order API: the confirm transition is not measured")
-            # Rounds interleave every target, so a noisy moment weighs on all alike.
-            runs: dict[str, list[Load]] = {target.name: [] for target in targets}
-            writes: dict[str, list[Load]] = {"baseline": [], "confirm": []}
-            for target in targets:
-                target.run(WARM_UP, use_wrk, client_cpus)
-            for round_ in range(ROUNDS):
-                for target in targets:
-                    runs[target.name].append(target.run(SLICE, use_wrk, client_cpus))
-                if order_ids is not None:
-                    # Writes: every request a different URL, so the asyncio client,
-                    # with its own baseline run beside them.
-                    constant = _forever(http_request("GET", "/", {}))
-                    writes["baseline"].append(
-                        asyncio.run(asyncio_load(bare.port, constant, seconds=SLICE))
-                    )
-                    share = order_ids[round_::ROUNDS]
-                    confirm = asyncio_load(ours.port, _confirmations(share), seconds=None)
-                    writes["confirm"].append(asyncio.run(confirm))
-        loads = {name: merge(results) for name, results in runs.items()}
-        baseline = loads.pop("baseline")
-        for target in targets[1:]:
-            ratio = 0.5 if target is read else None
-            figures += _figures(target.name, loads[target.name], baseline, ratio)
-            bad[target.name] = loads[target.name].bad
-        if order_ids is not None:
-            confirm_load = merge(writes["confirm"])
-            figures += _figures(
-                "order confirm, POST .../{id}/confirm", confirm_load, merge(writes["baseline"])
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rustok-bench-http-")))
+        log = tmp / "server.log"
+        bare = stack.enter_context(Server("bench_http:bare_app", {}, server_cpus, log))
+        sqlite_file = tmp / "bench.db"
+        setups = [
+            Setup(
+                "SQLite",
+                f"sqlite+aiosqlite:///{sqlite_file}",
+                "bench_http:bare_sqlite_app",
+                "bare FastAPI + sqlite3 point read",
+                {"RUSTOK_BENCH_SQLITE": str(sqlite_file)},
+                (0.5, None),
+                None,
             )
-            bad["confirm"] = confirm_load.bad
-        costs = asyncio.run(_in_process(database_url, read.path))
+        ]
+        try:
+            from rustok_core.testing import PostgresServer, ServerStartError
 
+            postgres = stack.enter_context(PostgresServer())
+        except (ImportError, ServerStartError) as error:
+            notes.append(f"PostgreSQL not measured: {str(error).splitlines()[0]}")
+        else:
+            url = asyncio.run(_create_postgres_database(postgres.url, "bench"))
+            setups.append(
+                Setup(
+                    "PostgreSQL",
+                    url,
+                    "bench_http:bare_asyncpg_app",
+                    "bare FastAPI + asyncpg fetchrow",
+                    {"RUSTOK_BENCH_POSTGRES": url.replace("+asyncpg", "")},
+                    (0.35, None),
+                    0.6,
+                )
+            )
+        paths: dict[str, str] = {}
+        for setup in setups:
+            measured, paths[setup.name] = _measure(
+                setup, bare, server_cpus, client_cpus, use_wrk, log, bad
+            )
+            figures += measured
+        costs = asyncio.run(_in_process(setups[0].url, paths["SQLite"]))
+
+    read_name = "SQLite: GET /api/content/nodes/{id}"
     base = "bare FastAPI constant, in process"
     figures += [
         Figure(
-            BENCH, f"in process, no HTTP: {read.name}", costs.read_us, "us/req", base, costs.bare_us
+            BENCH, f"in process, no HTTP: {read_name}", costs.read_us, "us/req", base, costs.bare_us
         ),
         Figure(
             BENCH,
@@ -665,7 +920,7 @@ def main() -> int:
         figures.append(
             Figure(
                 BENCH,
-                f"in process: share of {read.name} in rustok_* code",
+                f"in process: share of {read_name} in rustok_* code",
                 costs.our_share * 100,
                 "%",
             )
@@ -676,9 +931,10 @@ def main() -> int:
     for note in notes:
         print(f"[{BENCH}] ({note})")
     print(
-        f"[{BENCH}] (one uvicorn worker on SQLite; {CONNECTIONS} connections; {ROUNDS} rounds "
-        f"of {SLICE:g} s per route; client: {'wrk' if use_wrk else 'asyncio'} (writes: "
-        f"asyncio); CPUs server/client: {server_cpus or 'any'}/{client_cpus or 'any'})"
+        f"[{BENCH}] (one uvicorn worker; {CONNECTIONS} connections, mixed load "
+        f"{MIXED_CONNECTIONS}; {ROUNDS} rounds of {SLICE:g} s per route; client: "
+        f"{'wrk' if use_wrk else 'asyncio'} (writes and mixed load: asyncio); CPUs "
+        f"server/client: {server_cpus or 'any'}/{client_cpus or 'any'})"
     )
     failures = {name: count for name, count in bad.items() if count}
     if failures:

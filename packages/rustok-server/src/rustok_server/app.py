@@ -20,6 +20,7 @@ from rustok_server.commerce import api as commerce_api
 from rustok_server.content import api as content_api
 from rustok_server.context import ServerContext
 from rustok_server.db import Database
+from rustok_server.http.idempotency import IdempotencyPurger
 from rustok_server.http.openapi import document_app
 from rustok_server.http.problems import (
     ProblemMiddleware,
@@ -55,7 +56,8 @@ def create_app(
     """Build the server: database, ``tenant-db`` breaker, tenant cache, middleware, routes.
 
     The database is not migrated here (``rustok-server serve`` and ``migrate`` do
-    that); the engine is closed when the app shuts down.
+    that). While the app runs, expired idempotency records are purged in the
+    background; the engine is closed when the app shuts down.
 
     Args:
         settings: the settings; read from ``RUSTOK_*`` environment variables if omitted.
@@ -118,9 +120,13 @@ def create_app(
         resolver=resolver,
     )
 
+    purger = IdempotencyPurger(database)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        purger.start()
         yield
+        await purger.stop()
         await database.dispose()
 
     app = FastAPI(
@@ -137,6 +143,7 @@ def create_app(
     app.state.context = context
     app.state.database = database
     app.state.metrics = metrics
+    app.state.idempotency_purger = purger
     if settings.tracing:
         tracing.instrument(app, database.engine, provider=tracer_provider)
     install_problem_handlers(app)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-
-from sqlalchemy import ColumnElement
+from typing import Any
 
 from rustok_commerce import (
     AnyOrder,
@@ -23,10 +22,9 @@ from rustok_server.db.entity_rows import EntityRows, SessionRepository
 __all__ = ["SqlOrderRepository"]
 
 
-def _to_order(row: OrderRow) -> AnyOrder:
-    data = row.entity_data()
-    data.update(customer_id=row.customer_id, total={"amount": row.amount, "currency": row.currency})
-    return Order.from_data(data)
+def _to_order(columns: dict[str, Any]) -> AnyOrder:
+    columns["total"] = {"amount": columns.pop("amount"), "currency": columns.pop("currency")}
+    return Order.from_data(columns)
 
 
 _ROWS = EntityRows(
@@ -79,9 +77,7 @@ class SqlOrderRepository(SessionRepository):
     ) -> Sequence[AnyOrder]:
         """Up to ``limit`` orders of the tenant after ``after``, oldest first; see
         ``rustok_commerce.OrderRepository.page``."""
-        filters: list[ColumnElement[bool]] = []
-        if state is not None:
-            filters.append(OrderRow.state == state)
+        filters = {} if state is None else {"state": state}
         return await _ROWS.page(self.session, tenant_id, filters, after, limit)
 
     async def save(

@@ -16,7 +16,11 @@ class OrderRow(EntityColumns, Base):
     """One order of a tenant (see ``rustok_commerce.Order``); the total is exact text."""
 
     __tablename__ = "orders"
-    __table_args__ = (Index("ix_orders_tenant_created", "tenant_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_orders_tenant_created", "tenant_id", "created_at", "id"),
+        # The state filter in keyset order (migration 0003).
+        Index("ix_orders_tenant_state_created", "tenant_id", "state", "created_at", "id"),
+    )
 
     customer_id: Mapped[uuid.UUID] = mapped_column(Uuid(), nullable=False)
     # Decimal text, never a float: SQLite has no exact decimal type.

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 
 from rustok_content import (
@@ -26,17 +26,9 @@ from rustok_server.db.entity_rows import EntityRows, SessionRepository
 __all__ = ["SqlNodeRepository"]
 
 
-def _to_node(row: ContentNodeRow) -> AnyContentNode:
-    data = row.entity_data()
-    data.update(
-        kind=row.kind,
-        title=row.title,
-        slug=row.slug,
-        author_id=row.author_id,
-        parent_id=row.parent_id,
-        category_id=row.category_id,
-    )
-    return ContentNode.from_data(data)
+def _to_node(columns: dict[str, Any]) -> AnyContentNode:
+    # The table's columns are the node's stored form, name for name.
+    return ContentNode.from_data(columns)
 
 
 _ROWS = EntityRows(
@@ -96,11 +88,11 @@ class SqlNodeRepository(SessionRepository):
     ) -> Sequence[AnyContentNode]:
         """Up to ``limit`` nodes of the tenant after ``after``, oldest first; see
         ``rustok_content.NodeRepository.page``."""
-        filters: list[ColumnElement[bool]] = []
+        filters: dict[str, str] = {}
         if state is not None:
-            filters.append(ContentNodeRow.state == state)
+            filters["state"] = state
         if kind is not None:
-            filters.append(ContentNodeRow.kind == kind.value)
+            filters["kind"] = kind.value
         return await _ROWS.page(self.session, tenant_id, filters, after, limit)
 
     async def save(

@@ -19,6 +19,17 @@ class ContentNodeRow(EntityColumns, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "slug", name="uq_content_nodes_tenant_slug"),
         Index("ix_content_nodes_tenant_created", "tenant_id", "created_at", "id"),
+        # One per list filter, in keyset order (migration 0003).
+        Index("ix_content_nodes_tenant_state_created", "tenant_id", "state", "created_at", "id"),
+        Index("ix_content_nodes_tenant_kind_created", "tenant_id", "kind", "created_at", "id"),
+        Index(
+            "ix_content_nodes_tenant_state_kind_created",
+            "tenant_id",
+            "state",
+            "kind",
+            "created_at",
+            "id",
+        ),
     )
 
     kind: Mapped[str] = mapped_column(String(32), nullable=False)

@@ -16,18 +16,20 @@ idempotent requests, the stored response).
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import JSON, ColumnElement, Uuid, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rustok_core.state_machine import Entity, State, TransitionRecord
-from rustok_server.db.base import Base, EntityColumns, TransitionColumns
+from rustok_server.db.base import Base, EntityColumns, TransitionColumns, UtcDateTime
+from rustok_server.db.engine import Database
 
 __all__ = ["EntityRows", "SessionRepository"]
 
@@ -35,9 +37,34 @@ _Row = TypeVar("_Row", bound=EntityColumns)
 _History = TypeVar("_History", bound=TransitionColumns)
 _E = TypeVar("_E", bound=Entity[Any])
 
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a timestamp in SQLite
+
 
 def _rowcount(result: object) -> int:
     return cast("CursorResult[Any]", result).rowcount
+
+
+def _sqlite_uuid(value: Any) -> uuid.UUID | None:
+    return None if value is None else uuid.UUID(value)
+
+
+def _sqlite_time(value: Any) -> datetime:
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _database(session: AsyncSession) -> Database:
+    database = session.info.get("database")
+    if not isinstance(database, Database):
+        raise TypeError("the session was not made by a rustok_server Database")
+    return database
 
 
 class SessionRepository:
@@ -56,15 +83,31 @@ class SessionRepository:
 class EntityRows(Generic[_Row, _History, _E]):
     """The statements of one entity table and its history table.
 
+    The reads (by id, the keyset page) are SQL text built once per table and filter,
+    run on the driver (`Database.read_sqlite`, `Database.read_postgres`); each row's
+    columns, decoded from the driver's types, go straight to ``to_entity``, whose
+    ``from_data`` is the state machine's run-time check of the state and its data.
+
     Args:
         table: the entity table.
         history: its history table.
         owner: the history table's column naming the entity (``node_id``).
         entity_type: the entity's name in its transition records (``ContentNode``).
-        to_entity: the typed entity of a row (the entity's ``from_data`` check).
+        to_entity: the typed entity of a row's columns, by column name (the entity's
+            ``from_data`` check).
     """
 
-    __slots__ = ("entity_type", "history_table", "owner", "table", "to_entity")
+    __slots__ = (
+        "_columns",
+        "_decoders",
+        "_select",
+        "_statements",
+        "entity_type",
+        "history_table",
+        "owner",
+        "table",
+        "to_entity",
+    )
 
     def __init__(
         self,
@@ -73,13 +116,94 @@ class EntityRows(Generic[_Row, _History, _E]):
         *,
         owner: str,
         entity_type: str,
-        to_entity: Callable[[_Row], _E],
+        to_entity: Callable[[dict[str, Any]], _E],
     ) -> None:
         self.table = table
         self.history_table = history
         self.owner = owner
         self.entity_type = entity_type
         self.to_entity = to_entity
+        name: str = getattr(table, "__tablename__")  # noqa: B009 - declared by each mapped class
+        columns = list(Base.metadata.tables[name].columns)
+        self._columns = tuple(column.name for column in columns)
+        # Per dialect, the decoder of each column's driver value.
+        sqlite: list[Callable[[Any], Any]] = []
+        postgres: list[Callable[[Any], Any]] = []
+        for column in columns:
+            if isinstance(column.type, Uuid):
+                sqlite.append(_sqlite_uuid)
+                postgres.append(_same)
+            elif isinstance(column.type, UtcDateTime):
+                sqlite.append(_sqlite_time)
+                postgres.append(_same)
+            elif isinstance(column.type, JSON):
+                sqlite.append(_json)
+                postgres.append(_json)
+            else:
+                sqlite.append(_same)
+                postgres.append(_same)
+        self._decoders = {"sqlite": tuple(sqlite), "postgresql": tuple(postgres)}
+        self._select = f"SELECT {', '.join(self._columns)} FROM {name}"
+        self._statements: dict[tuple[str, tuple[str, ...], bool], str] = {}
+
+    # -- reads -------------------------------------------------------------------------
+
+    def _statement(self, dialect: str, filters: tuple[str, ...], keyset: bool) -> str:
+        """The SQL of a read, built on first use: by id when ``filters`` is ``("id",)``,
+        else a page (tenant, ``filters`` equal, after the ``keyset`` position)."""
+        key = (dialect, filters, keyset)
+        statement = self._statements.get(key)
+        if statement is None:
+            count = 0
+
+            def mark() -> str:
+                nonlocal count
+                count += 1
+                return "?" if dialect == "sqlite" else f"${count}"
+
+            where = [f"tenant_id = {mark()}"] + [f"{name} = {mark()}" for name in filters]
+            if filters == ("id",):
+                statement = f"{self._select} WHERE {' AND '.join(where)}"
+            else:
+                if keyset:
+                    where.append(f"(created_at, id) > ({mark()}, {mark()})")
+                statement = (
+                    f"{self._select} WHERE {' AND '.join(where)}"
+                    f" ORDER BY created_at, id LIMIT {mark()}"
+                )
+            self._statements[key] = statement
+        return statement
+
+    async def _read(
+        self, session: AsyncSession, filters: tuple[str, ...], keyset: bool, values: list[Any]
+    ) -> list[_E]:
+        database = _database(session)
+        dialect = database.dialect
+        sql = self._statement(dialect, filters, keyset)
+        if dialect == "sqlite":
+            bound = [_sqlite_value(value) for value in values]
+            # Inside the session's transaction, its own connection sees its own writes.
+            rows: Sequence[Sequence[Any]] | None = (
+                None if session.in_transaction() else database.read_sqlite(sql, bound)
+            )
+            if rows is None:
+                connection = await session.connection()
+                raw = await connection.exec_driver_sql(sql, tuple(bound))
+                rows = [tuple(row) for row in raw.all()]
+        else:
+            rows = await database.read_postgres(session, sql, values)
+        decoders = self._decoders[dialect]
+        names = self._columns
+        to_entity = self.to_entity
+        return [
+            to_entity(
+                {
+                    name: decode(value)
+                    for name, decode, value in zip(names, decoders, row, strict=True)
+                }
+            )
+            for row in rows
+        ]
 
     async def insert(
         self, session: AsyncSession, row: Base, conflict: Callable[[], Exception]
@@ -97,34 +221,25 @@ class EntityRows(Generic[_Row, _History, _E]):
         self, session: AsyncSession, tenant_id: uuid.UUID, entity_id: uuid.UUID
     ) -> _E | None:
         """The tenant's entity, or ``None`` (also for another tenant's)."""
-        table = self.table
-        query = select(table).where(table.id == entity_id, table.tenant_id == tenant_id)
-        row = (await session.execute(query)).scalar_one_or_none()
-        return None if row is None else self.to_entity(row)
+        found = await self._read(session, ("id",), False, [tenant_id, entity_id])
+        return found[0] if found else None
 
     async def page(
         self,
         session: AsyncSession,
         tenant_id: uuid.UUID,
-        filters: Sequence[ColumnElement[bool]],
+        filters: Mapping[str, str],
         after: tuple[datetime, uuid.UUID] | None,
         limit: int,
     ) -> list[_E]:
-        """Up to ``limit`` of the tenant's entities matching ``filters``, in
-        ``(created_at, id)`` order, strictly after the position ``after``: one indexed
-        range scan, however deep the page."""
-        table = self.table
-        query = select(table).where(table.tenant_id == tenant_id, *filters)
+        """Up to ``limit`` of the tenant's entities whose columns equal ``filters``, in
+        ``(created_at, id)`` order, strictly after the position ``after``: one range scan
+        of the index of those filters and that order, however deep the page."""
+        values: list[Any] = [tenant_id, *filters.values()]
         if after is not None:
-            created_at, ident = after
-            query = query.where(
-                or_(
-                    table.created_at > created_at,
-                    and_(table.created_at == created_at, table.id > ident),
-                )
-            )
-        query = query.order_by(table.created_at, table.id).limit(limit)
-        return [self.to_entity(row) for row in (await session.scalars(query)).all()]
+            values += after
+        values.append(limit)
+        return await self._read(session, tuple(filters), after is not None, values)
 
     async def save(
         self,
@@ -219,3 +334,13 @@ class EntityRows(Generic[_Row, _History, _E]):
             row.actor,
             row.data,
         )
+
+
+def _sqlite_value(value: Any) -> Any:
+    """A parameter as SQLAlchemy stores it in SQLite: a UUID as 32 hex digits, a
+    timestamp as UTC text."""
+    if isinstance(value, uuid.UUID):
+        return value.hex
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime(_SQLITE_TIME)
+    return value

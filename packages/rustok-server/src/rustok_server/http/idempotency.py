@@ -7,12 +7,19 @@ operation, in the same transaction as the change it reports, and kept for
 since answering it with the first result would be wrong. Two requests with one key that
 race are decided by the table's primary key: one commits, the other rolls back
 everything it did and replays the winner's response.
+
+Expired records are deleted in the background (`IdempotencyPurger`), in bounded batches
+(`purge_expired`), so a table whose clients send a fresh key per request stays as large
+as one `DEFAULT_TTL` of traffic.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
+import logging
 import re
 import uuid
 from dataclasses import dataclass
@@ -20,23 +27,28 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Final
 
 from fastapi import Header
-from sqlalchemy import JSON, ForeignKey, Integer, String, Uuid, delete, select
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Uuid, delete, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from starlette.responses import Response
 
+from rustok_server.db import Database
 from rustok_server.db.base import TENANT_FK, Base, UtcDateTime, utcnow
 from rustok_server.errors import IdempotencyKeyReusedError, InvalidIdempotencyKeyError
 
 __all__ = [
     "DEFAULT_TTL",
     "IDEMPOTENCY_HEADER",
+    "PURGE_BATCH",
+    "PURGE_INTERVAL",
     "REPLAYED_HEADER",
     "IdempotencyKey",
+    "IdempotencyPurger",
     "IdempotencyRow",
     "IdempotentRequest",
     "commit_once",
+    "purge_expired",
     "replay_or_raise",
 ]
 
@@ -44,6 +56,12 @@ IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
 REPLAYED_HEADER: Final = "Idempotent-Replayed"
 DEFAULT_TTL: Final = timedelta(hours=24)
 """How long a stored response answers retries."""
+PURGE_BATCH: Final = 500
+"""Expired records deleted per transaction: a short write, whatever the backlog."""
+PURGE_INTERVAL: Final = 60.0
+"""Seconds between two purges of expired records."""
+
+_log = logging.getLogger(__name__)
 
 _KEY: Final = re.compile(r"[\x21-\x7e]{1,255}")
 _KEPT_HEADERS: Final = ("etag", "location")
@@ -68,6 +86,8 @@ class IdempotencyRow(Base):
     """
 
     __tablename__ = "idempotency_keys"
+    # The purge's scan, oldest expiry first (migration 0003).
+    __table_args__ = (Index("ix_idempotency_keys_expires", "expires_at"),)
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(
         Uuid(), ForeignKey(TENANT_FK, ondelete="CASCADE"), primary_key=True
@@ -206,3 +226,88 @@ async def replay_or_raise(
     if replayed is None:
         raise error
     return replayed
+
+
+async def purge_expired(
+    database: Database, *, batch: int = PURGE_BATCH, now: datetime | None = None
+) -> int:
+    """Delete up to ``batch`` records that expired by ``now`` (default: the current
+    time), in one short write transaction; the number deleted."""
+    table = IdempotencyRow
+    expired = (
+        select(table.tenant_id, table.scope, table.key)
+        .where(table.expires_at <= (now if now is not None else utcnow()))
+        .order_by(table.expires_at)
+        .limit(batch)
+    )
+    statement = delete(table).where(tuple_(table.tenant_id, table.scope, table.key).in_(expired))
+    async with database.writing() as session:
+        result = await session.execute(statement.execution_options(synchronize_session=False))
+        await session.commit()
+    return int(getattr(result, "rowcount", 0))
+
+
+class IdempotencyPurger:
+    """Purges expired records every ``interval`` seconds, ``batch`` at a time until none
+    is left, yielding to the requests between two batches.
+
+    Args:
+        database: the database of the records.
+        interval: seconds between two purges.
+        batch: records deleted per transaction.
+        first_after: seconds from `start` to the first purge (default: ``interval``,
+            so that start-up does not wait for it).
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        interval: float = PURGE_INTERVAL,
+        batch: int = PURGE_BATCH,
+        first_after: float | None = None,
+    ) -> None:
+        self.database = database
+        self.interval = interval
+        self.batch = batch
+        self.first_after = interval if first_after is None else first_after
+        self.purged = 0
+        """Records deleted since start."""
+        self.passes = asyncio.Event()
+        """Set after each complete purge (cleared by whoever waits for the next one)."""
+        self._task: asyncio.Task[None] | None = None
+
+    async def purge(self) -> int:
+        """Delete every expired record, batch by batch; the number deleted."""
+        total = 0
+        while True:
+            deleted = await purge_expired(self.database, batch=self.batch)
+            total += deleted
+            if deleted < self.batch:
+                break
+            await asyncio.sleep(0)  # the requests waiting for the writer go first
+        self.purged += total
+        return total
+
+    async def _run(self) -> None:
+        await asyncio.sleep(self.first_after)
+        while True:
+            try:
+                await self.purge()
+            except Exception:  # the database is away: try again next time
+                _log.warning("purging expired idempotency records failed", exc_info=True)
+            self.passes.set()
+            await asyncio.sleep(self.interval)
+
+    def start(self) -> None:
+        """Start purging in the background (the first purge after ``first_after``)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop purging; waits for the task to end."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

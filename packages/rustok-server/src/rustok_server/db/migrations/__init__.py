@@ -43,8 +43,11 @@ async def upgrade(database: Database, revision: str = "head") -> None:
     def run(connection: Connection) -> None:
         command.upgrade(_config(connection), revision)
 
-    async with database.engine.begin() as connection:
+    # Alembic owns the transactions (one per revision), so that a revision may step out
+    # of them (``CREATE INDEX CONCURRENTLY`` on PostgreSQL).
+    async with database.engine.connect() as connection:
         await connection.run_sync(run)
+        await connection.commit()
 
 
 async def current_revision(database: Database) -> str | None:
