@@ -28,12 +28,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rustok_core.state_machine import Entity, State, TransitionRecord
 from rustok_server.db.base import Base, EntityColumns, TransitionColumns
+from rustok_server.errors import StoredRecordError
 
 __all__ = ["EntityRows", "SessionRepository"]
 
 _Row = TypeVar("_Row", bound=EntityColumns)
 _History = TypeVar("_History", bound=TransitionColumns)
 _E = TypeVar("_E", bound=Entity[Any])
+
+
+def _checked(to_entity: Callable[[_Row], _E], entity_type: str) -> Callable[[_Row], _E]:
+    # A row that fails the entity's run-time check is the server's fault, never the
+    # client's: a 500 whose log names the row (a listing that meets one fails the same).
+    def checked(row: _Row) -> _E:
+        try:
+            return to_entity(row)
+        except Exception as exc:
+            raise StoredRecordError(entity_type, row.id) from exc
+
+    return checked
 
 
 def _rowcount(result: object) -> int:
@@ -79,7 +92,7 @@ class EntityRows(Generic[_Row, _History, _E]):
         self.history_table = history
         self.owner = owner
         self.entity_type = entity_type
-        self.to_entity = to_entity
+        self.to_entity = _checked(to_entity, entity_type)
 
     async def insert(
         self, session: AsyncSession, row: Base, conflict: Callable[[], Exception]
