@@ -41,6 +41,11 @@ _HEADER_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
 }
 
 
+_UUID: Final = "[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+_TENANT_PATTERN: Final = f"^[\\s\\x85]*({_UUID}|[A-Za-z0-9][A-Za-z0-9-]{{0,62}})[\\s\\x85]*$"
+"""A UUID or a slug, with the blanks the server trims (reserved slugs are refused too)."""
+
+
 def operation_id(route: APIRoute) -> str:
     """The OpenAPI ``operationId`` of a route: short and stable, such as ``create_order``
     (the handler's name), for FastAPI's ``generate_unique_id_function``.
@@ -163,7 +168,7 @@ def document_app(
                         f"The tenant: its UUID or slug{where} Without it the host name, then "
                         "the default tenant, may name it. Sent at most once.",
                         required=False,
-                        schema={"type": "string", "minLength": 1, "maxLength": 253},
+                        schema={"type": "string", "pattern": _TENANT_PATTERN},
                     )
                 )
                 statuses.extend(TENANT_PROBLEMS)
