@@ -7,7 +7,13 @@ from uuid import uuid4
 import pytest
 from pydantic import ValidationError
 
-from rustok_content import ArchiveNodeInput, CreateNodeInput, NodeKind, UpdateNodeInput
+from rustok_content import (
+    TEXT_PATTERN,
+    ArchiveNodeInput,
+    CreateNodeInput,
+    NodeKind,
+    UpdateNodeInput,
+)
 
 
 def test_create_input_accepts_a_valid_node() -> None:
@@ -34,6 +40,11 @@ def test_create_input_accepts_a_valid_node() -> None:
         ("slug", "a-"),
         ("slug", "a" * 256),
         ("kind", "poem"),
+        ("title", "a\x00b"),
+        ("title", "a\x1bb"),
+        ("title", "a\x7fb"),
+        ("title", "a\x9bb"),
+        ("title", "a\ud800b"),
     ],
 )
 def test_create_input_names_the_invalid_field(field: str, value: str) -> None:
@@ -60,3 +71,22 @@ def test_archive_input_leaves_a_blank_reason_to_the_archive_rule() -> None:
     assert ArchiveNodeInput(reason="  ").reason == ""  # the "reason given" guard refuses it
     with pytest.raises(ValidationError):
         ArchiveNodeInput(reason="x" * 1001)
+
+
+def test_text_refusal_names_the_control_character() -> None:
+    with pytest.raises(ValidationError) as caught:
+        UpdateNodeInput.model_validate({"title": "Hello\x00"})
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("title",)
+    assert "U+0000" in error["msg"]
+
+
+def test_archive_reason_keeps_line_breaks_and_refuses_nul() -> None:
+    assert ArchiveNodeInput(reason="old\r\nnews\tfor sure").reason == "old\r\nnews\tfor sure"
+    with pytest.raises(ValidationError):
+        ArchiveNodeInput(reason="old\x00news")
+
+
+def test_text_pattern_is_in_the_schema() -> None:
+    properties = CreateNodeInput.model_json_schema()["properties"]
+    assert properties["title"]["pattern"] == TEXT_PATTERN

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from rustok_server.http.problem_types import PROBLEM_TYPES
 from rustok_server.testing import LiveServer
 
 ServerFactory = Callable[..., LiveServer]
@@ -53,6 +54,10 @@ def assert_problem(response: httpx.Response, status: int, code: str | None = Non
     assert body["trace_id"] == response.headers["x-request-id"]
     if code is not None:
         assert body["code"] == code, body
+    # Every problem's type names a page the server serves (tests/test_problem_pages.py).
+    base, _, name = body["type"].rpartition("/")
+    assert base.endswith("/problems"), body["type"]
+    assert name in PROBLEM_TYPES, body["type"]
     for leak in ("Traceback", "SELECT", "UPDATE ", "sqlalchemy", "asyncpg", 'File "'):
         assert leak not in response.text
     return body

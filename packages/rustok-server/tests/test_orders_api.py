@@ -44,7 +44,7 @@ async def test_create_returns_a_pending_order_with_exact_money(
     server = start_server()
     customer = str(uuid.uuid4())
     async with client_for(server, "acme") as client:
-        body = {"customer_id": customer, "amount": " 49.9 ", "currency": "eur"}
+        body = {"customer_id": customer, "amount": "49.9", "currency": "eur"}
         response = await client.post(ORDERS, json=body)
         order = await ok(response, 201)
         again = await ok(await client.get(response.headers["location"]))

@@ -67,6 +67,9 @@ def test_every_problem_is_declared_as_problem_json() -> None:
 def test_every_route_declares_the_tenant_header_under_its_configured_name() -> None:
     for method, path, operation in _operations(_document(tenant_header="X-Org")):
         headers = _headers(operation)
+        if path.startswith("/problems/"):  # the problem type pages need no tenant
+            assert headers == {"X-Request-ID"}
+            continue
         assert {"X-Org", "X-Request-ID"} <= headers, (method, path)
         assert "X-Tenant-ID" not in headers
         assert {400, 404, 503} <= _declared(operation), (method, path)
@@ -81,6 +84,45 @@ def test_changes_declare_the_headers_they_read() -> None:
     create = document["paths"]["/api/commerce/orders"]["post"]
     pay = document["paths"]["/api/commerce/orders/{order_id}/pay"]["post"]
     assert "Idempotency-Key" in _headers(create) & _headers(pay)
+
+
+def test_operation_ids_are_the_short_names_of_the_operations() -> None:
+    ids = {(method, path): op["operationId"] for method, path, op in _operations(_document())}
+    assert ids[("post", "/api/commerce/orders")] == "create_order"
+    assert ids[("post", "/api/commerce/orders/{order_id}/pay")] == "pay_order"
+    assert ids[("post", "/api/content/nodes/{node_id}/publish")] == "publish_node"
+    assert ids[("get", "/api/content/nodes")] == "list_nodes"
+    assert ids[("get", "/api/tenant")] == "get_tenant"
+    assert all(re.fullmatch(r"[a-z]+(_[a-z]+)*", name) for name in ids.values()), ids
+    assert len(set(ids.values())) == len(ids)
+
+
+def test_an_optional_body_is_the_model_and_not_required() -> None:
+    operation = _document()["paths"]["/api/commerce/orders/{order_id}/confirm"]["post"]
+    body = operation["requestBody"]
+    assert not body.get("required", False)
+    schema = body["content"]["application/json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/ConfirmOrderInput"}
+
+
+def test_the_spec_refuses_what_the_server_refuses() -> None:
+    document = _document()
+    listing = document["paths"]["/api/commerce/orders"]["get"]
+    (cursor,) = [p["schema"] for p in listing["parameters"] if p["name"] == "cursor"]
+    assert cursor["pattern"] == "^[A-Za-z0-9_-]{1,200}$"
+    assert cursor["maxLength"] == 200
+    schemas = document["components"]["schemas"]
+    assert schemas["CreateOrderInput"]["properties"]["amount"]["pattern"].startswith("^-?[0-9]")
+    assert "pattern" in schemas["CreateNodeInput"]["properties"]["title"]
+    pay = document["paths"]["/api/commerce/orders/{order_id}/pay"]["post"]
+    header_schemas = {p["name"]: p["schema"] for p in pay["parameters"] if p["in"] == "header"}
+    assert header_schemas["Idempotency-Key"]["pattern"] == "^[!-~]{1,255}$"
+    assert "pattern" in header_schemas["If-Match"]
+
+
+def test_every_operation_declares_400_413_and_500() -> None:
+    for method, path, operation in _operations(_document()):
+        assert {400, 413, 500} <= _declared(operation), (method, path)
 
 
 def _url(path: str) -> str:

@@ -18,6 +18,9 @@ from rustok_commerce._errors import (
     UnknownCurrencyError,
 )
 from rustok_commerce._inputs import (
+    AMOUNT_MAX_INTEGER_DIGITS,
+    AMOUNT_MAX_SCALE,
+    AMOUNT_PATTERN,
     CancelOrderInput,
     ConfirmOrderInput,
     CreateOrderInput,
@@ -48,6 +51,9 @@ from rustok_commerce._repository import (
 from rustok_commerce._service import OrderPage, OrderService
 
 __all__ = [
+    "AMOUNT_MAX_INTEGER_DIGITS",
+    "AMOUNT_MAX_SCALE",
+    "AMOUNT_PATTERN",
     "INVENTORY_RESERVED",
     "ORDER_MACHINE",
     "ORDER_STATES",

@@ -12,12 +12,13 @@ They do not check the rules of orders: a total that is not positive
 
 from __future__ import annotations
 
-import decimal
+import re
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Final
 from uuid import UUID
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -29,17 +30,55 @@ from pydantic import (
 from rustok_commerce._errors import InvalidAmountError, UnknownCurrencyError
 from rustok_commerce._money import Money, currency_minor_units
 
+AMOUNT_MAX_INTEGER_DIGITS: Final = 18
+"""The most digits an amount may have before its decimal point."""
+AMOUNT_MAX_SCALE: Final = 4
+"""The most digits an amount may have after its point (no ISO 4217 minor unit has more;
+the currency's own minor unit is checked too)."""
+AMOUNT_PATTERN: Final = (
+    f"^-?[0-9]{{1,{AMOUNT_MAX_INTEGER_DIGITS}}}(?:\\.[0-9]{{1,{AMOUNT_MAX_SCALE}}})?$"
+)
+"""An amount as text: ASCII digits, an optional leading ``-`` and an optional point; no
+spaces, no ``+``, no exponent, no underscores, no other script's digits."""
+TEXT_PATTERN: Final = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f]*$"
+"""The JSON-schema ``pattern`` of free text: no control character but tab, LF and CR."""
+
+# What a database column or a log line cannot hold, or shows as something else: NUL
+# (PostgreSQL refuses it in text, SQLite stores it), the other C0 controls but tab, line
+# feed and carriage return, DEL and the C1 controls. Lone surrogates are refused by
+# pydantic itself (``string_unicode``).
+_UNHOLDABLE: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_AMOUNT: Final = re.compile(AMOUNT_PATTERN, re.ASCII)
+
+
+def _holdable(value: str) -> str:
+    found = _UNHOLDABLE.search(value)
+    if found is not None:
+        raise ValueError(
+            f"must not contain the control character U+{ord(found.group()):04X} "
+            f"(at position {found.start()})"
+        )
+    return value
+
+
 # A detail of a transition: surrounding blanks are dropped; that it says something is a
 # rule of the transition (MissingOrderDetailError), not a matter of form.
-_Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]
+_Text = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=255),
+    Field(json_schema_extra={"pattern": TEXT_PATTERN}),
+    AfterValidator(_holdable),
+]
 _Model = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
 
 class CreateOrderInput(BaseModel):
     """A new order: who buys, and the total as a decimal string in an ISO 4217 currency.
 
-    `amount` is text (``"49.90"``), never a JSON number, so no float ever touches it, with
-    no more decimal places than the currency's minor unit. That it is positive is a rule
+    `amount` is text (``"49.90"``), never a JSON number, so no float ever touches it:
+    ASCII digits with an optional leading ``-`` and point (`AMOUNT_PATTERN`), at most
+    18 digits before the point and 4 after, and no more decimal places than the
+    currency's minor unit. That it is positive is a rule
     of orders, checked when the order is made (`NonPositiveAmountError`, 422).
     `currency` is an ISO 4217 code, upper-cased (``"eur"`` becomes ``"EUR"``).
 
@@ -53,7 +92,15 @@ class CreateOrderInput(BaseModel):
     customer_id: UUID
     # The currency is declared (and so validated) first: the amount's check needs it.
     currency: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True)]
-    amount: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+    amount: Annotated[
+        str,
+        StringConstraints(strip_whitespace=False),
+        Field(
+            max_length=AMOUNT_MAX_INTEGER_DIGITS + AMOUNT_MAX_SCALE + 2,
+            json_schema_extra={"pattern": AMOUNT_PATTERN},
+            examples=["49.90"],
+        ),
+    ]
 
     @field_validator("currency")
     @classmethod
@@ -66,13 +113,14 @@ class CreateOrderInput(BaseModel):
 
     @field_validator("amount")
     @classmethod
-    def _amount_is_positive_decimal_text(cls, value: str, info: ValidationInfo) -> str:
-        try:
-            number = Decimal(value)
-        except decimal.InvalidOperation:
-            raise ValueError(f"{value!r} is not a decimal number such as '49.90'") from None
-        if not number.is_finite():
-            raise ValueError(f"{value!r} is not a finite amount")
+    def _amount_is_decimal_text(cls, value: str, info: ValidationInfo) -> str:
+        if not _AMOUNT.fullmatch(value):
+            raise ValueError(
+                f"{value[:48]!r} is not a decimal number such as '49.90': ASCII digits, "
+                f"at most {AMOUNT_MAX_INTEGER_DIGITS} before an optional point and "
+                f"{AMOUNT_MAX_SCALE} after it, an optional leading '-'"
+            )
+        number = Decimal(value)  # finite, and exact: the pattern admits nothing else
         currency = info.data.get("currency")
         if isinstance(currency, str):  # absent when the currency itself was refused
             try:

@@ -14,7 +14,12 @@ from rustok_content._errors import (
     InvalidContentError,
     NodeNotFoundError,
 )
-from rustok_content._inputs import ArchiveNodeInput, CreateNodeInput, UpdateNodeInput
+from rustok_content._inputs import (
+    TEXT_PATTERN,
+    ArchiveNodeInput,
+    CreateNodeInput,
+    UpdateNodeInput,
+)
 from rustok_content._memory import InMemoryNodeRepository
 from rustok_content._node import (
     CONTENT_MACHINE,
@@ -46,6 +51,7 @@ __all__ = [
     "CONTENT_MACHINE",
     "SLUG_MAX_LENGTH",
     "SLUG_PATTERN",
+    "TEXT_PATTERN",
     "TITLE_MAX_LENGTH",
     "AnyContentNode",
     "ArchiveNodeInput",

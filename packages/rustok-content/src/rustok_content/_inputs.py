@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from typing import Annotated, Final
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from rustok_content._rules import SLUG_MAX_LENGTH, SLUG_PATTERN, TITLE_MAX_LENGTH, NodeKind
 
-Title = Annotated[str, Field(min_length=1, max_length=TITLE_MAX_LENGTH)]
+# What a database column or a log line cannot hold, or shows as something else: NUL
+# (PostgreSQL refuses it in text, SQLite stores it), the other C0 controls but tab, line
+# feed and carriage return, DEL, the C1 controls, and lone UTF-16 surrogates (no UTF-8).
+_UNHOLDABLE: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+TEXT_PATTERN: Final = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f]*$"
+"""The JSON-schema ``pattern`` of free text: no control character but tab, LF and CR."""
+
+
+def _holdable(value: str) -> str:
+    found = _UNHOLDABLE.search(value)
+    if found is not None:
+        raise ValueError(
+            f"must not contain the control character U+{ord(found.group()):04X} "
+            f"(at position {found.start()})"
+        )
+    return value
+
+
+Title = Annotated[
+    str,
+    Field(min_length=1, max_length=TITLE_MAX_LENGTH, json_schema_extra={"pattern": TEXT_PATTERN}),
+    AfterValidator(_holdable),
+]
 Slug = Annotated[str, Field(min_length=1, max_length=SLUG_MAX_LENGTH, pattern=SLUG_PATTERN.pattern)]
 
 _CONFIG = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
@@ -17,7 +40,12 @@ _CONFIG = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
 class CreateNodeInput(BaseModel):
     """A new node: its kind, title (1-255 characters), slug (``lower-case-words``) and
-    optional author, parent and category."""
+    optional author, parent and category.
+
+    Text fields refuse the control characters a database or a log cannot hold (NUL, the
+    other C0 controls but tab, line feed and carriage return, DEL, C1, lone surrogates):
+    the same refusal on every database, naming the field.
+    """
 
     model_config = _CONFIG
 
@@ -50,4 +78,8 @@ class ArchiveNodeInput(BaseModel):
 
     model_config = _CONFIG
 
-    reason: Annotated[str, Field(max_length=1000)]
+    reason: Annotated[
+        str,
+        Field(max_length=1000, json_schema_extra={"pattern": TEXT_PATTERN}),
+        AfterValidator(_holdable),
+    ]

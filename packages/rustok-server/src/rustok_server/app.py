@@ -20,8 +20,10 @@ from rustok_server.commerce import api as commerce_api
 from rustok_server.content import api as content_api
 from rustok_server.context import ServerContext
 from rustok_server.db import Database
+from rustok_server.http import problem_pages, problem_types
+from rustok_server.http.body_limits import BodyLimitMiddleware
 from rustok_server.http.idempotency import IdempotencyPurger
-from rustok_server.http.openapi import document_app
+from rustok_server.http.openapi import document_app, operation_id
 from rustok_server.http.problems import (
     ProblemMiddleware,
     install_problem_handlers,
@@ -34,6 +36,7 @@ from rustok_server.tenancy import api as tenancy_api
 from rustok_server.tenancy.repository import Tenant, TenantDirectory
 from rustok_server.tenancy.resolution import (
     EXEMPT_PATHS,
+    EXEMPT_PREFIX,
     OPTIONAL_TENANT_PREFIX,
     TenantMiddleware,
     TenantResolver,
@@ -129,17 +132,21 @@ def create_app(
         await purger.stop()
         await database.dispose()
 
+    type_base = problem_types.problem_type_base(settings.problem_base_url)
     app = FastAPI(
         title="RusTok",
         version=__version__,
         summary="Multi-tenant content and commerce service.",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
         middleware=[
             Middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log),
-            Middleware(ProblemMiddleware),
+            Middleware(ProblemMiddleware, type_base=type_base),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
             Middleware(TenantMiddleware, resolver=resolver),
         ],
     )
+    app.state.problem_type_base = type_base
     app.state.context = context
     app.state.database = database
     app.state.metrics = metrics
@@ -148,7 +155,13 @@ def create_app(
         tracing.instrument(app, database.engine, provider=tracer_provider)
     install_problem_handlers(app)
     # Each feature's router, in the order of the documentation.
-    for router in (health.router, tenancy_api.router, content_api.router, commerce_api.router):
+    for router in (
+        health.router,
+        tenancy_api.router,
+        content_api.router,
+        commerce_api.router,
+        problem_pages.router,
+    ):
         app.include_router(router)
 
     def openapi() -> dict[str, Any]:  # FastAPI's own signature
@@ -163,6 +176,7 @@ def create_app(
                 document,
                 tenant_header=settings.tenant_header,
                 exempt=EXEMPT_PATHS,
+                exempt_prefix=EXEMPT_PREFIX,
                 optional_prefix=OPTIONAL_TENANT_PREFIX,
             )
         return app.openapi_schema

@@ -13,9 +13,14 @@ __all__ = [
     "IdempotencyKeyReusedError",
     "InvalidCursorError",
     "InvalidIdempotencyKeyError",
+    "MalformedBodyError",
     "MalformedIfMatchError",
+    "PayloadTooLargeError",
     "PreconditionFailedError",
+    "ProblemTypeNotFoundError",
+    "RepeatedHeaderError",
     "ServerError",
+    "StoredRecordError",
     "TenantConflictError",
     "TenantNotFoundError",
     "TenantRequiredError",
@@ -88,10 +93,10 @@ class TenantStoreUnavailableError(ServerError):
 class InvalidCursorError(ServerError):
     """A ``cursor`` query parameter that this server did not issue (400)."""
 
-    def __init__(self, cursor: str) -> None:
+    def __init__(self, cursor: str, reason: str = "not a cursor") -> None:
         super().__init__(
             ErrorKind.VALIDATION,
-            f"cursor {cursor[:80]!r} is not a cursor this server issued",
+            f"cursor {cursor[:80]!r} is not a cursor this server issued: {reason}",
             user_message="The cursor is not valid; use the next_cursor of a previous page.",
             code="INVALID_CURSOR",
         )
@@ -158,4 +163,80 @@ class IdempotencyKeyReusedError(ServerError):
                 "use a new key for a new request."
             ),
             code="IDEMPOTENCY_KEY_REUSED",
+        )
+
+
+class MalformedBodyError(ServerError):
+    """The body is not a JSON object in UTF-8 (400 ``MALFORMED_BODY``)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            ErrorKind.VALIDATION,
+            f"the request body is malformed: {reason}",
+            user_message=f"The request body must be a JSON object in UTF-8; it is {reason}.",
+            code="MALFORMED_BODY",
+        )
+        self.with_violation((), reason)
+
+
+class PayloadTooLargeError(ServerError):
+    """The body is larger than ``RUSTOK_MAX_BODY_BYTES`` (413); it was not read further.
+
+    Attributes:
+        limit: the most bytes a body may have.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            ErrorKind.VALIDATION,
+            f"the request body exceeds {limit} bytes",
+            user_message=f"The request body is larger than {limit} bytes.",
+            code="PAYLOAD_TOO_LARGE",
+            status=413,
+        )
+        self.limit = limit
+
+
+class RepeatedHeaderError(ServerError):
+    """A header that names one thing (the tenant) was sent more than once (400)."""
+
+    def __init__(self, header: str) -> None:
+        super().__init__(
+            ErrorKind.VALIDATION,
+            f"the {header} header was sent more than once",
+            user_message=f"Send the {header} header once.",
+            code="REPEATED_HEADER",
+        )
+        self.with_violation(("header", header), "sent more than once")
+
+
+class StoredRecordError(ServerError):
+    """A stored row fails the entity's run-time check: the server's fault (500), logged
+    with the row's id; the client sees nothing of it.
+
+    Attributes:
+        entity_type: the entity the row should become (``Order``).
+        row_id: the row's id.
+    """
+
+    def __init__(self, entity_type: str, row_id: object) -> None:
+        super().__init__(
+            ErrorKind.INTERNAL,
+            f"stored {entity_type} {row_id} fails its run-time check",
+            code="STORED_RECORD_INVALID",
+            fields={"entity_type": entity_type, "row_id": str(row_id)},
+        )
+        self.entity_type = entity_type
+        self.row_id = row_id
+
+
+class ProblemTypeNotFoundError(ServerError):
+    """``GET /problems/{name}`` for a name that is no problem type (404)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            ErrorKind.NOT_FOUND,
+            f"no problem type {name[:80]!r}",
+            user_message="No such problem type.",
+            code="PROBLEM_TYPE_NOT_FOUND",
         )

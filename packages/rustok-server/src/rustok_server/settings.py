@@ -95,6 +95,13 @@ class Settings(BaseSettings):
     cache_stale_window: float = Field(default=3600.0, ge=0)
     """Seconds after expiry an entry may still be served while the database is failing."""
 
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    """Most bytes of a request body (1 MiB); a larger one is refused while it is read (413)."""
+    problem_base_url: str | None = None
+    """Where problem types are documented: ``type`` is this URL followed by the type's name
+    (``https://docs.example.com/problems/validation``); by default the relative reference
+    ``/problems/validation``, served by this server."""
+
     db_query_timeout: float = Field(default=2.0, gt=0)
     """Seconds one tenant lookup or health ping may take before it counts as a failure."""
     breaker_failure_threshold: int = Field(default=5, ge=1)

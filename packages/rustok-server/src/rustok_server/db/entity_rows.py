@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from rustok_core.state_machine import Entity, State, TransitionRecord
 from rustok_server.db.base import Base, EntityColumns, TransitionColumns, UtcDateTime
 from rustok_server.db.engine import Database
+from rustok_server.errors import StoredRecordError
 
 __all__ = ["EntityRows", "SessionRepository"]
 
@@ -38,6 +39,20 @@ _History = TypeVar("_History", bound=TransitionColumns)
 _E = TypeVar("_E", bound=Entity[Any])
 
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a timestamp in SQLite
+
+
+def _checked(
+    to_entity: Callable[[dict[str, Any]], _E], entity_type: str
+) -> Callable[[dict[str, Any]], _E]:
+    # A row that fails the entity's run-time check is the server's fault, never the
+    # client's: a 500 whose log names the row (a listing that meets one fails the same).
+    def checked(columns: dict[str, Any]) -> _E:
+        try:
+            return to_entity(columns)
+        except Exception as exc:
+            raise StoredRecordError(entity_type, columns.get("id")) from exc
+
+    return checked
 
 
 def _rowcount(result: object) -> int:
@@ -122,7 +137,7 @@ class EntityRows(Generic[_Row, _History, _E]):
         self.history_table = history
         self.owner = owner
         self.entity_type = entity_type
-        self.to_entity = to_entity
+        self.to_entity = _checked(to_entity, entity_type)
         name: str = getattr(table, "__tablename__")  # noqa: B009 - declared by each mapped class
         columns = list(Base.metadata.tables[name].columns)
         self._columns = tuple(column.name for column in columns)

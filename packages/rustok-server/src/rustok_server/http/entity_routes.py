@@ -31,6 +31,7 @@ from rustok_server.http.problems import (
     problem_for,
     problem_response,
     problem_responses,
+    problem_type_base_of,
     request_id,
 )
 
@@ -194,7 +195,9 @@ def _transition_problem(
         f"Cannot {action} this {noun}: it is {exc.from_state}. "
         f"Allowed from {exc.from_state}: {allowed_text}."
     )
-    base = problem_for(exc, instance=request.url.path, trace_id=rid).to_dict()
+    type_base = problem_type_base_of(request)
+    problem = problem_for(exc, instance=request.url.path, trace_id=rid, type_base=type_base)
+    base = problem.to_dict()
     base.update(detail=detail, state=exc.from_state, action=action, allowed_actions=allowed)
     headers = {REQUEST_ID_HEADER: rid} if rid else None
     return problem_response(ProblemDetails.model_validate(base), headers=headers)

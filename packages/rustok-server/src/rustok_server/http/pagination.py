@@ -11,14 +11,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final, TypeVar
 
 from rustok_server.errors import InvalidCursorError
 
 __all__ = [
+    "CURSOR_MAX_LENGTH",
+    "CURSOR_PATTERN",
     "DEFAULT_PAGE_SIZE",
     "MAX_PAGE_SIZE",
     "Cursor",
@@ -28,6 +31,14 @@ DEFAULT_PAGE_SIZE: Final = 20
 """Items per page when the client does not say."""
 MAX_PAGE_SIZE: Final = 100
 """The most items one page may hold."""
+
+CURSOR_MAX_LENGTH: Final = 200
+"""The longest ``cursor`` accepted (the server's own are about 100 characters)."""
+CURSOR_PATTERN: Final = f"^[A-Za-z0-9_-]{{1,{CURSOR_MAX_LENGTH}}}$"
+"""The form of a ``cursor``: unpadded URL-safe base64, as the OpenAPI document says."""
+
+_CURSOR: Final = re.compile(CURSOR_PATTERN)
+_HEX_ID: Final = re.compile(r"[0-9a-f]{32}")
 
 T = TypeVar("T")
 
@@ -64,17 +75,30 @@ class Cursor:
 
     @classmethod
     def decode(cls, text: str) -> Cursor:
-        """Read a cursor made by :meth:`encode`.
+        """Read a cursor made by :meth:`encode`, checking all of it: its form
+        (`CURSOR_PATTERN`), its JSON shape (a time and an id, both strings), the time
+        (ISO 8601 with an offset, within the years 1 to 9999 once in UTC) and the id
+        (32 hex digits).
 
         Raises:
             InvalidCursorError: the text is not such a cursor.
         """
+        if not _CURSOR.fullmatch(text):
+            raise InvalidCursorError(text, "not unpadded URL-safe base64 of 1-200 characters")
         try:
-            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            at, ident = json.loads(raw)
+            decoded = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        except (ValueError, binascii.Error):  # UnicodeDecodeError is a ValueError
+            raise InvalidCursorError(text, "not base64 of JSON") from None
+        match decoded:
+            case [str() as at, str() as ident] if _HEX_ID.fullmatch(ident):
+                pass
+            case _:
+                raise InvalidCursorError(text, "not a time and an id")
+        try:
             created_at = datetime.fromisoformat(at)
             if created_at.tzinfo is None:
-                raise ValueError("naive time")
-            return cls(created_at, uuid.UUID(hex=ident))
-        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-            raise InvalidCursorError(text) from None
+                raise ValueError("no offset")
+            created_at.astimezone(UTC)  # the databases compare in UTC: it must exist there
+        except (ValueError, OverflowError):
+            raise InvalidCursorError(text, "not a time with an offset") from None
+        return cls(created_at, uuid.UUID(hex=ident))

@@ -26,15 +26,19 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rustok_core.error import (
     PROBLEM_JSON,
+    PROBLEM_TYPE_BASE,
     ErrorKind,
     ProblemDetails,
     RichError,
     validation_error_from_pydantic,
 )
+from rustok_server.errors import InvalidCursorError, MalformedBodyError
+from rustok_server.http.problem_types import DEFAULT_PROBLEM_TYPE_BASE, PROBLEM_TYPES
 from rustok_server.observability.tracing import current_trace_id
 
 __all__ = [
@@ -46,6 +50,7 @@ __all__ = [
     "problem_for",
     "problem_response",
     "problem_responses",
+    "problem_type_base_of",
     "request_id",
 ]
 
@@ -69,8 +74,48 @@ def request_id(scope: Scope | Request) -> str:
     return ""
 
 
+def problem_type_base_of(scope: Scope | Request) -> str:
+    """The prefix of problem ``type`` URIs for this request (set by `ProblemMiddleware`)."""
+    if isinstance(scope, Request):
+        scope = scope.scope
+    state = scope.get("state")
+    if isinstance(state, dict):
+        value = state.get("problem_type_base")
+        if isinstance(value, str):
+            return value
+    return DEFAULT_PROBLEM_TYPE_BASE
+
+
+# The HTTP-level refusals that are no error kind: their problem type and code.
+_STATUS_TYPES: Final = {
+    405: ("method-not-allowed", "METHOD_NOT_ALLOWED"),
+    406: ("not-acceptable", "NOT_ACCEPTABLE"),
+    413: ("payload-too-large", "PAYLOAD_TOO_LARGE"),
+    415: ("unsupported-media-type", "UNSUPPORTED_MEDIA_TYPE"),
+}
+_STATUS_KINDS: Final = {400: ErrorKind.VALIDATION, 404: ErrorKind.NOT_FOUND}
+
+
+def _of_status_type(problem: ProblemDetails, code: str | None) -> ProblemDetails:
+    name = _STATUS_TYPES[problem.status or 500][0]
+    title = PROBLEM_TYPES[name].title
+    return problem.model_copy(
+        update={"type": PROBLEM_TYPE_BASE + name, "title": title, "code": code}
+    )
+
+
+def _retyped(problem: ProblemDetails, base: str) -> ProblemDetails:
+    if base == PROBLEM_TYPE_BASE or not problem.type.startswith(PROBLEM_TYPE_BASE):
+        return problem
+    return problem.model_copy(update={"type": base + problem.type[len(PROBLEM_TYPE_BASE) :]})
+
+
 def problem_for(
-    exc: BaseException, *, instance: str | None, trace_id: str | None
+    exc: BaseException,
+    *,
+    instance: str | None,
+    trace_id: str | None,
+    type_base: str = DEFAULT_PROBLEM_TYPE_BASE,
 ) -> ProblemDetails:
     """The problem a client sees for ``exc``.
 
@@ -78,7 +123,35 @@ def problem_for(
         exc: any exception.
         instance: the request path.
         trace_id: the request id.
+        type_base: the prefix of the problem's ``type`` (`problem_type_base_of`).
     """
+    return _retyped(_problem_for(exc, instance=instance, trace_id=trace_id), type_base)
+
+
+def _problem_for(
+    exc: BaseException, *, instance: str | None, trace_id: str | None
+) -> ProblemDetails:
+    if isinstance(exc, StarletteHTTPException) and exc.status_code == 400 and exc.__cause__:
+        # FastAPI reports any failure while reading the body as "error parsing the body":
+        # the body limits raise theirs from ``receive``, and theirs is the answer; anything
+        # else (JSON nested too deeply for the parser) is a body that cannot be read.
+        cause = exc.__cause__
+        exc = cause if isinstance(cause, RichError) else MalformedBodyError("not readable JSON")
+    if isinstance(exc, RequestValidationError):
+        errors = exc.errors()
+        malformed = [e for e in errors if e.get("type") == "json_invalid"]
+        if malformed:
+            position = malformed[0].get("loc", ("body", 0))[-1]
+            exc = MalformedBodyError(f"not JSON (error at character {position})")
+        elif errors and all(tuple(e.get("loc", ())) == ("query", "cursor") for e in errors):
+            # The routes declare the cursor's length; any bad cursor is an INVALID_CURSOR.
+            exc = InvalidCursorError(str(errors[0].get("input", "")), "too long")
+        else:
+            whole = {e.get("type") for e in errors if tuple(e.get("loc", ())) == ("body",)}
+            if "missing" in whole:
+                exc = MalformedBodyError("empty")
+            elif whole:
+                exc = MalformedBodyError("not a JSON object")
     if isinstance(exc, RichError):
         if exc.trace_id is None and trace_id:
             exc.trace_id = trace_id
@@ -87,19 +160,31 @@ def problem_for(
             logger.warning("request failed: %s", exc.to_log_dict())
         elif exc.is_server_error:
             logger.error("request failed: %s", exc.to_log_dict(), exc_info=exc)
-        return ProblemDetails.from_error(exc, instance=instance)
+        problem = ProblemDetails.from_error(exc, instance=instance)
+        if problem.status in _STATUS_TYPES:  # a 413 is no kind's own status
+            problem = _of_status_type(problem, problem.code)
+        return problem
     if isinstance(exc, RequestValidationError):
         error = validation_error_from_pydantic(exc.errors(), strip_prefix=("body",))
         error.trace_id = trace_id or None
         return ProblemDetails.from_error(error, instance=instance)
     if isinstance(exc, StarletteHTTPException):
-        detail = exc.detail if exc.status_code < 500 and isinstance(exc.detail, str) else None
+        status = exc.status_code
+        detail = exc.detail if status < 500 and isinstance(exc.detail, str) else None
+        kind = _STATUS_KINDS.get(status)
+        if kind is not None:
+            return ProblemDetails.for_kind(
+                kind, detail, instance=instance, trace_id=trace_id or None
+            )
         try:
-            return ProblemDetails.for_status(
-                exc.status_code, detail, instance=instance, trace_id=trace_id or None
+            problem = ProblemDetails.for_status(
+                status, detail, instance=instance, trace_id=trace_id or None
             )
         except ValueError:  # a status outside the HTTP registry
             return ProblemDetails.internal(instance=instance, trace_id=trace_id or None)
+        if status in _STATUS_TYPES:
+            problem = _of_status_type(problem, _STATUS_TYPES[status][1])
+        return problem
     logger.error("unhandled error (trace_id=%s)", trace_id, exc_info=exc)
     return ProblemDetails.internal(instance=instance, trace_id=trace_id or None)
 
@@ -118,12 +203,33 @@ def problem_response(
     )
 
 
+_METHODS: Final = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed_methods(request: Request) -> str:
+    # Starlette names the methods of the first route matching the path only; a path such
+    # as /api/content/nodes has several routes (GET and POST), in included routers.
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches(dict(request.scope, method=method))[0] is Match.FULL for route in routes
+        )
+    ]
+    return ", ".join(allowed)
+
+
 def _handler_response(request: Request, exc: Exception) -> Response:
     rid = request_id(request)
-    problem = problem_for(exc, instance=request.url.path, trace_id=rid)
+    problem = problem_for(
+        exc, instance=request.url.path, trace_id=rid, type_base=problem_type_base_of(request)
+    )
     headers: dict[str, str] = {}
     if isinstance(exc, StarletteHTTPException) and exc.headers:
         headers.update(exc.headers)  # e.g. Allow on a 405
+    if isinstance(exc, StarletteHTTPException) and exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
     if rid:
         headers[REQUEST_ID_HEADER] = rid
     return problem_response(problem, headers=headers)
@@ -149,10 +255,15 @@ class ProblemMiddleware:
     exception raised below it becomes a problem response if no response was
     started yet; `RichError` keeps its status (a tenant resolution 400, 404 or
     503), anything else is a 500 that shows nothing internal.
+
+    Args:
+        app: the ASGI app.
+        type_base: the prefix of every problem ``type`` (``/problems/`` by default).
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, type_base: str = DEFAULT_PROBLEM_TYPE_BASE) -> None:
         self.app = app
+        self.type_base = type_base
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -171,6 +282,7 @@ class ProblemMiddleware:
         if state is None:
             scope["state"] = state = {}
         state["request_id"] = rid
+        state["problem_type_base"] = self.type_base
         header = (_REQUEST_ID_KEY, rid.encode())
         started = False
 
@@ -189,7 +301,9 @@ class ProblemMiddleware:
         except Exception as exc:
             if started:
                 raise
-            problem = problem_for(exc, instance=scope.get("path"), trace_id=rid)
+            problem = problem_for(
+                exc, instance=scope.get("path"), trace_id=rid, type_base=self.type_base
+            )
             await problem_response(problem)(scope, receive, send_with_id)
 
 

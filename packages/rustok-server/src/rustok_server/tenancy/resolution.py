@@ -28,6 +28,7 @@ from rustok_core.tenancy import (
     validate_host,
 )
 from rustok_server.errors import (
+    RepeatedHeaderError,
     TenantNotFoundError,
     TenantRequiredError,
     TenantStoreUnavailableError,
@@ -39,6 +40,7 @@ from rustok_server.tenancy.tenant_cache import TenantCache
 
 __all__ = [
     "EXEMPT_PATHS",
+    "EXEMPT_PREFIX",
     "OPTIONAL_TENANT_PREFIX",
     "CurrentTenant",
     "TenantMiddleware",
@@ -49,6 +51,8 @@ __all__ = [
 
 EXEMPT_PATHS: Final = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
 """Paths that need no tenant (the API's documentation)."""
+EXEMPT_PREFIX: Final = "/problems/"
+"""Paths under this prefix (the problem type pages) need no tenant either."""
 OPTIONAL_TENANT_PREFIX: Final = "/health/"
 """Paths under this prefix (health checks) resolve a tenant only when the header is sent."""
 
@@ -244,7 +248,8 @@ class TenantMiddleware:
         self.optional_prefix = optional_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.exempt:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in self.exempt or path.startswith(EXEMPT_PREFIX):
             await self.app(scope, receive, send)
             return
         header_key = self.resolver.header_key
@@ -252,6 +257,8 @@ class TenantMiddleware:
         host: bytes | None = None
         for name, value in scope["headers"]:
             if name == header_key:
+                if header is not None:  # which one would be meant? neither is guessed
+                    raise RepeatedHeaderError(self.resolver.header)
                 header = value
             elif name == b"host":
                 host = value
