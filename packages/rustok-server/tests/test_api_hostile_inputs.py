@@ -269,13 +269,13 @@ async def test_a_stored_row_that_fails_its_check_is_a_redacted_500_naming_the_ro
     async with client_for(server, "acme") as client:
         node = await create_node(client)
         await _corrupt(server, node["id"])
-        with caplog.at_level(logging.ERROR, logger="rustok_server"):
+        with caplog.at_level(logging.ERROR, logger="rustok.server"):
             one = await client.get(f"{NODES}/{node['id']}")
             listing = await client.get(NODES)
     for response in (one, listing):
         problem = assert_problem(response, 500, "STORED_RECORD_INVALID")
         assert "published" not in response.text
     assert node["id"] not in listing.text
-    logged = [r.getMessage() for r in caplog.records if r.name == "rustok_server"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "rustok.server"]
     assert len([m for m in logged if node["id"] in m]) == 2, logged
     assert problem["type"] == "/problems/internal"

@@ -96,7 +96,7 @@ class ServerLog:
         """Wait for the end of the stream (the process has exited)."""
         self._thread.join(30)
 
-    def wait_for(self, predicate: Callable[[list[str]], bool], timeout: float = 60.0) -> None:
+    def wait_for(self, predicate: Callable[[list[str]], bool], timeout: float = 180.0) -> None:
         """Block until ``predicate(lines)`` holds (or fail after ``timeout`` seconds)."""
         with self._changed:
             assert self._changed.wait_for(lambda: predicate(self.lines), timeout), self.lines
