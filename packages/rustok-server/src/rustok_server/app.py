@@ -14,6 +14,10 @@ from starlette.middleware import Middleware
 from rustok_core.resilience import CircuitBreaker, CircuitBreakerConfig, CircuitState
 from rustok_core.tenancy import TenantIdentifier
 from rustok_server.__about__ import __version__
+from rustok_server.auth.keys import RateLimit
+from rustok_server.auth.openapi import document_security
+from rustok_server.auth.service import Authentication
+from rustok_server.auth.tokens import JwtConfig
 from rustok_server.commerce import api as commerce_api
 from rustok_server.content import api as content_api
 from rustok_server.context import ServerContext
@@ -23,6 +27,7 @@ from rustok_server.http.problems import (
     ProblemMiddleware,
     install_problem_handlers,
 )
+from rustok_server.http.security_headers import SecurityHeadersMiddleware
 from rustok_server.observability import health
 from rustok_server.observability.metrics import ServerMetrics
 from rustok_server.observability.middleware import ObservabilityMiddleware
@@ -96,6 +101,14 @@ def create_app(
         base_domain=settings.base_domain,
         default_tenant=settings.default_tenant,
     )
+    auth = Authentication(
+        database,
+        rate_limit=RateLimit(settings.rate_limit_per_second, settings.rate_limit_burst),
+        jwt=_jwt_config(settings),
+        clock=clock,
+        redis=settings.redis_url,
+    )
+    auth.on_tenant_change = cache.invalidate_all
     context = ServerContext(
         settings=settings,
         database=database,
@@ -103,12 +116,17 @@ def create_app(
         tenant_cache=cache,
         tenants=directory,
         resolver=resolver,
+        auth=auth,
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await database.dispose()
+        # The change watcher starts once the routes require credentials.
+        try:
+            yield
+        finally:
+            await auth.stop()
+            await database.dispose()
 
     app = FastAPI(
         title="RusTok",
@@ -117,6 +135,7 @@ def create_app(
         lifespan=lifespan,
         middleware=[
             Middleware(ObservabilityMiddleware, metrics=metrics),
+            Middleware(SecurityHeadersMiddleware),
             Middleware(ProblemMiddleware),
             Middleware(TenantMiddleware, resolver=resolver),
         ],
@@ -126,7 +145,12 @@ def create_app(
     app.state.metrics = metrics
     install_problem_handlers(app)
     # Each feature's router, in the order of the documentation.
-    for router in (health.router, tenancy_api.router, content_api.router, commerce_api.router):
+    for router in (
+        health.router,
+        tenancy_api.router,
+        content_api.router,
+        commerce_api.router,
+    ):
         app.include_router(router)
 
     def openapi() -> dict[str, Any]:  # FastAPI's own signature
@@ -137,16 +161,34 @@ def create_app(
                 summary=app.summary,
                 routes=app.routes,
             )
-            app.openapi_schema = document_app(
-                document,
-                tenant_header=settings.tenant_header,
-                exempt=EXEMPT_PATHS,
-                optional_prefix=OPTIONAL_TENANT_PREFIX,
+            app.openapi_schema = document_security(
+                document_app(
+                    document,
+                    tenant_header=settings.tenant_header,
+                    exempt=EXEMPT_PATHS,
+                    optional_prefix=OPTIONAL_TENANT_PREFIX,
+                )
             )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
     return app
+
+
+def _jwt_config(settings: Settings) -> JwtConfig | None:
+    if settings.jwt_issuer is None or settings.jwt_audience is None:
+        return None
+    return JwtConfig(
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        jwks_url=settings.jwt_jwks_url,
+        public_key=settings.jwt_public_key,
+        algorithms=settings.jwt_algorithms,
+        tenant_claim=settings.jwt_tenant_claim,
+        scopes_claim=settings.jwt_scopes_claim,
+        leeway=settings.jwt_leeway,
+        fetch_timeout=settings.db_query_timeout,
+    )
 
 
 def create_app_from_env() -> FastAPI:

@@ -252,6 +252,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             log_config=logging_config(settings.log_format, level),
             log_level=level,
             access_log=False,  # requests are logged once, with tenant and route, by the app
+            server_header=False,  # no "server: uvicorn" banner
         )
     return 0
 

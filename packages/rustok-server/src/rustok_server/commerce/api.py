@@ -36,6 +36,7 @@ from rustok_commerce import (
     ShipOrderInput,
 )
 from rustok_core.state_machine import InvalidTransition
+from rustok_server.auth.guard import Actor
 from rustok_server.commerce.repository import SqlOrderRepository
 from rustok_server.db import get_session
 from rustok_server.errors import PreconditionFailedError
@@ -160,7 +161,11 @@ async def create_order(
     return await commit_once(session, request, response)
 
 
-@router.get("", summary="List orders", responses=documented(OrderPageOut, "One page.", 400))
+@router.get(
+    "",
+    summary="List orders",
+    responses=documented(OrderPageOut, "One page.", 400),
+)
 async def list_orders(
     tenant: CurrentTenant,
     service: Orders,
@@ -174,20 +179,30 @@ async def list_orders(
     return page_response(page.items, page.next_after)
 
 
-@router.get("/{order_id}", summary="Get an order", responses=documented(OrderOut, _ORDER_OK, 404))
+@router.get(
+    "/{order_id}",
+    summary="Get an order",
+    responses=documented(OrderOut, _ORDER_OK, 404),
+)
 async def get_order(order_id: uuid.UUID, tenant: CurrentTenant, service: Orders) -> Response:
     """The order, with its state and that state's data."""
     return entity_response(await service.get(tenant.id, order_id))
 
 
-@router.post("/{order_id}/confirm", summary="Confirm a pending order", responses=_CHANGE)
+@router.post(
+    "/{order_id}/confirm",
+    summary="Confirm a pending order",
+    responses=_CHANGE,
+)
 async def confirm_order(
-    order_id: uuid.UUID, change: OrderChange, body: ConfirmOrderInput | None = None
+    order_id: uuid.UUID, change: OrderChange, actor: Actor, body: ConfirmOrderInput | None = None
 ) -> Response:
     """``pending`` to ``confirmed``, once its items are reserved."""
     version = change.expected_version
     return await change.commit(
-        await change.service.confirm(change.tenant_id, order_id, body, expected_version=version)
+        await change.service.confirm(
+            change.tenant_id, order_id, body, expected_version=version, actor=actor
+        )
     )
 
 
@@ -198,6 +213,7 @@ async def pay_order(
     tenant: CurrentTenant,
     service: Orders,
     session: Session,
+    actor: Actor,
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
@@ -212,40 +228,48 @@ async def pay_order(
         expected = await expected_version(
             if_match, lambda: service.get(tenant.id, order_id), "order"
         )
-        paid = await service.pay(tenant.id, order_id, body, expected_version=expected)
+        paid = await service.pay(tenant.id, order_id, body, expected_version=expected, actor=actor)
     except _RACE_LOST as error:
         return await replay_or_raise(session, request, error)
     return await commit_once(session, request, entity_response(paid))
 
 
 @router.post("/{order_id}/ship", summary="Ship a paid order", responses=_CHANGE)
-async def ship_order(order_id: uuid.UUID, body: ShipOrderInput, change: OrderChange) -> Response:
+async def ship_order(
+    order_id: uuid.UUID, body: ShipOrderInput, change: OrderChange, actor: Actor
+) -> Response:
     """``paid`` to ``shipped``, with the carrier's tracking number."""
     version = change.expected_version
     return await change.commit(
-        await change.service.ship(change.tenant_id, order_id, body, expected_version=version)
+        await change.service.ship(
+            change.tenant_id, order_id, body, expected_version=version, actor=actor
+        )
     )
 
 
 @router.post("/{order_id}/deliver", summary="Record the delivery", responses=_CHANGE)
 async def deliver_order(
-    order_id: uuid.UUID, change: OrderChange, body: DeliverOrderInput | None = None
+    order_id: uuid.UUID, change: OrderChange, actor: Actor, body: DeliverOrderInput | None = None
 ) -> Response:
     """``shipped`` to ``delivered``, with the recipient's signature if one was taken."""
     version = change.expected_version
     return await change.commit(
-        await change.service.deliver(change.tenant_id, order_id, body, expected_version=version)
+        await change.service.deliver(
+            change.tenant_id, order_id, body, expected_version=version, actor=actor
+        )
     )
 
 
 @router.post("/{order_id}/cancel", summary="Cancel an order", responses=_CHANGE)
 async def cancel_order(
-    order_id: uuid.UUID, body: CancelOrderInput, change: OrderChange
+    order_id: uuid.UUID, body: CancelOrderInput, change: OrderChange, actor: Actor
 ) -> Response:
     """``pending`` or ``confirmed`` to ``cancelled``; ``paid`` too, with ``refund_id``."""
     version = change.expected_version
     return await change.commit(
-        await change.service.cancel(change.tenant_id, order_id, body, expected_version=version)
+        await change.service.cancel(
+            change.tenant_id, order_id, body, expected_version=version, actor=actor
+        )
     )
 
 

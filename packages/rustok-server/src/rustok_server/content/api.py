@@ -27,6 +27,7 @@ from rustok_content import (
     NodeService,
     UpdateNodeInput,
 )
+from rustok_server.auth.guard import Actor
 from rustok_server.content.repository import SqlNodeRepository
 from rustok_server.db import get_session
 from rustok_server.http.entity_routes import (
@@ -111,11 +112,12 @@ async def _fire(
     change: Change[NodeService],
     node_id: uuid.UUID,
     trigger: ContentTrigger,
+    actor: str | None,
     reason: str | None = None,
 ) -> Response:
     version = change.expected_version
     node = await change.service.transition(
-        change.tenant_id, node_id, trigger, reason=reason, expected_version=version
+        change.tenant_id, node_id, trigger, reason=reason, expected_version=version, actor=actor
     )
     return await change.commit(node)
 
@@ -154,25 +156,37 @@ async def list_nodes(
     return page_response(page.items, page.next_after)
 
 
-@router.get("/{node_id}", summary="Get a node", responses=documented(NodeOut, _NODE_OK, 404))
+@router.get(
+    "/{node_id}",
+    summary="Get a node",
+    responses=documented(NodeOut, _NODE_OK, 404),
+)
 async def get_node(node_id: uuid.UUID, tenant: CurrentTenant, service: Nodes) -> Response:
     """The node, with its state and that state's data."""
     return entity_response(await service.get(tenant.id, node_id))
 
 
-@router.patch("/{node_id}", summary="Change a draft or published node", responses=_CHANGE)
-async def update_node(node_id: uuid.UUID, body: UpdateNodeInput, change: NodeChange) -> Response:
+@router.patch(
+    "/{node_id}",
+    summary="Change a draft or published node",
+    responses=_CHANGE,
+)
+async def update_node(
+    node_id: uuid.UUID, body: UpdateNodeInput, change: NodeChange, actor: Actor
+) -> Response:
     """Change the title, slug, parent or category; the state stays. Archived: 409."""
     version = change.expected_version
     return await change.commit(
-        await change.service.update(change.tenant_id, node_id, body, expected_version=version)
+        await change.service.update(
+            change.tenant_id, node_id, body, expected_version=version, actor=actor
+        )
     )
 
 
 @router.post("/{node_id}/publish", summary="Publish a draft", responses=_CHANGE)
-async def publish_node(node_id: uuid.UUID, change: NodeChange) -> Response:
+async def publish_node(node_id: uuid.UUID, change: NodeChange, actor: Actor) -> Response:
     """``draft`` to ``published``."""
-    return await _fire(change, node_id, "publish")
+    return await _fire(change, node_id, "publish", actor)
 
 
 @router.post(
@@ -180,15 +194,21 @@ async def publish_node(node_id: uuid.UUID, change: NodeChange) -> Response:
     summary="Archive a published node",
     responses=documented(NodeOut, _NODE_OK, 400, 404, 409, 412, 422),
 )
-async def archive_node(node_id: uuid.UUID, body: ArchiveNodeInput, change: NodeChange) -> Response:
+async def archive_node(
+    node_id: uuid.UUID, body: ArchiveNodeInput, change: NodeChange, actor: Actor
+) -> Response:
     """``published`` to ``archived``, for a reason (a blank reason is a 422)."""
-    return await _fire(change, node_id, "archive", body.reason)
+    return await _fire(change, node_id, "archive", actor, body.reason)
 
 
-@router.post("/{node_id}/restore", summary="Restore an archived node", responses=_CHANGE)
-async def restore_node(node_id: uuid.UUID, change: NodeChange) -> Response:
+@router.post(
+    "/{node_id}/restore",
+    summary="Restore an archived node",
+    responses=_CHANGE,
+)
+async def restore_node(node_id: uuid.UUID, change: NodeChange, actor: Actor) -> Response:
     """``archived`` back to ``draft``."""
-    return await _fire(change, node_id, "restore")
+    return await _fire(change, node_id, "restore", actor)
 
 
 @router.get(
