@@ -14,7 +14,9 @@ from starlette.middleware import Middleware
 from rustok_core.resilience import CircuitBreaker, CircuitBreakerConfig, CircuitState
 from rustok_core.tenancy import TenantIdentifier
 from rustok_server.__about__ import __version__
+from rustok_server.auth import admin_api
 from rustok_server.auth.keys import RateLimit
+from rustok_server.auth.middleware import AuthMiddleware
 from rustok_server.auth.openapi import document_security
 from rustok_server.auth.service import Authentication
 from rustok_server.auth.tokens import JwtConfig
@@ -107,6 +109,8 @@ def create_app(
         jwt=_jwt_config(settings),
         clock=clock,
         redis=settings.redis_url,
+        breaker=breaker,
+        query_timeout=settings.db_query_timeout,
     )
     auth.on_tenant_change = cache.invalidate_all
     context = ServerContext(
@@ -121,7 +125,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # The change watcher starts once the routes require credentials.
+        await auth.start()
         try:
             yield
         finally:
@@ -137,6 +141,7 @@ def create_app(
             Middleware(ObservabilityMiddleware, metrics=metrics),
             Middleware(SecurityHeadersMiddleware),
             Middleware(ProblemMiddleware),
+            Middleware(AuthMiddleware, auth=auth),
             Middleware(TenantMiddleware, resolver=resolver),
         ],
     )
@@ -150,6 +155,7 @@ def create_app(
         tenancy_api.router,
         content_api.router,
         commerce_api.router,
+        admin_api.router,
     ):
         app.include_router(router)
 

@@ -13,7 +13,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import Response
 
 from rustok_server.auth.guard import require
 from rustok_server.auth.keys import ApiKey, RateLimit
@@ -210,15 +209,11 @@ async def create_key(slug: str, body: KeyIn, context: Context) -> NewKeyOut:
     return NewKeyOut(**_key_out(key).model_dump(), key=token)
 
 
-@router.delete(
-    "/{slug}/keys/{key_id}",
-    status_code=204,
-    summary="Revoke a key",
-    responses=problem_responses(404),
-)
-async def revoke_key(slug: str, key_id: str, context: Context) -> Response:
-    """The key stops working at once (other processes: within a second)."""
+@router.delete("/{slug}/keys/{key_id}", summary="Revoke a key", responses=problem_responses(404))
+async def revoke_key(slug: str, key_id: str, context: Context) -> KeyOut:
+    """The key stops working at once (other processes: within a second); answers the
+    revoked key. Revoking it again changes nothing."""
     tenant = await context.tenants.get(slug)
-    await context.auth.keys.revoke(key_id, tenant_id=tenant.id)
+    key = await context.auth.keys.revoke(key_id, tenant_id=tenant.id)
     context.auth.verifier.forget(key_id)
-    return Response(status_code=204)
+    return _key_out(key)

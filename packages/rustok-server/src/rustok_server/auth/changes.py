@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Final, Protocol
 
@@ -25,6 +26,7 @@ __all__ = ["POLL_INTERVAL", "ChangeFeed", "ChangeWatcher", "DatabaseChangeFeed",
 
 logger = logging.getLogger("rustok_server.auth")
 
+_READ_TIMEOUT: Final = 2.0
 POLL_INTERVAL: Final = 0.5
 """Seconds between two reads of the change counter: a change is seen within a second."""
 
@@ -65,10 +67,14 @@ class ChangeWatcher:
     """Reads a `ChangeFeed` every `POLL_INTERVAL` seconds in a background task and calls
     ``on_change`` when its version moved.
 
+    The interval is measured on ``clock``: a test's ``ManualClock`` polls only when the
+    test moves it.
+
     Args:
         feed: the feed to read.
         on_change: what to drop or reload (synchronous and quick, or it schedules work).
         interval: seconds between reads.
+        clock: monotonic seconds.
     """
 
     def __init__(
@@ -77,7 +83,10 @@ class ChangeWatcher:
         on_change: Callable[[], None],
         *,
         interval: float = POLL_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.clock = clock
+        self._polled_at = float("-inf")
         self.feed = feed
         self.on_change = on_change
         self.interval = interval
@@ -88,7 +97,7 @@ class ChangeWatcher:
     async def poll(self) -> bool:
         """Read the feed once; call ``on_change`` if it moved. Returns whether it did."""
         try:
-            current = await self.feed.version()
+            current = await asyncio.wait_for(self.feed.version(), _READ_TIMEOUT)
         except Exception as exc:  # the database is failing: the tenant breaker says so
             logger.warning("could not read the change counter: %s", type(exc).__name__)
             return False
@@ -115,5 +124,7 @@ class ChangeWatcher:
 
     async def _run(self) -> None:
         while True:
-            await self.poll()
-            await asyncio.sleep(self.interval)
+            if self.clock() - self._polled_at >= self.interval:
+                self._polled_at = self.clock()
+                await self.poll()
+            await asyncio.sleep(self.interval / 5)

@@ -7,8 +7,9 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 
+from rustok_core.resilience import CircuitBreaker, with_timeout
 from rustok_server.auth.changes import ChangeFeed, ChangeWatcher, DatabaseChangeFeed
-from rustok_server.auth.keys import KEY_PREFIX, KeyDirectory, RateLimit
+from rustok_server.auth.keys import KEY_PREFIX, KeyDirectory, KeyRecord, RateLimit
 from rustok_server.auth.principal import Principal
 from rustok_server.auth.rate_limits import TenantRateLimits
 from rustok_server.auth.tokens import JwtConfig, JwtVerifier
@@ -32,6 +33,8 @@ class Authentication:
         clock: monotonic seconds; tests pass a ``ManualClock``.
         redis: a ``redis://`` URL to share the rate-limit buckets.
         feed: where changes are announced (the database's change counter by default).
+        breaker: the breaker key loads go through (the server's ``tenant-db`` one).
+        query_timeout: seconds one key load may take.
     """
 
     def __init__(
@@ -43,13 +46,25 @@ class Authentication:
         clock: Callable[[], float] = time.monotonic,
         redis: str | None = None,
         feed: ChangeFeed | None = None,
+        breaker: CircuitBreaker | None = None,
+        query_timeout: float = 2.0,
     ) -> None:
         self.keys = KeyDirectory(database)
-        self.verifier = KeyVerifier(self.keys, clock=clock)
+        keys = self.keys
+
+        async def query(key_id: str) -> KeyRecord | None:
+            return await with_timeout(query_timeout, keys.load, key_id)
+
+        async def load(key_id: str) -> KeyRecord | None:
+            return await query(key_id) if breaker is None else await breaker.call(query, key_id)
+
+        self.verifier = KeyVerifier(self.keys, clock=clock, load=load)
         self.tokens = None if jwt is None else JwtVerifier(jwt, clock=clock)
         self.rate_limits = TenantRateLimits(rate_limit, clock=clock, redis=redis)
         self.on_tenant_change: Callable[[], None] = lambda: None
-        self.watcher = ChangeWatcher(feed or DatabaseChangeFeed(database), self._changed_elsewhere)
+        self.watcher = ChangeWatcher(
+            feed or DatabaseChangeFeed(database), self._changed_elsewhere, clock=clock
+        )
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def authenticate(self, token: str) -> Principal:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -22,7 +22,11 @@ from rustok_core.tenancy import IdentifierKind, TenantIdentifier
 from rustok_server.auth.keys import KeyDirectory, KeyRecord, parse_key, secret_matches
 from rustok_server.auth.principal import Principal
 from rustok_server.db.base import utcnow
-from rustok_server.errors import InvalidCredentialError, TenantNotFoundError
+from rustok_server.errors import (
+    InvalidCredentialError,
+    TenantNotFoundError,
+    TenantStoreUnavailableError,
+)
 
 __all__ = ["KEY_CACHE_TTL", "LAST_USED_INTERVAL", "KeyVerifier"]
 
@@ -46,10 +50,15 @@ class _Entry:
 class KeyVerifier:
     """Verifies ``rsk_...`` keys against the key table, through a one-second cache.
 
+    While the database fails, a key already verified keeps its last entry (the failure is
+    logged, the load retried on the next use); an unknown key is then a 503.
+
     Args:
         keys: the key directory (for loads and last-used writes).
         clock: monotonic seconds; tests pass a ``ManualClock``.
         ttl: seconds an entry is trusted.
+        load: how to load one key (the server wraps `KeyDirectory.load` in its breaker
+            and query timeout); ``keys.load`` by default.
     """
 
     def __init__(
@@ -58,8 +67,10 @@ class KeyVerifier:
         *,
         clock: Callable[[], float] = time.monotonic,
         ttl: float = KEY_CACHE_TTL,
+        load: Callable[[str], Awaitable[KeyRecord | None]] | None = None,
     ) -> None:
         self.keys = keys
+        self.load = load or keys.load
         self.clock = clock
         self.ttl = ttl
         self._entries: dict[str, _Entry] = {}
@@ -113,14 +124,24 @@ class KeyVerifier:
         future: asyncio.Future[_Entry] = asyncio.get_running_loop().create_future()
         self._loading[key_id] = future
         try:
-            record = await self.keys.load(key_id)
+            try:
+                record = await self.load(key_id)
+            except Exception as exc:
+                stale = self._entries.get(key_id)
+                logger.warning("could not load API key %s: %s", key_id, type(exc).__name__)
+                if stale is None:
+                    retry_after = max(float(getattr(exc, "retry_after", 1.0)), 1.0)
+                    raise TenantStoreUnavailableError(f"key {key_id}", retry_after) from exc
+                future.set_result(stale)
+                return stale
             entry = self._entry(record)
             self._entries[key_id] = entry
             future.set_result(entry)
             return entry
         except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters re-raise it, nobody else must
+            if not future.done():
+                future.set_exception(exc)
+                future.exception()  # retrieved: waiters re-raise it, nobody else must
             raise
         finally:
             del self._loading[key_id]

@@ -36,7 +36,8 @@ from rustok_commerce import (
     ShipOrderInput,
 )
 from rustok_core.state_machine import InvalidTransition
-from rustok_server.auth.guard import Actor
+from rustok_server.auth.guard import Actor, require
+from rustok_server.auth.scopes import Scope
 from rustok_server.commerce.repository import SqlOrderRepository
 from rustok_server.db import get_session
 from rustok_server.errors import PreconditionFailedError
@@ -75,6 +76,8 @@ class OrderRoute(EntityRoute):
 
 router = APIRouter(prefix=PREFIX, tags=["orders"], route_class=OrderRoute)
 Session = Annotated[AsyncSession, Depends(get_session)]
+READ = require(Scope.ORDERS_READ)
+WRITE = require(Scope.ORDERS_WRITE)
 OrderStateName = Literal["pending", "confirmed", "paid", "shipped", "delivered", "cancelled"]
 _Config = ConfigDict(frozen=True, extra="forbid")
 # Text whose emptiness is a rule of the lifecycle (422), not a malformed request.
@@ -138,6 +141,7 @@ OrderChange = Annotated[Change[OrderService], Depends(order_change)]
 
 @router.post(
     "",
+    dependencies=[WRITE],
     status_code=201,
     summary="Create a pending order",
     responses=documented(OrderOut, "The new order; Location names it.", 400, 422, status=201),
@@ -163,6 +167,7 @@ async def create_order(
 
 @router.get(
     "",
+    dependencies=[READ],
     summary="List orders",
     responses=documented(OrderPageOut, "One page.", 400),
 )
@@ -181,6 +186,7 @@ async def list_orders(
 
 @router.get(
     "/{order_id}",
+    dependencies=[READ],
     summary="Get an order",
     responses=documented(OrderOut, _ORDER_OK, 404),
 )
@@ -191,6 +197,7 @@ async def get_order(order_id: uuid.UUID, tenant: CurrentTenant, service: Orders)
 
 @router.post(
     "/{order_id}/confirm",
+    dependencies=[WRITE],
     summary="Confirm a pending order",
     responses=_CHANGE,
 )
@@ -206,7 +213,9 @@ async def confirm_order(
     )
 
 
-@router.post("/{order_id}/pay", summary="Record the payment", responses=_CHANGE)
+@router.post(
+    "/{order_id}/pay", dependencies=[WRITE], summary="Record the payment", responses=_CHANGE
+)
 async def pay_order(
     order_id: uuid.UUID,
     body: PayOrderInput,
@@ -234,7 +243,9 @@ async def pay_order(
     return await commit_once(session, request, entity_response(paid))
 
 
-@router.post("/{order_id}/ship", summary="Ship a paid order", responses=_CHANGE)
+@router.post(
+    "/{order_id}/ship", dependencies=[WRITE], summary="Ship a paid order", responses=_CHANGE
+)
 async def ship_order(
     order_id: uuid.UUID, body: ShipOrderInput, change: OrderChange, actor: Actor
 ) -> Response:
@@ -247,7 +258,9 @@ async def ship_order(
     )
 
 
-@router.post("/{order_id}/deliver", summary="Record the delivery", responses=_CHANGE)
+@router.post(
+    "/{order_id}/deliver", dependencies=[WRITE], summary="Record the delivery", responses=_CHANGE
+)
 async def deliver_order(
     order_id: uuid.UUID, change: OrderChange, actor: Actor, body: DeliverOrderInput | None = None
 ) -> Response:
@@ -260,7 +273,9 @@ async def deliver_order(
     )
 
 
-@router.post("/{order_id}/cancel", summary="Cancel an order", responses=_CHANGE)
+@router.post(
+    "/{order_id}/cancel", dependencies=[WRITE], summary="Cancel an order", responses=_CHANGE
+)
 async def cancel_order(
     order_id: uuid.UUID, body: CancelOrderInput, change: OrderChange, actor: Actor
 ) -> Response:
@@ -275,6 +290,7 @@ async def cancel_order(
 
 @router.get(
     "/{order_id}/history",
+    dependencies=[READ],
     summary="An order's transitions",
     responses=documented(HistoryOut, "The transitions, oldest first.", 404),
 )

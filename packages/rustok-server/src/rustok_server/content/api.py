@@ -27,7 +27,8 @@ from rustok_content import (
     NodeService,
     UpdateNodeInput,
 )
-from rustok_server.auth.guard import Actor
+from rustok_server.auth.guard import Actor, require
+from rustok_server.auth.scopes import Scope
 from rustok_server.content.repository import SqlNodeRepository
 from rustok_server.db import get_session
 from rustok_server.http.entity_routes import (
@@ -58,6 +59,8 @@ class NodeRoute(EntityRoute):
 
 router = APIRouter(prefix=PREFIX, tags=["content"], route_class=NodeRoute)
 Session = Annotated[AsyncSession, Depends(get_session)]
+READ = require(Scope.CONTENT_READ)
+WRITE = require(Scope.CONTENT_WRITE)
 NodeStateName = Literal["draft", "published", "archived"]
 
 
@@ -124,6 +127,7 @@ async def _fire(
 
 @router.post(
     "",
+    dependencies=[WRITE],
     status_code=201,
     summary="Create a draft",
     responses=documented(NodeOut, "The new draft; Location names it.", 400, 409, status=201),
@@ -139,6 +143,7 @@ async def create_node(
 
 @router.get(
     "",
+    dependencies=[READ],
     summary="List nodes",
     responses=documented(NodePageOut, "One page of nodes.", 400),
 )
@@ -158,6 +163,7 @@ async def list_nodes(
 
 @router.get(
     "/{node_id}",
+    dependencies=[READ],
     summary="Get a node",
     responses=documented(NodeOut, _NODE_OK, 404),
 )
@@ -168,6 +174,7 @@ async def get_node(node_id: uuid.UUID, tenant: CurrentTenant, service: Nodes) ->
 
 @router.patch(
     "/{node_id}",
+    dependencies=[WRITE],
     summary="Change a draft or published node",
     responses=_CHANGE,
 )
@@ -183,7 +190,9 @@ async def update_node(
     )
 
 
-@router.post("/{node_id}/publish", summary="Publish a draft", responses=_CHANGE)
+@router.post(
+    "/{node_id}/publish", dependencies=[WRITE], summary="Publish a draft", responses=_CHANGE
+)
 async def publish_node(node_id: uuid.UUID, change: NodeChange, actor: Actor) -> Response:
     """``draft`` to ``published``."""
     return await _fire(change, node_id, "publish", actor)
@@ -191,6 +200,7 @@ async def publish_node(node_id: uuid.UUID, change: NodeChange, actor: Actor) -> 
 
 @router.post(
     "/{node_id}/archive",
+    dependencies=[WRITE],
     summary="Archive a published node",
     responses=documented(NodeOut, _NODE_OK, 400, 404, 409, 412, 422),
 )
@@ -203,6 +213,7 @@ async def archive_node(
 
 @router.post(
     "/{node_id}/restore",
+    dependencies=[WRITE],
     summary="Restore an archived node",
     responses=_CHANGE,
 )
@@ -213,6 +224,7 @@ async def restore_node(node_id: uuid.UUID, change: NodeChange, actor: Actor) -> 
 
 @router.get(
     "/{node_id}/history",
+    dependencies=[READ],
     summary="A node's transitions",
     responses=documented(HistoryOut, "The transitions, oldest first.", 404),
 )

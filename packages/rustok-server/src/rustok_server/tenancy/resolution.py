@@ -182,14 +182,14 @@ class TenantResolver:
             TenantNotFoundError: the credential's tenant is gone or disabled (404).
             TenantStoreUnavailableError: the store is failing and nothing is cached (503).
         """
-        tenant = self._active(await self._lookup(credential), credential)
         named: TenantIdentifier | None = None
         if header is not None and self._use_header:
-            named = self._parse_header(header)
+            named = self._parse_header(header)  # a malformed one costs no lookup
         elif host is not None and self._use_host and self.base_suffix is not None:
             by_host = self._host_identifier(_decode(host, IdentifierKind.HOST))
             if by_host is not None and by_host.kind is IdentifierKind.SLUG:
                 named = by_host
+        tenant = self._active(await self._lookup(credential), credential)
         if named is not None and named not in tenant.identifiers():
             raise TenantMismatchError()
         return tenant
@@ -302,14 +302,20 @@ class TenantMiddleware:
         state = scope.get("state")
         if state is None:
             scope["state"] = state = {}
-        required = not scope["path"].startswith(self.optional_prefix)
         tenant: Tenant | None = None
-        try:
-            tenant = await self.resolver.resolve(header, host, required=required)
-        except TenantRequiredError:
-            if _is_routed(scope):
-                raise
-            # no route has this path: the router answers 404, not "name a tenant"
+        if scope["path"].startswith(API_PREFIX):
+            principal = state.get("principal")
+            credential: TenantIdentifier | None = getattr(principal, "tenant", None)
+            if credential is not None:
+                tenant = await self.resolver.resolve_for(credential, header, host)
+        else:
+            required = not scope["path"].startswith(self.optional_prefix)
+            try:
+                tenant = await self.resolver.resolve(header, host, required=required)
+            except TenantRequiredError:
+                if _is_routed(scope):
+                    raise
+                # no route has this path: the router answers 404, not "name a tenant"
         state["tenant"] = tenant
         await self.app(scope, receive, send)
 
