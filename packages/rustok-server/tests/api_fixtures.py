@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from rustok_server.auth import TENANT_SCOPES, KeyDirectory
+from rustok_server.db import Database
 from rustok_server.http.problem_types import PROBLEM_TYPES
 from rustok_server.testing import LiveServer
 
@@ -68,9 +70,33 @@ def pointers(problem: Json) -> list[str]:
     return [entry["pointer"] for entry in problem.get("errors", [])]
 
 
+KEYS: dict[str, str] = {}
+"""The keys of the current test, by tenant slug (``admin`` for the admin key): every scope
+of its tenant. The ``tenants`` fixture fills it."""
+
+
+CREATED_KEYS: list[str] = []
+"""Every key any test of this run created (the log check looks for each)."""
+
+
+async def create_keys(database: Database, tenants: list[str]) -> dict[str, str]:
+    """A key with every tenant scope for each of ``tenants``, and an admin key (``admin``)."""
+    directory = KeyDirectory(database)
+    keys = {slug: (await directory.create(slug, list(TENANT_SCOPES)))[1] for slug in tenants}
+    keys["admin"] = (await directory.create(None, ["admin"]))[1]
+    CREATED_KEYS.extend(keys.values())
+    return keys
+
+
+def auth(tenant: str) -> dict[str, str]:
+    """The ``Authorization`` header of ``tenant``'s key from `KEYS`."""
+    return {"Authorization": f"Bearer {KEYS[tenant]}"}
+
+
 def client_for(server: LiveServer, tenant: str) -> httpx.AsyncClient:
-    """A client of ``server`` that names ``tenant`` in ``X-Tenant-ID``."""
-    return httpx.AsyncClient(base_url=server.url, headers={"X-Tenant-ID": tenant}, timeout=60.0)
+    """A client of ``server`` with ``tenant``'s key, naming ``tenant`` in ``X-Tenant-ID`` too."""
+    headers = {"X-Tenant-ID": tenant, **(auth(tenant) if tenant in KEYS else {})}
+    return httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60.0)
 
 
 async def ok(response: httpx.Response, status: int = 200) -> Json:

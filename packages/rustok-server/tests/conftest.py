@@ -3,6 +3,7 @@ fresh database per test on SQLite and on PostgreSQL, and the real app under uvic
 
 from __future__ import annotations
 
+import logging
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,6 +23,8 @@ from rustok_server.testing import LiveServer
 # Helper modules beside the tests (api_fixtures) are imported by name.
 sys.path.insert(0, str(Path(__file__).parent))
 
+from api_fixtures import CREATED_KEYS, KEYS, create_keys  # importable only once the path is set
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test that starts the PostgreSQL server, so `-m postgres` selects them."""
@@ -31,6 +34,36 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         fixtures = getattr(item, "fixturenames", ())
         if on_postgres or "postgres_server" in fixtures or "postgres_database" in fixtures:
             item.add_marker(pytest.mark.postgres)
+
+
+class _Everything(logging.Handler):
+    """Keeps every log record of the run, formatted with its arguments."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.name} {record.getMessage()} {record.exc_text or ''}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_key_in_any_log() -> Iterator[list[str]]:
+    """Capture every log record of the run (the app's, uvicorn's, core's); at the end,
+    fail if the secret of any key a test created appears in one."""
+    handler = _Everything()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    previous = root.level
+    root.setLevel(min(previous or logging.INFO, logging.INFO))
+    try:
+        yield handler.lines
+    finally:
+        root.setLevel(previous)
+        root.removeHandler(handler)
+    secrets = [key.split("_", 2)[2] for key in CREATED_KEYS]
+    leaked = [line for line in handler.lines for secret in secrets if secret in line]
+    assert not leaked, f"a key secret reached the logs: {leaked[:1]}"
 
 
 @pytest.fixture(scope="session")
@@ -88,7 +121,8 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 async def tenants(database_url: str) -> dict[str, Tenant]:
-    """acme (with its own domain), globex, and initech (disabled), in the test database."""
+    """acme (with its own domain), globex, and initech (disabled), in the test database,
+    each with a key of every scope (and an admin key) in ``api_fixtures.KEYS``."""
     database = Database(database_url)
     directory = TenantDirectory(database)
     try:
@@ -96,6 +130,8 @@ async def tenants(database_url: str) -> dict[str, Tenant]:
         globex = await directory.create("globex", "Globex")
         await directory.create("initech", "Initech")
         initech = await directory.set_active("initech", False)
+        KEYS.clear()
+        KEYS.update(await create_keys(database, ["acme", "globex", "initech"]))
     finally:
         await database.dispose()
     return {"acme": acme, "globex": globex, "initech": initech}
@@ -116,7 +152,12 @@ def start_server(database_url: str, clock: ManualClock) -> Iterator[ServerFactor
     servers: list[LiveServer] = []
 
     def start(*, tracer_provider: TracerProvider | None = None, **overrides: object) -> LiveServer:
-        options: dict[str, object] = {"database_url": database_url, "db_query_timeout": 5.0}
+        # Rate limits off unless a test turns them on: its clock never refills a bucket.
+        options: dict[str, object] = {
+            "database_url": database_url,
+            "db_query_timeout": 5.0,
+            "rate_limit_per_second": 0,
+        }
         options.update(overrides)
         settings = Settings.model_validate(options)
         app = create_app(settings, clock=clock, tracer_provider=tracer_provider)

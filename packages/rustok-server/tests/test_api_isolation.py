@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 from api_fixtures import (
+    KEYS,
     NODES,
     ORDER_BODIES,
     ORDERS,
@@ -18,6 +19,7 @@ from api_fixtures import (
     ServerFactory,
     assert_problem,
     client_for,
+    create_keys,
     node_in,
     ok,
     order_in,
@@ -72,6 +74,7 @@ async def world(
         for slug in TENANTS:
             if slug not in tenants:
                 await directory.create(slug, slug.capitalize())
+        KEYS.update(await create_keys(database, [s for s in TENANTS if s not in tenants]))
     finally:
         await database.dispose()
     server = start_server()

@@ -14,6 +14,7 @@ from api_fixtures import (
     ORDERS,
     ServerFactory,
     assert_problem,
+    auth,
     client_for,
     create_node,
     ok,
@@ -61,7 +62,10 @@ async def test_fifty_concurrent_payments_pay_once(
         order = await order_in(setup, "confirmed")
     url = f"{ORDERS}/{order['id']}"
     async with httpx.AsyncClient(
-        base_url=server.url, headers={"X-Tenant-ID": "acme"}, limits=limits, timeout=60
+        base_url=server.url,
+        headers={"X-Tenant-ID": "acme", **auth("acme")},
+        limits=limits,
+        timeout=60,
     ) as client:
         responses = await _race(client, f"{url}/pay", ORDER_BODIES["pay"])
         history = await ok(await client.get(f"{url}/history"))
@@ -81,7 +85,10 @@ async def test_fifty_concurrent_publishes_publish_once(
         node = await create_node(setup)
     url = f"{NODES}/{node['id']}"
     async with httpx.AsyncClient(
-        base_url=server.url, headers={"X-Tenant-ID": "acme"}, limits=limits, timeout=60
+        base_url=server.url,
+        headers={"X-Tenant-ID": "acme", **auth("acme")},
+        limits=limits,
+        timeout=60,
     ) as client:
         responses = await _race(client, f"{url}/publish", None)
         history = await ok(await client.get(f"{url}/history"))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_fixtures import NODES, ORDERS, ServerFactory, client_for, ok
+from api_fixtures import CREATED_KEYS, KEYS, NODES, ORDERS, ServerFactory, client_for, ok
 
 from rustok_server import TenantDirectory
 from rustok_server.cli import _prepare
@@ -88,14 +88,16 @@ async def run_curl(arguments: list[str], client: str) -> bytes:
     return response.content
 
 
-async def run_tour(base_url: str, client: str) -> list[str]:
-    """Run the tour's commands against ``base_url``; returns what they print."""
+async def run_tour(base_url: str, key: str, client: str) -> list[str]:
+    """Run the tour's commands against ``base_url`` with the demo ``key``; returns what
+    they print."""
     variables: dict[str, str] = {}
     printed: list[str] = []
     commands, _ = tour()
     for command in commands:
         if export := _EXPORT.match(command):
-            variables[export.group(1)] = base_url  # the tour's server is the test's
+            # The tour's server and demo key are the test's.
+            variables[export.group(1)] = key if export.group(1) == "RUSTOK_KEY" else base_url
             continue
         capture = _CAPTURE.match(command)
         pipeline = _PIPELINE.match(capture.group(2) if capture else command)
@@ -116,12 +118,15 @@ async def test_quick_tour_prints_what_the_readme_shows(
 ) -> None:
     database = Database(database_url)
     try:
-        assert await _prepare(database, demo=True) == 1
+        key = await _prepare(database, demo=True)
     finally:
         await database.dispose()
+    assert key is not None
+    KEYS["demo"] = key
+    CREATED_KEYS.append(key)
     server = start_server()
     _, expected = tour()
-    assert await run_tour(server.url, client) == expected
+    assert await run_tour(server.url, key, client) == expected
     async with client_for(server, "demo") as demo:
         nodes = await ok(await demo.get(NODES, params={"state": "archived"}))
         orders = await ok(await demo.get(ORDERS, params={"state": "delivered"}))
@@ -134,11 +139,14 @@ async def test_demo_tenant_gets_sample_nodes_and_orders_in_every_state(
 ) -> None:
     database = Database(database_url)
     try:
-        assert await _prepare(database, demo=True) == 1
-        assert await _prepare(database, demo=True) == 0  # seeded once only
+        key = await _prepare(database, demo=True)
+        assert await _prepare(database, demo=True) is None  # seeded once only
         assert [t.slug for t in await TenantDirectory(database).list()] == ["demo"]
     finally:
         await database.dispose()
+    assert key is not None
+    KEYS["demo"] = key
+    CREATED_KEYS.append(key)
     server = start_server()
     async with client_for(server, "demo") as client:
         nodes = await ok(await client.get(NODES))

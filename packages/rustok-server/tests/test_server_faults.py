@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from api_fixtures import KEYS, auth, create_keys
 from prometheus_client import generate_latest
 from sqlalchemy import update
 from sqlalchemy.engine import make_url
@@ -24,7 +25,10 @@ from rustok_server.observability.metrics import ServerMetrics
 from rustok_server.tenancy.tables import TenantRow
 from rustok_server.testing import LiveServer
 
-ACME = {"X-Tenant-ID": "acme"}
+
+def acme() -> dict[str, str]:
+    """acme's tenant header and key."""
+    return {"X-Tenant-ID": "acme", **auth("acme")}
 
 
 class FreezableProxy:
@@ -132,10 +136,13 @@ async def seeded(postgres_database: str) -> dict[str, Tenant]:
     database = Database(postgres_database)
     try:
         directory = TenantDirectory(database)
-        return {
+        seeded = {
             "acme": await directory.create("acme", "Acme Corporation"),
             "globex": await directory.create("globex", "Globex"),
         }
+        KEYS.clear()
+        KEYS.update(await create_keys(database, list(seeded)))
+        return seeded
     finally:
         await database.dispose()
 
@@ -172,28 +179,29 @@ async def test_hanging_database_trips_breaker_then_serves_stale_and_recovers(
     context: ServerContext = app.state.context
     with LiveServer(app) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
-            first = await client.get("/api/tenant", headers=ACME)
+            first = await client.get("/api/tenant", headers=acme())
             assert first.json()["name"] == "Acme Corporation"
+            assert (await client.get("/health/ready", headers=auth("admin"))).status_code == 200
 
             proxy.freeze()
             clock.advance(301)  # acme's entry is now expired: the next read must load
-            stale = await client.get("/api/tenant", headers=ACME)  # load times out: failure 1
+            stale = await client.get("/api/tenant", headers=acme())  # load times out: failure 1
             assert stale.status_code == 200
             assert stale.json()["name"] == "Acme Corporation"
-            unknown = await client.get("/api/tenant", headers={"X-Tenant-ID": "umbrella"})
+            unknown = await client.get("/health/ready", headers={"X-Tenant-ID": "umbrella"})
             assert_503_problem(unknown)  # failure 2: the breaker opens
             assert context.breaker.state.value == "open"
 
             rejected_before = context.breaker.stats().total_rejected
-            fast = await client.get("/api/tenant", headers={"X-Tenant-ID": "hooli"})
+            fast = await client.get("/health/ready", headers={"X-Tenant-ID": "hooli"})
             assert_503_problem(fast)
             assert 25 <= int(fast.headers["retry-after"]) <= 30
             assert context.breaker.stats().total_rejected == rejected_before + 1  # not run
-            still_stale = await client.get("/api/tenant", headers=ACME)
+            still_stale = await client.get("/api/tenant", headers=acme())
             assert still_stale.status_code == 200
             assert context.tenant_cache.stats().stale_served == 2
 
-            not_ready = await client.get("/health/ready")
+            not_ready = await client.get("/health/ready", headers=auth("admin"))
             assert_503_problem(not_ready)
             assert not_ready.json()["breakers"]["tenant-db"]["state"] == "open"
 
@@ -207,11 +215,11 @@ async def test_hanging_database_trips_breaker_then_serves_stale_and_recovers(
             finally:
                 await database.dispose()
             clock.advance(31)  # past the breaker's timeout: the next call is a trial
-            fresh = await client.get("/api/tenant", headers=ACME)
+            fresh = await client.get("/api/tenant", headers=acme())
             assert fresh.status_code == 200, fresh.text
             assert fresh.json()["name"] == "Acme Renamed"
             assert context.breaker.state.value == "closed"
-            known = await client.get("/api/tenant", headers={"X-Tenant-ID": "globex"})
+            known = await client.get("/api/tenant", headers=auth("globex"))
             assert known.status_code == 200
             ready = await client.get("/health/ready")
             assert ready.status_code == 200
@@ -226,10 +234,10 @@ async def test_database_that_never_answers_opens_breaker_and_503s_fast(
     with LiveServer(app) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
             for slug in ("acme", "globex"):  # each waits for the query timeout
-                assert_503_problem(await client.get("/api/tenant", headers={"X-Tenant-ID": slug}))
+                assert_503_problem(await client.get("/health/ready", headers={"X-Tenant-ID": slug}))
             assert context.breaker.state.value == "open"
             answers = await asyncio.gather(
-                *(client.get("/api/tenant", headers={"X-Tenant-ID": f"t{i}"}) for i in range(50))
+                *(client.get("/health/ready", headers={"X-Tenant-ID": f"t{i}"}) for i in range(50))
             )
             for response in answers:
                 assert_503_problem(response)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import cast
 
 import httpx
+from api_fixtures import auth
 from fastapi import FastAPI
 
 from rustok_core.error import ErrorKind, RichError
@@ -14,7 +15,11 @@ from rustok_server import CurrentTenant, Tenant
 from rustok_server.testing import LiveServer
 
 ServerFactory = Callable[..., LiveServer]
-ACME = {"X-Tenant-ID": "acme"}
+
+
+def acme() -> dict[str, str]:
+    """acme's tenant header and key."""
+    return {"X-Tenant-ID": "acme", **auth("acme")}
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
@@ -52,13 +57,14 @@ async def test_client_request_id_is_echoed_and_used_as_trace_id(
 ) -> None:
     server = start_server()
     async with httpx.AsyncClient(base_url=server.url) as client:
-        ok = await client.get("/api/tenant", headers={**ACME, "X-Request-ID": "req-42"})
+        ok = await client.get("/api/tenant", headers={**acme(), "X-Request-ID": "req-42"})
         failed = await client.get(
-            "/api/tenant", headers={"X-Tenant-ID": "nobody", "X-Request-ID": "req-43"}
+            "/api/tenant",
+            headers={"X-Tenant-ID": "nobody", "X-Request-ID": "req-43"},  # no key
         )
     assert ok.headers["x-request-id"] == "req-42"
     assert failed.headers["x-request-id"] == "req-43"
-    assert assert_problem(failed, 404)["trace_id"] == "req-43"
+    assert assert_problem(failed, 401)["trace_id"] == "req-43"
 
 
 async def test_missing_or_unsafe_request_id_is_replaced_by_a_generated_one(
@@ -66,9 +72,9 @@ async def test_missing_or_unsafe_request_id_is_replaced_by_a_generated_one(
 ) -> None:
     server = start_server()
     async with httpx.AsyncClient(base_url=server.url) as client:
-        plain = await client.get("/api/tenant", headers=ACME)
-        unsafe = await client.get("/api/tenant", headers={**ACME, "X-Request-ID": "a b<script>"})
-        again = await client.get("/api/tenant", headers=ACME)
+        plain = await client.get("/api/tenant", headers=acme())
+        unsafe = await client.get("/api/tenant", headers={**acme(), "X-Request-ID": "a b<script>"})
+        again = await client.get("/api/tenant", headers=acme())
     generated = {
         plain.headers["x-request-id"],
         unsafe.headers["x-request-id"],
@@ -83,7 +89,7 @@ async def test_unhandled_exception_is_500_problem_without_internals(
 ) -> None:
     server = with_test_routes(start_server())
     async with httpx.AsyncClient(base_url=server.url) as client:
-        response = await client.get("/api/boom", headers=ACME)
+        response = await client.get("/api/boom", headers=acme())
     body = assert_problem(response, 500)
     assert "hunter2" not in response.text
     assert "RuntimeError" not in response.text
@@ -95,7 +101,7 @@ async def test_rich_error_in_a_route_keeps_its_status_and_user_message(
 ) -> None:
     server = with_test_routes(start_server())
     async with httpx.AsyncClient(base_url=server.url) as client:
-        response = await client.get("/api/conflict", headers=ACME)
+        response = await client.get("/api/conflict", headers=acme())
     body = assert_problem(response, 409)
     assert body["detail"] == "Stale version."
     assert "version 3" not in response.text
@@ -106,7 +112,7 @@ async def test_request_validation_error_is_400_with_field_pointer(
 ) -> None:
     server = with_test_routes(start_server())
     async with httpx.AsyncClient(base_url=server.url) as client:
-        response = await client.get("/api/items", params={"limit": "many"}, headers=ACME)
+        response = await client.get("/api/items", params={"limit": "many"}, headers=acme())
     body = assert_problem(response, 400)
     errors = body["errors"]
     assert isinstance(errors, list)
@@ -118,8 +124,8 @@ async def test_unknown_route_and_wrong_method_are_problems(
 ) -> None:
     server = start_server()
     async with httpx.AsyncClient(base_url=server.url) as client:
-        missing = await client.get("/api/nothing-here", headers=ACME)
-        wrong = await client.delete("/api/tenant", headers=ACME)
+        missing = await client.get("/api/nothing-here", headers=acme())
+        wrong = await client.delete("/api/tenant", headers=acme())
     assert_problem(missing, 404)
     assert_problem(wrong, 405)
     assert wrong.headers["allow"] == "GET"
@@ -141,10 +147,13 @@ async def test_health_ready_reports_database_breaker_cache_and_tenant(
     server = start_server()
     async with httpx.AsyncClient(base_url=server.url) as client:
         anonymous = await client.get("/health/ready")
-        response = await client.get("/health/ready", headers=ACME)
+        terse = await client.get("/health/ready", headers=acme())
+        admin = {"X-Tenant-ID": "acme", **auth("admin")}
+        response = await client.get("/health/ready", headers=admin)
         unknown = await client.get("/health/ready", headers={"X-Tenant-ID": "nobody"})
     assert anonymous.status_code == 200
-    assert "tenant" not in anonymous.json()
+    assert anonymous.json() == {"status": "ready"}
+    assert terse.json() == {"status": "ready"}  # details for admin keys only
     body = response.json()
     assert body["status"] == "ready"
     assert body["database"]["status"] == "ok"

@@ -1,5 +1,6 @@
 """End to end, over HTTP against uvicorn, on SQLite and on PostgreSQL: which tenant a
-request resolves to, and the problems for every way it can fail."""
+request resolves to (under /api the credential's; the header or host may name it too and
+must then agree), and the problems for every way it can fail."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from api_fixtures import auth
 
 from rustok_server import ServerContext, Tenant
 from rustok_server.testing import LiveServer, QueryCounter
@@ -41,20 +43,21 @@ def context_of(server: LiveServer) -> ServerContext:
     return context
 
 
-async def get_tenant_slug(client: httpx.AsyncClient, **headers: str) -> str:
-    response = await client.get("/api/tenant", headers=headers)
+async def get_tenant_slug(client: httpx.AsyncClient, key: str, **headers: str) -> str:
+    response = await client.get("/api/tenant", headers={**auth(key), **headers})
     assert response.status_code == 200, response.text
     slug = response.json()["slug"]
     assert isinstance(slug, str)
     return slug
 
 
-async def test_header_slug_resolves_tenant(
+async def test_the_key_decides_the_tenant_and_the_header_may_name_it_too(
     start_server: ServerFactory, tenants: dict[str, Tenant]
 ) -> None:
     server = start_server()
     async with httpx.AsyncClient(base_url=server.url) as client:
-        response = await client.get("/api/tenant", headers={"X-Tenant-ID": "acme"})
+        response = await client.get("/api/tenant", headers={"X-Tenant-ID": "acme", **auth("acme")})
+        assert await get_tenant_slug(client, "acme") == "acme"
     assert response.status_code == 200
     assert response.json() == {
         "id": str(tenants["acme"].id),
@@ -64,63 +67,69 @@ async def test_header_slug_resolves_tenant(
     }
 
 
-async def test_header_uuid_resolves_tenant_in_any_case(
+async def test_header_uuid_names_the_tenant_in_any_case(
     start_server: ServerFactory, tenants: dict[str, Tenant]
 ) -> None:
     server = start_server()
     async with httpx.AsyncClient(base_url=server.url) as client:
         upper = str(tenants["globex"].id).upper()
-        assert await get_tenant_slug(client, **{"X-Tenant-ID": upper}) == "globex"
+        assert await get_tenant_slug(client, "globex", **{"X-Tenant-ID": upper}) == "globex"
 
 
-async def test_host_resolves_own_domain_and_subdomain_of_base_domain(
+async def test_a_host_under_the_base_domain_must_agree_and_other_hosts_name_nothing(
     start_server: ServerFactory, tenants: dict[str, Tenant]
 ) -> None:
     server = start_server(base_domain="rustok.example")
     async with httpx.AsyncClient(base_url=server.url) as client:
-        assert await get_tenant_slug(client, Host="shop.acme.example") == "acme"
-        assert await get_tenant_slug(client, Host="Globex.Rustok.Example:8080") == "globex"
+        assert await get_tenant_slug(client, "acme", Host="shop.acme.example") == "acme"
+        assert (
+            await get_tenant_slug(client, "globex", Host="Globex.Rustok.Example:8080") == "globex"
+        )
+        assert await get_tenant_slug(client, "acme", Host="unknown.example") == "acme"
+        other = await client.get(
+            "/api/tenant", headers={"Host": "globex.rustok.example", **auth("acme")}
+        )
+        missing = await client.get(
+            "/api/tenant", headers={"Host": "nobody.rustok.example", **auth("acme")}
+        )
+    assert_problem(other, 403, "TENANT_FORBIDDEN")
+    assert_problem(missing, 403, "TENANT_FORBIDDEN")
 
 
-async def test_default_tenant_answers_when_nothing_else_names_one(
+async def test_an_anonymous_api_request_is_401_with_a_bearer_challenge(
     start_server: ServerFactory, tenants: dict[str, Tenant]
 ) -> None:
-    server = start_server(default_tenant="globex")
-    async with httpx.AsyncClient(base_url=server.url) as client:
-        assert await get_tenant_slug(client) == "globex"  # Host is 127.0.0.1: no tenant
-        assert await get_tenant_slug(client, Host="unknown.example") == "globex"
-        assert await get_tenant_slug(client, **{"X-Tenant-ID": "acme"}) == "acme"
-
-
-async def test_header_only_resolution_ignores_host(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
-) -> None:
-    server = start_server(tenant_resolution="header")
-    async with httpx.AsyncClient(base_url=server.url) as client:
-        response = await client.get("/api/tenant", headers={"Host": "shop.acme.example"})
-    assert_problem(response, 400, "TENANT_REQUIRED")
-
-
-async def test_unknown_host_is_404(start_server: ServerFactory, tenants: dict[str, Tenant]) -> None:
     server = start_server()
     async with httpx.AsyncClient(base_url=server.url) as client:
-        response = await client.get("/api/tenant", headers={"Host": "nobody.example"})
-    assert_problem(response, 404, "TENANT_NOT_FOUND")
+        response = await client.get("/api/tenant", headers={"X-Tenant-ID": "acme"})
+    assert_problem(response, 401, "CREDENTIAL_REQUIRED")
+    assert response.headers["www-authenticate"].startswith("Bearer")
 
 
 @pytest.mark.parametrize(
-    "identifier", ["nobody", "00000000-0000-4000-8000-000000000000", "initech"]
+    "identifier", ["nobody", "00000000-0000-4000-8000-000000000000", "initech", "globex"]
 )
-async def test_unknown_or_disabled_tenant_is_404(
+async def test_naming_another_tenant_is_the_same_403_whether_it_exists_or_not(
     start_server: ServerFactory, tenants: dict[str, Tenant], identifier: str
 ) -> None:
     server = start_server()
     async with httpx.AsyncClient(base_url=server.url) as client:
-        response = await client.get("/api/tenant", headers={"X-Tenant-ID": identifier})
-        again = await client.get("/api/tenant", headers={"X-Tenant-ID": identifier})
+        headers = {"X-Tenant-ID": identifier, **auth("acme")}
+        response = await client.get("/api/tenant", headers=headers)
+        again = await client.get("/api/tenant", headers=headers)
+    first = assert_problem(response, 403, "TENANT_FORBIDDEN")
+    assert_problem(again, 403, "TENANT_FORBIDDEN")
+    assert first["detail"] == "This credential is not valid for the tenant the request names."
+    assert context_of(server).tenant_cache.stats().loads == 1  # the key's tenant only
+
+
+async def test_a_key_of_a_disabled_tenant_is_404(
+    start_server: ServerFactory, tenants: dict[str, Tenant]
+) -> None:
+    server = start_server()
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        response = await client.get("/api/tenant", headers=auth("initech"))
     assert_problem(response, 404, "TENANT_NOT_FOUND")
-    assert_problem(again, 404, "TENANT_NOT_FOUND")
-    assert context_of(server).tenant_cache.stats().loads == 1  # the answer was cached
 
 
 MALFORMED: dict[str, bytes] = {
@@ -136,27 +145,44 @@ MALFORMED: dict[str, bytes] = {
 }
 
 
+async def _warm(server: LiveServer, client: httpx.AsyncClient) -> None:
+    """One request with acme's key, and its last-used write finished."""
+    await get_tenant_slug(client, "acme")
+    await server.call(context_of(server).auth.verifier.close)
+
+
 @pytest.mark.parametrize("raw", MALFORMED.values(), ids=MALFORMED.keys())
 async def test_malformed_identifier_is_400_without_any_query(
     start_server: ServerFactory, tenants: dict[str, Tenant], raw: bytes
 ) -> None:
     server = start_server()
-    counter = QueryCounter(context_of(server).database)
     async with httpx.AsyncClient(base_url=server.url) as client:
-        response = await client.get("/api/tenant", headers=[(b"X-Tenant-ID", raw)])
+        await _warm(server, client)
+        misses = context_of(server).tenant_cache.stats().misses
+        counter = QueryCounter(context_of(server).database)
+        response = await client.get(
+            "/api/tenant",
+            headers=[
+                (b"X-Tenant-ID", raw),
+                *((k.encode(), v.encode()) for k, v in auth("acme").items()),
+            ],
+        )
     body = assert_problem(response, 400, "INVALID_TENANT_IDENTIFIER")
     assert "aaaaaaaaaa" * 20 not in str(body)  # the raw value is not echoed in full
     assert counter.count == 0
-    assert context_of(server).tenant_cache.stats().misses == 0
+    assert context_of(server).tenant_cache.stats().misses == misses
 
 
 async def test_malformed_host_is_400_without_any_query(
     start_server: ServerFactory, tenants: dict[str, Tenant]
 ) -> None:
-    server = start_server()
-    counter = QueryCounter(context_of(server).database)
+    server = start_server(base_domain="rustok.example")
     async with httpx.AsyncClient(base_url=server.url) as client:
-        response = await client.get("/api/tenant", headers={"Host": "bad_host..example"})
+        await _warm(server, client)
+        counter = QueryCounter(context_of(server).database)
+        response = await client.get(
+            "/api/tenant", headers={"Host": "bad_host..example", **auth("acme")}
+        )
     assert_problem(response, 400, "INVALID_TENANT_IDENTIFIER")
     assert counter.count == 0
 
@@ -165,31 +191,26 @@ async def test_cache_hit_runs_no_query(
     start_server: ServerFactory, tenants: dict[str, Tenant]
 ) -> None:
     server = start_server()
-    counter = QueryCounter(context_of(server).database)
     async with httpx.AsyncClient(base_url=server.url) as client:
-        await get_tenant_slug(client, **{"X-Tenant-ID": "acme"})
-        after_load = counter.count
+        await _warm(server, client)
+        counter = QueryCounter(context_of(server).database)
         for _ in range(5):
-            await get_tenant_slug(client, **{"X-Tenant-ID": "acme"})
-    assert after_load >= 1
-    assert counter.count == after_load
+            await get_tenant_slug(client, "acme", **{"X-Tenant-ID": "acme"})
+    assert counter.count == 0
 
 
 async def test_disabling_a_tenant_invalidates_its_cached_entries(
     start_server: ServerFactory, tenants: dict[str, Tenant]
 ) -> None:
-    server = start_server(base_domain="rustok.example")
+    server = start_server()
     context = context_of(server)
     async with httpx.AsyncClient(base_url=server.url) as client:
-        assert await get_tenant_slug(client, **{"X-Tenant-ID": "acme"}) == "acme"
-        assert await get_tenant_slug(client, Host="shop.acme.example") == "acme"
+        assert await get_tenant_slug(client, "acme", **{"X-Tenant-ID": "acme"}) == "acme"
         await server.call(lambda: context.tenants.set_active("acme", False))
-        by_header = await client.get("/api/tenant", headers={"X-Tenant-ID": "acme"})
-        by_host = await client.get("/api/tenant", headers={"Host": "shop.acme.example"})
-        assert_problem(by_header, 404, "TENANT_NOT_FOUND")
-        assert_problem(by_host, 404, "TENANT_NOT_FOUND")
+        refused = await client.get("/api/tenant", headers=auth("acme"))
+        assert_problem(refused, 404, "TENANT_NOT_FOUND")
         await server.call(lambda: context.tenants.set_active("acme", True))
-        assert await get_tenant_slug(client, **{"X-Tenant-ID": "acme"}) == "acme"
+        assert await get_tenant_slug(client, "acme") == "acme"
 
 
 async def test_creating_a_tenant_replaces_a_cached_not_found(
@@ -198,7 +219,9 @@ async def test_creating_a_tenant_replaces_a_cached_not_found(
     server = start_server()
     context = context_of(server)
     async with httpx.AsyncClient(base_url=server.url) as client:
-        missing = await client.get("/api/tenant", headers={"X-Tenant-ID": "umbrella"})
+        missing = await client.get("/health/ready", headers={"X-Tenant-ID": "umbrella"})
         assert_problem(missing, 404)
         await server.call(lambda: context.tenants.create("umbrella", "Umbrella"))
-        assert await get_tenant_slug(client, **{"X-Tenant-ID": "umbrella"}) == "umbrella"
+        admin = {"X-Tenant-ID": "umbrella", **auth("admin")}
+        ready = await client.get("/health/ready", headers=admin)
+        assert ready.json()["tenant"]["slug"] == "umbrella"

@@ -16,6 +16,12 @@ from rustok_content import ContentNode
 from rustok_core.resilience import CircuitBreaker, CircuitBreakerConfig, CircuitState
 from rustok_core.tenancy import TenantIdentifier
 from rustok_server.__about__ import __version__
+from rustok_server.auth import admin_api
+from rustok_server.auth.keys import RateLimit
+from rustok_server.auth.middleware import AuthMiddleware
+from rustok_server.auth.openapi import document_security
+from rustok_server.auth.service import Authentication
+from rustok_server.auth.tokens import JwtConfig
 from rustok_server.commerce import api as commerce_api
 from rustok_server.content import api as content_api
 from rustok_server.context import ServerContext
@@ -28,6 +34,7 @@ from rustok_server.http.problems import (
     ProblemMiddleware,
     install_problem_handlers,
 )
+from rustok_server.http.security_headers import SecurityHeadersMiddleware
 from rustok_server.observability import health, tracing
 from rustok_server.observability.metrics import ServerMetrics
 from rustok_server.observability.middleware import ObservabilityMiddleware
@@ -114,6 +121,16 @@ def create_app(
         base_domain=settings.base_domain,
         default_tenant=settings.default_tenant,
     )
+    auth = Authentication(
+        database,
+        rate_limit=RateLimit(settings.rate_limit_per_second, settings.rate_limit_burst),
+        jwt=_jwt_config(settings),
+        clock=clock,
+        redis=settings.redis_url,
+        breaker=breaker,
+        query_timeout=settings.db_query_timeout,
+    )
+    auth.on_tenant_change = cache.invalidate_all
     context = ServerContext(
         settings=settings,
         database=database,
@@ -121,16 +138,21 @@ def create_app(
         tenant_cache=cache,
         tenants=directory,
         resolver=resolver,
+        auth=auth,
     )
 
     purger = IdempotencyPurger(database)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await auth.start()
         purger.start()
-        yield
-        await purger.stop()
-        await database.dispose()
+        try:
+            yield
+        finally:
+            await purger.stop()
+            await auth.stop()
+            await database.dispose()
 
     type_base = problem_types.problem_type_base(settings.problem_base_url)
     app = FastAPI(
@@ -141,7 +163,10 @@ def create_app(
         generate_unique_id_function=operation_id,
         middleware=[
             Middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log),
+            Middleware(SecurityHeadersMiddleware),
             Middleware(ProblemMiddleware, type_base=type_base),
+            # An anonymous request is refused before its body is read.
+            Middleware(AuthMiddleware, auth=auth),
             Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
             Middleware(TenantMiddleware, resolver=resolver),
         ],
@@ -161,6 +186,7 @@ def create_app(
         content_api.router,
         commerce_api.router,
         problem_pages.router,
+        admin_api.router,
     ):
         app.include_router(router)
 
@@ -172,17 +198,35 @@ def create_app(
                 summary=app.summary,
                 routes=app.routes,
             )
-            app.openapi_schema = document_app(
-                document,
-                tenant_header=settings.tenant_header,
-                exempt=EXEMPT_PATHS,
-                exempt_prefix=EXEMPT_PREFIX,
-                optional_prefix=OPTIONAL_TENANT_PREFIX,
+            app.openapi_schema = document_security(
+                document_app(
+                    document,
+                    tenant_header=settings.tenant_header,
+                    exempt=EXEMPT_PATHS,
+                    exempt_prefix=EXEMPT_PREFIX,
+                    optional_prefix=OPTIONAL_TENANT_PREFIX,
+                )
             )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
     return app
+
+
+def _jwt_config(settings: Settings) -> JwtConfig | None:
+    if settings.jwt_issuer is None or settings.jwt_audience is None:
+        return None
+    return JwtConfig(
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        jwks_url=settings.jwt_jwks_url,
+        public_key=settings.jwt_public_key,
+        algorithms=settings.jwt_algorithms,
+        tenant_claim=settings.jwt_tenant_claim,
+        scopes_claim=settings.jwt_scopes_claim,
+        leeway=settings.jwt_leeway,
+        fetch_timeout=settings.db_query_timeout,
+    )
 
 
 def create_app_from_env() -> FastAPI:

@@ -1,4 +1,4 @@
-"""The ``rustok-server`` command: serve, migrate, and administer tenants."""
+"""The ``rustok-server`` command: serve, migrate, and administer tenants and API keys."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import socket
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
@@ -20,6 +22,8 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from rustok_core.error import RichError
 from rustok_server.__about__ import __version__
+from rustok_server.auth.keys import KeyDirectory
+from rustok_server.auth.scopes import TENANT_SCOPES
 from rustok_server.db import Database
 from rustok_server.db.demo_data import seed_demo_data
 from rustok_server.db.migrations import upgrade
@@ -28,6 +32,7 @@ from rustok_server.tenancy.repository import Tenant, TenantDirectory
 
 __all__ = ["main"]
 
+T = TypeVar("T")
 DEMO_SLUG = "demo"
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 STARTUP_FAILED = 2
@@ -105,6 +110,31 @@ def _parser() -> argparse.ArgumentParser:
     ):
         sub = actions.add_parser(action, help=text, description=text.capitalize() + ".")
         sub.add_argument("tenant", help="the tenant's UUID or slug")
+
+    keys = commands.add_parser("keys", help="create, list or revoke API keys")
+    key_actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create_key = key_actions.add_parser(
+        "create",
+        help="create a key; prints it once, alone on the last line",
+        description="Create an API key. The key is printed once, alone on the last line of "
+        "stdout, and never shown again.",
+    )
+    create_key.add_argument("tenant", nargs="?", help="the tenant's UUID or slug")
+    create_key.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        choices=[scope.value for scope in TENANT_SCOPES],
+        help="a scope of the key (repeat for more)",
+    )
+    create_key.add_argument("--admin", action="store_true", help="a platform admin key")
+    create_key.add_argument("--expires", type=_positive_int, metavar="DAYS", help="expiry")
+    create_key.add_argument("--name", default="", help="a note of what the key is for")
+    list_keys = key_actions.add_parser("list", help="list keys (never their secrets)")
+    list_keys.add_argument("tenant", nargs="?", help="the tenant's UUID or slug")
+    list_keys.add_argument("--admin", action="store_true", help="list the admin keys")
+    revoke = key_actions.add_parser("revoke", help="revoke a key (it stops within a second)")
+    revoke.add_argument("key_id", help="the key's id (the part after rsk_)")
     return parser
 
 
@@ -126,13 +156,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_with_database(settings, _migrate))
             print(f"database migrated: {_describe(settings.database_url)}")
             return 0
+        if args.command == "keys":
+            return asyncio.run(_with_database(settings, lambda db: _keys(db, args)))
         return asyncio.run(_with_database(settings, lambda db: _tenants(db, args)))
     except RichError as exc:
         print(f"rustok-server: {exc.user_message or exc.message}", file=sys.stderr)
         return 1
 
 
-async def _with_database(settings: Settings, work: Callable[[Database], Awaitable[int]]) -> int:
+async def _with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     database = Database(settings.database_url)
     try:
         return await work(database)
@@ -145,16 +177,19 @@ async def _migrate(database: Database) -> int:
     return 0
 
 
-async def _prepare(database: Database, *, demo: bool) -> int:
-    """Migrate; create the demo tenant (with sample nodes and orders) when asked and there
-    is no tenant. 1 if created."""
+async def _prepare(database: Database, *, demo: bool) -> str | None:
+    """Migrate; create the demo tenant (with sample nodes and orders) and a demo key of
+    every scope when asked and there is no tenant. Returns the demo key if it made one."""
     await upgrade(database)
     directory = TenantDirectory(database)
     if demo and await directory.count() == 0:
         tenant = await directory.create(DEMO_SLUG, "Demo tenant")
         await seed_demo_data(database, tenant.id)
-        return 1
-    return 0
+        _key, token = await KeyDirectory(database).create(
+            DEMO_SLUG, [scope.value for scope in TENANT_SCOPES], name="demo key"
+        )
+        return token
+    return None
 
 
 def _settings_problem(error: ValidationError) -> str:
@@ -185,7 +220,7 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _prepare_or_explain(settings: Settings) -> int:
+async def _prepare_or_explain(settings: Settings) -> str | None:
     try:
         return await _with_database(settings, lambda db: _prepare(db, demo=settings.demo_tenant))
     except ModuleNotFoundError as exc:
@@ -246,9 +281,14 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             print(f"  metrics: http://{settings.metrics_host}:{metrics_port}/metrics", flush=True)
         if demo:
             print(f"  created the demo tenant '{DEMO_SLUG}'", flush=True)
-        print(
-            f"  try: curl -H '{settings.tenant_header}: {DEMO_SLUG}' {url}/health/ready", flush=True
-        )
+            print(
+                "  demo key (every scope of 'demo', for trying things out; shown once):",
+                flush=True,
+            )
+            print(f"  {demo}", flush=True)
+            print(f"  try: curl -H 'Authorization: Bearer {demo}' {url}/api/tenant", flush=True)
+        else:
+            print(f"  try: curl {url}/health/ready", flush=True)
         uvicorn.run(
             "rustok_server.app:create_app_from_env",
             factory=True,
@@ -258,6 +298,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             log_config=logging_config(settings.log_format, level),
             log_level=level,
             access_log=False,  # requests are logged once, with tenant and route, by the app
+            server_header=False,  # no "server: uvicorn" banner
         )
     return 0
 
@@ -300,6 +341,41 @@ async def _tenants(database: Database, args: argparse.Namespace) -> int:
         _print_tenant(await directory.get(args.tenant))
     else:
         _print_tenant(await directory.set_active(args.tenant, args.action == "enable"))
+    if args.action in ("create", "disable", "enable"):
+        await KeyDirectory(database).bump()  # serving processes see it within a second
+    return 0
+
+
+async def _keys(database: Database, args: argparse.Namespace) -> int:
+    directory = KeyDirectory(database)
+    if args.action == "revoke":
+        key = await directory.revoke(args.key_id)
+        print(f"revoked {key.id} (it stops working within a second)")
+        return 0
+    if args.admin == (args.tenant is not None):
+        print("rustok-server: name a tenant, or pass --admin (not both)", file=sys.stderr)
+        return 1
+    tenant = None if args.admin else args.tenant
+    if args.action == "list":
+        keys = await directory.list(tenant)
+        for key in keys:
+            until = key.expires_at.isoformat() if key.expires_at else "never"
+            used = key.last_used_at.isoformat() if key.last_used_at else "never"
+            state = "revoked" if key.revoked_at else "active"
+            print(f"{key.id}  {state:<8} {' '.join(key.scopes):<50} expires {until}  used {used}")
+        if not keys:
+            print("no keys; create one with: rustok-server keys create SLUG --scope SCOPE")
+        return 0
+    scopes = ["admin"] if args.admin else args.scope
+    if not scopes:
+        print("rustok-server: give at least one --scope", file=sys.stderr)
+        return 1
+    expires = None if args.expires is None else timedelta(days=args.expires)
+    key, token = await directory.create(tenant, scopes, expires_in=expires, name=args.name)
+    what = "admin key" if args.admin else f"key of {args.tenant}"
+    print(f"created the {what} {key.id} with scopes {' '.join(key.scopes)}", flush=True)
+    print("the key is shown once; store it now:", flush=True)
+    print(token, flush=True)
     return 0
 
 

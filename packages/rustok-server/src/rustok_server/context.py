@@ -1,4 +1,5 @@
-"""What one running server holds: settings, database, breaker, tenant cache, resolver."""
+"""What one running server holds: settings, database, breaker, tenant cache, resolver,
+authentication."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from starlette.requests import Request
 
 from rustok_core.resilience import CircuitBreaker
 from rustok_core.tenancy import TenantIdentifier
+from rustok_server.auth.service import Authentication
 from rustok_server.db import Database
 from rustok_server.settings import Settings
 from rustok_server.tenancy.repository import Tenant, TenantDirectory
@@ -28,6 +30,7 @@ class ServerContext:
         tenant_cache: the tenant cache.
         tenants: tenant administration that keeps the cache in step.
         resolver: finds the tenant of a request.
+        auth: key and token verification, rate limits, the change watcher.
     """
 
     settings: Settings
@@ -36,6 +39,7 @@ class ServerContext:
     tenant_cache: TenantCache[TenantIdentifier, Tenant]
     tenants: TenantDirectory
     resolver: TenantResolver
+    auth: Authentication
 
 
 async def get_context(request: Request) -> ServerContext:

@@ -7,10 +7,15 @@ their own errors (``rustok_content.ContentError``, ``rustok_commerce.CommerceErr
 
 from __future__ import annotations
 
+import math
+
 from rustok_core.error import ErrorKind, RichError
 
 __all__ = [
+    "ApiKeyNotFoundError",
+    "CredentialRequiredError",
     "IdempotencyKeyReusedError",
+    "InvalidCredentialError",
     "InvalidCursorError",
     "InvalidIdempotencyKeyError",
     "MalformedBodyError",
@@ -18,10 +23,13 @@ __all__ = [
     "PayloadTooLargeError",
     "PreconditionFailedError",
     "ProblemTypeNotFoundError",
+    "RateLimitExceededError",
     "RepeatedHeaderError",
+    "ScopeRequiredError",
     "ServerError",
     "StoredRecordError",
     "TenantConflictError",
+    "TenantMismatchError",
     "TenantNotFoundError",
     "TenantRequiredError",
     "TenantStoreUnavailableError",
@@ -29,7 +37,14 @@ __all__ = [
 
 
 class ServerError(RichError):
-    """Root of every error raised by rustok-server itself."""
+    """Root of every error raised by rustok-server itself.
+
+    Attributes:
+        response_headers: headers the problem response carries besides its own
+            (``WWW-Authenticate`` on a 401, the ``RateLimit`` headers on a 429).
+    """
+
+    response_headers: dict[str, str] = {}  # noqa: RUF012  # replaced per instance, never mutated
 
 
 class TenantRequiredError(ServerError):
@@ -164,6 +179,116 @@ class IdempotencyKeyReusedError(ServerError):
             ),
             code="IDEMPOTENCY_KEY_REUSED",
         )
+
+
+_BEARER_CHALLENGE = 'Bearer realm="rustok"'
+
+
+class CredentialRequiredError(ServerError):
+    """An ``/api`` request without ``Authorization: Bearer <token>`` (401)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            ErrorKind.UNAUTHENTICATED,
+            "the request carries no credential",
+            user_message="Send an API key or token as 'Authorization: Bearer <token>'.",
+            code="CREDENTIAL_REQUIRED",
+        )
+        self.response_headers = {"WWW-Authenticate": _BEARER_CHALLENGE}
+
+
+class InvalidCredentialError(ServerError):
+    """A credential that is malformed, unknown, revoked, expired or fails its checks (401).
+
+    The client is told only that the credential is not valid, never which check failed:
+    the reason is for the log (``reason``), and names no secret.
+
+    Attributes:
+        reason: why it was refused, for the log.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            ErrorKind.UNAUTHENTICATED,
+            f"the credential was refused: {reason}",
+            user_message="The credential is not valid (unknown, revoked or expired).",
+            code="INVALID_CREDENTIAL",
+        )
+        self.reason = reason
+        self.response_headers = {"WWW-Authenticate": f'{_BEARER_CHALLENGE}, error="invalid_token"'}
+
+
+class ScopeRequiredError(ServerError):
+    """The credential is valid but lacks the scope the route needs (403).
+
+    Attributes:
+        scopes: the scopes, any one of which the route accepts.
+    """
+
+    def __init__(self, scopes: tuple[str, ...]) -> None:
+        wanted = " or ".join(scopes)
+        super().__init__(
+            ErrorKind.FORBIDDEN,
+            f"the credential lacks the scope {wanted}",
+            user_message=f"This credential lacks the scope {wanted} that this request needs.",
+            code="SCOPE_REQUIRED",
+            fields={"required_scope": wanted},
+        )
+        self.scopes = scopes
+        self.response_headers = {
+            "WWW-Authenticate": f'{_BEARER_CHALLENGE}, error="insufficient_scope", '
+            f'scope="{" ".join(scopes)}"'
+        }
+
+
+class TenantMismatchError(ServerError):
+    """The tenant header or host names a tenant other than the credential's (403).
+
+    The same answer whether the named tenant exists or not.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            ErrorKind.FORBIDDEN,
+            "the request names a tenant other than its credential's",
+            user_message="This credential is not valid for the tenant the request names.",
+            code="TENANT_FORBIDDEN",
+        )
+
+
+class ApiKeyNotFoundError(ServerError):
+    """No key has this id (for this tenant) (404)."""
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(
+            ErrorKind.NOT_FOUND,
+            f"no API key has the id {key_id[:40]!r}",
+            user_message=f"No API key has the id {key_id[:40]!r}; list the keys to find it.",
+            code="API_KEY_NOT_FOUND",
+        )
+
+
+class RateLimitExceededError(ServerError):
+    """The tenant (or key) used up its rate limit (429).
+
+    Attributes:
+        retry_after: seconds until a request would be admitted again.
+    """
+
+    def __init__(self, limit: int, retry_after: float) -> None:
+        super().__init__(
+            ErrorKind.RATE_LIMITED,
+            f"rate limit of {limit} requests used up; retry after {retry_after:.3f} s",
+            user_message="Too many requests for this tenant; retry after the delay given.",
+            code="RATE_LIMITED",
+        )
+        self.retry_after = retry_after
+        reset = str(max(1, math.ceil(retry_after)))
+        self.response_headers = {
+            "RateLimit-Limit": str(limit),
+            "RateLimit-Remaining": "0",
+            "RateLimit-Reset": reset,
+        }
 
 
 class MalformedBodyError(ServerError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["DEFAULT_DATABASE_URL", "ResolutionSource", "Settings"]
@@ -110,6 +110,49 @@ class Settings(BaseSettings):
     """Successful probes that close a half-open breaker."""
     breaker_timeout: float = Field(default=30.0, gt=0)
     """Seconds the breaker stays open before it lets a probe through."""
+
+    rate_limit_per_second: float = Field(default=100.0, ge=0)
+    """Requests a second each tenant may make (a token bucket); ``0`` turns limits off."""
+    rate_limit_burst: int = Field(default=200, ge=0)
+    """Requests a tenant may make at once after a quiet period; ``0`` turns limits off."""
+    redis_url: str | None = None
+    """``redis://`` URL: rate-limit buckets shared by every process (in memory without)."""
+
+    jwt_issuer: str | None = None
+    """Accept JWT bearer tokens from this issuer (``iss``); needs an audience and keys."""
+    jwt_audience: str | None = None
+    """The ``aud`` a token must carry."""
+    jwt_jwks_url: str | None = None
+    """Where the issuer publishes its signing keys (a JWKS document)."""
+    jwt_public_key: str | None = None
+    """A PEM public key to verify tokens with, instead of a JWKS URL."""
+    jwt_algorithms: Annotated[tuple[str, ...], NoDecode] = ("RS256", "ES256")
+    """Signing algorithms accepted, comma-separated."""
+    jwt_tenant_claim: str = "tenant"
+    """The claim holding the tenant's UUID or slug."""
+    jwt_scopes_claim: str = "scope"
+    """The claim holding the scopes (space-separated, or a list)."""
+    jwt_leeway: float = Field(default=0.0, ge=0)
+    """Seconds of clock skew tolerated on ``exp`` and ``nbf``."""
+
+    @field_validator("jwt_algorithms", mode="before")
+    @classmethod
+    def _split_algorithms(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _jwt_complete(self) -> Settings:
+        if self.jwt_issuer is None:
+            return self
+        if self.jwt_audience is None:
+            raise ValueError("RUSTOK_JWT_ISSUER needs RUSTOK_JWT_AUDIENCE too")
+        if (self.jwt_jwks_url is None) == (self.jwt_public_key is None):
+            raise ValueError(
+                "RUSTOK_JWT_ISSUER needs one of RUSTOK_JWT_JWKS_URL and RUSTOK_JWT_PUBLIC_KEY"
+            )
+        return self
 
     @field_validator("database_url")
     @classmethod

@@ -58,7 +58,9 @@ class LiveServer:
         self._socket.bind(("127.0.0.1", 0))
         self.port: int = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False)
+        config = uvicorn.Config(
+            app, lifespan="on", log_level="warning", access_log=False, server_header=False
+        )
         self._server = _Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True

@@ -37,6 +37,8 @@ from rustok_commerce import (
     ShipOrderInput,
 )
 from rustok_core.state_machine import InvalidTransition
+from rustok_server.auth.guard import Actor, require
+from rustok_server.auth.scopes import Scope
 from rustok_server.commerce.repository import SqlOrderRepository
 from rustok_server.db import get_session
 from rustok_server.errors import PreconditionFailedError
@@ -76,6 +78,8 @@ class OrderRoute(EntityRoute):
 
 router = APIRouter(prefix=PREFIX, tags=["orders"], route_class=OrderRoute)
 Session = Annotated[AsyncSession, Depends(get_session)]
+READ = require(Scope.ORDERS_READ)
+WRITE = require(Scope.ORDERS_WRITE)
 OrderStateName = Literal["pending", "confirmed", "paid", "shipped", "delivered", "cancelled"]
 _Config = ConfigDict(frozen=True, extra="forbid")
 # Text whose emptiness is a rule of the lifecycle (422), not a malformed request.
@@ -141,6 +145,7 @@ OrderChange = Annotated[Change[OrderService], Depends(order_change)]
 
 @router.post(
     "",
+    dependencies=[WRITE],
     status_code=201,
     summary="Create a pending order",
     responses=documented(OrderOut, "The new order; Location names it.", 400, 422, status=201),
@@ -164,7 +169,12 @@ async def create_order(
     return await commit_once(session, request, response)
 
 
-@router.get("", summary="List orders", responses=documented(OrderPageOut, "One page.", 400))
+@router.get(
+    "",
+    dependencies=[READ],
+    summary="List orders",
+    responses=documented(OrderPageOut, "One page.", 400),
+)
 async def list_orders(
     tenant: CurrentTenant,
     service: Orders,
@@ -178,30 +188,45 @@ async def list_orders(
     return page_response(page.items, page.next_after)
 
 
-@router.get("/{order_id}", summary="Get an order", responses=documented(OrderOut, _ORDER_OK, 404))
+@router.get(
+    "/{order_id}",
+    dependencies=[READ],
+    summary="Get an order",
+    responses=documented(OrderOut, _ORDER_OK, 404),
+)
 async def get_order(order_id: uuid.UUID, tenant: CurrentTenant, service: Orders) -> Response:
     """The order, with its state and that state's data."""
     return entity_response(await service.get(tenant.id, order_id))
 
 
-@router.post("/{order_id}/confirm", summary="Confirm a pending order", responses=_CHANGE)
+@router.post(
+    "/{order_id}/confirm",
+    dependencies=[WRITE],
+    summary="Confirm a pending order",
+    responses=_CHANGE,
+)
 async def confirm_order(
-    order_id: uuid.UUID, change: OrderChange, body: ConfirmOrderInput | None = None
+    order_id: uuid.UUID, change: OrderChange, actor: Actor, body: ConfirmOrderInput | None = None
 ) -> Response:
     """``pending`` to ``confirmed``, once its items are reserved."""
     version = change.expected_version
     return await change.commit(
-        await change.service.confirm(change.tenant_id, order_id, body, expected_version=version)
+        await change.service.confirm(
+            change.tenant_id, order_id, body, expected_version=version, actor=actor
+        )
     )
 
 
-@router.post("/{order_id}/pay", summary="Record the payment", responses=_CHANGE)
+@router.post(
+    "/{order_id}/pay", dependencies=[WRITE], summary="Record the payment", responses=_CHANGE
+)
 async def pay_order(
     order_id: uuid.UUID,
     body: PayOrderInput,
     tenant: CurrentTenant,
     service: Orders,
     session: Session,
+    actor: Actor,
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
@@ -216,45 +241,60 @@ async def pay_order(
         expected = await expected_version(
             if_match, lambda: service.get(tenant.id, order_id), "order"
         )
-        paid = await service.pay(tenant.id, order_id, body, expected_version=expected)
+        paid = await service.pay(tenant.id, order_id, body, expected_version=expected, actor=actor)
     except _RACE_LOST as error:
         return await replay_or_raise(session, request, error)
     return await commit_once(session, request, entity_response(paid))
 
 
-@router.post("/{order_id}/ship", summary="Ship a paid order", responses=_CHANGE)
-async def ship_order(order_id: uuid.UUID, body: ShipOrderInput, change: OrderChange) -> Response:
+@router.post(
+    "/{order_id}/ship", dependencies=[WRITE], summary="Ship a paid order", responses=_CHANGE
+)
+async def ship_order(
+    order_id: uuid.UUID, body: ShipOrderInput, change: OrderChange, actor: Actor
+) -> Response:
     """``paid`` to ``shipped``, with the carrier's tracking number."""
     version = change.expected_version
     return await change.commit(
-        await change.service.ship(change.tenant_id, order_id, body, expected_version=version)
+        await change.service.ship(
+            change.tenant_id, order_id, body, expected_version=version, actor=actor
+        )
     )
 
 
-@router.post("/{order_id}/deliver", summary="Record the delivery", responses=_CHANGE)
+@router.post(
+    "/{order_id}/deliver", dependencies=[WRITE], summary="Record the delivery", responses=_CHANGE
+)
 async def deliver_order(
-    order_id: uuid.UUID, change: OrderChange, body: DeliverOrderInput | None = None
+    order_id: uuid.UUID, change: OrderChange, actor: Actor, body: DeliverOrderInput | None = None
 ) -> Response:
     """``shipped`` to ``delivered``, with the recipient's signature if one was taken."""
     version = change.expected_version
     return await change.commit(
-        await change.service.deliver(change.tenant_id, order_id, body, expected_version=version)
+        await change.service.deliver(
+            change.tenant_id, order_id, body, expected_version=version, actor=actor
+        )
     )
 
 
-@router.post("/{order_id}/cancel", summary="Cancel an order", responses=_CHANGE)
+@router.post(
+    "/{order_id}/cancel", dependencies=[WRITE], summary="Cancel an order", responses=_CHANGE
+)
 async def cancel_order(
-    order_id: uuid.UUID, body: CancelOrderInput, change: OrderChange
+    order_id: uuid.UUID, body: CancelOrderInput, change: OrderChange, actor: Actor
 ) -> Response:
     """``pending`` or ``confirmed`` to ``cancelled``; ``paid`` too, with ``refund_id``."""
     version = change.expected_version
     return await change.commit(
-        await change.service.cancel(change.tenant_id, order_id, body, expected_version=version)
+        await change.service.cancel(
+            change.tenant_id, order_id, body, expected_version=version, actor=actor
+        )
     )
 
 
 @router.get(
     "/{order_id}/history",
+    dependencies=[READ],
     summary="An order's transitions",
     responses=documented(HistoryOut, "The transitions, oldest first.", 404),
 )

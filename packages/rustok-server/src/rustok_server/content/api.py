@@ -28,6 +28,8 @@ from rustok_content import (
     NodeService,
     UpdateNodeInput,
 )
+from rustok_server.auth.guard import Actor, require
+from rustok_server.auth.scopes import Scope
 from rustok_server.content.repository import SqlNodeRepository
 from rustok_server.db import get_session
 from rustok_server.http.entity_routes import (
@@ -59,6 +61,8 @@ class NodeRoute(EntityRoute):
 
 router = APIRouter(prefix=PREFIX, tags=["content"], route_class=NodeRoute)
 Session = Annotated[AsyncSession, Depends(get_session)]
+READ = require(Scope.CONTENT_READ)
+WRITE = require(Scope.CONTENT_WRITE)
 NodeStateName = Literal["draft", "published", "archived"]
 
 
@@ -115,17 +119,19 @@ async def _fire(
     change: Change[NodeService],
     node_id: uuid.UUID,
     trigger: ContentTrigger,
+    actor: str | None,
     reason: str | None = None,
 ) -> Response:
     version = change.expected_version
     node = await change.service.transition(
-        change.tenant_id, node_id, trigger, reason=reason, expected_version=version
+        change.tenant_id, node_id, trigger, reason=reason, expected_version=version, actor=actor
     )
     return await change.commit(node)
 
 
 @router.post(
     "",
+    dependencies=[WRITE],
     status_code=201,
     summary="Create a draft",
     responses=documented(NodeOut, "The new draft; Location names it.", 400, 409, status=201),
@@ -141,6 +147,7 @@ async def create_node(
 
 @router.get(
     "",
+    dependencies=[READ],
     summary="List nodes",
     responses=documented(NodePageOut, "One page of nodes.", 400),
 )
@@ -158,45 +165,70 @@ async def list_nodes(
     return page_response(page.items, page.next_after)
 
 
-@router.get("/{node_id}", summary="Get a node", responses=documented(NodeOut, _NODE_OK, 404))
+@router.get(
+    "/{node_id}",
+    dependencies=[READ],
+    summary="Get a node",
+    responses=documented(NodeOut, _NODE_OK, 404),
+)
 async def get_node(node_id: uuid.UUID, tenant: CurrentTenant, service: Nodes) -> Response:
     """The node, with its state and that state's data."""
     return entity_response(await service.get(tenant.id, node_id))
 
 
-@router.patch("/{node_id}", summary="Change a draft or published node", responses=_CHANGE)
-async def update_node(node_id: uuid.UUID, body: UpdateNodeInput, change: NodeChange) -> Response:
+@router.patch(
+    "/{node_id}",
+    dependencies=[WRITE],
+    summary="Change a draft or published node",
+    responses=_CHANGE,
+)
+async def update_node(
+    node_id: uuid.UUID, body: UpdateNodeInput, change: NodeChange, actor: Actor
+) -> Response:
     """Change the title, slug, parent or category; the state stays. Archived: 409."""
     version = change.expected_version
     return await change.commit(
-        await change.service.update(change.tenant_id, node_id, body, expected_version=version)
+        await change.service.update(
+            change.tenant_id, node_id, body, expected_version=version, actor=actor
+        )
     )
 
 
-@router.post("/{node_id}/publish", summary="Publish a draft", responses=_CHANGE)
-async def publish_node(node_id: uuid.UUID, change: NodeChange) -> Response:
+@router.post(
+    "/{node_id}/publish", dependencies=[WRITE], summary="Publish a draft", responses=_CHANGE
+)
+async def publish_node(node_id: uuid.UUID, change: NodeChange, actor: Actor) -> Response:
     """``draft`` to ``published``."""
-    return await _fire(change, node_id, "publish")
+    return await _fire(change, node_id, "publish", actor)
 
 
 @router.post(
     "/{node_id}/archive",
+    dependencies=[WRITE],
     summary="Archive a published node",
     responses=documented(NodeOut, _NODE_OK, 400, 404, 409, 412, 422),
 )
-async def archive_node(node_id: uuid.UUID, body: ArchiveNodeInput, change: NodeChange) -> Response:
+async def archive_node(
+    node_id: uuid.UUID, body: ArchiveNodeInput, change: NodeChange, actor: Actor
+) -> Response:
     """``published`` to ``archived``, for a reason (a blank reason is a 422)."""
-    return await _fire(change, node_id, "archive", body.reason)
+    return await _fire(change, node_id, "archive", actor, body.reason)
 
 
-@router.post("/{node_id}/restore", summary="Restore an archived node", responses=_CHANGE)
-async def restore_node(node_id: uuid.UUID, change: NodeChange) -> Response:
+@router.post(
+    "/{node_id}/restore",
+    dependencies=[WRITE],
+    summary="Restore an archived node",
+    responses=_CHANGE,
+)
+async def restore_node(node_id: uuid.UUID, change: NodeChange, actor: Actor) -> Response:
     """``archived`` back to ``draft``."""
-    return await _fire(change, node_id, "restore")
+    return await _fire(change, node_id, "restore", actor)
 
 
 @router.get(
     "/{node_id}/history",
+    dependencies=[READ],
     summary="A node's transitions",
     responses=documented(HistoryOut, "The transitions, oldest first.", 404),
 )

@@ -230,9 +230,16 @@ def _handler_response(request: Request, exc: Exception) -> Response:
         headers.update(exc.headers)  # e.g. Allow on a 405
     if isinstance(exc, StarletteHTTPException) and exc.status_code == 405:
         headers["Allow"] = _allowed_methods(request)
+    headers.update(_error_headers(exc))
     if rid:
         headers[REQUEST_ID_HEADER] = rid
     return problem_response(problem, headers=headers)
+
+
+def _error_headers(exc: BaseException) -> Mapping[str, str]:
+    """The headers an error asks its problem response to carry (``WWW-Authenticate``)."""
+    extra = getattr(exc, "response_headers", None)
+    return extra if isinstance(extra, Mapping) else {}
 
 
 async def _handle(request: Request, exc: Exception) -> Response:
@@ -304,7 +311,9 @@ class ProblemMiddleware:
             problem = problem_for(
                 exc, instance=scope.get("path"), trace_id=rid, type_base=self.type_base
             )
-            await problem_response(problem)(scope, receive, send_with_id)
+            await problem_response(problem, headers=_error_headers(exc))(
+                scope, receive, send_with_id
+            )
 
 
 PROBLEM_RESPONSES: Final[dict[int | str, dict[str, object]]] = {

@@ -13,6 +13,8 @@ from starlette.responses import Response
 
 from rustok_core.error import ErrorKind, ProblemDetails
 from rustok_core.resilience import CircuitOpenError, with_timeout
+from rustok_server.auth.principal import Principal
+from rustok_server.auth.scopes import ADMIN
 from rustok_server.context import ServerContext
 from rustok_server.http.problems import (
     REQUEST_ID_HEADER,
@@ -32,13 +34,17 @@ class Readiness(BaseModel):
     the same checks as extension members)."""
 
     status: Literal["ready"]
-    database: dict[str, JsonValue] = Field(description="status, dialect")
-    breakers: dict[str, dict[str, JsonValue]] = Field(
-        description="per breaker: state, failure_count, retry_after"
+    database: dict[str, JsonValue] | None = Field(
+        default=None, description="status, dialect (admin keys only)"
     )
-    tenant_cache: dict[str, JsonValue] = Field(description="the tenant cache's statistics")
+    breakers: dict[str, dict[str, JsonValue]] | None = Field(
+        default=None, description="per breaker: state, failure_count, retry_after (admin keys only)"
+    )
+    tenant_cache: dict[str, JsonValue] | None = Field(
+        default=None, description="the tenant cache's statistics (admin keys only)"
+    )
     tenant: dict[str, str] | None = Field(
-        default=None, description="id and slug, when the request named a tenant"
+        default=None, description="id and slug, when the request named a tenant (admin keys only)"
     )
 
 
@@ -65,8 +71,9 @@ async def live() -> dict[str, str]:
 async def ready(request: Request) -> Response:
     """Ping the database through the breaker; report breaker states and cache stats.
 
-    With a tenant header, the tenant is resolved too and shown. 503 (a problem
-    document carrying the same checks) when the database does not answer.
+    Anyone gets the status alone; an admin key (``Authorization: Bearer``) gets the
+    checks too, and with a tenant header the tenant it resolves to. 503 (a problem
+    document, carrying the checks for an admin) when the database does not answer.
     """
     context: ServerContext = request.app.state.context
     database_check: dict[str, object]
@@ -98,8 +105,12 @@ async def ready(request: Request) -> Response:
         },
         "tenant_cache": asdict(context.tenant_cache.stats()),
     }
+    principal = request.scope.get("state", {}).get("principal")
+    admin = isinstance(principal, Principal) and ADMIN.value in principal.scopes
+    if not admin:
+        checks = {}
     tenant = request.scope.get("state", {}).get("tenant")
-    if isinstance(tenant, Tenant):
+    if admin and isinstance(tenant, Tenant):
         checks["tenant"] = {"id": str(tenant.id), "slug": tenant.slug}
     rid = request_id(request)
     if database_check["status"] == "ok":

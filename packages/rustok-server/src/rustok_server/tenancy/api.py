@@ -7,6 +7,8 @@ import uuid
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from rustok_server.auth.guard import require
+from rustok_server.auth.scopes import TENANT_SCOPES
 from rustok_server.http.problems import problem_responses
 from rustok_server.tenancy.resolution import CurrentTenant
 
@@ -26,9 +28,10 @@ class TenantOut(BaseModel):
 
 @router.get(
     "/tenant",
+    dependencies=[require(*TENANT_SCOPES)],
     summary="The tenant of this request",
     responses=problem_responses(400, 404, 503),
 )
 async def current_tenant(tenant: CurrentTenant) -> TenantOut:
-    """The tenant resolved from the tenant header, the host name or the default."""
+    """The tenant of the request's credential (any tenant scope will do)."""
     return TenantOut(id=tenant.id, slug=tenant.slug, name=tenant.name, domain=tenant.domain)

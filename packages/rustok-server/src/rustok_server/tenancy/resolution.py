@@ -1,5 +1,11 @@
 """Which tenant a request is for: from the tenant header, the host name or a default.
 
+Under ``/api`` the credential decides the tenant (`TenantResolver.resolve_for`): the
+tenant header, or a ``<slug>.<base domain>`` host, may name it too and must then agree (a
+403 otherwise, the same whether the named tenant exists or not); an anonymous or admin
+request resolves no tenant (its route answers 401 or serves the platform). Elsewhere
+(health checks) the header, host or default name the tenant.
+
 Identifiers are validated with `rustok_core.tenancy` before anything is looked
 up, so a malformed one costs no query. Lookups go through the tenant cache,
 whose loads go through the ``tenant-db`` circuit breaker with a per-query
@@ -29,6 +35,7 @@ from rustok_core.tenancy import (
 )
 from rustok_server.errors import (
     RepeatedHeaderError,
+    TenantMismatchError,
     TenantNotFoundError,
     TenantRequiredError,
     TenantStoreUnavailableError,
@@ -39,6 +46,7 @@ from rustok_server.tenancy.repository import Tenant
 from rustok_server.tenancy.tenant_cache import TenantCache
 
 __all__ = [
+    "API_PREFIX",
     "EXEMPT_PATHS",
     "EXEMPT_PREFIX",
     "OPTIONAL_TENANT_PREFIX",
@@ -53,6 +61,8 @@ EXEMPT_PATHS: Final = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redo
 """Paths that need no tenant (the API's documentation)."""
 EXEMPT_PREFIX: Final = "/problems/"
 """Paths under this prefix (the problem type pages) need no tenant either."""
+API_PREFIX: Final = "/api/"
+"""Paths under this prefix are served for the tenant of their credential."""
 OPTIONAL_TENANT_PREFIX: Final = "/health/"
 """Paths under this prefix (health checks) resolve a tenant only when the header is sent."""
 
@@ -141,12 +151,7 @@ class TenantResolver:
             TenantStoreUnavailableError: the store is failing and no stale entry exists (503).
         """
         if header is not None and self._use_header:
-            identifier = self._parsed.get(header)
-            if identifier is None:
-                identifier = parse_tenant_identifier(_decode(header, IdentifierKind.SLUG))
-                if len(self._parsed) >= _PARSED_CAPACITY:
-                    self._parsed.clear()
-                self._parsed[header] = identifier
+            identifier = self._parse_header(header)
             return self._active(await self._lookup(identifier), identifier)
         if not required:
             return None
@@ -167,6 +172,42 @@ class TenantResolver:
             if by_host is not None:
                 raise TenantNotFoundError(by_host.value)
         raise TenantRequiredError(self.header)
+
+    async def resolve_for(
+        self, credential: TenantIdentifier, header: bytes | None, host: bytes | None
+    ) -> Tenant:
+        """The tenant of a credential, checked against what the request names.
+
+        The tenant header, or a host ``<slug>.<base domain>``, may name the tenant too;
+        naming another one is a 403 whether that tenant exists or not. A host that is
+        not a subdomain of the base domain is not compared: any name may point here.
+
+        Raises:
+            InvalidTenantIdentifier: a malformed tenant header (400).
+            TenantMismatchError: the header or host names another tenant (403).
+            TenantNotFoundError: the credential's tenant is gone or disabled (404).
+            TenantStoreUnavailableError: the store is failing and nothing is cached (503).
+        """
+        named: TenantIdentifier | None = None
+        if header is not None and self._use_header:
+            named = self._parse_header(header)  # a malformed one costs no lookup
+        elif host is not None and self._use_host and self.base_suffix is not None:
+            by_host = self._host_identifier(_decode(host, IdentifierKind.HOST))
+            if by_host is not None and by_host.kind is IdentifierKind.SLUG:
+                named = by_host
+        tenant = self._active(await self._lookup(credential), credential)
+        if named is not None and named not in tenant.identifiers():
+            raise TenantMismatchError()
+        return tenant
+
+    def _parse_header(self, header: bytes) -> TenantIdentifier:
+        identifier = self._parsed.get(header)
+        if identifier is None:
+            identifier = parse_tenant_identifier(_decode(header, IdentifierKind.SLUG))
+            if len(self._parsed) >= _PARSED_CAPACITY:
+                self._parsed.clear()
+            self._parsed[header] = identifier
+        return identifier
 
     def _host_identifier(self, raw: str) -> TenantIdentifier | None:
         if raw.startswith("["):
@@ -224,8 +265,11 @@ class TenantMiddleware:
 
     The tenant is put in the request state (read it with `get_tenant`). Paths in
     ``exempt`` (documentation) are not resolved; paths under ``optional_prefix``
-    (health checks) are resolved only when the tenant header is sent. A path that no
-    route serves, sent without naming a tenant, is left to the router's 404. Errors are
+    (health checks) are resolved only when the tenant header is sent. Paths under
+    ``/api`` are resolved for the request's credential (the ``principal`` that
+    ``AuthMiddleware`` put in the state), or not at all without one. A repeated tenant
+    header is a 400. A path that no route serves, sent without naming a tenant, is left
+    to the router's 404. Errors are
     raised as `RichError` for `ProblemMiddleware` to answer.
 
     Args:
@@ -262,16 +306,23 @@ class TenantMiddleware:
                 header = value
             elif name == b"host":
                 host = value
-        required = not scope["path"].startswith(self.optional_prefix)
-        try:
-            tenant = await self.resolver.resolve(header, host, required=required)
-        except TenantRequiredError:
-            if _is_routed(scope):
-                raise
-            tenant = None  # no route has this path: the router answers 404, not "name a tenant"
         state = scope.get("state")
         if state is None:
             scope["state"] = state = {}
+        tenant: Tenant | None = None
+        if scope["path"].startswith(API_PREFIX):
+            principal = state.get("principal")
+            credential: TenantIdentifier | None = getattr(principal, "tenant", None)
+            if credential is not None:
+                tenant = await self.resolver.resolve_for(credential, header, host)
+        else:
+            required = not scope["path"].startswith(self.optional_prefix)
+            try:
+                tenant = await self.resolver.resolve(header, host, required=required)
+            except TenantRequiredError:
+                if _is_routed(scope):
+                    raise
+                # no route has this path: the router answers 404, not "name a tenant"
         state["tenant"] = tenant
         await self.app(scope, receive, send)
 

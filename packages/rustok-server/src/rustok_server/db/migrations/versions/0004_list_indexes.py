@@ -7,16 +7,16 @@ tenant, already in page order. On PostgreSQL they are built with ``CREATE INDEX
 CONCURRENTLY`` (outside a transaction), so a live database keeps taking writes while
 they are built.
 
-Revision ID: 0003_list_indexes
-Revises: 0002_content_orders
+Revision ID: 0004_list_indexes
+Revises: 0003_api_keys
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0003_list_indexes"
-down_revision: str | None = "0002_content_orders"
+revision = "0004_list_indexes"
+down_revision: str | None = "0003_api_keys"
 branch_labels: str | None = None
 depends_on: str | None = None
 

@@ -1,0 +1,81 @@
+"""Per-tenant rate limits: a token bucket per tenant on `rustok_core.resilience.RateLimiter`.
+
+Every tenant gets the server's default limit (``RUSTOK_RATE_LIMIT_PER_SECOND`` and
+``RUSTOK_RATE_LIMIT_BURST``) unless the admin API gave it its own. One limiter exists per
+distinct limit (a limiter has one rate), keyed by tenant, so tenants never share a bucket.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+
+from rustok_core.resilience import RateLimiter
+from rustok_server.auth.keys import RateLimit
+from rustok_server.errors import RateLimitExceededError
+
+__all__ = ["TenantRateLimits"]
+
+
+class TenantRateLimits:
+    """Admits or refuses each request of a tenant (or of an admin key).
+
+    Args:
+        default: the limit of a tenant without its own.
+        clock: seconds for the buckets; tests pass a ``ManualClock``.
+        redis: a ``redis://`` URL to share the buckets between processes.
+    """
+
+    def __init__(
+        self,
+        default: RateLimit,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        redis: str | None = None,
+    ) -> None:
+        self.default = default
+        self.clock = clock
+        self.redis = redis
+        self._overrides: dict[uuid.UUID, RateLimit] = {}
+        self._limiters: dict[tuple[float, int], RateLimiter] = {}
+
+    def limit_of(self, tenant_id: uuid.UUID | None) -> RateLimit:
+        """The limit that applies to a tenant (the default for ``None``)."""
+        if tenant_id is None:
+            return self.default
+        return self._overrides.get(tenant_id, self.default)
+
+    def override(self, tenant_id: uuid.UUID) -> RateLimit | None:
+        """The tenant's own limit, if it has one."""
+        return self._overrides.get(tenant_id)
+
+    def replace_overrides(self, overrides: Mapping[uuid.UUID, RateLimit]) -> None:
+        """Use these per-tenant limits from now on (read from the database)."""
+        self._overrides = dict(overrides)
+
+    def admit(self, tenant_id: uuid.UUID | None, key: str) -> None:
+        """Take one token of ``key``'s bucket under the tenant's limit.
+
+        Raises:
+            RateLimitExceededError: the bucket is empty (429, with ``Retry-After``).
+        """
+        limit = self.limit_of(tenant_id)
+        if not limit.enabled:
+            return
+        shape = (limit.per_second, limit.burst)
+        limiter = self._limiters.get(shape)
+        if limiter is None:
+            name = f"api-{limit.per_second:g}-{limit.burst}"
+            limiter = RateLimiter(
+                name, limit.per_second, limit.burst, redis=self.redis, clock=self.clock
+            )
+            self._limiters[shape] = limiter
+        wait = limiter.try_acquire(key)
+        if wait > 0:
+            raise RateLimitExceededError(limit.burst, wait)
+
+    def close(self) -> None:
+        """Close the limiters' Redis connections."""
+        for limiter in self._limiters.values():
+            limiter.close()

@@ -1,0 +1,120 @@
+"""`Authentication`: what one server holds to authenticate and limit requests."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
+
+from rustok_core.resilience import CircuitBreaker, with_timeout
+from rustok_server.auth.changes import ChangeFeed, ChangeWatcher, DatabaseChangeFeed
+from rustok_server.auth.keys import KEY_PREFIX, KeyDirectory, KeyRecord, RateLimit
+from rustok_server.auth.principal import Principal
+from rustok_server.auth.rate_limits import TenantRateLimits
+from rustok_server.auth.tokens import JwtConfig, JwtVerifier
+from rustok_server.auth.verification import KeyVerifier
+from rustok_server.db import Database
+from rustok_server.errors import InvalidCredentialError
+
+__all__ = ["Authentication"]
+
+logger = logging.getLogger("rustok_server.auth")
+
+
+class Authentication:
+    """Key and token verification, rate limits, and the watcher that keeps them (and the
+    tenant cache) in step with changes made by other processes.
+
+    Args:
+        database: the server's database.
+        rate_limit: the default per-tenant limit.
+        jwt: how to verify JWTs, or ``None`` to accept API keys only.
+        clock: monotonic seconds; tests pass a ``ManualClock``.
+        redis: a ``redis://`` URL to share the rate-limit buckets.
+        feed: where changes are announced (the database's change counter by default).
+        breaker: the breaker key loads go through (the server's ``tenant-db`` one).
+        query_timeout: seconds one key load may take.
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        rate_limit: RateLimit,
+        jwt: JwtConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        redis: str | None = None,
+        feed: ChangeFeed | None = None,
+        breaker: CircuitBreaker | None = None,
+        query_timeout: float = 2.0,
+    ) -> None:
+        self.keys = KeyDirectory(database)
+        keys = self.keys
+
+        async def query(key_id: str) -> KeyRecord | None:
+            return await with_timeout(query_timeout, keys.load, key_id)
+
+        async def load(key_id: str) -> KeyRecord | None:
+            return await query(key_id) if breaker is None else await breaker.call(query, key_id)
+
+        self.verifier = KeyVerifier(self.keys, clock=clock, load=load)
+        self.tokens = None if jwt is None else JwtVerifier(jwt, clock=clock)
+        self.rate_limits = TenantRateLimits(rate_limit, clock=clock, redis=redis)
+        self.on_tenant_change: Callable[[], None] = lambda: None
+        self.watcher = ChangeWatcher(
+            feed or DatabaseChangeFeed(database), self._changed_elsewhere, clock=clock
+        )
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def authenticate(self, token: str) -> Principal:
+        """The principal of a bearer token: an ``rsk_`` key, or a JWT when configured.
+
+        Raises:
+            InvalidCredentialError: the credential is not valid.
+            TenantNotFoundError: a key of a disabled tenant.
+        """
+        if token.startswith(KEY_PREFIX):
+            return await self.verifier.verify(token)
+        if self.tokens is not None:
+            return await self.tokens.verify(token)
+        raise InvalidCredentialError("not an API key, and no token issuer is configured")
+
+    async def start(self) -> None:
+        """Start watching for changes and load the per-tenant limits, in the background
+        (a database that does not answer must not keep the server from starting)."""
+        self._spawn(self._reload_quietly())
+        self.watcher.start()
+
+    async def stop(self) -> None:
+        """Stop watching; finish the pending last-used write; close the limiters."""
+        await self.watcher.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.verifier.close()
+        self.rate_limits.close()
+
+    async def reload(self) -> None:
+        """Read the per-tenant limits again."""
+        self.rate_limits.replace_overrides(await self.keys.rate_limits())
+
+    def changed(self) -> None:
+        """Something changed here: drop every cached key (and reload the limits soon)."""
+        self.verifier.clear()
+        self.on_tenant_change()
+
+    def _changed_elsewhere(self) -> None:
+        self.changed()
+        self._spawn(self._reload_quietly())
+
+    def _spawn(self, work: Coroutine[None, None, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reload_quietly(self) -> None:
+        try:
+            await self.reload()
+        except Exception as exc:
+            logger.warning("could not reload the rate limits: %s", type(exc).__name__)

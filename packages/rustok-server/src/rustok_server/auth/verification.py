@@ -1,0 +1,180 @@
+"""API key verification with a short cache: a hit is a dictionary lookup, one SHA-256
+and a constant-time compare, no database round trip.
+
+An entry is reloaded when it is `KEY_CACHE_TTL` old (one query per key per second at
+most, one loader per key), so a revoked or expired key, or a key of a disabled tenant,
+stops working within a second even when the change was made by another process. The
+last-used time is written at most once a minute per key, by a background task that no
+request waits for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from rustok_core.tenancy import IdentifierKind, TenantIdentifier
+from rustok_server.auth.keys import KeyDirectory, KeyRecord, parse_key, secret_matches
+from rustok_server.auth.principal import Principal
+from rustok_server.db.base import utcnow
+from rustok_server.errors import (
+    InvalidCredentialError,
+    TenantNotFoundError,
+    TenantStoreUnavailableError,
+)
+
+__all__ = ["KEY_CACHE_TTL", "LAST_USED_INTERVAL", "KeyVerifier"]
+
+logger = logging.getLogger("rustok_server.auth")
+
+KEY_CACHE_TTL: Final = 1.0
+"""Seconds a verified key is trusted before its row is read again."""
+LAST_USED_INTERVAL: Final = 60.0
+"""Seconds between two writes of one key's last-used time."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    record: KeyRecord | None
+    principal: Principal | None
+    loaded_at: float
+    # On the monotonic clock: when the key expires (inf when it never does).
+    expires_at: float
+
+
+class KeyVerifier:
+    """Verifies ``rsk_...`` keys against the key table, through a one-second cache.
+
+    While the database fails, a key already verified keeps its last entry (the failure is
+    logged, the load retried on the next use); an unknown key is then a 503.
+
+    Args:
+        keys: the key directory (for loads and last-used writes).
+        clock: monotonic seconds; tests pass a ``ManualClock``.
+        ttl: seconds an entry is trusted.
+        load: how to load one key (the server wraps `KeyDirectory.load` in its breaker
+            and query timeout); ``keys.load`` by default.
+    """
+
+    def __init__(
+        self,
+        keys: KeyDirectory,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        ttl: float = KEY_CACHE_TTL,
+        load: Callable[[str], Awaitable[KeyRecord | None]] | None = None,
+    ) -> None:
+        self.keys = keys
+        self.load = load or keys.load
+        self.clock = clock
+        self.ttl = ttl
+        self._entries: dict[str, _Entry] = {}
+        self._loading: dict[str, asyncio.Future[_Entry]] = {}
+        self._noted: dict[str, float] = {}
+        self._pending: dict[str, datetime] = {}
+        self._writer: asyncio.Task[None] | None = None
+
+    async def verify(self, token: str) -> Principal:
+        """The principal of a key.
+
+        Raises:
+            InvalidCredentialError: malformed, unknown, wrong secret, revoked or expired.
+            TenantNotFoundError: the key's tenant is disabled.
+        """
+        parsed = parse_key(token)
+        if parsed is None:
+            raise InvalidCredentialError("not a well-formed API key")
+        key_id, secret = parsed
+        now = self.clock()
+        entry = self._entries.get(key_id)
+        if entry is None or now - entry.loaded_at >= self.ttl:
+            entry = await self._load(key_id)
+        record, principal = entry.record, entry.principal
+        if record is None or principal is None:
+            raise InvalidCredentialError(f"no key {key_id}")
+        if not secret_matches(secret, record.secret_hash):
+            raise InvalidCredentialError(f"wrong secret for key {key_id}")
+        if record.key.revoked_at is not None:
+            raise InvalidCredentialError(f"key {key_id} is revoked")
+        if now >= entry.expires_at:
+            raise InvalidCredentialError(f"key {key_id} has expired")
+        if not record.tenant_active:
+            raise TenantNotFoundError(str(record.key.tenant_id))
+        if now - self._noted.get(key_id, -LAST_USED_INTERVAL) >= LAST_USED_INTERVAL:
+            self._note_use(key_id, now)
+        return principal
+
+    def forget(self, key_id: str) -> None:
+        """Drop one key's entry (it is read again on its next use)."""
+        self._entries.pop(key_id, None)
+
+    def clear(self) -> None:
+        """Drop every entry."""
+        self._entries.clear()
+
+    async def _load(self, key_id: str) -> _Entry:
+        loading = self._loading.get(key_id)
+        if loading is not None:
+            return await asyncio.shield(loading)
+        future: asyncio.Future[_Entry] = asyncio.get_running_loop().create_future()
+        self._loading[key_id] = future
+        try:
+            try:
+                record = await self.load(key_id)
+            except Exception as exc:
+                stale = self._entries.get(key_id)
+                logger.warning("could not load API key %s: %s", key_id, type(exc).__name__)
+                if stale is None:
+                    retry_after = max(float(getattr(exc, "retry_after", 1.0)), 1.0)
+                    raise TenantStoreUnavailableError(f"key {key_id}", retry_after) from exc
+                future.set_result(stale)
+                return stale
+            entry = self._entry(record)
+            self._entries[key_id] = entry
+            future.set_result(entry)
+            return entry
+        except BaseException as exc:
+            if not future.done():
+                future.set_exception(exc)
+                future.exception()  # retrieved: waiters re-raise it, nobody else must
+            raise
+        finally:
+            del self._loading[key_id]
+
+    def _entry(self, record: KeyRecord | None) -> _Entry:
+        now = self.clock()
+        if record is None:
+            return _Entry(None, None, now, float("inf"))
+        key = record.key
+        expires_at = float("inf")
+        if key.expires_at is not None:
+            expires_at = now + (key.expires_at - utcnow()).total_seconds()
+        tenant = None
+        if key.tenant_id is not None:
+            tenant = TenantIdentifier(IdentifierKind.UUID, str(key.tenant_id))
+        principal = Principal(key.id, tenant, frozenset(key.scopes), "key")
+        return _Entry(record, principal, now, expires_at)
+
+    def _note_use(self, key_id: str, now: float) -> None:
+        self._noted[key_id] = now
+        self._pending[key_id] = utcnow()
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_uses())
+
+    async def _write_uses(self) -> None:
+        while self._pending:
+            used, self._pending = self._pending, {}
+            try:
+                await self.keys.record_use(used)
+            except Exception as exc:  # last use is a hint: never fail a request for it
+                logger.warning("could not record API key use: %s", type(exc).__name__)
+
+    async def close(self) -> None:
+        """Wait for a pending last-used write."""
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)

@@ -1,0 +1,93 @@
+"""API keys: the format, the stored hash, the directory, and verification through the
+one-second cache, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from rustok_core.testing import ManualClock
+from rustok_server.auth import KeyDirectory, KeyVerifier, hash_secret, parse_key
+from rustok_server.auth.keys import new_key
+from rustok_server.auth.tables import ApiKeyRow
+from rustok_server.db import Database
+from rustok_server.errors import InvalidCredentialError, TenantNotFoundError
+from rustok_server.tenancy.repository import Tenant, TenantDirectory
+
+
+def test_a_new_key_is_rsk_id_secret_with_256_bits_of_secret() -> None:
+    key_id, token = new_key()
+    parsed = parse_key(token)
+    assert parsed is not None
+    assert parsed[0] == key_id
+    assert token.startswith(f"rsk_{key_id}_")
+    assert len(parsed[1]) == 43  # 32 bytes of URL-safe base64
+
+
+@pytest.mark.parametrize("token", ["", "rsk_", "rsk_0123_abc", "Bearer x", "rsk_zz" + "0" * 60])
+def test_a_malformed_key_does_not_parse(token: str) -> None:
+    assert parse_key(token) is None
+
+
+async def test_the_table_holds_the_hash_never_the_secret(
+    database_url: str, tenants: dict[str, Tenant]
+) -> None:
+    database = Database(database_url)
+    try:
+        key, token = await KeyDirectory(database).create("acme", ["content:read"])
+        async with database.sessions() as session:
+            row = (await session.scalars(select(ApiKeyRow).where(ApiKeyRow.id == key.id))).one()
+        secret = token.split("_", 2)[2]
+        assert row.secret_hash == hash_secret(secret)
+        assert secret not in (row.secret_hash, row.scopes, row.name, row.id)
+        assert [k.id for k in await KeyDirectory(database).list("acme") if k.id == key.id]
+    finally:
+        await database.dispose()
+
+
+async def test_a_revoked_key_fails_within_the_cache_ttl(
+    database_url: str, tenants: dict[str, Tenant]
+) -> None:
+    database = Database(database_url)
+    clock = ManualClock()
+    try:
+        directory = KeyDirectory(database)
+        key, token = await directory.create("acme", ["orders:read"])
+        verifier = KeyVerifier(directory, clock=clock)
+        principal = await verifier.verify(token)
+        assert principal.actor == key.id
+        assert principal.scopes == frozenset({"orders:read"})
+        await directory.revoke(key.id)
+        clock.advance(1.0)
+        with pytest.raises(InvalidCredentialError):
+            await verifier.verify(token)
+        await verifier.close()
+    finally:
+        await database.dispose()
+
+
+async def test_a_wrong_secret_an_expired_key_and_a_disabled_tenant_are_refused(
+    database_url: str, tenants: dict[str, Tenant]
+) -> None:
+    database = Database(database_url)
+    clock = ManualClock()
+    try:
+        directory = KeyDirectory(database)
+        _, token = await directory.create("acme", ["orders:read"])
+        verifier = KeyVerifier(directory, clock=clock)
+        with pytest.raises(InvalidCredentialError):
+            await verifier.verify(token[:-1] + ("A" if token[-1] != "A" else "B"))
+        _, expired = await directory.create("acme", ["orders:read"], expires_in=-timedelta(1))
+        with pytest.raises(InvalidCredentialError):
+            await verifier.verify(expired)
+        _, globex = await directory.create("globex", ["orders:read"])
+        await verifier.verify(globex)
+        await TenantDirectory(database).set_active("globex", False)
+        clock.advance(1.0)
+        with pytest.raises(TenantNotFoundError):
+            await verifier.verify(globex)
+        await verifier.close()
+    finally:
+        await database.dispose()

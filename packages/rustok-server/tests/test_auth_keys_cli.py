@@ -1,0 +1,67 @@
+"""The keys CLI, last-used times and the actor of history rows, over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from api_fixtures import CREATED_KEYS, KEYS, NODES, ServerFactory, auth, node_in, ok
+
+from rustok_server import ServerContext, Tenant
+from rustok_server.auth import parse_key
+from rustok_server.cli import main
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str]]:
+    status = main(list(argv))
+    return status, capsys.readouterr().out.splitlines()
+
+
+async def test_keys_create_prints_the_key_alone_on_the_last_line_and_list_never_shows_it(
+    database_url: str,
+    tenants: dict[str, Tenant],
+    start_server: ServerFactory,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RUSTOK_DATABASE_URL", database_url)  # main() sets it; undone after
+    db = ["--database-url", database_url]
+    status, out = await asyncio.to_thread(
+        _run, capsys, *db, "keys", "create", "acme", "--scope", "orders:read", "--expires", "7"
+    )
+    assert status == 0
+    token = out[-1]
+    CREATED_KEYS.append(token)
+    parsed = parse_key(token)
+    assert parsed is not None
+    status, listed = await asyncio.to_thread(_run, capsys, *db, "keys", "list", "acme")
+    assert status == 0
+    assert any(line.startswith(parsed[0]) and "orders:read" in line for line in listed)
+    assert parsed[1] not in "\n".join(listed)
+    status, admin_out = await asyncio.to_thread(_run, capsys, *db, "keys", "create", "--admin")
+    assert status == 0
+    CREATED_KEYS.append(admin_out[-1])
+    server = start_server()
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        mine = {"Authorization": f"Bearer {token}"}
+        assert (await client.get("/api/commerce/orders", headers=mine)).status_code == 200
+        assert (await client.get("/api/content/nodes", headers=mine)).status_code == 403
+        admin = {"Authorization": f"Bearer {admin_out[-1]}"}
+        assert (await client.get("/api/admin/tenants", headers=admin)).status_code == 200
+
+
+async def test_the_acting_key_is_the_actor_of_history_rows_and_its_use_is_recorded(
+    start_server: ServerFactory, tenants: dict[str, Tenant]
+) -> None:
+    server = start_server()
+    context: ServerContext = server.app.state.context  # type: ignore[attr-defined]  # FastAPI app
+    key_id = KEYS["acme"].split("_")[1]
+    async with httpx.AsyncClient(base_url=server.url, headers=auth("acme")) as client:
+        node = await node_in(client, "published")
+        history = await ok(await client.get(f"{NODES}/{node['id']}/history"))
+    assert [entry["actor"] for entry in history["items"]] == [key_id]
+    assert KEYS["acme"].split("_", 2)[2] not in str(history)
+    await server.call(context.auth.verifier.close)  # the background last-used write
+    key = await server.call(lambda: context.auth.keys.get(key_id))
+    assert key.last_used_at is not None
