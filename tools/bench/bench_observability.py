@@ -27,6 +27,7 @@ import httpx
 from _report import Figure, emit, median
 from rustok_content import CreateNodeInput, NodeKind, NodeService
 from rustok_server import Settings, create_app
+from rustok_server.auth import TENANT_SCOPES, KeyDirectory
 from rustok_server.content.repository import SqlNodeRepository
 from rustok_server.db import Database
 from rustok_server.db.migrations import upgrade
@@ -39,17 +40,20 @@ ROUNDS = 30
 PER_ROUND = 200
 
 
-async def _seed(url: str) -> str:
+async def _seed(url: str) -> tuple[str, str]:
+    """Migrate, create the tenant acme with one post and a key of every scope: the post's
+    id and the key."""
     database = Database(url)
     try:
         await upgrade(database)
         tenant = await TenantDirectory(database).create("acme", "Acme")
+        _key, secret = await KeyDirectory(database).create("acme", list(TENANT_SCOPES))
         async with database.sessions() as session:
             node = await NodeService(SqlNodeRepository(session)).create(
                 tenant.id, CreateNodeInput(kind=NodeKind.POST, title="Hello", slug="hello")
             )
             await session.commit()
-        return str(node.id)
+        return str(node.id), secret
     finally:
         await database.dispose()
 
@@ -71,8 +75,8 @@ async def main() -> None:
     logging.config.dictConfig(config)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-        node_id = await _seed(url)
-        settings = Settings(database_url=url)
+        node_id, key = await _seed(url)
+        settings = Settings(database_url=url, rate_limit_per_second=0)
         apps = {
             "bare": create_app(settings),
             "metrics": create_app(settings.model_copy(update={"access_log": False})),
@@ -86,7 +90,7 @@ async def main() -> None:
             if getattr(m, "cls", None) is not ObservabilityMiddleware
         ]
         paths = {"node read": f"/api/content/nodes/{node_id}", "tenant read": "/api/tenant"}
-        headers = {"X-Tenant-ID": "acme"}
+        headers = {"Authorization": f"Bearer {key}"}
         results: dict[tuple[str, str], list[float]] = {}
         clients = {
             name: httpx.AsyncClient(

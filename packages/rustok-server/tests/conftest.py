@@ -23,7 +23,12 @@ from rustok_server.testing import LiveServer
 # Helper modules beside the tests (api_fixtures) are imported by name.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from api_fixtures import CREATED_KEYS, KEYS, create_keys  # importable only once the path is set
+from api_fixtures import (  # importable only once the path is set
+    CREATED_KEYS,
+    KEYS,
+    auth,
+    create_keys,
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -171,7 +176,7 @@ def start_server(database_url: str, clock: ManualClock) -> Iterator[ServerFactor
 
 
 @pytest.fixture
-def api_headers() -> dict[str, str]:
-    """The headers a client of the API sends with every request: the tenant (and, where
-    the API asks for one, the credential). The fuzzed and generated-client tests use it."""
-    return {"X-Tenant-ID": "acme"}
+def api_headers(tenants: dict[str, Tenant]) -> dict[str, str]:
+    """The headers a client of the API sends with every request: acme's key of every scope,
+    and acme named in the tenant header. The fuzzed and generated-client tests use it."""
+    return {"X-Tenant-ID": "acme", **auth("acme")}

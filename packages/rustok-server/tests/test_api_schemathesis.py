@@ -9,7 +9,8 @@ with a random seed, printed when it fails so the failure can be replayed with
 What the schema cannot say is left out of "schema-valid data must be accepted": a
 well-formed cursor this server never issued, an unknown currency, a business rule (422),
 a missing entity (404), a refused transition (409) and a stale If-Match (412) refuse
-schema-valid input by design.
+schema-valid input by design. The runs hold acme's key of every tenant scope, so the admin
+API, which answers such a key 403, is left to its own tests.
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ def _run(url: str, headers: dict[str, str], seed: int, workdir: Path) -> tuple[i
         "1",
         "--suppress-health-check",
         "all",
+        # The runs hold a tenant's key: the admin API answers it 403 by design (its own
+        # tests cover it), and an admin key here would disable the tenant mid-run.
+        "--exclude-path-regex",
+        "^/api/admin/",
     ]
     for name, value in headers.items():
         command += ["--header", f"{name}: {value}"]

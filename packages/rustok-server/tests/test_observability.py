@@ -17,7 +17,7 @@ from typing import IO
 
 import httpx
 import pytest
-from api_fixtures import ServerFactory, client_for, node_in, order_in
+from api_fixtures import ServerFactory, auth, client_for, node_in, order_in
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from pythonjsonlogger.json import JsonFormatter
@@ -222,4 +222,21 @@ async def test_transitions_and_tenant_cache_reads_are_counted(
     assert _sample(metrics, reads, result="miss") == 1  # the first request loaded acme
     assert _sample(metrics, reads, result="hit") >= 4  # every later request hit
     calls = "rustok_circuit_breaker_calls_total"
-    assert _sample(metrics, calls, breaker="tenant-db", outcome="success") == 1
+    # Two loads through the breaker: acme itself and acme's key, each once.
+    assert _sample(metrics, calls, breaker="tenant-db", outcome="success") == 2
+
+
+async def test_metrics_on_the_api_port_need_an_admin_key(
+    start_server: ServerFactory, tenants: dict[str, Tenant]
+) -> None:
+    server = start_server()
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        anonymous = await client.get("/metrics")
+        tenant_key = await client.get("/metrics", headers=auth("acme"))
+        admin = await client.get("/metrics", headers=auth("admin"))
+    assert anonymous.status_code == 401
+    assert tenant_key.status_code == 403
+    assert admin.status_code == 200
+    assert admin.headers["content-type"].startswith("text/plain")
+    names = {family.name for family in text_string_to_metric_families(admin.text)}
+    assert {"rustok_http_requests", "rustok_circuit_breaker_state"} <= names

@@ -35,7 +35,7 @@ from rustok_server.http.problems import (
     install_problem_handlers,
 )
 from rustok_server.http.security_headers import SecurityHeadersMiddleware
-from rustok_server.observability import health, tracing
+from rustok_server.observability import health, metrics_route, tracing
 from rustok_server.observability.metrics import ServerMetrics
 from rustok_server.observability.middleware import ObservabilityMiddleware
 from rustok_server.settings import Settings
@@ -187,6 +187,7 @@ def create_app(
         commerce_api.router,
         problem_pages.router,
         admin_api.router,
+        metrics_route.router,
     ):
         app.include_router(router)
 

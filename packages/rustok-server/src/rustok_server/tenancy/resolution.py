@@ -57,8 +57,8 @@ __all__ = [
     "guarded_loader",
 ]
 
-EXEMPT_PATHS: Final = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
-"""Paths that need no tenant (the API's documentation)."""
+EXEMPT_PATHS: Final = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/metrics")
+"""Paths that need no tenant (the API's documentation, the admins' metrics)."""
 EXEMPT_PREFIX: Final = "/problems/"
 """Paths under this prefix (the problem type pages) need no tenant either."""
 API_PREFIX: Final = "/api/"
