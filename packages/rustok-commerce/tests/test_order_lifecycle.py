@@ -24,9 +24,9 @@ from rustok_commerce import (
 )
 from rustok_core.error import ErrorKind
 from rustok_core.state_machine import (
-    GuardFailed,
-    InvalidStateData,
-    InvalidTransition,
+    GuardFailedError,
+    InvalidStateDataError,
+    InvalidTransitionError,
     State,
     allowed_triggers,
     fire,
@@ -133,7 +133,7 @@ def test_confirm_moves_pending_to_confirmed_with_inventory_reserved() -> None:
 
 def test_confirm_is_refused_by_its_guard_when_inventory_is_not_reserved() -> None:
     order = pending()
-    with pytest.raises(GuardFailed, match="items are reserved") as info:
+    with pytest.raises(GuardFailedError, match="items are reserved") as info:
         order.confirm(inventory_reserved=False)
     assert info.value.guard == "inventory reserved"
     assert info.value.kind is ErrorKind.BUSINESS_LOGIC
@@ -307,7 +307,7 @@ def test_illegal_trigger_on_a_loaded_order_raises_and_changes_nothing(
 ) -> None:
     order = Order.from_data(ONE_OF_EACH[state].to_data())
     before = order.to_data()
-    with pytest.raises(InvalidTransition) as info:
+    with pytest.raises(InvalidTransitionError) as info:
         fire(order, trigger, **ARGS[trigger])
     error = info.value
     assert (error.entity_type, error.from_state, error.trigger) == ("Order", state, trigger)
@@ -335,19 +335,19 @@ def test_state_is_checked_before_the_rules(
 ) -> None:
     # An order in the wrong state asked for a transition with blank details is refused
     # for its state (409), not for the details: the state is the more fundamental error.
-    with pytest.raises(InvalidTransition) as info:
+    with pytest.raises(InvalidTransitionError) as info:
         fire(ONE_OF_EACH[state], trigger, **blank)
     assert info.value.from_state == state
 
 
 def test_plain_cancel_of_a_paid_order_is_refused_at_run_time() -> None:
-    with pytest.raises(InvalidTransition) as info:
+    with pytest.raises(InvalidTransitionError) as info:
         fire(paid(), "cancel", reason="late")
     assert info.value.allowed == ("cancel_with_refund", "ship")
 
 
 def test_unknown_trigger_is_an_invalid_transition() -> None:
-    with pytest.raises(InvalidTransition):
+    with pytest.raises(InvalidTransitionError):
         fire(pending(), "refund")
 
 
@@ -375,14 +375,14 @@ def test_stored_form_keeps_money_as_text() -> None:
 def test_loading_an_unknown_state_is_refused() -> None:
     data = pending().to_data()
     data["state"] = "refunded"
-    with pytest.raises(InvalidStateData, match="refunded"):
+    with pytest.raises(InvalidStateDataError, match="refunded"):
         Order.from_data(data)
 
 
 def test_loading_an_unknown_currency_is_refused() -> None:
     data = pending().to_data()
     data["total"] = {"amount": "1.00", "currency": "ABC"}
-    with pytest.raises(InvalidStateData):
+    with pytest.raises(InvalidStateDataError):
         Order.from_data(data)
 
 

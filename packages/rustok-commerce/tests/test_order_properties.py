@@ -1,7 +1,7 @@
 """Property tests: random trigger sequences, applied at run time, follow the typed graph.
 
 For any sequence of triggers fired on an order whose state is known only at run time:
-the order never reaches a state outside the graph; `InvalidTransition` is raised exactly
+the order never reaches a state outside the graph; `InvalidTransitionError` is raised exactly
 when the typed API has no such method for that state; and a refused trigger leaves the
 order as it was.
 """
@@ -25,7 +25,7 @@ from rustok_commerce import (
     Order,
     currency_minor_units,
 )
-from rustok_core.state_machine import Entity, InvalidTransition, State, fire
+from rustok_core.state_machine import Entity, InvalidTransitionError, State, fire
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 TRIGGERS = sorted(ORDER_MACHINE.triggers)
@@ -84,12 +84,12 @@ def test_random_trigger_sequences_follow_the_typed_graph(
         state_before = order.state_name
         stored_before = order.to_data()
         typed_allows = state_before in TYPED_SOURCES[trigger]
-        refused: InvalidTransition | MissingOrderDetailError | None = None
+        refused: InvalidTransitionError | MissingOrderDetailError | None = None
         try:
             moved = fire(order, trigger, **kwargs)
-        except (InvalidTransition, MissingOrderDetailError) as error:
+        except (InvalidTransitionError, MissingOrderDetailError) as error:
             refused = error
-        if isinstance(refused, InvalidTransition):
+        if isinstance(refused, InvalidTransitionError):
             assert not typed_allows, f"{trigger} from {state_before} refused"
             assert refused.from_state == state_before
             assert order.to_data() == stored_before

@@ -33,7 +33,7 @@ from rustok_commerce import (
     ShipOrderInput,
 )
 from rustok_core.error import ErrorKind
-from rustok_core.state_machine import GuardFailed, InvalidTransition, State, is_state
+from rustok_core.state_machine import GuardFailedError, InvalidTransitionError, State, is_state
 from rustok_core.testing import ManualClock
 
 TENANT = UUID(int=10)
@@ -190,7 +190,7 @@ async def test_a_shipped_order_cannot_be_cancelled(service: OrderService) -> Non
     await service.confirm(TENANT, order.id)
     await service.pay(TENANT, order.id, PAY)
     await service.ship(TENANT, order.id, SHIP)
-    with pytest.raises(InvalidTransition) as info:
+    with pytest.raises(InvalidTransitionError) as info:
         await service.cancel(TENANT, order.id, CancelOrderInput(reason="late", refund_id="re_1"))
     assert (info.value.from_state, info.value.trigger) == ("shipped", "cancel")
     assert info.value.allowed == ("deliver",)
@@ -198,7 +198,7 @@ async def test_a_shipped_order_cannot_be_cancelled(service: OrderService) -> Non
 
 async def test_a_transition_from_the_wrong_state_stores_nothing(service: OrderService) -> None:
     order = await service.create(TENANT, new_order())
-    with pytest.raises(InvalidTransition) as info:
+    with pytest.raises(InvalidTransitionError) as info:
         await service.ship(TENANT, order.id, SHIP)
     assert info.value.status == 409
     assert await service.get(TENANT, order.id) == order
@@ -224,14 +224,14 @@ async def test_each_service_transition_checks_the_state(
         "pay": lambda: service.pay(TENANT, order.id, PAY),
         "deliver": lambda: service.deliver(TENANT, order.id),
     }
-    with pytest.raises(InvalidTransition) as info:
+    with pytest.raises(InvalidTransitionError) as info:
         await calls[call]()
     assert (info.value.from_state, info.value.trigger) == (from_state, call)
 
 
 async def test_a_failing_guard_stores_nothing(service: OrderService) -> None:
     order = await service.create(TENANT, new_order())
-    with pytest.raises(GuardFailed):
+    with pytest.raises(GuardFailedError):
         await service.confirm(TENANT, order.id, ConfirmOrderInput(inventory_reserved=False))
     assert (await service.get(TENANT, order.id)).version == 1
 
@@ -353,7 +353,7 @@ async def test_concurrent_service_calls_apply_each_transition_once(
     wins = [r for r in results if isinstance(r, Order)]
     losses = [r for r in results if isinstance(r, BaseException)]
     assert len(wins) == 1
-    assert all(isinstance(e, InvalidTransition | OrderVersionConflictError) for e in losses)
+    assert all(isinstance(e, InvalidTransitionError | OrderVersionConflictError) for e in losses)
     history = await service.history(TENANT, order.id)
     assert [r.trigger for r in history] == ["confirm", "pay"]
 
@@ -423,7 +423,7 @@ async def test_on_transition_hears_each_saved_record_and_nothing_refused(
     order = await service.create(TENANT, new_order())
     await service.confirm(TENANT, order.id)
     await service.pay(TENANT, order.id, PAY)
-    with pytest.raises(InvalidTransition):
+    with pytest.raises(InvalidTransitionError):
         await service.confirm(TENANT, order.id)  # refused: nothing saved, nothing heard
     assert heard == ["confirm", "pay"]
     assert [r.trigger for r in await service.history(TENANT, order.id)] == heard

@@ -22,9 +22,9 @@ from rustok_content import (
 )
 from rustok_core.error import ErrorKind, RichError
 from rustok_core.state_machine import (
-    GuardFailed,
-    InvalidStateData,
-    InvalidTransition,
+    GuardFailedError,
+    InvalidStateDataError,
+    InvalidTransitionError,
     allowed_triggers,
     fire,
     is_state,
@@ -126,7 +126,7 @@ def test_archive_moves_a_published_node_to_archived_with_its_reason() -> None:
 
 def test_archive_refuses_an_empty_reason() -> None:
     published = draft().publish()
-    with pytest.raises(GuardFailed) as caught:
+    with pytest.raises(GuardFailedError) as caught:
         published.archive("  ")
     err = caught.value
     assert err.kind is ErrorKind.BUSINESS_LOGIC
@@ -182,7 +182,7 @@ def test_a_trigger_the_state_does_not_allow_raises_and_changes_nothing(
     node: AnyContentNode, trigger: str, arguments: dict[str, object], allowed: tuple[str, ...]
 ) -> None:
     before = node.to_data()
-    with pytest.raises(InvalidTransition) as caught:
+    with pytest.raises(InvalidTransitionError) as caught:
         fire(node, trigger, **arguments)
     err = caught.value
     assert isinstance(err, RichError)
@@ -198,7 +198,7 @@ def test_a_trigger_the_state_does_not_allow_raises_and_changes_nothing(
 
 def test_update_of_an_archived_node_reports_the_state_before_the_arguments() -> None:
     archived: AnyContentNode = draft().publish().archive("x")
-    with pytest.raises(InvalidTransition):
+    with pytest.raises(InvalidTransitionError):
         fire(archived, "update", slug="Not A Slug")
 
 
@@ -252,12 +252,12 @@ def test_a_loaded_node_is_narrowed_before_a_transition() -> None:
 def test_stored_data_with_an_unknown_state_is_refused() -> None:
     data = draft().to_data()
     data["state"] = "deleted"
-    with pytest.raises(InvalidStateData, match="states: draft, published, archived"):
+    with pytest.raises(InvalidStateDataError, match="states: draft, published, archived"):
         ContentNode.from_data(data)
 
 
 def test_stored_state_data_missing_a_field_is_refused() -> None:
     data = draft().publish().to_data()
     data["state_data"] = {}
-    with pytest.raises(InvalidStateData, match="published_at"):
+    with pytest.raises(InvalidStateDataError, match="published_at"):
         ContentNode.from_data(data)

@@ -1,5 +1,5 @@
 """Properties of the content lifecycle under random trigger sequences applied at run time:
-the node never leaves the graph, ``InvalidTransition`` is raised exactly when the typed API
+the node never leaves the graph, ``InvalidTransitionError`` is raised exactly when the typed API
 has no such method for the node's state, and a refused trigger changes nothing."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from rustok_content import CONTENT_MACHINE, AnyContentNode, ContentNode, Draft
 from rustok_core.state_machine import (
     Entity,
-    GuardFailed,
-    InvalidTransition,
+    GuardFailedError,
+    InvalidTransitionError,
     State,
     fire,
 )
@@ -82,17 +82,17 @@ def test_random_trigger_sequences_follow_the_typed_api(
         state = type(node.state)
         before = node.to_data()
         allowed = trigger in TYPED_API[state]
-        outcome: Entity[State] | InvalidTransition | GuardFailed
+        outcome: Entity[State] | InvalidTransitionError | GuardFailedError
         try:
             outcome = fire(node, trigger, **_arguments(trigger, reason, step))
-        except (InvalidTransition, GuardFailed) as refused:
+        except (InvalidTransitionError, GuardFailedError) as refused:
             outcome = refused
-        if isinstance(outcome, InvalidTransition):
+        if isinstance(outcome, InvalidTransitionError):
             assert not allowed, f"{trigger} refused from {state.__name__}"
             assert (outcome.from_state, outcome.trigger) == (state.state_name, trigger)
             assert node.to_data() == before
             continue
-        if isinstance(outcome, GuardFailed):
+        if isinstance(outcome, GuardFailedError):
             assert allowed
             assert trigger == "archive"
             assert not reason.strip()

@@ -25,7 +25,7 @@ from rustok_content import (
     UpdateNodeInput,
 )
 from rustok_core.error import ErrorKind
-from rustok_core.state_machine import GuardFailed, InvalidTransition, is_state
+from rustok_core.state_machine import GuardFailedError, InvalidTransitionError, is_state
 from rustok_core.testing import ManualClock
 
 TENANT = UUID("00000000-0000-4000-8000-00000000000a")
@@ -104,7 +104,7 @@ async def test_update_saves_the_changes_and_a_record(
 
 async def test_a_refused_transition_saves_nothing(service: NodeService) -> None:
     node = await service.create(TENANT, post())
-    with pytest.raises(InvalidTransition) as caught:
+    with pytest.raises(InvalidTransitionError) as caught:
         await service.transition(TENANT, node.id, "archive", reason="x")
     assert caught.value.status == 409
     assert await service.get(TENANT, node.id) == node
@@ -114,14 +114,14 @@ async def test_a_refused_transition_saves_nothing(service: NodeService) -> None:
 async def test_archiving_without_a_reason_is_refused(service: NodeService) -> None:
     node = await service.create(TENANT, post())
     await service.publish(TENANT, node.id)
-    with pytest.raises(GuardFailed):
+    with pytest.raises(GuardFailedError):
         await service.transition(TENANT, node.id, "archive")
     assert len(await service.history(TENANT, node.id)) == 1
 
 
 async def test_an_unknown_trigger_is_an_invalid_transition(service: NodeService) -> None:
     node = await service.create(TENANT, post())
-    with pytest.raises(InvalidTransition, match="'delete'"):
+    with pytest.raises(InvalidTransitionError, match="'delete'"):
         await service.transition(TENANT, node.id, "delete")
 
 
@@ -254,6 +254,6 @@ async def test_on_transition_hears_each_saved_record_and_nothing_refused(
     )
     node = await service.create(TENANT, post())
     await service.publish(TENANT, node.id)
-    with pytest.raises(InvalidTransition):
+    with pytest.raises(InvalidTransitionError):
         await service.publish(TENANT, node.id)  # refused: nothing saved, nothing heard
     assert heard == [("publish", "draft", "published")]

@@ -8,7 +8,7 @@ import pytest
 from rustok_core.error import ErrorKind, FieldViolation, RichError
 
 
-class OrderNotFound(RichError):
+class OrderNotFoundError(RichError):
     def __init__(self, order_id: str) -> None:
         super().__init__(ErrorKind.NOT_FOUND, f"order {order_id} not found")
         self.order_id = order_id
@@ -89,7 +89,7 @@ def test_str_shows_message_and_fields_repr_shows_kind() -> None:
 
 
 def test_subclass_passes_its_own_kind() -> None:
-    error = OrderNotFound("o-1")
+    error = OrderNotFoundError("o-1")
     assert error.kind is ErrorKind.NOT_FOUND
     assert error.status == 404
     assert error.message == "order o-1 not found"
@@ -177,9 +177,9 @@ def test_log_dict_holds_everything_for_logs() -> None:
 
 
 def test_pickles_with_its_state_even_for_subclasses() -> None:
-    error = OrderNotFound("o-1").with_field("id", "o-1").with_trace("t-1")
+    error = OrderNotFoundError("o-1").with_field("id", "o-1").with_trace("t-1")
     copy = pickle.loads(pickle.dumps(error))
-    assert type(copy) is OrderNotFound
+    assert type(copy) is OrderNotFoundError
     assert copy.order_id == "o-1"
     assert copy.fields == {"id": "o-1"}
     assert copy.trace_id == "t-1"

@@ -17,9 +17,9 @@ from rustok_core.state_machine import (
     SAME,
     Entity,
     Guard,
-    GuardFailed,
-    InvalidStateData,
-    InvalidTransition,
+    GuardFailedError,
+    InvalidStateDataError,
+    InvalidTransitionError,
     MachineBuilder,
     State,
     StateMachine,
@@ -141,7 +141,7 @@ def test_state_data_round_trips_through_json_ready_dicts() -> None:
 
 
 def test_invalid_state_data_names_the_field() -> None:
-    with pytest.raises(InvalidStateData, match="closed_at") as caught:
+    with pytest.raises(InvalidStateDataError, match="closed_at") as caught:
         Closed.from_data({"reason": "x", "closed_at": "yesterday"})
     assert caught.value.kind is ErrorKind.VALIDATION
     assert caught.value.state_name == "closed"
@@ -221,7 +221,7 @@ def test_reflexive_transition_keeps_the_state_and_applies_changes() -> None:
 
 def test_a_transition_from_the_wrong_state_raises_invalid_transition() -> None:
     closed = Ticket.new_open("printer").close("fixed")
-    with pytest.raises(InvalidTransition) as caught:
+    with pytest.raises(InvalidTransitionError) as caught:
         closed.edit("x")  # type: ignore[misc]  # the point: not allowed from Closed
     err = caught.value
     assert isinstance(err, RichError)
@@ -235,13 +235,13 @@ def test_a_transition_from_the_wrong_state_raises_invalid_transition() -> None:
 
 def test_a_final_state_says_nothing_is_allowed() -> None:
     purged = Ticket.new_open("x").close("done").purge()
-    with pytest.raises(InvalidTransition, match="none \\(final state\\)"):
+    with pytest.raises(InvalidTransitionError, match="none \\(final state\\)"):
         purged.reopen()  # type: ignore[misc]  # the point: not allowed from Purged
 
 
 def test_a_failing_guard_raises_guard_failed_with_its_message() -> None:
     ticket = Ticket.new_open("printer")
-    with pytest.raises(GuardFailed) as caught:
+    with pytest.raises(GuardFailedError) as caught:
         ticket.close("   ")
     err = caught.value
     assert err.kind is ErrorKind.BUSINESS_LOGIC
@@ -252,7 +252,7 @@ def test_a_failing_guard_raises_guard_failed_with_its_message() -> None:
 
 
 def test_and_reports_the_first_guard_that_fails() -> None:
-    with pytest.raises(GuardFailed, match="too long") as caught:
+    with pytest.raises(GuardFailedError, match="too long") as caught:
         Ticket.new_open("printer").close("x" * 21)
     assert caught.value.guard == "short"
 
@@ -332,14 +332,14 @@ def test_entity_round_trips_with_state_name_and_state_data() -> None:
 def test_from_data_refuses_an_unknown_state_name() -> None:
     data = Ticket.new_open("printer").to_data()
     data["state"] = "lost"
-    with pytest.raises(InvalidStateData, match="states: open, closed, gone"):
+    with pytest.raises(InvalidStateDataError, match="states: open, closed, gone"):
         Ticket.from_data(data)
 
 
 def test_from_data_refuses_invalid_fields() -> None:
     data = Ticket.new_open("printer").to_data()
     data["tenant_id"] = "not-a-uuid"
-    with pytest.raises(InvalidStateData, match="tenant_id"):
+    with pytest.raises(InvalidStateDataError, match="tenant_id"):
         Ticket.from_data(data)
 
 
@@ -368,7 +368,7 @@ def test_fire_calls_the_method_named_by_the_trigger() -> None:
 
 
 def test_fire_refuses_an_unknown_trigger_as_invalid_transition() -> None:
-    with pytest.raises(InvalidTransition, match="'explode'") as caught:
+    with pytest.raises(InvalidTransitionError, match="'explode'") as caught:
         fire(Ticket.new_open("x"), "explode")
     assert caught.value.allowed == ("close", "edit")
 

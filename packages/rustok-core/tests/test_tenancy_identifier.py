@@ -8,7 +8,7 @@ import pytest
 
 from rustok_core.tenancy import (
     IdentifierKind,
-    InvalidTenantIdentifier,
+    InvalidTenantIdentifierError,
     TenantIdentifier,
     parse_tenant_identifier,
 )
@@ -33,7 +33,7 @@ def test_header_with_anything_else_parses_as_a_slug() -> None:
     ("raw", "reason"), [("", "empty"), ("admin", "reserved"), ("a b", "invalid_characters")]
 )
 def test_header_that_is_neither_is_refused_as_a_slug(raw: str, reason: str) -> None:
-    with pytest.raises(InvalidTenantIdentifier) as caught:
+    with pytest.raises(InvalidTenantIdentifierError) as caught:
         parse_tenant_identifier(raw)
     assert caught.value.reason == reason
     assert caught.value.identifier_kind is IdentifierKind.SLUG
@@ -43,7 +43,7 @@ def test_constructing_normalises_and_validates() -> None:
     assert TenantIdentifier(IdentifierKind.HOST, "Shop.Example.com:443").value == (
         "shop.example.com"
     )
-    with pytest.raises(InvalidTenantIdentifier):
+    with pytest.raises(InvalidTenantIdentifierError):
         TenantIdentifier(IdentifierKind.SLUG, "admin")
 
 
@@ -67,7 +67,7 @@ def test_as_uuid_of_a_slug_is_refused() -> None:
 
 
 def test_refusal_pickles_with_its_reason() -> None:
-    with pytest.raises(InvalidTenantIdentifier) as caught:
+    with pytest.raises(InvalidTenantIdentifierError) as caught:
         parse_tenant_identifier("admin")
     copy = pickle.loads(pickle.dumps(caught.value))
     assert copy.reason == "reserved"

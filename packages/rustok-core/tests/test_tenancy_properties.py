@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from rustok_core.tenancy import (
     RESERVED_SLUGS,
-    InvalidTenantIdentifier,
+    InvalidTenantIdentifierError,
     RejectionReason,
     parse_tenant_identifier,
     validate_host,
@@ -32,10 +32,10 @@ whitespace = st.text(st.sampled_from(" \t\n\r"), max_size=3)
 
 def outcome(validator: Callable[[str], object], raw: str) -> object:
     """Call the validator; any exception other than the typed refusal fails the test."""
-    refusal: InvalidTenantIdentifier | None = None
+    refusal: InvalidTenantIdentifierError | None = None
     try:
         return validator(raw)
-    except InvalidTenantIdentifier as error:
+    except InvalidTenantIdentifierError as error:
         refusal = error
     assert refusal.reason in REASONS
     assert refusal.status == 400
@@ -92,7 +92,7 @@ def test_no_reserved_word_is_accepted_in_any_case_or_with_spaces(
         data.draw(st.sampled_from([ch.lower(), ch.upper()]), label="char") for ch in word
     )
     for validator in (validate_slug, parse_tenant_identifier):
-        with pytest.raises(InvalidTenantIdentifier) as caught:
+        with pytest.raises(InvalidTenantIdentifierError) as caught:
             validator(before + cased + after)
         assert caught.value.reason == "reserved"
 

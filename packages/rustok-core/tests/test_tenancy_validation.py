@@ -8,7 +8,7 @@ from rustok_core.error import ErrorKind, ProblemDetails, RichError
 from rustok_core.tenancy import (
     RESERVED_SLUGS,
     IdentifierKind,
-    InvalidTenantIdentifier,
+    InvalidTenantIdentifierError,
     RejectionReason,
     validate_host,
     validate_slug,
@@ -26,7 +26,7 @@ ORIGINAL_RESERVED = {
 
 def reason_of(validator: object, raw: str) -> str:
     assert callable(validator)
-    with pytest.raises(InvalidTenantIdentifier) as caught:
+    with pytest.raises(InvalidTenantIdentifierError) as caught:
         validator(raw)
     return caught.value.reason
 
@@ -180,7 +180,7 @@ def test_invalid_hosts_are_refused_with_a_reason(raw: str, reason: str) -> None:
 
 
 def test_refusal_is_a_validation_rich_error_with_a_reason_code() -> None:
-    with pytest.raises(InvalidTenantIdentifier) as caught:
+    with pytest.raises(InvalidTenantIdentifierError) as caught:
         validate_slug("Admin")
     error = caught.value
     assert isinstance(error, RichError)
@@ -197,7 +197,7 @@ def test_refusal_is_a_validation_rich_error_with_a_reason_code() -> None:
 
 
 def test_refusal_converts_to_a_400_problem_that_does_not_echo_the_input() -> None:
-    with pytest.raises(InvalidTenantIdentifier) as caught:
+    with pytest.raises(InvalidTenantIdentifierError) as caught:
         validate_slug("<script>alert(1)</script>")
     document = ProblemDetails.from_error(caught.value, instance="/api/nodes").to_dict()
     assert document["status"] == 400
@@ -210,7 +210,7 @@ def test_refusal_converts_to_a_400_problem_that_does_not_echo_the_input() -> Non
 
 
 def test_a_huge_input_is_shortened_in_the_message() -> None:
-    with pytest.raises(InvalidTenantIdentifier) as caught:
+    with pytest.raises(InvalidTenantIdentifierError) as caught:
         validate_slug("x" * 10_000)
     assert len(caught.value.message) < 400
     assert caught.value.value == "x" * 10_000

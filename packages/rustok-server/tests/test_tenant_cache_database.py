@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from rustok_core.tenancy import InvalidTenantIdentifier
+from rustok_core.tenancy import InvalidTenantIdentifierError
 from rustok_core.testing import ManualClock
 from rustok_server import ServerContext, Settings, Tenant, TenantNotFoundError, create_app
 from rustok_server.testing import QueryCounter
@@ -44,7 +44,7 @@ async def test_unknown_tenants_never_count_as_breaker_failures(context: ServerCo
 
 async def test_malformed_header_raises_before_any_query(context: ServerContext) -> None:
     counter = QueryCounter(context.database)
-    with pytest.raises(InvalidTenantIdentifier):
+    with pytest.raises(InvalidTenantIdentifierError):
         await context.resolver.resolve(b"../../etc", None)
     assert counter.count == 0
 

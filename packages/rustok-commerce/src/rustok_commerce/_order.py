@@ -8,7 +8,7 @@
 
 Each transition method is typed on ``self``: ``Order[Pending].ship(...)`` is a mypy
 error, and for an order loaded from storage (whose state mypy cannot know) the same call
-raises `InvalidTransition` at run time, checked against the one transitions ``Machine`` of
+raises `InvalidTransitionError` at run time, checked against the one transitions ``Machine`` of
 the class. Orders are immutable: a transition returns a new order, with its version plus
 one and the `TransitionRecord` of the transition in ``last_transition``.
 """
@@ -30,8 +30,8 @@ from rustok_commerce._money import Money
 from rustok_core.state_machine import (
     Entity,
     Guard,
-    InvalidStateData,
-    InvalidTransition,
+    InvalidStateDataError,
+    InvalidTransitionError,
     MachineBuilder,
     State,
     StateMachine,
@@ -264,8 +264,8 @@ class Order(Entity[S]):
         """Pending to Confirmed, once the items are reserved.
 
         Raises:
-            InvalidTransition: the order is not `Pending`.
-            GuardFailed: `inventory_reserved` is false (guard ``inventory reserved``).
+            InvalidTransitionError: the order is not `Pending`.
+            GuardFailedError: `inventory_reserved` is false (guard ``inventory reserved``).
         """
         return self._transition(
             "confirm",
@@ -286,7 +286,7 @@ class Order(Entity[S]):
         """Confirmed to Paid, by the payment `payment_id`.
 
         Raises:
-            InvalidTransition: the order is not `Confirmed`.
+            InvalidTransitionError: the order is not `Confirmed`.
             MissingOrderDetailError: `payment_id` is empty or blank.
             MissingOrderDetailError: `payment_method` is empty or blank.
         """
@@ -317,7 +317,7 @@ class Order(Entity[S]):
         """Paid to Shipped, with the carrier's tracking number.
 
         Raises:
-            InvalidTransition: the order is not `Paid`.
+            InvalidTransitionError: the order is not `Paid`.
             MissingOrderDetailError: `tracking_number` is empty or blank.
             MissingOrderDetailError: `carrier` is empty or blank.
         """
@@ -349,7 +349,7 @@ class Order(Entity[S]):
         A blank signature counts as none.
 
         Raises:
-            InvalidTransition: the order is not `Shipped`.
+            InvalidTransitionError: the order is not `Shipped`.
         """
         signed = _text(signature) if signature is not None else ""
         when = at if at is not None else _now()
@@ -374,7 +374,7 @@ class Order(Entity[S]):
         cannot be cancelled.
 
         Raises:
-            InvalidTransition: the order is neither `Pending` nor `Confirmed`.
+            InvalidTransitionError: the order is neither `Pending` nor `Confirmed`.
             MissingOrderDetailError: `reason` is empty or blank.
         """
         reason = _text(reason)
@@ -401,7 +401,7 @@ class Order(Entity[S]):
         """Paid to Cancelled, for `reason`, with the refund `refund_id` already issued.
 
         Raises:
-            InvalidTransition: the order is not `Paid`.
+            InvalidTransitionError: the order is not `Paid`.
             MissingOrderDetailError: `reason` is empty or blank.
             MissingOrderDetailError: `refund_id` is empty or blank.
         """
@@ -431,7 +431,7 @@ class Order(Entity[S]):
         ``order.state``) before calling a transition.
 
         Raises:
-            InvalidStateData: the state name is unknown or any data (the total among
+            InvalidStateDataError: the state name is unknown or any data (the total among
                 them) is invalid.
         """
         try:
@@ -439,7 +439,9 @@ class Order(Entity[S]):
         except CommerceError as error:
             # A stored total that breaks a money rule (an unknown currency, more decimals
             # than its minor unit): the row is invalid, like any other bad field.
-            raise InvalidStateData(cls.__name__, str(data.get("state")), error.message) from error
+            raise InvalidStateDataError(
+                cls.__name__, str(data.get("state")), error.message
+            ) from error
 
 
 AnyOrder: TypeAlias = (
@@ -453,14 +455,14 @@ ORDER_STATES: Final[tuple[type[State], ...]] = ORDER_MACHINE.states
 
 
 def raise_invalid_transition(order: Entity[State], trigger: str) -> NoReturn:
-    """Raise the `InvalidTransition` for `trigger` on `order` in its current state.
+    """Raise the `InvalidTransitionError` for `trigger` on `order` in its current state.
 
     Raises:
-        InvalidTransition: always, naming the order, its state, the trigger and the
+        InvalidTransitionError: always, naming the order, its state, the trigger and the
             triggers that state allows.
     """
     source = order.state.state_name
-    raise InvalidTransition(
+    raise InvalidTransitionError(
         entity_type=type(order).__name__,
         entity_id=str(order.id),
         from_state=source,

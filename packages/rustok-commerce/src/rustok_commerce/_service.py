@@ -1,7 +1,7 @@
 """The order service: validated input in, typed transitions, one audit record each.
 
 Each transition loads the order for the tenant, narrows it to the state the transition
-starts from (or refuses with `InvalidTransition` naming the state it is in), applies the
+starts from (or refuses with `InvalidTransitionError` naming the state it is in), applies the
 typed transition, and saves the new order together with its `TransitionRecord` through
 `OrderRepository.save`, one unit of work.
 
@@ -186,8 +186,8 @@ class OrderService:
 
         Raises:
             OrderNotFoundError: no such order for this tenant.
-            InvalidTransition: the order is not `Pending`.
-            GuardFailed: the items are not reserved.
+            InvalidTransitionError: the order is not `Pending`.
+            GuardFailedError: the items are not reserved.
             OrderVersionConflictError: another change of the order was saved first, or
                 the order is not at `expected_version` (when given).
         """
@@ -211,7 +211,7 @@ class OrderService:
 
         Raises:
             OrderNotFoundError: no such order for this tenant.
-            InvalidTransition: the order is not `Confirmed`.
+            InvalidTransitionError: the order is not `Confirmed`.
             OrderVersionConflictError: another change of the order was saved first, or
                 the order is not at `expected_version` (when given).
         """
@@ -234,7 +234,7 @@ class OrderService:
 
         Raises:
             OrderNotFoundError: no such order for this tenant.
-            InvalidTransition: the order is not `Paid`.
+            InvalidTransitionError: the order is not `Paid`.
             OrderVersionConflictError: another change of the order was saved first, or
                 the order is not at `expected_version` (when given).
         """
@@ -257,7 +257,7 @@ class OrderService:
 
         Raises:
             OrderNotFoundError: no such order for this tenant.
-            InvalidTransition: the order is not `Shipped`.
+            InvalidTransitionError: the order is not `Shipped`.
             OrderVersionConflictError: another change of the order was saved first, or
                 the order is not at `expected_version` (when given).
         """
@@ -284,7 +284,7 @@ class OrderService:
 
         Raises:
             OrderNotFoundError: no such order for this tenant.
-            InvalidTransition: the order is `Shipped`, `Delivered` or `Cancelled`.
+            InvalidTransitionError: the order is `Shipped`, `Delivered` or `Cancelled`.
             MissingOrderDetailError: the order is paid and no refund id was given
                 (field ``refund_id``).
             RefundNotApplicableError: a refund id was given for an unpaid order.

@@ -9,7 +9,7 @@ from rustok_core.error import ErrorKind, RichError
 
 class ContentError(RichError):
     """Base of every error the content package raises (transition errors come from
-    ``rustok_core.state_machine``: ``InvalidTransition``, ``GuardFailed``)."""
+    ``rustok_core.state_machine``: ``InvalidTransitionError``, ``GuardFailedError``)."""
 
 
 class NodeNotFoundError(ContentError):

@@ -72,7 +72,7 @@ class ArchiveNodeInput(BaseModel):
     """Why a published node is taken down (at most 1000 characters).
 
     A blank reason is well-formed input that the archive rule refuses: the content
-    machine's ``reason given`` guard raises ``GuardFailed`` (422), the same for every
+    machine's ``reason given`` guard raises ``GuardFailedError`` (422), the same for every
     caller, so the model itself does not refuse it.
     """
 

@@ -82,7 +82,7 @@ class ContentNode(Entity[S_co]):
     published. Each returns a new node (version plus one, ``last_transition`` set) and
     leaves this one unchanged. mypy rejects a transition from the wrong state; for a node
     loaded from storage (:data:`AnyContentNode`) the same call raises
-    ``InvalidTransition`` at run time.
+    ``InvalidTransitionError`` at run time.
 
     Attributes:
         author_id: who wrote it, if known.
@@ -172,7 +172,7 @@ class ContentNode(Entity[S_co]):
         """Published -> Archived, for ``reason``.
 
         Raises:
-            GuardFailed: when ``reason`` is empty (kind BUSINESS_LOGIC).
+            GuardFailedError: when ``reason`` is empty (kind BUSINESS_LOGIC).
         """
         now = _now(at)
         reason = reason.strip()
@@ -226,7 +226,7 @@ class ContentNode(Entity[S_co]):
         ``updated_at``. Fields left ``None`` keep their value.
 
         Raises:
-            InvalidTransition: when the node is archived (restore it first).
+            InvalidTransitionError: when the node is archived (restore it first).
             InvalidContentError: when a new title or slug breaks its rule.
         """
         self._check_trigger("update")
@@ -250,7 +250,7 @@ class ContentNode(Entity[S_co]):
         transition.
 
         Raises:
-            InvalidStateData: when the state or any field is invalid.
+            InvalidStateDataError: when the state or any field is invalid.
         """
         # super() needs its arguments in a slotted dataclass (the class is rebuilt).
         return cast("AnyContentNode", super(ContentNode, cls).from_data(data))

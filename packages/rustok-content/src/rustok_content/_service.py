@@ -197,7 +197,7 @@ class NodeService:
 
         Raises:
             NodeNotFoundError, ConcurrentModificationError, DuplicateSlugError, InvalidContentError.
-            InvalidTransition: when the node is archived.
+            InvalidTransitionError: when the node is archived.
         """
         return await self._move(
             tenant_id,
@@ -225,8 +225,8 @@ class NodeService:
 
         Raises:
             NodeNotFoundError: when the tenant has no such node.
-            InvalidTransition: when the node's state does not allow ``trigger``.
-            GuardFailed: when archiving without a reason.
+            InvalidTransitionError: when the node's state does not allow ``trigger``.
+            GuardFailedError: when archiving without a reason.
             ConcurrentModificationError: when the node changed since it was read, or is not
                 at ``expected_version``.
         """

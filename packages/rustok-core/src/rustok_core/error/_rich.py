@@ -33,7 +33,7 @@ class RichError(Exception):
 
     Subclasses pass their own kind::
 
-        class OrderNotFound(RichError):
+        class OrderNotFoundError(RichError):
             def __init__(self, order_id: str) -> None:
                 super().__init__(ErrorKind.NOT_FOUND, f"order {order_id} not found")
 

@@ -8,14 +8,18 @@ same call at run time for values loaded from storage::
         Entity,
         MachineBuilder,
         State,
-        InvalidTransition,
+        InvalidTransitionError,
         is_state,
         to_mermaid,
     )
 """
 
 from rustok_core.state_machine._entity import Entity, allowed_triggers, fire, is_state
-from rustok_core.state_machine._errors import GuardFailed, InvalidStateData, InvalidTransition
+from rustok_core.state_machine._errors import (
+    GuardFailedError,
+    InvalidStateDataError,
+    InvalidTransitionError,
+)
 from rustok_core.state_machine._guard import Guard, TransitionRequest, and_, not_, or_
 from rustok_core.state_machine._machine import SAME, MachineBuilder, StateMachine
 from rustok_core.state_machine._mermaid import to_mermaid
@@ -26,9 +30,9 @@ __all__ = [
     "SAME",
     "Entity",
     "Guard",
-    "GuardFailed",
-    "InvalidStateData",
-    "InvalidTransition",
+    "GuardFailedError",
+    "InvalidStateDataError",
+    "InvalidTransitionError",
     "MachineBuilder",
     "State",
     "StateMachine",

@@ -12,7 +12,11 @@ from uuid import UUID
 
 from pydantic import TypeAdapter, ValidationError
 
-from rustok_core.state_machine._errors import GuardFailed, InvalidStateData, InvalidTransition
+from rustok_core.state_machine._errors import (
+    GuardFailedError,
+    InvalidStateDataError,
+    InvalidTransitionError,
+)
 from rustok_core.state_machine._guard import TransitionRequest
 from rustok_core.state_machine._machine import StateMachine
 from rustok_core.state_machine._record import TransitionRecord
@@ -105,8 +109,8 @@ class Entity(Generic[S_co]):
         """Move to ``target`` by ``trigger``; return the new entity.
 
         Checks, in order: the trigger exists from the current state
-        (``InvalidTransition``), ``target`` is the state the machine leads to
-        (``TypeError``, a programming error), the guard passes (``GuardFailed``). Then
+        (``InvalidTransitionError``), ``target`` is the state the machine leads to
+        (``TypeError``, a programming error), the guard passes (``GuardFailedError``). Then
         returns a copy with the new state, the version plus one, ``last_transition`` set
         to the :class:`TransitionRecord`, :attr:`touched_field` set to ``at`` (default:
         now) and ``changes`` applied. The copy is written field by field, without calling
@@ -129,7 +133,7 @@ class Entity(Generic[S_co]):
             request = TransitionRequest(self, trigger, self.state, target, actor, record_data)
             failed = guard.failure(request)
             if failed is not None:
-                raise GuardFailed(
+                raise GuardFailedError(
                     entity_type=cls.__name__,
                     entity_id=str(self.id),
                     from_state=source,
@@ -177,17 +181,17 @@ class Entity(Generic[S_co]):
         return cast("Entity[T]", new)
 
     def _check_trigger(self, trigger: str) -> None:
-        """Raise ``InvalidTransition`` unless ``trigger`` is allowed from the current state.
+        """Raise ``InvalidTransitionError`` unless ``trigger`` is allowed from the current state.
 
         A transition method whose arguments need validating calls this first, so that an
-        entity in the wrong state reports ``InvalidTransition`` whatever the arguments.
+        entity in the wrong state reports ``InvalidTransitionError`` whatever the arguments.
         """
         if type(self).state_machine._lookup(trigger, self.state.state_name) is None:
             raise self._invalid(trigger)
 
-    def _invalid(self, trigger: str) -> InvalidTransition:
+    def _invalid(self, trigger: str) -> InvalidTransitionError:
         source = self.state.state_name
-        return InvalidTransition(
+        return InvalidTransitionError(
             entity_type=type(self).__name__,
             entity_id=str(self.id),
             from_state=source,
@@ -215,14 +219,16 @@ class Entity(Generic[S_co]):
         field. Narrow the result with :func:`is_state` before calling a transition.
 
         Raises:
-            InvalidStateData: when the state name is unknown or any data is invalid.
+            InvalidStateDataError: when the state name is unknown or any data is invalid.
         """
         state_name = data.get("state")
         if not isinstance(state_name, str):
-            raise InvalidStateData(cls.__name__, str(state_name), "'state' must be a state name")
+            raise InvalidStateDataError(
+                cls.__name__, str(state_name), "'state' must be a state name"
+            )
         state_data = data.get("state_data", {})
         if not isinstance(state_data, Mapping):
-            raise InvalidStateData(cls.__name__, state_name, "'state_data' must be a mapping")
+            raise InvalidStateDataError(cls.__name__, state_name, "'state_data' must be a mapping")
         state = cls.state_machine.parse_state(state_name, state_data)
         values = {k: v for k, v in data.items() if k not in ("state", "state_data")}
         values["state"] = state
@@ -233,7 +239,7 @@ class Entity(Generic[S_co]):
                 f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
                 for err in exc.errors()
             )
-            raise InvalidStateData(cls.__name__, state_name, problems) from exc
+            raise InvalidStateDataError(cls.__name__, state_name, problems) from exc
 
 
 _ADAPTERS: dict[type[Entity[State]], TypeAdapter[Entity[State]]] = {}
@@ -290,12 +296,12 @@ def fire(entity: Entity[State], trigger: str, /, **kwargs: object) -> Entity[Sta
 
     This is the dynamic twin of calling the typed method (an HTTP endpoint per trigger, a
     replayed command). The method itself checks the machine, so a trigger the state does
-    not allow raises ``InvalidTransition`` and changes nothing.
+    not allow raises ``InvalidTransitionError`` and changes nothing.
 
     Raises:
-        InvalidTransition: when ``trigger`` is not a trigger of the machine at all, or not
+        InvalidTransitionError: when ``trigger`` is not a trigger of the machine at all, or not
             allowed from the entity's state.
-        GuardFailed: when the transition's guard refuses it.
+        GuardFailedError: when the transition's guard refuses it.
     """
     cls = type(entity)
     if trigger not in cls.state_machine.triggers:

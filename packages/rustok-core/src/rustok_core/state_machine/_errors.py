@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from rustok_core.error import ErrorKind, RichError
 
 
-class InvalidTransition(RichError):
+class InvalidTransitionError(RichError):
     """The entity's current state has no transition for this trigger (kind CONFLICT, 409).
 
     Nothing is changed when this is raised. The message names the entity, the state it is
@@ -53,7 +53,7 @@ class InvalidTransition(RichError):
         self.allowed = tuple(allowed)
 
 
-class GuardFailed(RichError):
+class GuardFailedError(RichError):
     """A guard of the transition refused it (kind BUSINESS_LOGIC, 422).
 
     Nothing is changed when this is raised. ``message`` and ``user_message`` carry the
@@ -99,7 +99,7 @@ class GuardFailed(RichError):
         self.reason = reason
 
 
-class InvalidStateData(RichError):
+class InvalidStateDataError(RichError):
     """Stored state data could not be turned back into a state (kind VALIDATION, 400).
 
     Raised when rebuilding an entity whose stored state name is not part of its machine,

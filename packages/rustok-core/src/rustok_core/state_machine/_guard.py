@@ -38,7 +38,7 @@ class Guard:
 
     Combine guards with :func:`and_`, :func:`or_` and :func:`not_`; attach them to a
     transition with ``MachineBuilder.transition(..., guard=...)``. A guard that returns
-    ``False`` makes the transition raise ``GuardFailed`` carrying the message of the guard
+    ``False`` makes the transition raise ``GuardFailedError`` carrying the message of the guard
     that failed.
 
     Args:

@@ -8,7 +8,7 @@ from typing import Final, Self
 
 from transitions import Machine
 
-from rustok_core.state_machine._errors import InvalidStateData
+from rustok_core.state_machine._errors import InvalidStateDataError
 from rustok_core.state_machine._guard import Guard
 from rustok_core.state_machine._state import State
 
@@ -81,13 +81,13 @@ class StateMachine:
         """The state class stored under ``name``.
 
         Raises:
-            InvalidStateData: when ``name`` is not a state of this machine.
+            InvalidStateDataError: when ``name`` is not a state of this machine.
         """
         try:
             return self._by_name[name]
         except KeyError:
             known = ", ".join(self._by_name)
-            raise InvalidStateData(
+            raise InvalidStateDataError(
                 self.name, name, f"not a state of this machine (states: {known})"
             ) from None
 
@@ -95,7 +95,7 @@ class StateMachine:
         """Rebuild a state from its stored name and data, validated.
 
         Raises:
-            InvalidStateData: when the name is unknown or the data does not validate.
+            InvalidStateDataError: when the name is unknown or the data does not validate.
         """
         return self.state_class(name).from_data(data)
 

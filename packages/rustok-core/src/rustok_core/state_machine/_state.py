@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, ClassVar, Self, TypeVar, cast
 
 from pydantic import TypeAdapter, ValidationError
 
-from rustok_core.state_machine._errors import InvalidStateData
+from rustok_core.state_machine._errors import InvalidStateDataError
 
 if TYPE_CHECKING:
     from pydantic import JsonValue
@@ -53,7 +53,7 @@ class State:
         """Rebuild a state from what :meth:`to_data` returned, validating every field.
 
         Raises:
-            InvalidStateData: when a field is missing or has the wrong type.
+            InvalidStateDataError: when a field is missing or has the wrong type.
         """
         try:
             return _adapter(cls).validate_python(dict(data))
@@ -62,7 +62,7 @@ class State:
                 f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
                 for err in exc.errors()
             )
-            raise InvalidStateData(cls.__qualname__, cls.state_name, problems) from exc
+            raise InvalidStateDataError(cls.__qualname__, cls.state_name, problems) from exc
 
 
 _ADAPTERS: dict[type[State], TypeAdapter[State]] = {}

@@ -1,13 +1,17 @@
 """Tenant identifiers: validated and normalised before any lookup.
 
 A tenant is named by a UUID, a slug or a host name. Every refusal is an
-`InvalidTenantIdentifier` (a ``VALIDATION`` `RichError`, so a 400 problem) with a
+`InvalidTenantIdentifierError` (a ``VALIDATION`` `RichError`, so a 400 problem) with a
 stable reason code::
 
     from rustok_core.tenancy import parse_tenant_identifier, validate_host
 """
 
-from rustok_core.tenancy._errors import IdentifierKind, InvalidTenantIdentifier, RejectionReason
+from rustok_core.tenancy._errors import (
+    IdentifierKind,
+    InvalidTenantIdentifierError,
+    RejectionReason,
+)
 from rustok_core.tenancy._identifier import TenantIdentifier, parse_tenant_identifier
 from rustok_core.tenancy._reserved import RESERVED_SLUGS
 from rustok_core.tenancy._validate import (
@@ -25,7 +29,7 @@ __all__ = [
     "RESERVED_SLUGS",
     "SLUG_PATTERN",
     "IdentifierKind",
-    "InvalidTenantIdentifier",
+    "InvalidTenantIdentifierError",
     "RejectionReason",
     "TenantIdentifier",
     "parse_tenant_identifier",
@@ -36,6 +40,6 @@ __all__ = [
 
 # Show the public path in tracebacks and reprs, not the private module.
 IdentifierKind.__module__ = __name__
-InvalidTenantIdentifier.__module__ = __name__
+InvalidTenantIdentifierError.__module__ = __name__
 RejectionReason.__module__ = __name__
 TenantIdentifier.__module__ = __name__

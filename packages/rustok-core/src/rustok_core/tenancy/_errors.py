@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from rustok_core.error import ErrorKind, RichError
 
-__all__ = ["IdentifierKind", "InvalidTenantIdentifier", "RejectionReason"]
+__all__ = ["IdentifierKind", "InvalidTenantIdentifierError", "RejectionReason"]
 
 _MAX_ECHO = 80
 
@@ -58,7 +58,7 @@ _RULE: dict[IdentifierKind, str] = {
 }
 
 
-class InvalidTenantIdentifier(RichError):
+class InvalidTenantIdentifierError(RichError):
     """A tenant identifier that is not valid: a ``VALIDATION`` error (400).
 
     Attributes:

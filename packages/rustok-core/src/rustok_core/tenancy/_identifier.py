@@ -33,7 +33,7 @@ class TenantIdentifier:
     host without port) and two spellings of one identifier compare equal.
 
     Raises:
-        InvalidTenantIdentifier: if ``value`` is not a valid identifier of ``kind``.
+        InvalidTenantIdentifierError: if ``value`` is not a valid identifier of ``kind``.
 
     Example:
         >>> TenantIdentifier(IdentifierKind.SLUG, " Acme ")
@@ -87,7 +87,7 @@ def parse_tenant_identifier(raw: str) -> TenantIdentifier:
     validated as a slug.
 
     Raises:
-        InvalidTenantIdentifier: if the value is neither (the slug's reason).
+        InvalidTenantIdentifierError: if the value is neither (the slug's reason).
 
     Example:
         >>> parse_tenant_identifier("123E4567-E89B-12D3-A456-426614174000").value

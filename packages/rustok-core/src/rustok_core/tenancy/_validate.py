@@ -8,7 +8,11 @@ from typing import Final
 
 import idna
 
-from rustok_core.tenancy._errors import IdentifierKind, InvalidTenantIdentifier, RejectionReason
+from rustok_core.tenancy._errors import (
+    IdentifierKind,
+    InvalidTenantIdentifierError,
+    RejectionReason,
+)
 from rustok_core.tenancy._reserved import RESERVED_SLUGS
 
 __all__ = [
@@ -49,14 +53,14 @@ def validate_uuid(raw: str) -> uuid.UUID:
     are refused, so one tenant has exactly one textual id (``str()`` of the result).
 
     Raises:
-        InvalidTenantIdentifier: reason ``empty`` or ``invalid_uuid``.
+        InvalidTenantIdentifierError: reason ``empty`` or ``invalid_uuid``.
     """
     text = raw.strip()
     if not text:
-        raise InvalidTenantIdentifier(RejectionReason.EMPTY, IdentifierKind.UUID, raw)
+        raise InvalidTenantIdentifierError(RejectionReason.EMPTY, IdentifierKind.UUID, raw)
     lowered = text.lower()
     if _UUID_PATTERN.fullmatch(lowered) is None:
-        raise InvalidTenantIdentifier(RejectionReason.INVALID_UUID, IdentifierKind.UUID, raw)
+        raise InvalidTenantIdentifierError(RejectionReason.INVALID_UUID, IdentifierKind.UUID, raw)
     return uuid.UUID(lowered)
 
 
@@ -68,7 +72,7 @@ def validate_slug(raw: str) -> str:
     allowed to turn another script's letter into an ASCII one.
 
     Raises:
-        InvalidTenantIdentifier: reason ``empty``, ``too_long``,
+        InvalidTenantIdentifierError: reason ``empty``, ``too_long``,
             ``invalid_characters`` or ``reserved``.
 
     Example:
@@ -77,16 +81,20 @@ def validate_slug(raw: str) -> str:
     """
     text = raw.strip()
     if not text:
-        raise InvalidTenantIdentifier(RejectionReason.EMPTY, IdentifierKind.SLUG, raw)
+        raise InvalidTenantIdentifierError(RejectionReason.EMPTY, IdentifierKind.SLUG, raw)
     if len(text) > MAX_SLUG_LENGTH:
-        raise InvalidTenantIdentifier(RejectionReason.TOO_LONG, IdentifierKind.SLUG, raw)
+        raise InvalidTenantIdentifierError(RejectionReason.TOO_LONG, IdentifierKind.SLUG, raw)
     if not text.isascii():
-        raise InvalidTenantIdentifier(RejectionReason.INVALID_CHARACTERS, IdentifierKind.SLUG, raw)
+        raise InvalidTenantIdentifierError(
+            RejectionReason.INVALID_CHARACTERS, IdentifierKind.SLUG, raw
+        )
     slug = text.lower()
     if SLUG_PATTERN.fullmatch(slug) is None:
-        raise InvalidTenantIdentifier(RejectionReason.INVALID_CHARACTERS, IdentifierKind.SLUG, raw)
+        raise InvalidTenantIdentifierError(
+            RejectionReason.INVALID_CHARACTERS, IdentifierKind.SLUG, raw
+        )
     if slug in RESERVED_SLUGS:
-        raise InvalidTenantIdentifier(RejectionReason.RESERVED, IdentifierKind.SLUG, raw)
+        raise InvalidTenantIdentifierError(RejectionReason.RESERVED, IdentifierKind.SLUG, raw)
     return slug
 
 
@@ -100,7 +108,7 @@ def validate_host(raw: str) -> str:
     or ending with a hyphen. IP literals in brackets are refused.
 
     Raises:
-        InvalidTenantIdentifier: reason ``empty``, ``too_long``, ``invalid_port``,
+        InvalidTenantIdentifierError: reason ``empty``, ``too_long``, ``invalid_port``,
             ``invalid_idna``, ``invalid_characters``, ``empty_label``,
             ``label_too_long`` or ``hyphen_at_label_edge``.
 
@@ -111,8 +119,8 @@ def validate_host(raw: str) -> str:
         'xn--bcher-kva.example'
     """
 
-    def refuse(reason: RejectionReason) -> InvalidTenantIdentifier:
-        return InvalidTenantIdentifier(reason, IdentifierKind.HOST, raw)
+    def refuse(reason: RejectionReason) -> InvalidTenantIdentifierError:
+        return InvalidTenantIdentifierError(reason, IdentifierKind.HOST, raw)
 
     text = raw.strip()
     if not text:

@@ -22,7 +22,7 @@ from typing import Final
 import jwt
 
 from rustok_core.resilience import CircuitBreaker, CircuitBreakerConfig, Exponential, RetryPolicy
-from rustok_core.tenancy import InvalidTenantIdentifier, parse_tenant_identifier
+from rustok_core.tenancy import InvalidTenantIdentifierError, parse_tenant_identifier
 from rustok_server.auth.principal import Principal
 from rustok_server.auth.scopes import ADMIN, parse_scopes
 from rustok_server.errors import InvalidCredentialError
@@ -118,7 +118,7 @@ class JwtVerifier:
             raise InvalidCredentialError("token without a string sub and tenant claim")
         try:
             tenant = parse_tenant_identifier(tenant_value)
-        except InvalidTenantIdentifier:
+        except InvalidTenantIdentifierError:
             raise InvalidCredentialError("token with a malformed tenant claim") from None
         raw_scopes = claims.get(config.scopes_claim, "")
         if not isinstance(raw_scopes, str | list):

@@ -36,7 +36,7 @@ from rustok_commerce import (
     PayOrderInput,
     ShipOrderInput,
 )
-from rustok_core.state_machine import InvalidTransition
+from rustok_core.state_machine import InvalidTransitionError
 from rustok_server.auth.guard import Actor, require
 from rustok_server.auth.scopes import Scope
 from rustok_server.commerce.repository import SqlOrderRepository
@@ -113,7 +113,7 @@ class OrderPageOut(PageOut[OrderOut]):
 _ORDER_OK = "The order; its version is the ETag."
 _CHANGE = documented(OrderOut, _ORDER_OK, 400, 404, 409, 412, 422)
 # A payment retried with its Idempotency-Key after it succeeded gets the first answer.
-_RACE_LOST = (InvalidTransition, OrderVersionConflictError, PreconditionFailedError)
+_RACE_LOST = (InvalidTransitionError, OrderVersionConflictError, PreconditionFailedError)
 
 
 async def orders(session: Session, request: Request) -> OrderService:

@@ -2,7 +2,7 @@
 entity with its ``ETag``), the `Change` a change handler commits, and the 409 problem of a
 transition the state does not allow.
 
-`EntityRoute` answers an ``InvalidTransition`` with a problem that names the current
+`EntityRoute` answers an ``InvalidTransitionError`` with a problem that names the current
 state and the actions allowed from it, as text (``detail``) and as extension members
 (``state``, ``action``, ``allowed_actions``), so a client can show what to do next.
 """
@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from rustok_core.error import ProblemDetails
-from rustok_core.state_machine import Entity, InvalidTransition, State, TransitionRecord
+from rustok_core.state_machine import Entity, InvalidTransitionError, State, TransitionRecord
 from rustok_server.http.pagination import Cursor
 from rustok_server.http.preconditions import etag
 from rustok_server.http.problems import (
@@ -160,7 +160,7 @@ def documented(
 
 
 class EntityRoute(APIRoute):
-    """A route whose ``InvalidTransition`` becomes a 409 problem naming the state and the
+    """A route whose ``InvalidTransitionError`` becomes a 409 problem naming the state and the
     allowed actions.
 
     Subclasses name the entity as the API's text does in `noun` (``"node"``), and rename
@@ -178,14 +178,14 @@ class EntityRoute(APIRoute):
         async def handle(request: Request) -> Response:
             try:
                 return await handler(request)
-            except InvalidTransition as exc:
+            except InvalidTransitionError as exc:
                 return _transition_problem(request, exc, noun, actions)
 
         return handle
 
 
 def _transition_problem(
-    request: Request, exc: InvalidTransition, noun: str, actions: Mapping[str, str]
+    request: Request, exc: InvalidTransitionError, noun: str, actions: Mapping[str, str]
 ) -> Response:
     rid = request_id(request)
     action = actions.get(exc.trigger, exc.trigger)

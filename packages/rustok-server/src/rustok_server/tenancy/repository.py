@@ -125,7 +125,7 @@ class TenantRepository:
         """Add a tenant; ``slug`` and ``domain`` are validated and normalised first.
 
         Raises:
-            InvalidTenantIdentifier: the slug or domain is malformed or reserved.
+            InvalidTenantIdentifierError: the slug or domain is malformed or reserved.
             TenantConflictError: the slug or domain is taken.
         """
         slug = validate_slug(slug)
@@ -180,7 +180,7 @@ class TenantRepository:
 
         Raises:
             TenantNotFoundError: nothing answers to ``identifier``.
-            InvalidTenantIdentifier: the new domain is malformed.
+            InvalidTenantIdentifierError: the new domain is malformed.
             TenantConflictError: another tenant has the new domain.
         """
         row = await self._row(identifier)
@@ -233,7 +233,7 @@ class TenantDirectory:
         self.cache = cache
 
     async def create(self, slug: str, name: str, *, domain: str | None = None) -> Tenant:
-        """Create a tenant. Raises `TenantConflictError` or `InvalidTenantIdentifier`."""
+        """Create a tenant. Raises `TenantConflictError` or `InvalidTenantIdentifierError`."""
         async with self.database.sessions() as session:
             tenant = await TenantRepository(session).create(slug, name, domain=domain)
             await session.commit()
@@ -282,7 +282,7 @@ class TenantDirectory:
     ) -> Tenant:
         """Rename the tenant a UUID or slug names, or change its domain (``None`` removes it).
 
-        Raises `TenantNotFoundError`, `TenantConflictError` or `InvalidTenantIdentifier`.
+        Raises `TenantNotFoundError`, `TenantConflictError` or `InvalidTenantIdentifierError`.
         """
         parsed = parse_tenant_identifier(identifier)
         async with self.database.sessions() as session:

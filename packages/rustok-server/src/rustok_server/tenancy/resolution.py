@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from rustok_core.resilience import CircuitBreaker, CircuitOpenError, with_timeout
 from rustok_core.tenancy import (
     IdentifierKind,
-    InvalidTenantIdentifier,
+    InvalidTenantIdentifierError,
     RejectionReason,
     TenantIdentifier,
     parse_tenant_identifier,
@@ -105,7 +105,7 @@ class TenantResolver:
         default_tenant: UUID or slug used when no other source names a tenant.
 
     Raises:
-        InvalidTenantIdentifier: ``default_tenant`` or ``base_domain`` is malformed.
+        InvalidTenantIdentifierError: ``default_tenant`` or ``base_domain`` is malformed.
     """
 
     def __init__(
@@ -145,7 +145,7 @@ class TenantResolver:
                 is returned without it (health checks).
 
         Raises:
-            InvalidTenantIdentifier: a malformed identifier (400; nothing looked up).
+            InvalidTenantIdentifierError: a malformed identifier (400; nothing looked up).
             TenantNotFoundError: unknown or disabled tenant (404).
             TenantRequiredError: nothing names a tenant (400).
             TenantStoreUnavailableError: the store is failing and no stale entry exists (503).
@@ -183,7 +183,7 @@ class TenantResolver:
         not a subdomain of the base domain is not compared: any name may point here.
 
         Raises:
-            InvalidTenantIdentifier: a malformed tenant header (400).
+            InvalidTenantIdentifierError: a malformed tenant header (400).
             TenantMismatchError: the header or host names another tenant (403).
             TenantNotFoundError: the credential's tenant is gone or disabled (404).
             TenantStoreUnavailableError: the store is failing and nothing is cached (503).
@@ -245,7 +245,7 @@ def _decode(raw: bytes, kind: IdentifierKind) -> str:
     if len(raw) > _MAX_RAW_IDENTIFIER:
         # Refused before decoding or validating: a 10 KB header costs nothing more.
         shown = raw[:_MAX_RAW_IDENTIFIER].decode("latin-1")
-        raise InvalidTenantIdentifier(RejectionReason.TOO_LONG, kind, shown)
+        raise InvalidTenantIdentifierError(RejectionReason.TOO_LONG, kind, shown)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
