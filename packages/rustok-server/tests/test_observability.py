@@ -28,7 +28,7 @@ from rustok_server.observability.metrics import ServerMetrics
 from rustok_server.observability.middleware import UNMATCHED_ROUTE
 
 # Every metric of the operators' list that this server has a subject for. Retry attempts
-# appear with the first retry policy the server uses (none yet).
+# appear with the server's one retry policy, the JWKS fetch, once JWT is configured.
 EXPORTED = {
     "rustok_http_requests": "counter",
     "rustok_http_request_duration_seconds": "histogram",
@@ -240,3 +240,14 @@ async def test_metrics_on_the_api_port_need_an_admin_key(
     assert admin.headers["content-type"].startswith("text/plain")
     names = {family.name for family in text_string_to_metric_families(admin.text)}
     assert {"rustok_http_requests", "rustok_circuit_breaker_state"} <= names
+
+
+async def test_requests_refused_by_the_rate_limit_are_counted(
+    start_server: ServerFactory, tenants: dict[str, Tenant]
+) -> None:
+    server = start_server(rate_limit_per_second=1, rate_limit_burst=2)
+    metrics: ServerMetrics = server.app.state.metrics  # type: ignore[attr-defined]
+    async with client_for(server, "acme") as client:
+        statuses = [(await client.get("/api/tenant")).status_code for _ in range(5)]
+    assert statuses.count(429) == 3  # the clock stands still: no token comes back
+    assert _sample(metrics, "rustok_rate_limited_total") == 3

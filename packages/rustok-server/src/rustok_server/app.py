@@ -129,8 +129,12 @@ def create_app(
         redis=settings.redis_url,
         breaker=breaker,
         query_timeout=settings.db_query_timeout,
+        on_retry=metrics.resilience.retry_hook("jwks"),
     )
     auth.on_tenant_change = cache.invalidate_all
+    auth.rate_limits.on_limited = metrics.resilience.rate_limited.inc
+    if auth.tokens is not None:
+        metrics.resilience.watch_breaker(auth.tokens.breaker)
     context = ServerContext(
         settings=settings,
         database=database,

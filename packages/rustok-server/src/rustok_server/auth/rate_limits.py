@@ -39,6 +39,8 @@ class TenantRateLimits:
         self.redis = redis
         self._overrides: dict[uuid.UUID, RateLimit] = {}
         self._limiters: dict[tuple[float, int], RateLimiter] = {}
+        self.on_limited: Callable[[], None] = lambda: None
+        """Told of each request refused by a limit (the server counts them)."""
 
     def limit_of(self, tenant_id: uuid.UUID | None) -> RateLimit:
         """The limit that applies to a tenant (the default for ``None``)."""
@@ -73,6 +75,7 @@ class TenantRateLimits:
             self._limiters[shape] = limiter
         wait = limiter.try_acquire(key)
         if wait > 0:
+            self.on_limited()
             raise RateLimitExceededError(limit.burst, wait)
 
     def close(self) -> None:

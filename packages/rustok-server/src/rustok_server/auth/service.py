@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 
-from rustok_core.resilience import CircuitBreaker, with_timeout
+from rustok_core.resilience import CircuitBreaker, RetryAttempt, with_timeout
 from rustok_server.auth.changes import ChangeFeed, ChangeWatcher, DatabaseChangeFeed
 from rustok_server.auth.keys import KEY_PREFIX, KeyDirectory, KeyRecord, RateLimit
 from rustok_server.auth.principal import Principal
@@ -48,6 +48,7 @@ class Authentication:
         feed: ChangeFeed | None = None,
         breaker: CircuitBreaker | None = None,
         query_timeout: float = 2.0,
+        on_retry: Callable[[RetryAttempt], None] | None = None,
     ) -> None:
         self.keys = KeyDirectory(database)
         keys = self.keys
@@ -59,7 +60,7 @@ class Authentication:
             return await query(key_id) if breaker is None else await breaker.call(query, key_id)
 
         self.verifier = KeyVerifier(self.keys, clock=clock, load=load)
-        self.tokens = None if jwt is None else JwtVerifier(jwt, clock=clock)
+        self.tokens = None if jwt is None else JwtVerifier(jwt, clock=clock, on_retry=on_retry)
         self.rate_limits = TenantRateLimits(rate_limit, clock=clock, redis=redis)
         self.on_tenant_change: Callable[[], None] = lambda: None
         self.watcher = ChangeWatcher(

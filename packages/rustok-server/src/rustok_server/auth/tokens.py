@@ -21,7 +21,13 @@ from typing import Final
 
 import jwt
 
-from rustok_core.resilience import CircuitBreaker, CircuitBreakerConfig, Exponential, RetryPolicy
+from rustok_core.resilience import (
+    CircuitBreaker,
+    CircuitBreakerConfig,
+    Exponential,
+    RetryAttempt,
+    RetryPolicy,
+)
 from rustok_core.tenancy import InvalidTenantIdentifierError, parse_tenant_identifier
 from rustok_server.auth.principal import Principal
 from rustok_server.auth.scopes import ADMIN, parse_scopes
@@ -74,16 +80,27 @@ class JwtVerifier:
     Args:
         config: the issuer, audience, keys and claims.
         clock: monotonic seconds for the JWKS cache and the breaker.
+        on_retry: told of each retried JWKS fetch (for metrics).
     """
 
-    def __init__(self, config: JwtConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: JwtConfig,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        on_retry: Callable[[RetryAttempt], None] | None = None,
+    ) -> None:
         self.config = config
         self.clock = clock
         self.breaker = CircuitBreaker(
             "jwks", CircuitBreakerConfig(failure_threshold=3, timeout=30.0), clock=clock
         )
         self.retry = RetryPolicy(
-            max_attempts=3, backoff=Exponential(base=0.1), budget=5.0, name="jwks"
+            max_attempts=3,
+            backoff=Exponential(base=0.1),
+            budget=5.0,
+            name="jwks",
+            on_retry=on_retry,
         )
         self._jwks: jwt.PyJWKSet | None = None
         self._fetched_at = float("-inf")
