@@ -138,13 +138,20 @@ def typecheck(session: nox.Session) -> None:
     _install_workspace(session, PACKAGES, editable=True)
     requirements = sorted({r for p in PACKAGES for r in _test_requirements(p)})
     # What the tools and benchmarks import, so that mypy checks them too.
-    tool_requirements = ["nox>=2024.10.9", "packaging>=24", "pyinstrument>=4", "asyncpg-stubs"]
+    tool_requirements = [
+        "nox>=2024.10.9",
+        "packaging>=24",
+        "pyinstrument>=4",
+        "asyncpg-stubs",
+        "types-PyYAML",
+    ]
     session.install(*requirements, *tool_requirements)
     for package in PACKAGES:
         pkg_dir = ROOT / "packages" / package
         module = package.replace("-", "_")
         session.run("mypy", str(pkg_dir / "src" / module), str(pkg_dir / "tests"))
     session.run("mypy", "tools", "noxfile.py")
+    session.run("mypy", "docs")  # the tests beside the docs
 
 
 @nox.session(python=PYTHONS[0])
