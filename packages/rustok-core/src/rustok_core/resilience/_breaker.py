@@ -25,8 +25,6 @@ adds around it:
 from __future__ import annotations
 
 import enum
-import functools
-import inspect
 import logging
 import math
 import threading
@@ -35,6 +33,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Final, Literal, ParamSpec, TypeVar, overload
 
+from rustok_core.resilience._decorate import decorate
 from rustok_core.resilience._errors import CircuitOpenError, rejection_message
 from rustok_core.resilience._events import (
     CallOutcome,
@@ -628,20 +627,7 @@ class CircuitBreaker:
             @breaker
             async def load_tenant(tenant_id: str) -> Tenant: ...
         """
-        if inspect.iscoroutinefunction(fn):
-            coroutine_fn: Callable[P, Awaitable[object]] = fn
-
-            @functools.wraps(fn)
-            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> object:
-                return await self.call(coroutine_fn, *args, **kwargs)
-
-            return async_wrapper
-
-        @functools.wraps(fn)
-        def sync_wrapper(*args: P.args, **kwargs: P.kwargs) -> object:
-            return self.call_sync(fn, *args, **kwargs)
-
-        return sync_wrapper
+        return decorate(fn, self.call, self.call_sync)
 
     def open(self) -> None:
         """Open the breaker now (it refuses calls until ``timeout`` has passed)."""

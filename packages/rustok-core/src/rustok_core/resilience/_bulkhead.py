@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import inspect
 import threading
 import time
 from collections import deque
@@ -19,6 +17,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Literal, ParamSpec, TypeAlias, TypeVar, overload
 
+from rustok_core.resilience._decorate import decorate
 from rustok_core.resilience._errors import BulkheadFullError
 from rustok_core.resilience._events import CallOutcome, CallRejected, EventListener, notify
 from rustok_core.resilience._waiting import is_test_mode, sleep_sync
@@ -203,20 +202,7 @@ class Bulkhead:
 
     def __call__(self, fn: Callable[P, object], /) -> Callable[P, object]:
         """Decorate a coroutine function (through `call`) or a plain one (`call_sync`)."""
-        if inspect.iscoroutinefunction(fn):
-            coroutine_fn: Callable[P, Awaitable[object]] = fn
-
-            @functools.wraps(fn)
-            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> object:
-                return await self.call(coroutine_fn, *args, **kwargs)
-
-            return async_wrapper
-
-        @functools.wraps(fn)
-        def sync_wrapper(*args: P.args, **kwargs: P.kwargs) -> object:
-            return self.call_sync(fn, *args, **kwargs)
-
-        return sync_wrapper
+        return decorate(fn, self.call, self.call_sync)
 
     def __repr__(self) -> str:
         return f"<Bulkhead {self._name!r} {self._in_use}/{self._max}>"

@@ -10,7 +10,6 @@ bulkhead slot, and the timeout bounds the call itself, not the waits around it.
 from __future__ import annotations
 
 import functools
-import inspect
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Generic, Literal, ParamSpec, TypeAlias, TypeVar, overload
 
 from rustok_core.resilience._breaker import CircuitBreaker
 from rustok_core.resilience._bulkhead import Bulkhead
+from rustok_core.resilience._decorate import decorate
 from rustok_core.resilience._fallback import Fallback
 from rustok_core.resilience._ratelimit import RateLimiter
 from rustok_core.resilience._retry import RetryPolicy
@@ -209,20 +209,7 @@ class ResiliencePolicy(Generic[R]):
 
     def __call__(self, fn: Callable[P, object], /) -> Callable[P, object]:
         """Decorate a coroutine function (through `execute`) or a plain one (`execute_sync`)."""
-        if inspect.iscoroutinefunction(fn):
-            coroutine_fn: Callable[P, Awaitable[object]] = fn
-
-            @functools.wraps(fn)
-            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> object:
-                return await self.execute(coroutine_fn, *args, **kwargs)
-
-            return async_wrapper
-
-        @functools.wraps(fn)
-        def sync_wrapper(*args: P.args, **kwargs: P.kwargs) -> object:
-            return self.execute_sync(fn, *args, **kwargs)
-
-        return sync_wrapper
+        return decorate(fn, self.execute, self.execute_sync)
 
     # -- steps ------------------------------------------------------------------------
 

@@ -12,7 +12,6 @@ breaker's ``retry_after`` fits in what is left of it.
 from __future__ import annotations
 
 import functools
-import inspect
 import logging
 import random
 import time
@@ -23,6 +22,7 @@ from typing import Literal, ParamSpec, TypeAlias, TypeVar, overload
 import tenacity
 
 from rustok_core.resilience._budget import RetryBudget
+from rustok_core.resilience._decorate import decorate
 from rustok_core.resilience._errors import BulkheadFullError, CircuitOpenError, RateLimitedError
 from rustok_core.resilience._events import BudgetExhausted, EventListener, RetryAttempt, notify
 from rustok_core.resilience._waiting import Elapsed
@@ -374,20 +374,7 @@ class RetryPolicy:
 
     def __call__(self, fn: Callable[P, object], /) -> Callable[P, object]:
         """Decorate a coroutine function (through `execute`) or a plain one (`execute_sync`)."""
-        if inspect.iscoroutinefunction(fn):
-            coroutine_fn: Callable[P, Awaitable[object]] = fn
-
-            @functools.wraps(fn)
-            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> object:
-                return await self.execute(coroutine_fn, *args, **kwargs)
-
-            return async_wrapper
-
-        @functools.wraps(fn)
-        def sync_wrapper(*args: P.args, **kwargs: P.kwargs) -> object:
-            return self.execute_sync(fn, *args, **kwargs)
-
-        return sync_wrapper
+        return decorate(fn, self.execute, self.execute_sync)
 
     # -- the retry machinery, engaged only after a first failure -----------------
 
