@@ -29,9 +29,14 @@ FIXED_SEED = 20261202
 MIN_CASES = 2_000
 # Per operation and phase; 21 operations, four phases: about 1,200 cases a run.
 MAX_EXAMPLES = 12
+# A stale If-Match is answered 412 before the body is read (the precondition is checked
+# first): a refusal too, so it counts as rejecting schema-violating data.
 CONFIG = """\
 [checks.positive_data_acceptance]
 expected-statuses = [200, 201, 400, 404, 409, 412, 422]
+
+[checks.negative_data_rejection]
+expected-statuses = [400, 401, 403, 404, 405, 406, 409, 412, 413, 415, 422, 428, 429]
 """
 
 
