@@ -30,7 +30,7 @@ nox.options.sessions = ["lint", "typecheck", "tests", "docs", "tools", "coverage
 COVERAGE_DATA = ROOT / ".coverage-data"
 # The combined line and branch coverage of the four packages may only rise: the `coverage`
 # session fails under this floor (today's figure, rounded down). Raise it with the figure.
-COVERAGE_FLOOR = 85
+COVERAGE_FLOOR = 92
 # The Python whose test sessions start Redis and PostgreSQL from the wheels of the test
 # groups even where the machine has its own servers, so that both ways stay green.
 WHEEL_SERVERS_PYTHON = PYTHONS[0]
