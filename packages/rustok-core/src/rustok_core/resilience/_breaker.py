@@ -687,30 +687,21 @@ class CircuitBreaker:
         if self._shared:
             self._sync()
         window = self._window
+        failure_rate: float | None = None
+        slow_call_rate: float | None = None
         if window is not None and self._trials is not None:
             window.expire(self._clock())
             closed = self._state is _CLOSED or (self._state is _OPEN and window.calls > 0)
             current: Window = window if closed else self._trials
             minimum = self._minimum_calls if closed else self._trials_needed()
             calls = current.calls
-            evaluated = calls > 0 and calls >= minimum
-            return CircuitBreakerStats(
-                name=self._name,
-                state=self._state,
-                total_requests=self._requests,
-                total_successes=self._successes,
-                total_failures=self._failures,
-                total_rejected=self._rejected,
-                total_excluded=self._excluded_count,
-                total_cancelled=self._cancelled,
-                state_transitions=self._transitions,
-                failure_count=current.failures,
-                success_count=calls - current.failures,
-                half_open_in_flight=self._in_flight,
-                buffered_calls=calls,
-                failure_rate=current.failures / calls if evaluated else None,
-                slow_call_rate=current.slow / calls if evaluated else None,
-            )
+            failures, successes = current.failures, calls - current.failures
+            if calls > 0 and calls >= minimum:
+                failure_rate = failures / calls
+                slow_call_rate = current.slow / calls
+        else:
+            calls = 0
+            failures, successes = self._storage.counter, self._storage.success_counter
         return CircuitBreakerStats(
             name=self._name,
             state=self._state,
@@ -721,9 +712,12 @@ class CircuitBreaker:
             total_excluded=self._excluded_count,
             total_cancelled=self._cancelled,
             state_transitions=self._transitions,
-            failure_count=self._storage.counter,
-            success_count=self._storage.success_counter,
+            failure_count=failures,
+            success_count=successes,
             half_open_in_flight=self._in_flight,
+            buffered_calls=calls,
+            failure_rate=failure_rate,
+            slow_call_rate=slow_call_rate,
         )
 
     def __repr__(self) -> str:
