@@ -28,7 +28,8 @@ from rustok_server.observability.metrics import ServerMetrics
 from rustok_server.observability.middleware import UNMATCHED_ROUTE
 
 # Every metric of the operators' list that this server has a subject for. Retry attempts
-# appear with the server's one retry policy, the JWKS fetch, once JWT is configured.
+# are labelled by the server's one retry policy, the JWKS fetch, whose series exists (at 0)
+# whether or not JWT is configured, so that dashboards and alerts never query a missing name.
 EXPORTED = {
     "rustok_http_requests": "counter",
     "rustok_http_request_duration_seconds": "histogram",
@@ -37,6 +38,7 @@ EXPORTED = {
     "rustok_state_transitions": "counter",
     "rustok_tenant_cache_requests": "counter",
     "rustok_rate_limited": "counter",
+    "rustok_retry_attempts": "counter",
 }
 
 
