@@ -29,6 +29,7 @@ from pydantic import (
 
 from rustok_commerce._errors import InvalidAmountError, UnknownCurrencyError
 from rustok_commerce._money import Money, currency_minor_units
+from rustok_core.text import TEXT_PATTERN, check_holdable
 
 AMOUNT_MAX_INTEGER_DIGITS: Final = 18
 """The most digits an amount may have before its decimal point."""
@@ -40,25 +41,7 @@ AMOUNT_PATTERN: Final = (
 )
 """An amount as text: ASCII digits, an optional leading ``-`` and an optional point; no
 spaces, no ``+``, no exponent, no underscores, no other script's digits."""
-TEXT_PATTERN: Final = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f]*$"
-"""The JSON-schema ``pattern`` of free text: no control character but tab, LF and CR."""
-
-# What a database column or a log line cannot hold, or shows as something else: NUL
-# (PostgreSQL refuses it in text, SQLite stores it), the other C0 controls but tab, line
-# feed and carriage return, DEL and the C1 controls. Lone surrogates are refused by
-# pydantic itself (``string_unicode``).
-_UNHOLDABLE: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _AMOUNT: Final = re.compile(AMOUNT_PATTERN, re.ASCII)
-
-
-def _holdable(value: str) -> str:
-    found = _UNHOLDABLE.search(value)
-    if found is not None:
-        raise ValueError(
-            f"must not contain the control character U+{ord(found.group()):04X} "
-            f"(at position {found.start()})"
-        )
-    return value
 
 
 # A detail of a transition: surrounding blanks are dropped; that it says something is a
@@ -67,7 +50,7 @@ _Text = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=255),
     Field(json_schema_extra={"pattern": TEXT_PATTERN}),
-    AfterValidator(_holdable),
+    AfterValidator(check_holdable),
 ]
 _Model = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 

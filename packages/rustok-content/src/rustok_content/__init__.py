@@ -15,7 +15,6 @@ from rustok_content._errors import (
     NodeNotFoundError,
 )
 from rustok_content._inputs import (
-    TEXT_PATTERN,
     ArchiveNodeInput,
     CreateNodeInput,
     UpdateNodeInput,
@@ -46,6 +45,7 @@ from rustok_content._service import (
     NodeRepository,
     NodeService,
 )
+from rustok_core.text import TEXT_PATTERN  # the rule is core's, shared by every package
 
 __all__ = [
     "CONTENT_MACHINE",

@@ -2,36 +2,18 @@
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Final
+from typing import Annotated
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from rustok_content._rules import SLUG_MAX_LENGTH, SLUG_PATTERN, TITLE_MAX_LENGTH, NodeKind
-
-# What a database column or a log line cannot hold, or shows as something else: NUL
-# (PostgreSQL refuses it in text, SQLite stores it), the other C0 controls but tab, line
-# feed and carriage return, DEL, the C1 controls, and lone UTF-16 surrogates (no UTF-8).
-_UNHOLDABLE: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-TEXT_PATTERN: Final = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f]*$"
-"""The JSON-schema ``pattern`` of free text: no control character but tab, LF and CR."""
-
-
-def _holdable(value: str) -> str:
-    found = _UNHOLDABLE.search(value)
-    if found is not None:
-        raise ValueError(
-            f"must not contain the control character U+{ord(found.group()):04X} "
-            f"(at position {found.start()})"
-        )
-    return value
-
+from rustok_core.text import TEXT_PATTERN, check_holdable
 
 Title = Annotated[
     str,
     Field(min_length=1, max_length=TITLE_MAX_LENGTH, json_schema_extra={"pattern": TEXT_PATTERN}),
-    AfterValidator(_holdable),
+    AfterValidator(check_holdable),
 ]
 Slug = Annotated[str, Field(min_length=1, max_length=SLUG_MAX_LENGTH, pattern=SLUG_PATTERN.pattern)]
 
@@ -81,5 +63,5 @@ class ArchiveNodeInput(BaseModel):
     reason: Annotated[
         str,
         Field(max_length=1000, json_schema_extra={"pattern": TEXT_PATTERN}),
-        AfterValidator(_holdable),
+        AfterValidator(check_holdable),
     ]

@@ -43,7 +43,7 @@ from rustok_server.tenancy import api as tenancy_api
 from rustok_server.tenancy.repository import Tenant, TenantDirectory
 from rustok_server.tenancy.resolution import (
     EXEMPT_PATHS,
-    EXEMPT_PREFIX,
+    EXEMPT_PREFIXES,
     OPTIONAL_TENANT_PREFIX,
     TenantMiddleware,
     TenantResolver,
@@ -208,7 +208,7 @@ def create_app(
                     document,
                     tenant_header=settings.tenant_header,
                     exempt=EXEMPT_PATHS,
-                    exempt_prefix=EXEMPT_PREFIX,
+                    exempt_prefixes=EXEMPT_PREFIXES,
                     optional_prefix=OPTIONAL_TENANT_PREFIX,
                 )
             )

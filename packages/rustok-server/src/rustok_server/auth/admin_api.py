@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from rustok_core.text import TEXT_PATTERN, check_holdable
 from rustok_server.auth.guard import require
 from rustok_server.auth.keys import ApiKey, RateLimit
 from rustok_server.auth.scopes import ADMIN, Scope
@@ -32,6 +33,16 @@ router = APIRouter(
 )
 Context = Annotated[ServerContext, Depends(get_context)]
 _Input = ConfigDict(extra="forbid")
+# Names: free text every database and log line can hold (no NUL, no control characters).
+_TEXT = {"pattern": TEXT_PATTERN}
+_Name = Annotated[
+    str, Field(max_length=200, json_schema_extra=_TEXT), AfterValidator(check_holdable)
+]
+_RequiredName = Annotated[
+    str,
+    Field(min_length=1, max_length=200, json_schema_extra=_TEXT),
+    AfterValidator(check_holdable),
+]
 
 
 class RateLimitIn(BaseModel):
@@ -47,7 +58,7 @@ class TenantIn(BaseModel):
 
     model_config = _Input
     slug: str = Field(min_length=1, max_length=63)
-    name: str = Field(min_length=1, max_length=200)
+    name: _RequiredName
     domain: str | None = Field(default=None, max_length=253)
 
 
@@ -56,7 +67,7 @@ class TenantPatch(BaseModel):
     ``rate_limit: null`` returns it to the server's default."""
 
     model_config = _Input
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: _RequiredName | None = None
     domain: str | None = Field(default=None, max_length=253)
     rate_limit: RateLimitIn | None = None
 
@@ -80,7 +91,7 @@ class KeyIn(BaseModel):
     model_config = _Input
     scopes: list[Scope] = Field(min_length=1)
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
-    name: str = Field(default="", max_length=200)
+    name: _Name = ""
 
 
 class KeyOut(BaseModel):

@@ -129,7 +129,7 @@ def document_app(
     tenant_header: str,
     exempt: Iterable[str],
     optional_prefix: str,
-    exempt_prefix: str = "/problems/",
+    exempt_prefixes: tuple[str, ...] = ("/problems/",),
 ) -> dict[str, Any]:
     """Complete the OpenAPI ``document`` with what the middleware reads and answers (see
     the module docstring) and the ``ProblemDetails`` schema.
@@ -142,7 +142,8 @@ def document_app(
         tenant_header: the tenant header's name, from the settings.
         exempt: the paths the tenant middleware skips.
         optional_prefix: the path prefix where the tenant is optional (health checks).
-        exempt_prefix: the path prefix the tenant middleware skips (problem pages).
+        exempt_prefixes: the path prefixes the tenant middleware skips (problem pages, the
+            admin API).
     """
     skipped = frozenset(exempt)
     paths: dict[str, dict[str, Any]] = document.get("paths", {})
@@ -159,7 +160,7 @@ def document_app(
             if operation.get("parameters") or "requestBody" in operation:
                 statuses.append(400)  # a malformed parameter or body
             parameters: list[dict[str, Any]] = operation.setdefault("parameters", [])
-            if path not in skipped and not path.startswith(exempt_prefix):
+            if path not in skipped and not path.startswith(exempt_prefixes):
                 optional = path.startswith(optional_prefix)
                 where = " (optional here; when sent, it is resolved)." if optional else "."
                 parameters.append(

@@ -195,12 +195,13 @@ class TenantRepository:
             row.name = name.strip()
         if not isinstance(domain, _Unset):
             row.domain = validate_host(domain) if domain is not None else None
+        wanted = row.domain  # the row's attributes are expired by a rollback
         row.updated_at = utcnow()
         try:
             await self.session.flush()
         except IntegrityError as exc:
             await self.session.rollback()
-            raise TenantConflictError(before.slug, row.domain) from exc
+            raise TenantConflictError(before.slug, wanted) from exc
         return before, Tenant.from_row(row)
 
     async def _row(self, identifier: TenantIdentifier) -> TenantRow:

@@ -48,7 +48,7 @@ from rustok_server.tenancy.tenant_cache import TenantCache
 __all__ = [
     "API_PREFIX",
     "EXEMPT_PATHS",
-    "EXEMPT_PREFIX",
+    "EXEMPT_PREFIXES",
     "OPTIONAL_TENANT_PREFIX",
     "CurrentTenant",
     "TenantMiddleware",
@@ -59,8 +59,9 @@ __all__ = [
 
 EXEMPT_PATHS: Final = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/metrics")
 """Paths that need no tenant (the API's documentation, the admins' metrics)."""
-EXEMPT_PREFIX: Final = "/problems/"
-"""Paths under this prefix (the problem type pages) need no tenant either."""
+EXEMPT_PREFIXES: Final = ("/problems/", "/api/admin/")
+"""Paths under these prefixes need no tenant either: the problem type pages, and the admin
+API, whose key belongs to no tenant and names the tenants it acts on in the path."""
 API_PREFIX: Final = "/api/"
 """Paths under this prefix are served for the tenant of their credential."""
 OPTIONAL_TENANT_PREFIX: Final = "/health/"
@@ -293,7 +294,7 @@ class TenantMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or path in self.exempt or path.startswith(EXEMPT_PREFIX):
+        if scope["type"] != "http" or path in self.exempt or path.startswith(EXEMPT_PREFIXES):
             await self.app(scope, receive, send)
             return
         header_key = self.resolver.header_key
