@@ -3,13 +3,19 @@ entities walked to a given state over HTTP."""
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
+from rustok_core.testing import ManualClock
 from rustok_server.auth import TENANT_SCOPES, KeyDirectory
+from rustok_server.auth import keys as key_module
 from rustok_server.db import Database
 from rustok_server.http.problem_types import PROBLEM_TYPES
 from rustok_server.testing import LiveServer
@@ -76,7 +82,82 @@ of its tenant. The ``tenants`` fixture fills it."""
 
 
 CREATED_KEYS: list[str] = []
-"""Every key any test of this run created (the log check looks for each)."""
+"""Every key any test of this run created (the log check looks for each): every key made
+in this process (`recording_every_new_key`), and those a test read from a subprocess."""
+
+
+def secret_of(key: str) -> str:
+    """The secret part of an ``rsk_<id>_<secret>`` key."""
+    return key.split("_", 2)[2]
+
+
+def leaked_secrets(lines: Iterable[str], keys: Iterable[str]) -> list[str]:
+    """The lines that hold the secret of one of ``keys``."""
+    secrets = [secret_of(key) for key in keys]
+    return [line for line in lines if any(secret in line for secret in secrets)]
+
+
+class LogCapture:
+    """Every log record made in this process while `installed`, whichever logger made it
+    and wherever it goes: a handler on the root logger would miss the loggers that do not
+    propagate (uvicorn's), so the capture sits in the log record factory."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def _keep(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:  # arguments that do not fit: the handlers would show them raw
+            message = f"{record.msg} {record.args}"
+        trace = logging.Formatter().formatException(record.exc_info) if record.exc_info else ""
+        self.lines.append(f"{record.name} {message} {trace}")
+
+    @contextmanager
+    def installed(self) -> Iterator[list[str]]:
+        """Capture while the block runs; yields the captured lines."""
+        make = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = make(*args, **kwargs)
+            self._keep(record)
+            return record
+
+        logging.setLogRecordFactory(factory)
+        try:
+            yield self.lines
+        finally:
+            logging.setLogRecordFactory(make)
+
+
+@contextmanager
+def recording_every_new_key() -> Iterator[None]:
+    """Add to `CREATED_KEYS` every key this process makes while it lasts: every key is
+    made by ``KeyDirectory.create`` through ``new_key``, whoever asks (the test fixtures,
+    the CLI, the admin API of a live server, the demo data of ``serve``)."""
+    make = key_module.new_key
+
+    def recorded() -> tuple[str, str]:
+        key_id, token = make()
+        CREATED_KEYS.append(token)
+        return key_id, token
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(key_module, "new_key", recorded)
+        yield
+
+
+class WallClock:
+    """The current time as a server sees it when a test moves its ``ManualClock``: the
+    real time when this was made, plus how far the manual clock moved since."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+        self.started = clock()
+        self.origin = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.origin + timedelta(seconds=self.clock() - self.started)
 
 
 async def create_keys(database: Database, tenants: list[str]) -> dict[str, str]:

@@ -26,8 +26,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from api_fixtures import (  # importable only once the path is set
     CREATED_KEYS,
     KEYS,
+    LogCapture,
+    WallClock,
     auth,
     create_keys,
+    leaked_secrets,
+    recording_every_new_key,
 )
 
 
@@ -41,33 +45,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.postgres)
 
 
-class _Everything(logging.Handler):
-    """Keeps every log record of the run, formatted with its arguments."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(f"{record.name} {record.getMessage()} {record.exc_text or ''}")
-
-
 @pytest.fixture(scope="session", autouse=True)
 def no_key_in_any_log() -> Iterator[list[str]]:
-    """Capture every log record of the run (the app's, uvicorn's, core's); at the end,
-    fail if the secret of any key a test created appears in one."""
-    handler = _Everything()
+    """Capture every log record of the run (the app's, uvicorn's, core's) and note every
+    key made; at the end, fail if the secret of any of them appears in one."""
+    capture = LogCapture()
     root = logging.getLogger()
-    root.addHandler(handler)
     previous = root.level
     root.setLevel(min(previous or logging.INFO, logging.INFO))
     try:
-        yield handler.lines
+        with capture.installed() as lines, recording_every_new_key():
+            yield lines
     finally:
         root.setLevel(previous)
-        root.removeHandler(handler)
-    secrets = [key.split("_", 2)[2] for key in CREATED_KEYS]
-    leaked = [line for line in handler.lines for secret in secrets if secret in line]
+    leaked = leaked_secrets(capture.lines, CREATED_KEYS)
     assert not leaked, f"a key secret reached the logs: {leaked[:1]}"
 
 
@@ -148,11 +139,19 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
+@pytest.fixture
+def wall_clock(clock: ManualClock) -> WallClock:
+    """The wall-clock time of the servers a test starts (key expiry): moves with ``clock``."""
+    return WallClock(clock)
+
+
 ServerFactory = Callable[..., LiveServer]
 
 
 @pytest.fixture
-def start_server(database_url: str, clock: ManualClock) -> Iterator[ServerFactory]:
+def start_server(
+    database_url: str, clock: ManualClock, wall_clock: WallClock
+) -> Iterator[ServerFactory]:
     """Start the real app under uvicorn on the test database; settings as keywords."""
     servers: list[LiveServer] = []
 
@@ -165,7 +164,9 @@ def start_server(database_url: str, clock: ManualClock) -> Iterator[ServerFactor
         }
         options.update(overrides)
         settings = Settings.model_validate(options)
-        app = create_app(settings, clock=clock, tracer_provider=tracer_provider)
+        app = create_app(
+            settings, clock=clock, wall_clock=wall_clock, tracer_provider=tracer_provider
+        )
         server = LiveServer(app).__enter__()
         servers.append(server)
         return server

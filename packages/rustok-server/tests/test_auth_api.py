@@ -7,11 +7,28 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from api_fixtures import CREATED_KEYS, KEYS, ServerFactory, assert_problem, auth
+from api_fixtures import (
+    CREATED_KEYS,
+    KEYS,
+    NODES,
+    ORDER_BODIES,
+    ORDERS,
+    ServerFactory,
+    assert_problem,
+    auth,
+    client_for,
+    node_in,
+    ok,
+    order_in,
+    secret_of,
+)
 
 from rustok_core.testing import ManualClock
 from rustok_server import Tenant
@@ -21,94 +38,354 @@ from rustok_server.cli import main
 Json = dict[str, Any]
 
 
-def _operations(document: Json) -> list[tuple[str, str, list[str]]]:
-    """Every secured operation: method, path, the scopes it accepts."""
+@dataclass(frozen=True)
+class Call:
+    """How to make one operation succeed.
+
+    Attributes:
+        row: what its path names, made before the call: ``node:<state>`` or
+            ``order:<state>`` (walked there over HTTP), ``tenant`` (a new one),
+            ``tenant:disabled``, or ``key`` (a new tenant with a key).
+        body: its JSON body (a function when each call needs a fresh one).
+    """
+
+    row: str | None = None
+    body: Json | Callable[[], Json] | None = None
+
+
+# What the OpenAPI document cannot say: which row each operation needs, in which state,
+# and a body the domain accepts. Headers (If-Match, Idempotency-Key), path parameters,
+# whether a body is expected and the status of success come from the document.
+CALLS: dict[tuple[str, str], Call] = {
+    ("GET", "/api/tenant"): Call(),
+    ("GET", NODES): Call(),
+    ("POST", NODES): Call(
+        body=lambda: {"kind": "article", "title": "Walked", "slug": f"w-{uuid.uuid4().hex}"}
+    ),
+    ("GET", f"{NODES}/{{node_id}}"): Call("node:draft"),
+    ("PATCH", f"{NODES}/{{node_id}}"): Call("node:draft", {"title": "Walked again"}),
+    ("POST", f"{NODES}/{{node_id}}/publish"): Call("node:draft"),
+    ("POST", f"{NODES}/{{node_id}}/archive"): Call("node:published", {"reason": "outdated"}),
+    ("POST", f"{NODES}/{{node_id}}/restore"): Call("node:archived"),
+    ("GET", f"{NODES}/{{node_id}}/history"): Call("node:archived"),
+    ("GET", ORDERS): Call(),
+    ("POST", ORDERS): Call(
+        body={"customer_id": str(uuid.UUID(int=7)), "amount": "49.90", "currency": "EUR"}
+    ),
+    ("GET", f"{ORDERS}/{{order_id}}"): Call("order:pending"),
+    ("POST", f"{ORDERS}/{{order_id}}/confirm"): Call("order:pending", ORDER_BODIES["confirm"]),
+    ("POST", f"{ORDERS}/{{order_id}}/pay"): Call("order:confirmed", ORDER_BODIES["pay"]),
+    ("POST", f"{ORDERS}/{{order_id}}/ship"): Call("order:paid", ORDER_BODIES["ship"]),
+    ("POST", f"{ORDERS}/{{order_id}}/deliver"): Call("order:shipped", ORDER_BODIES["deliver"]),
+    ("POST", f"{ORDERS}/{{order_id}}/cancel"): Call("order:pending", ORDER_BODIES["cancel"]),
+    ("GET", f"{ORDERS}/{{order_id}}/history"): Call("order:delivered"),
+    ("GET", "/api/admin/tenants"): Call(),
+    ("POST", "/api/admin/tenants"): Call(
+        body=lambda: {"slug": f"w-{uuid.uuid4().hex[:12]}", "name": "Walked"}
+    ),
+    ("GET", "/api/admin/tenants/{slug}"): Call("tenant"),
+    ("PATCH", "/api/admin/tenants/{slug}"): Call(
+        "tenant", {"name": "Walked again", "rate_limit": {"per_second": 0, "burst": 0}}
+    ),
+    ("POST", "/api/admin/tenants/{slug}/disable"): Call("tenant"),
+    ("POST", "/api/admin/tenants/{slug}/enable"): Call("tenant:disabled"),
+    ("GET", "/api/admin/tenants/{slug}/keys"): Call("key"),
+    ("POST", "/api/admin/tenants/{slug}/keys"): Call("tenant", {"scopes": ["orders:read"]}),
+    ("DELETE", "/api/admin/tenants/{slug}/keys/{key_id}"): Call("key"),
+}
+# Which rows may give each path parameter, and the field of the row that does.
+PARAMETER_ROWS: dict[str, tuple[tuple[str, ...], str]] = {
+    "node_id": (("node",), "id"),
+    "order_id": (("order",), "id"),
+    "slug": (("tenant", "key"), "slug"),
+    "key_id": (("key",), "id"),
+}
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation of the OpenAPI document, and what the walk needs of it."""
+
+    method: str
+    path: str
+    scopes: list[str]
+    headers: list[str]  # the header parameters it declares
+    body_schema: Json | None  # the resolved schema of its JSON body, if it takes one
+    success: int  # its one 2xx status
+
+    @property
+    def name(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def _operations(document: Json) -> list[Operation]:
+    """Every operation under ``/api``, with the scopes of its bearer requirement."""
+    schemas = document["components"]["schemas"]
     found = []
     for path, operations in document["paths"].items():
+        if not path.startswith("/api/"):
+            continue
         for method, operation in operations.items():
-            for requirement in operation.get("security", []):
-                found.append((method.upper(), path, list(requirement["bearer"])))
+            requirements = operation.get("security", [])
+            assert len(requirements) == 1, f"{method.upper()} {path} is not secured once"
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json")
+            schema = None
+            if body is not None:
+                schema = schemas[body["schema"]["$ref"].rpartition("/")[2]]
+            successes = [int(s) for s in operation["responses"] if s.startswith("2")]
+            assert len(successes) == 1, f"{method.upper()} {path}: one 2xx, not {successes}"
+            found.append(
+                Operation(
+                    method.upper(),
+                    path,
+                    list(requirements[0]["bearer"]),
+                    [p["name"] for p in operation.get("parameters", []) if p["in"] == "header"],
+                    schema,
+                    successes[0],
+                )
+            )
     return found
 
 
-def _url(path: str) -> str:
-    return re.sub(
-        r"\{(\w+)\}",
-        lambda m: (
-            "acme"
-            if m[1] == "slug"
-            else "0123456789abcdef"
-            if m[1] == "key_id"
-            else str(uuid.uuid4())
-        ),
-        path,
-    )
+@dataclass
+class Prepared:
+    """One operation made ready: its URL and body, and the row its path names."""
+
+    url: str
+    body: Json | None
+    declared: list[str]  # the header parameters of the operation
+    row: Json | None
+    row_url: str | None  # where its owner reads the row back
+
+    def at(self, row_id: str) -> str:
+        """The URL with another id in place of the row's."""
+        assert self.row is not None
+        return self.url.replace(str(self.row["id"]), row_id)
+
+    def headers(self) -> dict[str, str]:
+        """The headers it declares that a valid request sends: ``If-Match`` with the row's
+        version, a fresh ``Idempotency-Key``."""
+        headers = {}
+        if "If-Match" in self.declared:
+            assert self.row is not None
+            headers["If-Match"] = f'"{self.row["version"]}"'
+        if "Idempotency-Key" in self.declared:
+            headers["Idempotency-Key"] = str(uuid.uuid4())
+        return headers
 
 
-def _strip(problem: Json) -> Json:
-    return {k: v for k, v in problem.items() if k not in ("instance", "trace_id")}
+class Walk:
+    """Builds a valid request of every operation, with rows made for it over HTTP.
+
+    Args:
+        admin: a client with the admin key.
+        owners: a client per tenant, with its key (rows are made with them).
+    """
+
+    def __init__(self, admin: httpx.AsyncClient, owners: dict[str, httpx.AsyncClient]) -> None:
+        self.admin = admin
+        self.owners = owners
+
+    async def row(self, kind: str, tenant: str) -> tuple[Json, str | None]:
+        """A new row of ``kind`` (see `Call.row`) of ``tenant``, and where to read it."""
+        entity, _, state = kind.partition(":")
+        if entity == "node":
+            node = await node_in(self.owners[tenant], state)
+            return node, f"{NODES}/{node['id']}"
+        if entity == "order":
+            order = await order_in(self.owners[tenant], state)
+            return order, f"{ORDERS}/{order['id']}"
+        assert entity in ("tenant", "key"), f"unknown row {kind!r}"
+        slug = f"w-{uuid.uuid4().hex[:12]}"
+        body = {"slug": slug, "name": "Walked"}
+        made = await ok(await self.admin.post("/api/admin/tenants", json=body), 201)
+        if state == "disabled":
+            await ok(await self.admin.post(f"/api/admin/tenants/{slug}/disable"))
+        if entity == "key":
+            url = f"/api/admin/tenants/{slug}/keys"
+            key = await ok(await self.admin.post(url, json={"scopes": ["orders:read"]}), 201)
+            return {"slug": slug, "id": key["id"]}, None
+        return made, None
+
+    async def prepare(self, operation: Operation, tenant: str = "acme") -> Prepared:
+        """A request of ``operation`` that succeeds, on a new row of ``tenant``."""
+        name = operation.name
+        call = CALLS.get((operation.method, operation.path))
+        assert call is not None, f"no request for {name}: add one to CALLS in test_auth_api.py"
+        row, row_url = (None, None) if call.row is None else await self.row(call.row, tenant)
+        url = operation.path
+        for parameter in re.findall(r"\{(\w+)\}", operation.path):
+            assert parameter in PARAMETER_ROWS, f"{name}: add {{{parameter}}} to PARAMETER_ROWS"
+            kinds, field = PARAMETER_ROWS[parameter]
+            assert row is not None, f"{name}: give it a row in CALLS"
+            assert call.row is not None
+            assert call.row.partition(":")[0] in kinds, f"{name}: {{{parameter}}} needs {kinds}"
+            url = url.replace(f"{{{parameter}}}", str(row[field]))
+        body = call.body() if callable(call.body) else call.body
+        schema = operation.body_schema
+        if schema is None:
+            assert body is None, f"{name} takes no body: give none in CALLS"
+        else:
+            assert body is not None, f"{name} takes a body: give one in CALLS"
+            assert set(schema.get("required", ())) <= set(body), (name, body)
+            assert set(body) <= set(schema["properties"]), (name, body)
+        for header in operation.headers:
+            assert header in ("If-Match", "Idempotency-Key", "X-Tenant-ID", "X-Request-ID"), (
+                f"{name} declares the header {header}: give it a value in Prepared.headers"
+            )
+        assert "If-Match" not in operation.headers or row is not None, name
+        return Prepared(url, body, operation.headers, row, row_url)
+
+
+def _strip(problem: Json, *ids: str) -> Json:
+    """A problem without what differs between two requests: ``instance``, ``trace_id``,
+    and the ids it names."""
+    kept = {k: v for k, v in problem.items() if k not in ("instance", "trace_id")}
+    for row_id in ids:
+        kept = {k: v.replace(row_id, "<id>") if isinstance(v, str) else v for k, v in kept.items()}
+    return kept
+
+
+async def _send(
+    client: httpx.AsyncClient,
+    operation: Operation,
+    ready: Prepared,
+    key: str | None,
+    url: str | None,
+    secrets: list[str],
+    more: dict[str, str],
+) -> httpx.Response:
+    """Send a prepared request with ``key`` (to ``url`` instead, with ``more`` headers);
+    the answer shows none of ``secrets``."""
+    headers = {**ready.headers(), **more}
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    url = url or ready.url
+    response = await client.request(operation.method, url, json=ready.body, headers=headers)
+    assert not [secret for secret in secrets if secret in response.text], operation.name
+    return response
+
+
+def _wrong_key(scopes: list[str], narrow: str) -> str:
+    """A key that holds none of ``scopes``."""
+    if "admin" in scopes:
+        return KEYS["acme"]
+    return narrow if "orders:read" not in scopes else KEYS["admin"]  # narrow: orders:read
 
 
 async def test_every_api_operation_is_secured_and_refuses_what_it_must(
     start_server: ServerFactory, tenants: dict[str, Tenant], clock: ManualClock
 ) -> None:
+    """For each operation of the OpenAPI document, over HTTP, with a valid request on a
+    row of the state it needs: no credential 401; a revoked or an expired key 401; a key
+    without its scope 403; another tenant named 403 (the same for one that does not
+    exist); another tenant's row 404 (the same as a missing one); the right key 2xx."""
     server = start_server()
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+    owners = {slug: client_for(server, slug) for slug in ("acme", "globex")}
+    admin = httpx.AsyncClient(base_url=server.url, headers=auth("admin"), timeout=30)
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client, admin:
         document = (await client.get("/openapi.json")).json()
         assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
-        api_operations = [
-            (method.upper(), path)
-            for path, operations in document["paths"].items()
-            if path.startswith("/api/")
-            for method in operations
-        ]
-        secured = _operations(document)
-        assert {(m, p) for m, p, _ in secured} == set(api_operations)  # nothing left open
-        admin = await client.post(
-            "/api/admin/tenants/acme/keys", json={"scopes": ["content:read"]}, headers=auth("admin")
-        )
-        narrow = admin.json()["key"]  # holds content:read only
-        for method, path, scopes in secured:
-            url = _url(path)
-            body: Json | None = {} if method in ("POST", "PATCH") else None
-            anonymous = await client.request(method, url, json=body)
-            problem = assert_problem(anonymous, 401, "CREDENTIAL_REQUIRED")
-            assert anonymous.headers["www-authenticate"].startswith("Bearer"), (method, path)
-            assert "WWW-Authenticate" in str(document["paths"][path]) or problem
+        operations = _operations(document)
+        listed = {(operation.method, operation.path) for operation in operations}
+        assert set(CALLS) <= listed, f"CALLS names what the document lacks: {set(CALLS) - listed}"
+        walk = Walk(admin, owners)
+        keys = "/api/admin/tenants/acme/keys"
+        narrow = (await ok(await admin.post(keys, json={"scopes": ["orders:read"]}), 201))["key"]
+        every = list(TENANT_SCOPES)
+        revoked = await ok(await admin.post(keys, json={"scopes": every}), 201)
+        expiring = {"scopes": every, "expires_in_days": 1}
+        expired = await ok(await admin.post(keys, json=expiring), 201)
+        for key in (revoked, expired):  # both verified, so cached, before they stop
+            mine = {"Authorization": f"Bearer {key['key']}"}
+            assert (await client.get("/api/tenant", headers=mine)).status_code == 200
+        await ok(await admin.delete(f"{keys}/{revoked['id']}"))
+        clock.advance(86_400.0)  # a day: the expiring key's last second has passed
+        dead = [revoked["key"], expired["key"]]
+        secrets = [secret_of(key) for key in (*KEYS.values(), narrow, *dead)]
+        acme_key_id, globex_key_id = KEYS["acme"].split("_")[1], KEYS["globex"].split("_")[1]
+
+        for operation in operations:
+            name, method, scopes = operation.name, operation.method, operation.scopes
+            responses = document["paths"][operation.path][method.lower()]["responses"]
+            assert {"401", "403", "429"} <= set(responses), name
+            ready = await walk.prepare(operation)
+
+            def send(
+                key: str | None,
+                ready: Prepared = ready,
+                url: str | None = None,
+                more: dict[str, str] | None = None,
+                operation: Operation = operation,
+            ) -> Awaitable[httpx.Response]:
+                return _send(client, operation, ready, key, url, secrets, more or {})
+
+            anonymous = await send(None)
+            assert_problem(anonymous, 401, "CREDENTIAL_REQUIRED")
+            assert anonymous.headers["www-authenticate"].startswith("Bearer"), name
+            for key in dead:
+                assert_problem(await send(key), 401, "INVALID_CREDENTIAL")
+            refused = await send(_wrong_key(scopes, narrow))
+            assert " or ".join(scopes) in assert_problem(refused, 403, "SCOPE_REQUIRED")["detail"]
+
             if "admin" in scopes:
-                wrong = KEYS["acme"]
-            elif "content:read" in scopes and len(scopes) == 1:
-                wrong = KEYS["admin"]
+                if "{key_id}" in operation.path:  # another tenant's key: as if there were none
+                    foreign = await send(KEYS["admin"], url=ready.at(globex_key_id))
+                    missing = await send(KEYS["admin"], url=ready.at("0" * 16))
+                    assert _strip(assert_problem(foreign, 404), globex_key_id) == _strip(
+                        assert_problem(missing, 404), "0" * 16
+                    ), name
+                right = await send(KEYS["admin"])
             else:
-                wrong = KEYS["admin"] if len(scopes) > 1 else narrow
-            refused = await client.request(
-                method, url, json=body, headers={"Authorization": f"Bearer {wrong}"}
-            )
-            forbidden = assert_problem(refused, 403, "SCOPE_REQUIRED")
-            assert " or ".join(scopes) in forbidden["detail"], (method, path)
-            declared = document["paths"][path][method.lower()]["responses"]
-            assert {"401", "403", "429"} <= set(declared), (method, path)
-            if "admin" in scopes:
-                continue
-            other = await client.request(
-                method, url, json=body, headers={"X-Tenant-ID": "globex", **auth("acme")}
-            )
-            missing = await client.request(
-                method, url, json=body, headers={"X-Tenant-ID": "nobody", **auth("acme")}
-            )
-            assert _strip(assert_problem(other, 403)) == _strip(assert_problem(missing, 403))
-            right = await client.request(method, url, json=body, headers=auth("acme"))
-            assert right.status_code not in (401, 403, 429), (method, path, right.text)
-            if "{" not in path and method == "GET":
-                assert right.status_code == 200, (method, path, right.text)
-        # A revoked key stops within a second; an expired one at once.
-        revoked = await client.delete(
-            f"/api/admin/tenants/acme/keys/{admin.json()['id']}", headers=auth("admin")
-        )
-        assert revoked.status_code == 200
-        clock.advance(1.0)
-        gone = await client.get("/api/content/nodes", headers={"Authorization": f"Bearer {narrow}"})
-        assert_problem(gone, 401, "INVALID_CREDENTIAL")
+                other = await send(KEYS["acme"], more={"X-Tenant-ID": "globex"})
+                nobody = await send(KEYS["acme"], more={"X-Tenant-ID": "nobody"})
+                assert _strip(assert_problem(other, 403, "TENANT_FORBIDDEN")) == _strip(
+                    assert_problem(nobody, 403, "TENANT_FORBIDDEN")
+                ), name
+                if ready.row is not None:  # another tenant's row: 404, as if it were missing
+                    theirs = await walk.prepare(operation, "globex")
+                    assert theirs.row is not None
+                    assert theirs.row_url is not None
+                    foreign_id, missing_id = str(theirs.row["id"]), str(uuid.uuid4())
+                    foreign = await send(KEYS["acme"], theirs)
+                    missing = await send(KEYS["acme"], theirs, theirs.at(missing_id))
+                    assert _strip(assert_problem(foreign, 404), foreign_id) == _strip(
+                        assert_problem(missing, 404), missing_id
+                    ), name
+                    assert await ok(await owners["globex"].get(theirs.row_url)) == theirs.row
+                right = await send(KEYS["acme"])
+            assert right.status_code == operation.success, (name, right.text)
+            if operation.path.endswith("/history"):
+                actors = [item["actor"] for item in right.json()["items"]]
+                assert actors, name
+                assert set(actors) == {acme_key_id}, (name, actors)
+    for owner in owners.values():
+        await owner.aclose()
+
+
+async def test_a_key_made_to_expire_in_a_day_is_refused_once_the_clock_passes_it(
+    start_server: ServerFactory, tenants: dict[str, Tenant], clock: ManualClock
+) -> None:
+    server = start_server()
+    async with httpx.AsyncClient(base_url=server.url, headers=auth("admin"), timeout=30) as admin:
+        body = {"scopes": ["content:read"], "expires_in_days": 1}
+        url = "/api/admin/tenants/acme/keys"
+        made = [await ok(await admin.post(url, json=body), 201) for _ in range(2)]
+        for key in made:
+            created = datetime.fromisoformat(key["created_at"])
+            assert datetime.fromisoformat(key["expires_at"]) - created == timedelta(days=1)
+        cached, unseen = ({"Authorization": f"Bearer {key['key']}"} for key in made)
+        tenant = "/api/tenant"
+        assert (await admin.get(tenant, headers=cached)).status_code == 200
+        clock.advance(86_400.0 - 0.5)
+        # Read again (its entry is older than a second): still good, trusted for a second.
+        assert (await admin.get(tenant, headers=cached)).status_code == 200
+        clock.advance(0.5)  # its expiry, while that entry is still trusted
+        assert_problem(await admin.get(tenant, headers=cached), 401, "INVALID_CREDENTIAL")
+        assert_problem(await admin.get(tenant, headers=unseen), 401, "INVALID_CREDENTIAL")
+        clock.advance(2.0)  # both read again from the database: still expired
+        for key in (cached, unseen):
+            assert_problem(await admin.get(tenant, headers=key), 401, "INVALID_CREDENTIAL")
 
 
 async def test_admin_api_manages_tenants_and_keys_and_changes_apply_at_once(
@@ -130,7 +407,7 @@ async def test_admin_api_manages_tenants_and_keys_and_changes_apply_at_once(
         )
         assert key.status_code == 201, key.text
         token = key.json()["key"]
-        CREATED_KEYS.append(token)
+        assert token in CREATED_KEYS  # every key made is looked for in the logs
         mine = {"Authorization": f"Bearer {token}"}
         assert (await client.get("/api/tenant", headers=mine)).json()["slug"] == "umbrella"
         keys = await client.get("/api/admin/tenants/umbrella/keys", headers=admin)
@@ -233,6 +510,8 @@ async def test_a_refused_key_is_logged_by_its_id_never_its_secret(
         served = await client.get("/api/tenant", headers=auth("acme"))
     assert_problem(refused, 401, "INVALID_CREDENTIAL")
     assert served.status_code == 200
-    for secret in (key.split("_", 2)[2], wrong.split("_", 2)[2]):
+    key_id = key.split("_")[1]
+    assert [line for line in no_key_in_any_log if f"wrong secret for key {key_id}" in line]
+    for secret in (secret_of(key), secret_of(wrong)):
         assert not [line for line in no_key_in_any_log if secret in line]
         assert secret not in refused.text

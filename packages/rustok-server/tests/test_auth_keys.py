@@ -3,13 +3,17 @@ one-second cache, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import logging
+import secrets
 from datetime import timedelta
 
 import pytest
+from api_fixtures import CREATED_KEYS, LogCapture, WallClock, leaked_secrets
 from sqlalchemy import select
 
 from rustok_core.testing import ManualClock
 from rustok_server.auth import KeyDirectory, KeyVerifier, hash_secret, parse_key
+from rustok_server.auth import keys as key_module
 from rustok_server.auth.keys import new_key
 from rustok_server.auth.tables import ApiKeyRow
 from rustok_server.db import Database
@@ -91,3 +95,57 @@ async def test_a_wrong_secret_an_expired_key_and_a_disabled_tenant_are_refused(
         await verifier.close()
     finally:
         await database.dispose()
+
+
+async def test_a_key_stops_at_its_expiry_on_the_wall_clock_cached_or_not(
+    database_url: str, tenants: dict[str, Tenant]
+) -> None:
+    database = Database(database_url)
+    clock = ManualClock()
+    wall = WallClock(clock)
+    try:
+        directory = KeyDirectory(database, clock=wall)
+        ten = timedelta(seconds=10)
+        key, cached = await directory.create("acme", ["orders:read"], expires_in=ten)
+        assert key.expires_at == key.created_at + ten
+        _, unseen = await directory.create("acme", ["orders:read"], expires_in=ten)
+        verifier = KeyVerifier(directory, clock=clock, wall_clock=wall)
+        clock.advance(9.5)
+        await verifier.verify(cached)  # loaded at 9.5 s: trusted until 10.5 s
+        clock.advance(0.5)  # its expiry, while its entry is still trusted
+        with pytest.raises(InvalidCredentialError, match="expired"):
+            await verifier.verify(cached)
+        with pytest.raises(InvalidCredentialError, match="expired"):
+            await verifier.verify(unseen)  # loaded now: refused at once
+        clock.advance(5.0)  # both read again: still expired on the wall clock
+        for token in (cached, unseen):
+            with pytest.raises(InvalidCredentialError, match="expired"):
+                await verifier.verify(token)
+        await verifier.close()
+    finally:
+        await database.dispose()
+
+
+def test_the_log_check_finds_a_secret_wherever_it_is_logged() -> None:
+    """The check that ends the test run, shown to fail: a secret in a message's arguments
+    or in a traceback, logged by a logger that does not propagate (as uvicorn's do), is
+    found; the key's public id alone is not a leak."""
+    key_id = "0123456789abcdef"
+    token = f"rsk_{key_id}_{secrets.token_urlsafe(32)}"  # by hand: no key of this run
+    quiet = logging.getLogger("rustok-test.leaks")
+    quiet.propagate = False
+    quiet.addHandler(logging.NullHandler())
+    quiet.setLevel(logging.INFO)
+    capture = LogCapture()
+    with capture.installed() as lines:
+        quiet.warning("refused %s", token)
+        quiet.info("key %s used", key_id)
+        try:
+            raise ValueError(token)
+        except ValueError:
+            quiet.exception("failed")
+    assert len(lines) == 3
+    assert leaked_secrets(lines, [token]) == [lines[0], lines[2]]
+    assert leaked_secrets(lines, CREATED_KEYS) == []
+    made = key_module.new_key()[1]  # every key this process makes is looked for
+    assert made in CREATED_KEYS

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 import pytest
-from api_fixtures import CREATED_KEYS, KEYS, NODES, ServerFactory, auth, node_in, ok
+from api_fixtures import CREATED_KEYS, KEYS, NODES, ServerFactory, auth, node_in, ok, secret_of
 
 from rustok_server import ServerContext, Tenant
 from rustok_server.auth import parse_key
@@ -32,7 +37,7 @@ async def test_keys_create_prints_the_key_alone_on_the_last_line_and_list_never_
     )
     assert status == 0
     token = out[-1]
-    CREATED_KEYS.append(token)
+    assert token in CREATED_KEYS  # every key made is looked for in the logs
     parsed = parse_key(token)
     assert parsed is not None
     status, listed = await asyncio.to_thread(_run, capsys, *db, "keys", "list", "acme")
@@ -41,7 +46,7 @@ async def test_keys_create_prints_the_key_alone_on_the_last_line_and_list_never_
     assert parsed[1] not in "\n".join(listed)
     status, admin_out = await asyncio.to_thread(_run, capsys, *db, "keys", "create", "--admin")
     assert status == 0
-    CREATED_KEYS.append(admin_out[-1])
+    assert admin_out[-1] in CREATED_KEYS
     server = start_server()
     async with httpx.AsyncClient(base_url=server.url) as client:
         mine = {"Authorization": f"Bearer {token}"}
@@ -65,3 +70,50 @@ async def test_the_acting_key_is_the_actor_of_history_rows_and_its_use_is_record
     await server.call(context.auth.verifier.close)  # the background last-used write
     key = await server.call(lambda: context.auth.keys.get(key_id))
     assert key.last_used_at is not None
+
+
+def test_serve_prints_its_demo_key_and_never_logs_it(tmp_path: Path) -> None:
+    """The demo key ``serve`` makes (in another process, out of reach of this run's log
+    capture): its secret is printed once with the banner, and its server's log, which
+    records the requests made with it, never shows it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUSTOK_")}
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rustok_server", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    logged: list[str] = []
+    try:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        banner: list[str] = []
+        while not any(parse_key(line.strip()) for line in banner):
+            line = process.stdout.readline()
+            assert line, f"serve printed no demo key: {banner}"
+            banner.append(line)
+        key = next(line.strip() for line in banner if parse_key(line.strip()))
+        CREATED_KEYS.append(key)
+        key_id, secret = key.split("_")[1], secret_of(key)
+        for line in process.stderr:  # its log: wait until it accepts connections
+            logged.append(line)
+            if "Application startup complete" in line:
+                break
+        url = f"http://127.0.0.1:{port}/api/tenant"
+        served = httpx.get(url, headers={"Authorization": f"Bearer {key}"})
+        wrong = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
+        refused = httpx.get(url, headers={"Authorization": f"Bearer {wrong}"})
+        assert served.status_code == 200
+        assert refused.status_code == 401
+    finally:
+        process.terminate()
+        rest, errors = process.communicate(timeout=30)
+    logged.extend(errors.splitlines())
+    assert [line for line in logged if key_id in line]  # the refusal is logged, by key id
+    assert not [line for line in logged if secret in line or secret_of(wrong) in line]
+    assert secret not in rest

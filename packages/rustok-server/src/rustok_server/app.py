@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
@@ -26,6 +27,7 @@ from rustok_server.commerce import api as commerce_api
 from rustok_server.content import api as content_api
 from rustok_server.context import ServerContext
 from rustok_server.db import Database
+from rustok_server.db.base import utcnow
 from rustok_server.http import problem_pages, problem_types
 from rustok_server.http.body_limits import BodyLimitMiddleware
 from rustok_server.http.idempotency import IdempotencyPurger
@@ -61,6 +63,7 @@ def create_app(
     settings: Settings | None = None,
     *,
     clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], datetime] = utcnow,
     tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
     """Build the server: database, ``tenant-db`` breaker, tenant cache, middleware, routes.
@@ -73,6 +76,8 @@ def create_app(
         settings: the settings; read from ``RUSTOK_*`` environment variables if omitted.
         clock: monotonic seconds for the tenant cache and the breaker; tests pass a
             clock they move by hand.
+        wall_clock: the current time (timezone-aware) of API key creation, expiry,
+            revocation and last use; tests pass one that moves with ``clock``.
         tracer_provider: with ``settings.tracing``, the OpenTelemetry provider to use
             instead of one configured from ``OTEL_*`` variables.
 
@@ -126,6 +131,7 @@ def create_app(
         rate_limit=RateLimit(settings.rate_limit_per_second, settings.rate_limit_burst),
         jwt=_jwt_config(settings),
         clock=clock,
+        wall_clock=wall_clock,
         redis=settings.redis_url,
         breaker=breaker,
         query_timeout=settings.db_query_timeout,

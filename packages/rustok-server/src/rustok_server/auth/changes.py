@@ -24,7 +24,7 @@ from rustok_server.db import Database
 
 __all__ = ["POLL_INTERVAL", "ChangeFeed", "ChangeWatcher", "DatabaseChangeFeed", "bump_version"]
 
-logger = logging.getLogger("rustok_server.auth")
+logger = logging.getLogger("rustok.server.auth")
 
 _READ_TIMEOUT: Final = 2.0
 POLL_INTERVAL: Final = 0.5

@@ -15,7 +15,7 @@ import hmac
 import re
 import secrets
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -166,10 +166,12 @@ class KeyDirectory:
 
     Args:
         database: where keys live.
+        clock: the current time (timezone-aware) of creation, expiry and revocation times.
     """
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.database = database
+        self.clock = clock
 
     async def _tenant(self, session: AsyncSession, identifier: str) -> Tenant:
         tenant = await TenantRepository(session).find(parse_tenant_identifier(identifier))
@@ -201,7 +203,7 @@ class KeyDirectory:
             raise problem
         key_id, token = new_key()
         secret = token[len(KEY_PREFIX) + len(key_id) + 1 :]
-        now = utcnow()
+        now = self.clock()
         async with self.database.sessions() as session:
             tenant_id = None if tenant is None else (await self._tenant(session, tenant)).id
             row = ApiKeyRow(
@@ -251,7 +253,7 @@ class KeyDirectory:
             if row is None or (tenant_id is not None and row.tenant_id != tenant_id):
                 raise ApiKeyNotFoundError(key_id)
             if row.revoked_at is None:
-                row.revoked_at = utcnow()
+                row.revoked_at = self.clock()
                 await bump_version(session)
                 await session.commit()
             return ApiKey.from_row(row)

@@ -2,13 +2,15 @@
 
 Pure ASGI, like the tenant middleware after it: the principal is put in the request state
 (``principal``) for tenant resolution and the routes' `require` dependencies. Under
-``/api`` a credential that fails verification is a 401 at once; elsewhere (health checks)
-it is ignored and the request is anonymous. A missing credential is decided by the route
+``/api`` a credential that fails verification is a 401 at once, and why it failed is
+logged (naming a key by its public id, never its secret); elsewhere (health checks) it is
+ignored and the request is anonymous. A missing credential is decided by the route
 (the 401 of `require`), so an unknown path stays a 404.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Final
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -17,6 +19,8 @@ from rustok_server.auth.service import Authentication
 from rustok_server.errors import InvalidCredentialError
 
 __all__ = ["API_PREFIX", "AuthMiddleware"]
+
+logger = logging.getLogger("rustok.server.auth")
 
 API_PREFIX: Final = "/api/"
 _AUTHORIZATION: Final = b"authorization"
@@ -53,6 +57,10 @@ class AuthMiddleware:
                 if scheme.lower() != b"bearer" or not token.strip():
                     raise InvalidCredentialError("not one 'Bearer <token>' credential")
                 principal = await self.auth.authenticate(token.strip().decode("latin-1"))
+            except InvalidCredentialError as exc:
+                if on_api:
+                    logger.info("%s %s: %s", scope["method"], scope["path"], exc.message)
+                    raise
             except Exception:
                 if on_api:
                     raise

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Coroutine
+from datetime import datetime
 
 from rustok_core.resilience import CircuitBreaker, RetryAttempt, with_timeout
 from rustok_server.auth.changes import ChangeFeed, ChangeWatcher, DatabaseChangeFeed
@@ -15,11 +16,12 @@ from rustok_server.auth.rate_limits import TenantRateLimits
 from rustok_server.auth.tokens import JwtConfig, JwtVerifier
 from rustok_server.auth.verification import KeyVerifier
 from rustok_server.db import Database
+from rustok_server.db.base import utcnow
 from rustok_server.errors import InvalidCredentialError
 
 __all__ = ["Authentication"]
 
-logger = logging.getLogger("rustok_server.auth")
+logger = logging.getLogger("rustok.server.auth")
 
 
 class Authentication:
@@ -31,6 +33,8 @@ class Authentication:
         rate_limit: the default per-tenant limit.
         jwt: how to verify JWTs, or ``None`` to accept API keys only.
         clock: monotonic seconds; tests pass a ``ManualClock``.
+        wall_clock: the current time (timezone-aware) of key creation, expiry, revocation
+            and last use; tests pass one that moves with their ``clock``.
         redis: a ``redis://`` URL to share the rate-limit buckets.
         feed: where changes are announced (the database's change counter by default).
         breaker: the breaker key loads go through (the server's ``tenant-db`` one).
@@ -44,13 +48,14 @@ class Authentication:
         rate_limit: RateLimit,
         jwt: JwtConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = utcnow,
         redis: str | None = None,
         feed: ChangeFeed | None = None,
         breaker: CircuitBreaker | None = None,
         query_timeout: float = 2.0,
         on_retry: Callable[[RetryAttempt], None] | None = None,
     ) -> None:
-        self.keys = KeyDirectory(database)
+        self.keys = KeyDirectory(database, clock=wall_clock)
         keys = self.keys
 
         async def query(key_id: str) -> KeyRecord | None:
@@ -59,7 +64,7 @@ class Authentication:
         async def load(key_id: str) -> KeyRecord | None:
             return await query(key_id) if breaker is None else await breaker.call(query, key_id)
 
-        self.verifier = KeyVerifier(self.keys, clock=clock, load=load)
+        self.verifier = KeyVerifier(self.keys, clock=clock, wall_clock=wall_clock, load=load)
         self.tokens = None if jwt is None else JwtVerifier(jwt, clock=clock, on_retry=on_retry)
         self.rate_limits = TenantRateLimits(rate_limit, clock=clock, redis=redis)
         self.on_tenant_change: Callable[[], None] = lambda: None

@@ -2,10 +2,12 @@
 and a constant-time compare, no database round trip.
 
 An entry is reloaded when it is `KEY_CACHE_TTL` old (one query per key per second at
-most, one loader per key), so a revoked or expired key, or a key of a disabled tenant,
-stops working within a second even when the change was made by another process. The
-last-used time is written at most once a minute per key, by a background task that no
-request waits for.
+most, one loader per key), so a revoked key, or a key of a disabled tenant, stops working
+within a second even when the change was made by another process. An expiry is a wall
+clock time: when an entry is loaded it is turned into a reading of the monotonic clock
+(the time left on the wall clock, added to the monotonic now), so a key is refused from
+the moment it expires, cached or not. The last-used time is written at most once a
+minute per key, by a background task that no request waits for.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from rustok_server.errors import (
 
 __all__ = ["KEY_CACHE_TTL", "LAST_USED_INTERVAL", "KeyVerifier"]
 
-logger = logging.getLogger("rustok_server.auth")
+logger = logging.getLogger("rustok.server.auth")
 
 KEY_CACHE_TTL: Final = 1.0
 """Seconds a verified key is trusted before its row is read again."""
@@ -56,6 +58,8 @@ class KeyVerifier:
     Args:
         keys: the key directory (for loads and last-used writes).
         clock: monotonic seconds; tests pass a ``ManualClock``.
+        wall_clock: the current time (timezone-aware), against which expiry dates are
+            read and last uses written; tests pass one that moves with their clock.
         ttl: seconds an entry is trusted.
         load: how to load one key (the server wraps `KeyDirectory.load` in its breaker
             and query timeout); ``keys.load`` by default.
@@ -66,12 +70,14 @@ class KeyVerifier:
         keys: KeyDirectory,
         *,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = utcnow,
         ttl: float = KEY_CACHE_TTL,
         load: Callable[[str], Awaitable[KeyRecord | None]] | None = None,
     ) -> None:
         self.keys = keys
         self.load = load or keys.load
         self.clock = clock
+        self.wall_clock = wall_clock
         self.ttl = ttl
         self._entries: dict[str, _Entry] = {}
         self._loading: dict[str, asyncio.Future[_Entry]] = {}
@@ -153,7 +159,7 @@ class KeyVerifier:
         key = record.key
         expires_at = float("inf")
         if key.expires_at is not None:
-            expires_at = now + (key.expires_at - utcnow()).total_seconds()
+            expires_at = now + (key.expires_at - self.wall_clock()).total_seconds()
         tenant = None
         if key.tenant_id is not None:
             tenant = TenantIdentifier(IdentifierKind.UUID, str(key.tenant_id))
@@ -162,7 +168,7 @@ class KeyVerifier:
 
     def _note_use(self, key_id: str, now: float) -> None:
         self._noted[key_id] = now
-        self._pending[key_id] = utcnow()
+        self._pending[key_id] = self.wall_clock()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self._write_uses())
 
