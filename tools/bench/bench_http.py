@@ -79,8 +79,9 @@ MIXED_CONNECTIONS = 64
 WRITE_REQUESTS = 600  # confirm transitions: one fresh order each
 MIXED_ORDERS = 1500  # the mixed load's confirms (each round stops at SLICE seconds)
 PROFILE_REQUESTS = 300  # in-process requests per measurement
-TENANT = {"X-Tenant-ID": "acme"}
-TENANT_ITEMS = tuple(TENANT.items())
+TENANT = {"X-Tenant-ID": "acme"}  # plus the tenant's API key, made per database
+# The limiter runs on every request, at a limit no run reaches.
+RATE_LIMIT = {"RUSTOK_RATE_LIMIT_PER_SECOND": "1000000", "RUSTOK_RATE_LIMIT_BURST": "1000000"}
 STARTUP_TIMEOUT = 30.0
 HERE = Path(__file__).parent
 
@@ -404,18 +405,22 @@ class Target:
 # -- data --------------------------------------------------------------------------------------
 
 
-async def _prepare_database(url: str) -> uuid.UUID:
-    """Migrate the database and create the tenant ``acme``; its id."""
+async def _prepare_database(url: str) -> tuple[uuid.UUID, dict[str, str]]:
+    """Migrate the database, create the tenant ``acme`` and a key of every tenant scope;
+    (its id, the headers of its requests: the tenant and the key)."""
     from rustok_server import TenantDirectory
+    from rustok_server.auth import TENANT_SCOPES, KeyDirectory
     from rustok_server.db import Database
     from rustok_server.db.migrations import upgrade
 
     database = Database(url)
     try:
         await upgrade(database)
-        return (await TenantDirectory(database).create("acme", "Acme Corporation")).id
+        tenant = await TenantDirectory(database).create("acme", "Acme Corporation")
+        _key, secret = await KeyDirectory(database).create("acme", list(TENANT_SCOPES))
     finally:
         await database.dispose()
+    return tenant.id, {**TENANT, "Authorization": f"Bearer {secret}"}
 
 
 async def _create_postgres_database(server_url: str, name: str) -> str:
@@ -445,13 +450,13 @@ async def call(
     return status, (json.loads(answer) if answer else None)
 
 
-async def _create_node(port: int) -> str | None:
+async def _create_node(port: int, headers: dict[str, str]) -> str | None:
     """A published content node of ``acme``; None when the content API is not there."""
     status, node = await call(
         port,
         "POST",
         "/api/content/nodes",
-        TENANT,
+        headers,
         {"kind": "article", "title": "Benchmark article", "slug": "benchmark-article"},
     )
     if status == 404:
@@ -459,17 +464,17 @@ async def _create_node(port: int) -> str | None:
     if status != 201 or not isinstance(node, dict):
         raise RuntimeError(f"creating a content node answered {status}: {node}")
     node_id = str(node["id"])
-    status, _ = await call(port, "POST", f"/api/content/nodes/{node_id}/publish", TENANT)
+    status, _ = await call(port, "POST", f"/api/content/nodes/{node_id}/publish", headers)
     if status != 200:
         raise RuntimeError(f"publishing content node {node_id} answered {status}")
     return node_id
 
 
-async def _create_orders(port: int, count: int) -> list[str] | None:
+async def _create_orders(port: int, count: int, headers: dict[str, str]) -> list[str] | None:
     """``count`` pending orders of ``acme``; None when the order API is not there."""
     ids: list[str] = []
     body = {"customer_id": str(uuid.uuid4()), "currency": "EUR", "amount": "49.90"}
-    request = http_request("POST", "/api/commerce/orders", TENANT, json.dumps(body).encode())
+    request = http_request("POST", "/api/commerce/orders", headers, json.dumps(body).encode())
     missing = False
 
     async def connection(n: int) -> None:
@@ -492,10 +497,10 @@ async def _create_orders(port: int, count: int) -> list[str] | None:
     return None if missing else ids[:count]
 
 
-def _confirmations(order_ids: Sequence[str]) -> Iterator[bytes]:
+def _confirmations(order_ids: Sequence[str], headers: dict[str, str]) -> Iterator[bytes]:
     body = json.dumps({"inventory_reserved": True}).encode()
     for order_id in order_ids:
-        yield http_request("POST", f"/api/commerce/orders/{order_id}/confirm", TENANT, body)
+        yield http_request("POST", f"/api/commerce/orders/{order_id}/confirm", headers, body)
 
 
 # -- profile -----------------------------------------------------------------------------------
@@ -563,12 +568,18 @@ def _add_thread_dependency_route(app: FastAPI) -> None:
         return TenantOut(id=tenant.id, slug=tenant.slug, name=tenant.name, domain=tenant.domain)
 
 
-async def _in_process(database_url: str, path: str) -> InProcess:
+async def _in_process(database_url: str, path: str, headers: dict[str, str]) -> InProcess:
     from sqlalchemy import text
 
     from rustok_server import Settings, create_app
 
-    app = create_app(Settings(database_url=database_url))
+    app = create_app(
+        Settings(
+            database_url=database_url,
+            rate_limit_per_second=float(RATE_LIMIT["RUSTOK_RATE_LIMIT_PER_SECOND"]),
+            rate_limit_burst=int(RATE_LIMIT["RUSTOK_RATE_LIMIT_BURST"]),
+        )
+    )
     _add_thread_dependency_route(app)
     database = app.state.context.database
     bare = bare_app()
@@ -580,19 +591,19 @@ async def _in_process(database_url: str, path: str) -> InProcess:
                 await session.execute(text("SELECT 1"))
         return (time.perf_counter() - start) / PROFILE_REQUESTS
 
-    await _asgi_requests(app, path, TENANT, PROFILE_REQUESTS)  # warm: tenant cached
+    await _asgi_requests(app, path, headers, PROFILE_REQUESTS)  # warm: tenant, key cached
     times: dict[str, list[float]] = {}
     steps = {
         "bare": lambda: _asgi_requests(bare, "/", {}, PROFILE_REQUESTS),
-        "read": lambda: _asgi_requests(app, path, TENANT, PROFILE_REQUESTS),
-        "tenant": lambda: _asgi_requests(app, "/api/tenant", TENANT, PROFILE_REQUESTS),
-        "thread": lambda: _asgi_requests(app, "/api/_bench/tenant", TENANT, PROFILE_REQUESTS),
+        "read": lambda: _asgi_requests(app, path, headers, PROFILE_REQUESTS),
+        "tenant": lambda: _asgi_requests(app, "/api/tenant", headers, PROFILE_REQUESTS),
+        "thread": lambda: _asgi_requests(app, "/api/_bench/tenant", headers, PROFILE_REQUESTS),
         "select": select_one,
     }
     for _ in range(3):
         for name, step in steps.items():
             times.setdefault(name, []).append(await step())
-    share, top = await _profile(app, path)
+    share, top = await _profile(app, path, headers)
     await database.dispose()
     us = {name: median(values) * 1e6 for name, values in times.items()}
     return InProcess(
@@ -610,7 +621,9 @@ def _self_times(frame: object, ours: dict[str, float]) -> None:
         _self_times(child, ours)
 
 
-async def _profile(app: ASGIApp, path: str) -> tuple[float | None, list[str]]:
+async def _profile(
+    app: ASGIApp, path: str, headers: dict[str, str]
+) -> tuple[float | None, list[str]]:
     """(share of the time in rustok_* code, our top functions by self time) of
     ``path`` under pyinstrument; (None, []) when pyinstrument is not installed."""
     try:
@@ -619,7 +632,7 @@ async def _profile(app: ASGIApp, path: str) -> tuple[float | None, list[str]]:
         return None, []
     profiler = Profiler(interval=0.001)
     profiler.start()
-    await _asgi_requests(app, path, TENANT, PROFILE_REQUESTS)
+    await _asgi_requests(app, path, headers, PROFILE_REQUESTS)
     profiler.stop()
     session = profiler.last_session
     root = session.root_frame() if session is not None else None
@@ -691,9 +704,9 @@ def _figures(
     return figures
 
 
-def _mixed(read: bytes, order_ids: Sequence[str]) -> Iterator[bytes]:
+def _mixed(read: bytes, order_ids: Sequence[str], headers: dict[str, str]) -> Iterator[bytes]:
     """Nine reads, then one confirm of the next fresh order, until the orders run out."""
-    confirms = _confirmations(order_ids)
+    confirms = _confirmations(order_ids, headers)
     while True:
         for _ in range(9):
             yield read
@@ -725,19 +738,19 @@ def _measure(
     use_wrk: bool,
     log: Path,
     bad: dict[str, int],
-) -> tuple[list[Figure], str]:
-    """Every figure of one database; (figures, the path of the read)."""
-    tenant_id = asyncio.run(_prepare_database(setup.url))
-    env = {"RUSTOK_DATABASE_URL": setup.url}
+) -> tuple[list[Figure], str, dict[str, str]]:
+    """Every figure of one database; (figures, the path of the read, its headers)."""
+    tenant_id, headers = asyncio.run(_prepare_database(setup.url))
+    env = {"RUSTOK_DATABASE_URL": setup.url, **RATE_LIMIT}
     figures: list[Figure] = []
     with Server("rustok_server.app:create_app_from_env", env, server_cpus, log) as ours:
-        node_id = asyncio.run(_create_node(ours.port))
+        node_id = asyncio.run(_create_node(ours.port, headers))
         if node_id is None:
             raise RuntimeError("the content API is not installed")
         node = uuid.UUID(node_id)
         row = f"{tenant_id.hex},{node.hex}" if setup.name == "SQLite" else f"{tenant_id},{node}"
         driver_env = {**setup.driver_env, "RUSTOK_BENCH_ROW": row}
-        order_ids = asyncio.run(_create_orders(ours.port, WRITE_REQUESTS + MIXED_ORDERS))
+        order_ids = asyncio.run(_create_orders(ours.port, WRITE_REQUESTS + MIXED_ORDERS, headers))
         if order_ids is None:
             raise RuntimeError("the order API is not installed")
         write_ids, mixed_ids = order_ids[:WRITE_REQUESTS], order_ids[WRITE_REQUESTS:]
@@ -747,7 +760,7 @@ def _measure(
             targets = [
                 Target("baseline", bare, "/"),
                 Target("driver", driver, "/"),
-                Target(read_name, ours, path, TENANT_ITEMS),
+                Target(read_name, ours, path, tuple(headers.items())),
             ]
             if setup.name == "SQLite":
                 targets += [
@@ -756,13 +769,13 @@ def _measure(
                         f"{setup.name}: tenant only, GET /api/tenant",
                         ours,
                         "/api/tenant",
-                        TENANT_ITEMS,
+                        tuple(headers.items()),
                     ),
                 ]
             runs: dict[str, list[Load]] = {target.name: [] for target in targets}
             writes: dict[str, list[Load]] = {"baseline": [], "confirm": []}
             mixed: dict[str, list[Load]] = {"baseline": [], "mixed": []}
-            read_request = http_request("GET", path, dict(TENANT_ITEMS))
+            read_request = http_request("GET", path, headers)
             for target in targets:
                 target.run(WARM_UP, use_wrk, client_cpus)
             # Rounds interleave every target, so a noisy moment weighs on all alike.
@@ -774,7 +787,7 @@ def _measure(
                     asyncio.run(asyncio_load(bare.port, _forever(constant), seconds=SLICE))
                 )
                 share = write_ids[round_::ROUNDS]
-                confirm = asyncio_load(ours.port, _confirmations(share), seconds=None)
+                confirm = asyncio_load(ours.port, _confirmations(share, headers), seconds=None)
                 writes["confirm"].append(asyncio.run(confirm))
                 mixed["baseline"].append(
                     asyncio.run(
@@ -786,7 +799,7 @@ def _measure(
                         )
                     )
                 )
-                load = _mixed(read_request, mixed_ids[round_::ROUNDS])
+                load = _mixed(read_request, mixed_ids[round_::ROUNDS], headers)
                 mixed["mixed"].append(
                     asyncio.run(
                         asyncio_load(ours.port, load, seconds=SLICE, connections=MIXED_CONNECTIONS)
@@ -837,7 +850,7 @@ def _measure(
         )
     )
     bad[f"{setup.name} mixed"] = mixed_load.bad
-    return figures, path
+    return figures, path, headers
 
 
 def main() -> int:
@@ -885,13 +898,14 @@ def main() -> int:
                     0.6,
                 )
             )
-        paths: dict[str, str] = {}
+        reads: dict[str, tuple[str, dict[str, str]]] = {}
         for setup in setups:
-            measured, paths[setup.name] = _measure(
+            measured, path, headers = _measure(
                 setup, bare, server_cpus, client_cpus, use_wrk, log, bad
             )
+            reads[setup.name] = (path, headers)
             figures += measured
-        costs = asyncio.run(_in_process(setups[0].url, paths["SQLite"]))
+        costs = asyncio.run(_in_process(setups[0].url, *reads["SQLite"]))
 
     read_name = "SQLite: GET /api/content/nodes/{id}"
     base = "bare FastAPI constant, in process"

@@ -48,7 +48,6 @@ FILTERS: dict[str, str] = {
     "state=archived&kind=page": "state=archived&kind=page",
 }
 START = datetime(2026, 1, 1, tzinfo=UTC)
-TENANT = [(b"x-tenant-id", b"acme")]
 
 
 def _state(n: int) -> tuple[str, str]:
@@ -130,7 +129,7 @@ async def _fill_postgres(dsn: str, tenant: uuid.UUID, start: int, stop: int) -> 
         await connection.close()
 
 
-async def _get(app: ASGIApp, query: str) -> tuple[float, bytes]:
+async def _get(app: ASGIApp, query: str, headers: dict[str, str]) -> tuple[float, bytes]:
     """(seconds, body) of one GET /api/content/nodes?query, straight through ASGI."""
     chunks: list[bytes] = []
     statuses: list[int] = []
@@ -154,7 +153,8 @@ async def _get(app: ASGIApp, query: str) -> tuple[float, bytes]:
         "raw_path": b"/api/content/nodes",
         "query_string": query.encode(),
         "root_path": "",
-        "headers": [(b"host", b"127.0.0.1"), *TENANT],
+        "headers": [(b"host", b"127.0.0.1")]
+        + [(name.lower().encode(), value.encode()) for name, value in headers.items()],
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 80),
     }
@@ -166,12 +166,17 @@ async def _get(app: ASGIApp, query: str) -> tuple[float, bytes]:
     return elapsed, b"".join(chunks)
 
 
-async def _latencies(url: str, size: int) -> dict[str, tuple[float, float]]:
+async def _latencies(
+    url: str, size: int, headers: dict[str, str]
+) -> dict[str, tuple[float, float]]:
     """Per filter, (first page ms, middle page ms)."""
     from rustok_server import Settings, create_app
     from rustok_server.http.pagination import Cursor
 
-    app = create_app(Settings(database_url=url))
+    # The limiter runs, at a limit no run reaches.
+    app = create_app(
+        Settings(database_url=url, rate_limit_per_second=1e6, rate_limit_burst=1_000_000)
+    )
     middle = Cursor.of((START + timedelta(milliseconds=size // 2), uuid.UUID(int=0)))
     assert middle is not None
     results: dict[str, tuple[float, float]] = {}
@@ -182,7 +187,7 @@ async def _latencies(url: str, size: int) -> dict[str, tuple[float, float]]:
             times: list[list[float]] = [[], []]
             for _ in range(REQUESTS):
                 for i, page in enumerate(pages):
-                    elapsed, body = await _get(app, page)
+                    elapsed, body = await _get(app, page, headers)
                     times[i].append(elapsed * 1e3)
             if not json.loads(body)["items"]:
                 raise RuntimeError(f"{name}: the page of the middle is empty at {size} rows")
@@ -226,9 +231,9 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="rustok-bench-pages-") as tmp:
         path = str(Path(tmp) / "pages.db")
         url = f"sqlite+aiosqlite:///{path}"
-        tenant = asyncio.run(_prepare_database(url))
-        runs: list[tuple[str, str, Callable[[int, int], None]]] = [
-            ("SQLite", url, lambda a, b: _fill_sqlite(path, tenant, a, b))
+        tenant, headers = asyncio.run(_prepare_database(url))
+        runs: list[tuple[str, str, dict[str, str], Callable[[int, int], None]]] = [
+            ("SQLite", url, headers, lambda a, b: _fill_sqlite(path, tenant, a, b))
         ]
         try:
             from rustok_core.testing import PostgresServer, ServerStartError
@@ -240,16 +245,17 @@ def main(argv: list[str]) -> int:
         try:
             if postgres is not None:
                 pg_url = asyncio.run(_create_postgres_database(postgres.url, "pages"))
-                pg_tenant = asyncio.run(_prepare_database(pg_url))
+                pg_tenant, pg_headers = asyncio.run(_prepare_database(pg_url))
                 dsn = pg_url.replace("+asyncpg", "")
                 runs.append(
                     (
                         "PostgreSQL",
                         pg_url,
+                        pg_headers,
                         lambda a, b: asyncio.run(_fill_postgres(dsn, pg_tenant, a, b)),
                     )
                 )
-            for database, database_url, fill in runs:
+            for database, database_url, database_headers, fill in runs:
                 filled = 0
                 for size in sizes:
                     started = time.perf_counter()
@@ -260,7 +266,7 @@ def main(argv: list[str]) -> int:
                         f"{time.perf_counter() - started:.1f} s",
                         flush=True,
                     )
-                    results = asyncio.run(_latencies(database_url, size))
+                    results = asyncio.run(_latencies(database_url, size, database_headers))
                     figures += _figures(database, size, results, size == sizes[-1])
                     for name, (first, middle) in results.items():
                         if name == "unfiltered":

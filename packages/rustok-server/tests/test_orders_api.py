@@ -451,12 +451,12 @@ async def test_an_expired_key_no_longer_replays(
         assert expired is not None
         expired = IdempotentRequest(tenant, expired.scope, "k", expired.fingerprint, timedelta(0))
         async with database.sessions() as session:
-            expired.remember(session, Response(b"{}", 201))
+            await expired.remember(session, Response(b"{}", 201))
             await session.commit()
         fresh = IdempotentRequest(tenant, expired.scope, "k", expired.fingerprint)
         async with database.sessions() as session:
             assert await fresh.replay(session) is None
-            fresh.remember(session, Response(b'{"second":true}', 201))
+            await fresh.remember(session, Response(b'{"second":true}', 201))
             await session.commit()
         async with database.sessions() as session:
             replayed = await fresh.replay(session)

@@ -3,7 +3,8 @@
 Each handler adapts HTTP to ``rustok_commerce.OrderService``: it parses the request (the
 bodies are the domain's input models, which check form only: types, lengths, a decimal
 amount in an ISO 4217 currency, a 400 per bad field), calls the service over the SQL
-repository of the request's session, commits, and renders the order with its ``ETag``.
+repository of the request's unit of work (no transaction for a read), commits, and
+renders the order with its ``ETag``.
 The rules of the lifecycle are the service's and answer 422 (a blank tracking number, a
 non-positive total, cancelling a paid order without a refund). A transition the state
 does not allow is a 409 naming the state and the allowed actions; another tenant's order
@@ -22,7 +23,6 @@ from pydantic import (
     Field,
     JsonValue,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -40,7 +40,7 @@ from rustok_core.state_machine import InvalidTransitionError
 from rustok_server.auth.guard import Actor, require
 from rustok_server.auth.scopes import Scope
 from rustok_server.commerce.repository import SqlOrderRepository
-from rustok_server.db import get_session
+from rustok_server.db import UnitOfWork
 from rustok_server.errors import PreconditionFailedError
 from rustok_server.http.entity_routes import (
     Change,
@@ -52,6 +52,7 @@ from rustok_server.http.entity_routes import (
     entity_response,
     history_response,
     page_response,
+    unit_of_work,
 )
 from rustok_server.http.idempotency import (
     IdempotencyKey,
@@ -77,7 +78,7 @@ class OrderRoute(EntityRoute):
 
 
 router = APIRouter(prefix=PREFIX, tags=["orders"], route_class=OrderRoute)
-Session = Annotated[AsyncSession, Depends(get_session)]
+Unit = Annotated[UnitOfWork, Depends(unit_of_work)]
 READ = require(Scope.ORDERS_READ)
 WRITE = require(Scope.ORDERS_WRITE)
 OrderStateName = Literal["pending", "confirmed", "paid", "shipped", "delivered", "cancelled"]
@@ -116,11 +117,12 @@ _CHANGE = documented(OrderOut, _ORDER_OK, 400, 404, 409, 412, 422)
 _RACE_LOST = (InvalidTransitionError, OrderVersionConflictError, PreconditionFailedError)
 
 
-async def orders(session: Session, request: Request) -> OrderService:
-    """FastAPI dependency: the order service over this request's session, its
+async def orders(request: Request) -> OrderService:
+    """FastAPI dependency: the order service over this request's unit of work, its
     transitions counted in the server's metrics."""
     metrics: ServerMetrics = request.app.state.metrics
-    return OrderService(SqlOrderRepository(session), on_transition=metrics.count_transition)
+    repository = SqlOrderRepository(unit_of_work(request))
+    return OrderService(repository, on_transition=metrics.count_transition)
 
 
 Orders = Annotated[OrderService, Depends(orders)]
@@ -130,14 +132,14 @@ async def order_change(
     order_id: uuid.UUID,
     tenant: CurrentTenant,
     service: Orders,
-    session: Session,
+    unit: Unit,
     if_match: IfMatch = None,
 ) -> Change[OrderService]:
     """FastAPI dependency of a change of one order (payment excepted, which checks
     ``If-Match`` itself to replay an ``Idempotency-Key``): the service, and the version
     ``If-Match`` requires (412 when the order is at another one)."""
     expected = await expected_version(if_match, lambda: service.get(tenant.id, order_id), "order")
-    return Change(tenant.id, service, expected, session)
+    return Change(tenant.id, service, expected, unit)
 
 
 OrderChange = Annotated[Change[OrderService], Depends(order_change)]
@@ -154,7 +156,7 @@ async def create_order(
     body: CreateOrderInput,
     tenant: CurrentTenant,
     service: Orders,
-    session: Session,
+    unit: Unit,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Create an order in ``pending``. With an ``Idempotency-Key``, a retry returns the
@@ -162,11 +164,11 @@ async def create_order(
     request = IdempotentRequest.of(
         idempotency_key, tenant.id, "create-order", body.model_dump(mode="json")
     )
-    if request is not None and (replayed := await request.replay(session)) is not None:
+    if request is not None and (replayed := await request.replay(unit)) is not None:
         return replayed
     order = await service.create(tenant.id, body)
     response = entity_response(order, status_code=201, location=f"{PREFIX}/{order.id}")
-    return await commit_once(session, request, response)
+    return await commit_once(unit, request, response)
 
 
 @router.get(
@@ -225,7 +227,7 @@ async def pay_order(
     body: PayOrderInput,
     tenant: CurrentTenant,
     service: Orders,
-    session: Session,
+    unit: Unit,
     actor: Actor,
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
@@ -235,7 +237,7 @@ async def pay_order(
     request = IdempotentRequest.of(
         idempotency_key, tenant.id, f"pay:{order_id}", body.model_dump(mode="json")
     )
-    if request is not None and (replayed := await request.replay(session)) is not None:
+    if request is not None and (replayed := await request.replay(unit)) is not None:
         return replayed
     try:
         expected = await expected_version(
@@ -243,8 +245,8 @@ async def pay_order(
         )
         paid = await service.pay(tenant.id, order_id, body, expected_version=expected, actor=actor)
     except _RACE_LOST as error:
-        return await replay_or_raise(session, request, error)
-    return await commit_once(session, request, entity_response(paid))
+        return await replay_or_raise(unit, request, error)
+    return await commit_once(unit, request, entity_response(paid))
 
 
 @router.post(

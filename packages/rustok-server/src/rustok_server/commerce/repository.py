@@ -1,5 +1,5 @@
 """Orders and their history in SQL: the ``rustok_commerce.OrderRepository`` of the
-server, on one `AsyncSession` (the caller commits)."""
+server, in one unit of work (the caller commits)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from rustok_commerce import (
 )
 from rustok_core.state_machine import State, TransitionRecord
 from rustok_server.commerce.tables import OrderRow, OrderTransitionRow
-from rustok_server.db.entity_rows import EntityRows, SessionRepository
+from rustok_server.db.entity_rows import EntityRows, SqlRepository
 
 __all__ = ["SqlOrderRepository"]
 
@@ -32,11 +32,12 @@ _ROWS = EntityRows(
 )
 
 
-class SqlOrderRepository(SessionRepository):
+class SqlOrderRepository(SqlRepository):
     """Orders and their history in SQL (a ``rustok_commerce.OrderRepository``).
 
     Args:
-        session: the session to work in; the caller commits.
+        statements: a request's `rustok_server.db.UnitOfWork`, or a session; the caller
+            commits.
     """
 
     __slots__ = ()
@@ -47,25 +48,25 @@ class SqlOrderRepository(SessionRepository):
         Raises:
             OrderVersionConflictError: an order with this id exists.
         """
-        row = OrderRow(
-            id=order.id,
-            tenant_id=order.tenant_id,
-            customer_id=order.customer_id,
-            amount=str(order.total.amount),
-            currency=order.total.currency,
-            state=order.state_name,
-            state_data=order.state.to_data(),
-            version=order.version,
-            created_at=order.created_at,
-            updated_at=order.updated_at,
-        )
+        columns = {
+            "id": order.id,
+            "tenant_id": order.tenant_id,
+            "customer_id": order.customer_id,
+            "amount": str(order.total.amount),
+            "currency": order.total.currency,
+            "state": order.state_name,
+            "state_data": order.state.to_data(),
+            "version": order.version,
+            "created_at": order.created_at,
+            "updated_at": order.updated_at,
+        }
         await _ROWS.insert(
-            self.session, row, lambda: OrderVersionConflictError(order.id, 0, order.version)
+            self.statements, columns, lambda: OrderVersionConflictError(order.id, 0, order.version)
         )
 
     async def get(self, tenant_id: uuid.UUID, order_id: uuid.UUID) -> AnyOrder | None:
         """The tenant's order, or ``None`` (also for another tenant's order)."""
-        return await _ROWS.get(self.session, tenant_id, order_id)
+        return await _ROWS.get(self.statements, tenant_id, order_id)
 
     async def page(
         self,
@@ -78,7 +79,7 @@ class SqlOrderRepository(SessionRepository):
         """Up to ``limit`` orders of the tenant after ``after``, oldest first; see
         ``rustok_commerce.OrderRepository.page``."""
         filters = {} if state is None else {"state": state}
-        return await _ROWS.page(self.session, tenant_id, filters, after, limit)
+        return await _ROWS.page(self.statements, tenant_id, filters, after, limit)
 
     async def save(
         self, order: Order[State], *, expected_version: int, record: TransitionRecord
@@ -90,7 +91,7 @@ class SqlOrderRepository(SessionRepository):
             OrderVersionConflictError: the stored version is another one.
         """
         await _ROWS.save(
-            self.session,
+            self.statements,
             order,
             expected_version=expected_version,
             record=record,
@@ -106,4 +107,4 @@ class SqlOrderRepository(SessionRepository):
         self, tenant_id: uuid.UUID, order_id: uuid.UUID
     ) -> Sequence[TransitionRecord]:
         """The order's transition records, oldest first."""
-        return await _ROWS.history(self.session, tenant_id, order_id)
+        return await _ROWS.history(self.statements, tenant_id, order_id)

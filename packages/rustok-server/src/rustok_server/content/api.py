@@ -2,7 +2,8 @@
 
 Each handler adapts HTTP to ``rustok_content.NodeService``: it parses the request (the
 bodies are the domain's input models), calls the service over the SQL repository of the
-request's session, commits, and renders the node with its ``ETag``. The rules are the
+request's unit of work (no transaction for a read), commits, and renders the node with its
+``ETag``. The rules are the
 service's. A transition the state does not allow is a 409 problem naming the state and
 the allowed actions; a broken rule (archiving without a reason) is a 422; a malformed
 request a 400 with one ``errors`` entry per bad field; another tenant's node is a 404,
@@ -16,7 +17,6 @@ from typing import Annotated, ClassVar, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import Field, JsonValue
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -31,7 +31,7 @@ from rustok_content import (
 from rustok_server.auth.guard import Actor, require
 from rustok_server.auth.scopes import Scope
 from rustok_server.content.repository import SqlNodeRepository
-from rustok_server.db import get_session
+from rustok_server.db import UnitOfWork
 from rustok_server.http.entity_routes import (
     Change,
     EntityOut,
@@ -42,6 +42,7 @@ from rustok_server.http.entity_routes import (
     entity_response,
     history_response,
     page_response,
+    unit_of_work,
 )
 from rustok_server.http.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Cursor
 from rustok_server.http.preconditions import IfMatch, expected_version
@@ -60,7 +61,7 @@ class NodeRoute(EntityRoute):
 
 
 router = APIRouter(prefix=PREFIX, tags=["content"], route_class=NodeRoute)
-Session = Annotated[AsyncSession, Depends(get_session)]
+Unit = Annotated[UnitOfWork, Depends(unit_of_work)]
 READ = require(Scope.CONTENT_READ)
 WRITE = require(Scope.CONTENT_WRITE)
 NodeStateName = Literal["draft", "published", "archived"]
@@ -89,11 +90,12 @@ _NODE_OK = "The node; its version is the ETag."
 _CHANGE = documented(NodeOut, _NODE_OK, 400, 404, 409, 412)
 
 
-async def nodes(session: Session, request: Request) -> NodeService:
-    """FastAPI dependency: the node service over this request's session, its
+async def nodes(request: Request) -> NodeService:
+    """FastAPI dependency: the node service over this request's unit of work, its
     transitions counted in the server's metrics."""
     metrics: ServerMetrics = request.app.state.metrics
-    return NodeService(SqlNodeRepository(session), on_transition=metrics.count_transition)
+    repository = SqlNodeRepository(unit_of_work(request))
+    return NodeService(repository, on_transition=metrics.count_transition)
 
 
 Nodes = Annotated[NodeService, Depends(nodes)]
@@ -103,13 +105,13 @@ async def node_change(
     node_id: uuid.UUID,
     tenant: CurrentTenant,
     service: Nodes,
-    session: Session,
+    unit: Unit,
     if_match: IfMatch = None,
 ) -> Change[NodeService]:
     """FastAPI dependency of every change of one node: the service, and the version
     ``If-Match`` requires (412 when the node is at another one)."""
     expected = await expected_version(if_match, lambda: service.get(tenant.id, node_id), "node")
-    return Change(tenant.id, service, expected, session)
+    return Change(tenant.id, service, expected, unit)
 
 
 NodeChange = Annotated[Change[NodeService], Depends(node_change)]
@@ -137,11 +139,11 @@ async def _fire(
     responses=documented(NodeOut, "The new draft; Location names it.", 400, 409, status=201),
 )
 async def create_node(
-    body: CreateNodeInput, tenant: CurrentTenant, service: Nodes, session: Session
+    body: CreateNodeInput, tenant: CurrentTenant, service: Nodes, unit: Unit
 ) -> Response:
     """Create a node in ``draft``. A slug the tenant already uses is a 409."""
     node = await service.create(tenant.id, body)
-    await session.commit()
+    await unit.commit()
     return entity_response(node, status_code=201, location=f"{PREFIX}/{node.id}")
 
 

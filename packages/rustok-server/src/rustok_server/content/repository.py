@@ -1,13 +1,11 @@
 """Content nodes and their history in SQL: the ``rustok_content.NodeRepository`` of the
-server, on one `AsyncSession` (the caller commits)."""
+server, in one unit of work (the caller commits)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
 from typing import Any
-
-from sqlalchemy.exc import IntegrityError
 
 from rustok_content import (
     AnyContentNode,
@@ -21,7 +19,8 @@ from rustok_content import (
 )
 from rustok_core.state_machine import TransitionRecord
 from rustok_server.content.tables import ContentNodeRow, ContentTransitionRow
-from rustok_server.db.entity_rows import EntityRows, SessionRepository
+from rustok_server.db.entity_rows import EntityRows, SqlRepository
+from rustok_server.db.statements import ConstraintError
 
 __all__ = ["SqlNodeRepository"]
 
@@ -40,11 +39,12 @@ _ROWS = EntityRows(
 )
 
 
-class SqlNodeRepository(SessionRepository):
+class SqlNodeRepository(SqlRepository):
     """Content nodes and their history in SQL (a ``rustok_content.NodeRepository``).
 
     Args:
-        session: the session to work in; the caller commits.
+        statements: a request's `rustok_server.db.UnitOfWork`, or a session; the caller
+            commits.
     """
 
     __slots__ = ()
@@ -56,26 +56,28 @@ class SqlNodeRepository(SessionRepository):
             DuplicateSlugError: the tenant already has a node with this slug (the session's
                 transaction is rolled back).
         """
-        row = ContentNodeRow(
-            id=node.id,
-            tenant_id=node.tenant_id,
-            kind=node.kind.value,
-            title=node.title,
-            slug=node.slug,
-            author_id=node.author_id,
-            parent_id=node.parent_id,
-            category_id=node.category_id,
-            state=node.state_name,
-            state_data=node.state.to_data(),
-            version=node.version,
-            created_at=node.created_at,
-            updated_at=node.updated_at,
+        columns = {
+            "id": node.id,
+            "tenant_id": node.tenant_id,
+            "kind": node.kind.value,
+            "title": node.title,
+            "slug": node.slug,
+            "author_id": node.author_id,
+            "parent_id": node.parent_id,
+            "category_id": node.category_id,
+            "state": node.state_name,
+            "state_data": node.state.to_data(),
+            "version": node.version,
+            "created_at": node.created_at,
+            "updated_at": node.updated_at,
+        }
+        await _ROWS.insert(
+            self.statements, columns, lambda: DuplicateSlugError(node.slug, node.tenant_id)
         )
-        await _ROWS.insert(self.session, row, lambda: DuplicateSlugError(node.slug, node.tenant_id))
 
     async def get(self, tenant_id: uuid.UUID, node_id: uuid.UUID) -> AnyContentNode | None:
         """The tenant's node, or ``None`` (also for another tenant's node)."""
-        return await _ROWS.get(self.session, tenant_id, node_id)
+        return await _ROWS.get(self.statements, tenant_id, node_id)
 
     async def page(
         self,
@@ -93,7 +95,7 @@ class SqlNodeRepository(SessionRepository):
             filters["state"] = state
         if kind is not None:
             filters["kind"] = kind.value
-        return await _ROWS.page(self.session, tenant_id, filters, after, limit)
+        return await _ROWS.page(self.statements, tenant_id, filters, after, limit)
 
     async def save(
         self, node: AnyContentNode, *, expected_version: int, record: TransitionRecord
@@ -106,13 +108,13 @@ class SqlNodeRepository(SessionRepository):
             DuplicateSlugError: another node of the tenant has the new slug.
         """
 
-        def refused(exc: IntegrityError) -> Exception:
-            if "slug" in str(exc.orig).lower():
+        def refused(exc: ConstraintError) -> Exception:
+            if "slug" in exc.detail.lower():
                 return DuplicateSlugError(node.slug, node.tenant_id)
             return ConcurrentModificationError(node.id, expected_version, node.version)
 
         await _ROWS.save(
-            self.session,
+            self.statements,
             node,
             expected_version=expected_version,
             record=record,
@@ -130,4 +132,4 @@ class SqlNodeRepository(SessionRepository):
 
     async def history(self, tenant_id: uuid.UUID, node_id: uuid.UUID) -> Sequence[TransitionRecord]:
         """The node's transition records, oldest first."""
-        return await _ROWS.history(self.session, tenant_id, node_id)
+        return await _ROWS.history(self.statements, tenant_id, node_id)

@@ -1,7 +1,16 @@
-"""The database: the engine and sessions (``engine.py``), the declarative base and the
-columns entity tables share (``base.py``), the SQL those tables share
-(``entity_rows.py``), the Alembic migrations and the demo data."""
+"""The database: the engine, the sessions and the driver-level transactions
+(``engine.py``), where the SQL repositories' statements run (``statements.py``), the
+declarative base and the columns entity tables share (``base.py``), the SQL those tables
+share (``entity_rows.py``), the Alembic migrations and the demo data."""
 
 from rustok_server.db.engine import Database, get_session
+from rustok_server.db.statements import ConstraintError, SessionStatements, Statements, UnitOfWork
 
-__all__ = ["Database", "get_session"]
+__all__ = [
+    "ConstraintError",
+    "Database",
+    "SessionStatements",
+    "Statements",
+    "UnitOfWork",
+    "get_session",
+]

@@ -25,13 +25,15 @@ reads on the driver's own connection (`read_postgres`): one round trip, no ORM.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -40,11 +42,17 @@ from sqlalchemy.ext.asyncio import (
 )
 from starlette.requests import Request
 
+from rustok_server.db.statements import ConstraintError
+
+if TYPE_CHECKING:
+    import asyncpg
+
 __all__ = [
     "POSTGRES_POOL_SIZE",
     "SQLITE_BUSY_SECONDS",
     "SQLITE_SYNCHRONOUS",
     "Database",
+    "Transaction",
     "get_session",
 ]
 
@@ -93,6 +101,9 @@ class Database:
         )
         self._write_lock: asyncio.Lock | None = None
         self._reader: sqlite3.Connection | None = None
+        self._raw_writer: sqlite3.Connection | None = None
+        self._pool: asyncpg.Pool | None = None
+        self._pool_lock: asyncio.Lock | None = None
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             # Writes: one connection (an in-memory database is one connection anyway).
@@ -127,40 +138,103 @@ class Database:
             async with self.sessions() as session:
                 yield session
             return
-        if self._write_lock is None:
-            self._write_lock = asyncio.Lock()
-        async with self._write_lock, self.write_sessions() as session:
+        async with self._lock(), self.write_sessions() as session:
             yield session
 
-    def read_sqlite(self, sql: str, parameters: Sequence[object]) -> list[tuple[Any, ...]] | None:
-        """The rows of ``sql`` on the plain ``sqlite3`` read connection, on the calling
-        thread; ``None`` when this database has none (PostgreSQL, an in-memory SQLite)."""
-        if self._sqlite_path is None:
-            return None
-        reader = self._reader
-        if reader is None:
-            reader = sqlite3.connect(
-                self._sqlite_path,
-                timeout=SQLITE_BUSY_SECONDS,
-                isolation_level=None,
-                check_same_thread=False,
-                cached_statements=256,
-            )
-            _sqlite_pragmas(reader, None)
-            self._reader = reader
-        return reader.execute(sql, parameters).fetchall()
+    async def read(self, sql: str, values: Sequence[object]) -> Sequence[Sequence[Any]]:
+        """The rows of a query on committed data, outside any transaction: on SQLite on
+        the plain ``sqlite3`` read connection, on the event loop; on PostgreSQL on one
+        pooled asyncpg connection (one round trip). ``values`` are the driver's
+        (`rustok_server.db.statements.encode`)."""
+        if self._sqlite_path is not None:
+            reader = self._reader
+            if reader is None:
+                self._reader = reader = self._connect_sqlite(SQLITE_BUSY_SECONDS)
+            return reader.execute(sql, values).fetchall()
+        if self.dialect == "sqlite":  # in memory: the engine's one connection
+            async with self.engine.connect() as connection:
+                result = await connection.exec_driver_sql(sql, tuple(values))
+                return [tuple(row) for row in result.all()]
+        pool = self._pool or await self._open_pool()
+        try:
+            rows: list[Any] = await pool.fetch(sql, *values)
+        except _LOST_CONNECTION:
+            # A connection broken while the database was away: a read is safe to repeat,
+            # and the pool has replaced that connection.
+            rows = await pool.fetch(sql, *values)
+        return rows
 
-    async def read_postgres(
-        self, session: AsyncSession, sql: str, parameters: Sequence[object]
-    ) -> list[Any]:
-        """The records of ``sql`` (``$1`` placeholders) on the asyncpg connection of
-        ``session``: one round trip, the driver's prepared-statement cache."""
-        connection = await session.connection()
-        raw = await connection.get_raw_connection()
-        driver = raw.driver_connection
-        assert driver is not None
-        records: list[Any] = await driver.fetch(sql, *parameters)
-        return records
+    async def begin(self) -> Transaction:
+        """A write transaction; end it with `Transaction.end`.
+
+        On SQLite the writers of this process take turns (an `asyncio.Lock`, in
+        arrival order) on one ``sqlite3`` writer connection, on the event loop, in a
+        ``BEGIN IMMEDIATE`` transaction. While another process holds the file's write
+        lock, the wait for it (up to `SQLITE_BUSY_SECONDS`) runs in a worker thread.
+        On PostgreSQL, a pooled connection in a transaction.
+        """
+        if self._sqlite_path is not None:
+            lock = self._lock()
+            await lock.acquire()
+            try:
+                writer = self._raw_writer
+                if writer is None:
+                    self._raw_writer = writer = self._connect_sqlite(0.0)
+                await _begin_immediate_raw(writer)
+            except BaseException:
+                lock.release()
+                raise
+            return _SqliteTransaction(writer, lock)
+        if self.dialect == "sqlite":
+            return await _SessionTransaction.begin(self)
+        pool = self._pool or await self._open_pool()
+        connection = await pool.acquire()
+        try:
+            try:
+                transaction = connection.transaction()
+                await transaction.start()
+            except _LOST_CONNECTION:  # nothing was written: try a fresh connection
+                await pool.release(connection)
+                connection = await pool.acquire()
+                transaction = connection.transaction()
+                await transaction.start()
+        except BaseException:
+            await pool.release(connection)
+            raise
+        return _PostgresTransaction(pool, connection, transaction)
+
+    def _lock(self) -> asyncio.Lock:
+        if self._write_lock is None:
+            self._write_lock = asyncio.Lock()
+        return self._write_lock
+
+    def _connect_sqlite(self, busy_seconds: float) -> sqlite3.Connection:
+        assert self._sqlite_path is not None
+        connection = sqlite3.connect(
+            self._sqlite_path,
+            timeout=busy_seconds,
+            isolation_level=None,  # transactions are begun explicitly
+            check_same_thread=False,
+            cached_statements=256,
+        )
+        _sqlite_pragmas(connection, None)
+        return connection
+
+    async def _open_pool(self) -> asyncpg.Pool:
+        import asyncpg
+
+        if self._pool_lock is None:
+            self._pool_lock = asyncio.Lock()
+        async with self._pool_lock:
+            if self._pool is None:
+                dsn = make_url(self.url).set(drivername="postgresql")
+                self._pool = await asyncpg.create_pool(
+                    dsn.render_as_string(hide_password=False),
+                    min_size=1,
+                    max_size=POSTGRES_POOL_SIZE,
+                    reset=_reset,
+                )
+            return self._pool
 
     async def ping(self) -> None:
         """Run ``SELECT 1``; raises the driver's error when the database is unreachable."""
@@ -169,9 +243,13 @@ class Database:
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        for connection in (self._reader, self._raw_writer):
+            if connection is not None:
+                connection.close()
+        self._reader = self._raw_writer = None
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
         await self.engine.dispose()
         if self.writer is not self.engine:
             await self.writer.dispose()
@@ -193,6 +271,184 @@ def _sqlite_writer_pragmas(dbapi_connection: Any, record: object) -> None:
 
 def _begin_immediate(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Transaction(Protocol):
+    """One open write transaction of `Database.begin`, on the driver.
+
+    ``values`` are the driver's (`rustok_server.db.statements.encode`).
+    """
+
+    async def fetch(self, sql: str, values: Sequence[object]) -> Sequence[Sequence[Any]]:
+        """The rows of a query, in the transaction."""
+        ...
+
+    async def execute(self, sql: str, values: Sequence[object]) -> int:
+        """Run a write; the rows it changed.
+
+        Raises:
+            ConstraintError: a constraint refused it.
+        """
+        ...
+
+    async def end(self, *, commit: bool) -> None:
+        """Commit or roll back, and give the connection back (also when that fails)."""
+        ...
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _begin_waiting(connection: sqlite3.Connection) -> None:
+    connection.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+    finally:
+        connection.execute("PRAGMA busy_timeout=0")
+
+
+async def _begin_immediate_raw(connection: sqlite3.Connection) -> None:
+    """``BEGIN IMMEDIATE`` on the loop; if another process holds the write lock, wait
+    for it in a worker thread instead of blocking the loop."""
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        return
+    except sqlite3.OperationalError as exc:
+        if not _is_busy(exc):
+            raise
+    waiting = asyncio.ensure_future(asyncio.to_thread(_begin_waiting, connection))
+    try:
+        await asyncio.shield(waiting)
+    except asyncio.CancelledError:
+        # The thread runs on: let it finish, then undo what it began.
+        with contextlib.suppress(Exception):
+            await waiting
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+
+
+class _SqliteTransaction:
+    """A ``BEGIN IMMEDIATE`` transaction on the writer connection, on the event loop:
+    each statement costs microseconds, and nothing else writes meanwhile."""
+
+    __slots__ = ("_connection", "_lock")
+
+    def __init__(self, connection: sqlite3.Connection, lock: asyncio.Lock) -> None:
+        self._connection = connection
+        self._lock = lock
+
+    async def fetch(self, sql: str, values: Sequence[object]) -> Sequence[Sequence[Any]]:
+        return self._connection.execute(sql, values).fetchall()
+
+    async def execute(self, sql: str, values: Sequence[object]) -> int:
+        try:
+            return self._connection.execute(sql, values).rowcount
+        except sqlite3.IntegrityError as exc:
+            raise ConstraintError(str(exc)) from exc
+
+    async def end(self, *, commit: bool) -> None:
+        connection = self._connection
+        try:
+            connection.execute("COMMIT" if commit else "ROLLBACK")
+        finally:
+            try:
+                if connection.in_transaction:  # the commit failed: undo it all
+                    connection.execute("ROLLBACK")
+            finally:
+                self._lock.release()
+
+
+class _PostgresTransaction:
+    """A transaction on one pooled asyncpg connection."""
+
+    __slots__ = ("_connection", "_pool", "_transaction")
+
+    def __init__(
+        self, pool: asyncpg.Pool, connection: Any, transaction: Any
+    ) -> None:  # asyncpg's pool hands out proxies of its connections
+        self._pool = pool
+        self._connection = connection
+        self._transaction = transaction
+
+    async def fetch(self, sql: str, values: Sequence[object]) -> Sequence[Sequence[Any]]:
+        rows: list[Any] = await self._connection.fetch(sql, *values)
+        return rows
+
+    async def execute(self, sql: str, values: Sequence[object]) -> int:
+        import asyncpg
+
+        try:
+            status: str = await self._connection.execute(sql, *values)
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise ConstraintError(str(exc)) from exc
+        return int(status.rsplit(" ", 1)[-1])  # "UPDATE 1", "INSERT 0 1"
+
+    async def end(self, *, commit: bool) -> None:
+        try:
+            if commit:
+                await self._transaction.commit()
+            else:
+                await self._transaction.rollback()
+        finally:
+            await self._pool.release(self._connection)
+
+
+class _SessionTransaction:
+    """An in-memory SQLite database has one connection, the engine's: its writes run
+    in a `Database.writing` session."""
+
+    __slots__ = ("_session", "_stack")
+
+    def __init__(self, stack: contextlib.AsyncExitStack, session: AsyncSession) -> None:
+        self._stack = stack
+        self._session = session
+
+    @classmethod
+    async def begin(cls, database: Database) -> _SessionTransaction:
+        stack = contextlib.AsyncExitStack()
+        session = await stack.enter_async_context(database.writing())
+        return cls(stack, session)
+
+    async def fetch(self, sql: str, values: Sequence[object]) -> Sequence[Sequence[Any]]:
+        connection = await self._session.connection()
+        result = await connection.exec_driver_sql(sql, tuple(values))
+        return [tuple(row) for row in result.all()]
+
+    async def execute(self, sql: str, values: Sequence[object]) -> int:
+        connection = await self._session.connection()
+        try:
+            result = await connection.exec_driver_sql(sql, tuple(values))
+        except IntegrityError as exc:
+            raise ConstraintError(str(exc.orig)) from exc
+        return int(getattr(result, "rowcount", 0))
+
+    async def end(self, *, commit: bool) -> None:
+        try:
+            if commit:
+                await self._session.commit()
+            else:
+                await self._session.rollback()
+        finally:
+            await self._stack.aclose()
+
+
+async def _reset(connection: Any) -> None:
+    """What a connection goes back to the pool with: no transaction. The server sets no
+    session state (no ``SET``, ``LISTEN`` or advisory locks) for asyncpg's full reset
+    to clear, which would cost a round trip per statement."""
+    if connection.is_in_transaction():
+        await connection.execute("ROLLBACK")
+
+
+_LOST_CONNECTION: tuple[type[BaseException], ...] = (ConnectionError, OSError)
+try:  # the PostgreSQL driver is an optional dependency
+    import asyncpg as _asyncpg
+
+    _LOST_CONNECTION += (_asyncpg.ConnectionDoesNotExistError, _asyncpg.InterfaceError)
+except ImportError:  # pragma: no cover - installed with rustok-server[postgres]
+    pass
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

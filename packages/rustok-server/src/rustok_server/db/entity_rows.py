@@ -3,13 +3,17 @@
 `EntityRows` holds, for one entity table (built on `EntityColumns`) and its history
 table (built on `TransitionColumns`), the statements the SQL repositories of content
 nodes and orders run: insert, read by id, the keyset page, the optimistic-lock write with
-its history row, and the history query. Every query filters by tenant. The feature's
-repository (``content/repository.py``, ``commerce/repository.py``) says how a row
-becomes its entity and which domain error each failure is.
+its history row, and the history query. Every statement is SQL text built once per
+dialect (and filter), run through `Statements` (a request's `UnitOfWork` on the driver,
+or `SessionStatements` in a session); every query filters by tenant. Rows are decoded
+from the driver's types column by column and handed to the entity's ``from_data``, the
+state machine's run-time check. The feature's repository (``content/repository.py``,
+``commerce/repository.py``) says how a row becomes its entity and which domain error
+each failure is.
 
 The write is ``UPDATE ... WHERE id = :id AND tenant_id = :tenant AND version =
-:expected``, then the history row, in the session's transaction. When no row matched,
-its stored version is read to tell "gone" from "changed meanwhile". Nothing here commits:
+:expected``, then the history row, in the unit's transaction. When no row matched, its
+stored version is read to tell "gone" from "changed meanwhile". Nothing here commits:
 the caller commits the unit of work (the state change, its history row and, for
 idempotent requests, the stored response).
 """
@@ -20,25 +24,24 @@ import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import JSON, ColumnElement, Uuid, select, update
-from sqlalchemy.engine import CursorResult
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import JSON, Uuid
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rustok_core.state_machine import Entity, State, TransitionRecord
 from rustok_server.db.base import Base, EntityColumns, TransitionColumns, UtcDateTime
-from rustok_server.db.engine import Database
+from rustok_server.db.statements import ConstraintError, SessionStatements, Statements
 from rustok_server.errors import StoredRecordError
 
-__all__ = ["EntityRows", "SessionRepository"]
+__all__ = ["EntityRows", "SqlRepository"]
 
 _Row = TypeVar("_Row", bound=EntityColumns)
 _History = TypeVar("_History", bound=TransitionColumns)
 _E = TypeVar("_E", bound=Entity[Any])
 
-_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a timestamp in SQLite
+_Decoder = Callable[[Any], Any]
+_HISTORY_COLUMNS = ("tenant_id", "trigger", "from_state", "to_state", "at", "version", "actor")
 
 
 def _checked(
@@ -55,16 +58,16 @@ def _checked(
     return checked
 
 
-def _rowcount(result: object) -> int:
-    return cast("CursorResult[Any]", result).rowcount
-
-
 def _sqlite_uuid(value: Any) -> uuid.UUID | None:
     return None if value is None else uuid.UUID(value)
 
 
 def _sqlite_time(value: Any) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _postgres_time(value: Any) -> datetime:
+    return value.astimezone(UTC)  # type: ignore[no-any-return]  # asyncpg's datetime
 
 
 def _json(value: Any) -> Any:
@@ -75,33 +78,54 @@ def _same(value: Any) -> Any:
     return value
 
 
-def _database(session: AsyncSession) -> Database:
-    database = session.info.get("database")
-    if not isinstance(database, Database):
-        raise TypeError("the session was not made by a rustok_server Database")
-    return database
+def _decoders(table: str, names: Sequence[str]) -> dict[str, tuple[_Decoder, ...]]:
+    """Per dialect, the decoder of each named column's driver value."""
+    columns = Base.metadata.tables[table].columns
+    sqlite: list[_Decoder] = []
+    postgres: list[_Decoder] = []
+    for name in names:
+        kind = columns[name].type
+        if isinstance(kind, Uuid):
+            sqlite.append(_sqlite_uuid)
+            postgres.append(_same)
+        elif isinstance(kind, UtcDateTime):
+            sqlite.append(_sqlite_time)
+            postgres.append(_postgres_time)
+        elif isinstance(kind, JSON):
+            sqlite.append(_json)
+            postgres.append(_json)
+        else:
+            sqlite.append(_same)
+            postgres.append(_same)
+    return {"sqlite": tuple(sqlite), "postgresql": tuple(postgres)}
 
 
-class SessionRepository:
-    """Base of a repository that works in one session; the caller commits.
+def _marks(dialect: str, count: int, first: int = 1) -> list[str]:
+    """``count`` placeholders of ``dialect``, numbered from ``first`` on PostgreSQL."""
+    if dialect == "sqlite":
+        return ["?"] * count
+    return [f"${n}" for n in range(first, first + count)]
+
+
+class SqlRepository:
+    """Base of a SQL repository: its statements run in one unit of work; the caller
+    commits.
 
     Args:
-        session: the session to work in.
+        statements: a request's `UnitOfWork`, any `Statements`, or a session (its
+            statements then run on the session's connection).
     """
 
-    __slots__ = ("session",)
+    __slots__ = ("statements",)
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, statements: Statements | AsyncSession) -> None:
+        self.statements: Statements = (
+            SessionStatements(statements) if isinstance(statements, AsyncSession) else statements
+        )
 
 
 class EntityRows(Generic[_Row, _History, _E]):
     """The statements of one entity table and its history table.
-
-    The reads (by id, the keyset page) are SQL text built once per table and filter,
-    run on the driver (`Database.read_sqlite`, `Database.read_postgres`); each row's
-    columns, decoded from the driver's types, go straight to ``to_entity``, whose
-    ``from_data`` is the state machine's run-time check of the state and its data.
 
     Args:
         table: the entity table.
@@ -115,6 +139,9 @@ class EntityRows(Generic[_Row, _History, _E]):
     __slots__ = (
         "_columns",
         "_decoders",
+        "_history_decoders",
+        "_history_name",
+        "_name",
         "_select",
         "_statements",
         "entity_type",
@@ -138,75 +165,101 @@ class EntityRows(Generic[_Row, _History, _E]):
         self.owner = owner
         self.entity_type = entity_type
         self.to_entity = _checked(to_entity, entity_type)
-        name: str = getattr(table, "__tablename__")  # noqa: B009 - declared by each mapped class
-        columns = list(Base.metadata.tables[name].columns)
-        self._columns = tuple(column.name for column in columns)
-        # Per dialect, the decoder of each column's driver value.
-        sqlite: list[Callable[[Any], Any]] = []
-        postgres: list[Callable[[Any], Any]] = []
-        for column in columns:
-            if isinstance(column.type, Uuid):
-                sqlite.append(_sqlite_uuid)
-                postgres.append(_same)
-            elif isinstance(column.type, UtcDateTime):
-                sqlite.append(_sqlite_time)
-                postgres.append(_same)
-            elif isinstance(column.type, JSON):
-                sqlite.append(_json)
-                postgres.append(_json)
-            else:
-                sqlite.append(_same)
-                postgres.append(_same)
-        self._decoders = {"sqlite": tuple(sqlite), "postgresql": tuple(postgres)}
-        self._select = f"SELECT {', '.join(self._columns)} FROM {name}"
-        self._statements: dict[tuple[str, tuple[str, ...], bool], str] = {}
+        self._name: str = getattr(table, "__tablename__")  # noqa: B009 - declared by each mapped class
+        self._history_name: str = getattr(history, "__tablename__")  # noqa: B009
+        self._columns = tuple(column.name for column in Base.metadata.tables[self._name].columns)
+        self._decoders = _decoders(self._name, self._columns)
+        self._history_decoders = _decoders(self._history_name, (owner, *_HISTORY_COLUMNS, "data"))
+        self._select = f"SELECT {', '.join(self._columns)} FROM {self._name}"
+        self._statements: dict[tuple[object, ...], str] = {}
 
-    # -- reads -------------------------------------------------------------------------
+    # -- statements, built on first use -------------------------------------------------
 
-    def _statement(self, dialect: str, filters: tuple[str, ...], keyset: bool) -> str:
-        """The SQL of a read, built on first use: by id when ``filters`` is ``("id",)``,
-        else a page (tenant, ``filters`` equal, after the ``keyset`` position)."""
-        key = (dialect, filters, keyset)
+    def _read_sql(self, dialect: str, filters: tuple[str, ...], keyset: bool) -> str:
+        """By id when ``filters`` is ``("id",)``, else a page (tenant, ``filters``
+        equal, after the ``keyset`` position)."""
+        key = ("read", dialect, filters, keyset)
         statement = self._statements.get(key)
         if statement is None:
-            count = 0
-
-            def mark() -> str:
-                nonlocal count
-                count += 1
-                return "?" if dialect == "sqlite" else f"${count}"
-
-            where = [f"tenant_id = {mark()}"] + [f"{name} = {mark()}" for name in filters]
+            count = 1 + len(filters) + (2 if keyset else 0) + (0 if filters == ("id",) else 1)
+            marks = iter(_marks(dialect, count))
+            where = [f"tenant_id = {next(marks)}"] + [f"{n} = {next(marks)}" for n in filters]
             if filters == ("id",):
                 statement = f"{self._select} WHERE {' AND '.join(where)}"
             else:
                 if keyset:
-                    where.append(f"(created_at, id) > ({mark()}, {mark()})")
+                    where.append(f"(created_at, id) > ({next(marks)}, {next(marks)})")
                 statement = (
                     f"{self._select} WHERE {' AND '.join(where)}"
-                    f" ORDER BY created_at, id LIMIT {mark()}"
+                    f" ORDER BY created_at, id LIMIT {next(marks)}"
                 )
             self._statements[key] = statement
         return statement
 
-    async def _read(
-        self, session: AsyncSession, filters: tuple[str, ...], keyset: bool, values: list[Any]
-    ) -> list[_E]:
-        database = _database(session)
-        dialect = database.dialect
-        sql = self._statement(dialect, filters, keyset)
-        if dialect == "sqlite":
-            bound = [_sqlite_value(value) for value in values]
-            # Inside the session's transaction, its own connection sees its own writes.
-            rows: Sequence[Sequence[Any]] | None = (
-                None if session.in_transaction() else database.read_sqlite(sql, bound)
+    def _insert_sql(self, dialect: str) -> str:
+        key = ("insert", dialect)
+        statement = self._statements.get(key)
+        if statement is None:
+            marks = ", ".join(_marks(dialect, len(self._columns)))
+            statement = f"INSERT INTO {self._name} ({', '.join(self._columns)}) VALUES ({marks})"
+            self._statements[key] = statement
+        return statement
+
+    def _update_sql(self, dialect: str, names: tuple[str, ...]) -> str:
+        key = ("update", dialect, names)
+        statement = self._statements.get(key)
+        if statement is None:
+            marks = _marks(dialect, len(names) + 3)
+            assignments = ", ".join(f"{n} = {m}" for n, m in zip(names, marks, strict=False))
+            where = marks[len(names) :]
+            statement = (
+                f"UPDATE {self._name} SET {assignments}"
+                f" WHERE id = {where[0]} AND tenant_id = {where[1]} AND version = {where[2]}"
             )
-            if rows is None:
-                connection = await session.connection()
-                raw = await connection.exec_driver_sql(sql, tuple(bound))
-                rows = [tuple(row) for row in raw.all()]
-        else:
-            rows = await database.read_postgres(session, sql, values)
+            self._statements[key] = statement
+        return statement
+
+    def _history_insert_sql(self, dialect: str) -> str:
+        key = ("history-insert", dialect)
+        statement = self._statements.get(key)
+        if statement is None:
+            names = (self.owner, *_HISTORY_COLUMNS, "data")
+            marks = ", ".join(_marks(dialect, len(names)))
+            statement = f"INSERT INTO {self._history_name} ({', '.join(names)}) VALUES ({marks})"
+            self._statements[key] = statement
+        return statement
+
+    def _history_sql(self, dialect: str) -> str:
+        key = ("history", dialect)
+        statement = self._statements.get(key)
+        if statement is None:
+            first, second = _marks(dialect, 2)
+            names = (self.owner, *_HISTORY_COLUMNS, "data")
+            statement = (
+                f"SELECT {', '.join(names)} FROM {self._history_name}"
+                f" WHERE {self.owner} = {first} AND tenant_id = {second} ORDER BY version"
+            )
+            self._statements[key] = statement
+        return statement
+
+    def _version_sql(self, dialect: str) -> str:
+        key = ("version", dialect)
+        statement = self._statements.get(key)
+        if statement is None:
+            first, second = _marks(dialect, 2)
+            statement = (
+                f"SELECT version FROM {self._name} WHERE id = {first} AND tenant_id = {second}"
+            )
+            self._statements[key] = statement
+        return statement
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def _read(
+        self, statements: Statements, filters: tuple[str, ...], keyset: bool, values: list[Any]
+    ) -> list[_E]:
+        dialect = statements.dialect
+        rows = await statements.fetch(self._read_sql(dialect, filters, keyset), values)
         decoders = self._decoders[dialect]
         names = self._columns
         to_entity = self.to_entity
@@ -220,28 +273,16 @@ class EntityRows(Generic[_Row, _History, _E]):
             for row in rows
         ]
 
-    async def insert(
-        self, session: AsyncSession, row: Base, conflict: Callable[[], Exception]
-    ) -> None:
-        """Add a new row; an integrity error (a duplicate) rolls back and raises
-        ``conflict()``."""
-        session.add(row)
-        try:
-            await session.flush()
-        except IntegrityError as exc:
-            await session.rollback()
-            raise conflict() from exc
-
     async def get(
-        self, session: AsyncSession, tenant_id: uuid.UUID, entity_id: uuid.UUID
+        self, statements: Statements, tenant_id: uuid.UUID, entity_id: uuid.UUID
     ) -> _E | None:
         """The tenant's entity, or ``None`` (also for another tenant's)."""
-        found = await self._read(session, ("id",), False, [tenant_id, entity_id])
+        found = await self._read(statements, ("id",), False, [tenant_id, entity_id])
         return found[0] if found else None
 
     async def page(
         self,
-        session: AsyncSession,
+        statements: Statements,
         tenant_id: uuid.UUID,
         filters: Mapping[str, str],
         after: tuple[datetime, uuid.UUID] | None,
@@ -254,11 +295,43 @@ class EntityRows(Generic[_Row, _History, _E]):
         if after is not None:
             values += after
         values.append(limit)
-        return await self._read(session, tuple(filters), after is not None, values)
+        return await self._read(statements, tuple(filters), after is not None, values)
+
+    async def history(
+        self, statements: Statements, tenant_id: uuid.UUID, entity_id: uuid.UUID
+    ) -> Sequence[TransitionRecord]:
+        """The entity's transition records, oldest first."""
+        dialect = statements.dialect
+        rows = await statements.fetch(self._history_sql(dialect), [entity_id, tenant_id])
+        decoders = self._history_decoders[dialect]
+        return [
+            TransitionRecord(
+                self.entity_type,
+                *(decode(value) for decode, value in zip(decoders, row, strict=True)),
+            )
+            for row in rows
+        ]
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def insert(
+        self,
+        statements: Statements,
+        columns: Mapping[str, object],
+        conflict: Callable[[], Exception],
+    ) -> None:
+        """Insert a new row of ``columns`` (every column of the table, by name); a
+        constraint that refuses it (a duplicate) rolls back and raises ``conflict()``."""
+        sql = self._insert_sql(statements.dialect)
+        try:
+            await statements.execute(sql, [columns[name] for name in self._columns])
+        except ConstraintError as exc:
+            await statements.rollback()
+            raise conflict() from exc
 
     async def save(
         self,
-        session: AsyncSession,
+        statements: Statements,
         entity: Entity[State],
         *,
         expected_version: int,
@@ -266,7 +339,7 @@ class EntityRows(Generic[_Row, _History, _E]):
         values: dict[str, Any],
         missing: Callable[[], Exception],
         conflict: Callable[[int], Exception],
-        integrity: Callable[[IntegrityError], Exception],
+        integrity: Callable[[ConstraintError], Exception],
     ) -> None:
         """Write the entity (its state, version and ``values``) if its row is still at
         ``expected_version``, and add the history row of ``record``.
@@ -274,88 +347,38 @@ class EntityRows(Generic[_Row, _History, _E]):
         Raises:
             missing(): the row does not exist for its tenant.
             conflict(stored version): the row is at another version.
-            integrity(error): a constraint refused the write (the session is rolled back).
+            integrity(error): a constraint refused the write (the unit is rolled back).
         """
-        table = self.table
-        statement = (
-            update(table)
-            .where(
-                table.id == entity.id,
-                table.tenant_id == entity.tenant_id,
-                table.version == expected_version,
-            )
-            .values(
-                state=entity.state_name,
-                state_data=entity.state.to_data(),
-                version=entity.version,
-                **values,
-            )
-            .execution_options(synchronize_session=False)
-        )
+        dialect = statements.dialect
+        changed = {
+            "state": entity.state_name,
+            "state_data": entity.state.to_data(),
+            "version": entity.version,
+            **values,
+        }
+        update = self._update_sql(dialect, tuple(changed))
         try:
-            if _rowcount(await session.execute(statement)) == 1:
-                session.add(self._history_row(entity.id, record))
-                await session.flush()
+            written = await statements.execute(
+                update, [*changed.values(), entity.id, entity.tenant_id, expected_version]
+            )
+            if written == 1:
+                history = [
+                    entity.id,
+                    record.tenant_id,
+                    record.trigger,
+                    record.from_state,
+                    record.to_state,
+                    record.at,
+                    record.version,
+                    record.actor,
+                    dict(record.data),
+                ]
+                await statements.execute(self._history_insert_sql(dialect), history)
                 return
-            actual = await self._stored_version(session, entity)
-        except IntegrityError as exc:
-            await session.rollback()
+        except ConstraintError as exc:
+            await statements.rollback()
             raise integrity(exc) from exc
-        if actual is None:
+        found = await statements.fetch(self._version_sql(dialect), [entity.id, entity.tenant_id])
+        if not found:
             raise missing()
-        raise conflict(actual)
-
-    async def history(
-        self, session: AsyncSession, tenant_id: uuid.UUID, entity_id: uuid.UUID
-    ) -> Sequence[TransitionRecord]:
-        """The entity's transition records, oldest first."""
-        table = self.history_table
-        owner: ColumnElement[bool] = getattr(table, self.owner) == entity_id
-        query = select(table).where(owner, table.tenant_id == tenant_id).order_by(table.version)
-        return [self._record(row) for row in (await session.scalars(query)).all()]
-
-    async def _stored_version(self, session: AsyncSession, entity: Entity[State]) -> int | None:
-        table = self.table
-        query = select(table.version).where(
-            table.id == entity.id, table.tenant_id == entity.tenant_id
-        )
-        return (await session.execute(query)).scalar_one_or_none()
-
-    def _history_row(self, entity_id: uuid.UUID, record: TransitionRecord) -> _History:
-        # The mapped subclass takes its columns as keywords; the mixin type cannot say so.
-        new_row = cast("Callable[..., _History]", self.history_table)
-        return new_row(
-            **{self.owner: entity_id},
-            tenant_id=record.tenant_id,
-            trigger=record.trigger,
-            from_state=record.from_state,
-            to_state=record.to_state,
-            at=record.at,
-            version=record.version,
-            actor=record.actor,
-            data=dict(record.data),
-        )
-
-    def _record(self, row: _History) -> TransitionRecord:
-        return TransitionRecord(
-            self.entity_type,
-            getattr(row, self.owner),
-            row.tenant_id,
-            row.trigger,
-            row.from_state,
-            row.to_state,
-            row.at,
-            row.version,
-            row.actor,
-            row.data,
-        )
-
-
-def _sqlite_value(value: Any) -> Any:
-    """A parameter as SQLAlchemy stores it in SQLite: a UUID as 32 hex digits, a
-    timestamp as UTC text."""
-    if isinstance(value, uuid.UUID):
-        return value.hex
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime(_SQLITE_TIME)
-    return value
+        raise conflict(int(found[0][0]))

@@ -1,6 +1,11 @@
 """What the content and order routers share: entity, page and history responses (an
-entity with its ``ETag``), the `Change` a change handler commits, and the 409 problem of a
-transition the state does not allow.
+entity with its ``ETag``), the request's unit of work (`unit_of_work`), the `Change` a
+change handler commits, and the 409 problem of a transition the state does not allow.
+
+A request of these routes has one `UnitOfWork`, made on first use and closed by
+`EntityRoute` when the handler returns or raises (rolling back whatever was not
+committed). It holds no connection until a statement needs one, and no transaction until
+the first write: a read opens no session and begins nothing.
 
 `EntityRoute` answers an ``InvalidTransitionError`` with a problem that names the current
 state and the actions allowed from it, as text (``detail``) and as extension members
@@ -14,16 +19,16 @@ import uuid
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Final, Generic, TypeVar
 
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, JsonValue
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
 from rustok_core.error import ProblemDetails
 from rustok_core.state_machine import Entity, InvalidTransitionError, State, TransitionRecord
+from rustok_server.db import UnitOfWork
 from rustok_server.http.pagination import Cursor
 from rustok_server.http.preconditions import etag
 from rustok_server.http.problems import (
@@ -47,7 +52,10 @@ __all__ = [
     "history_response",
     "json_response",
     "page_response",
+    "unit_of_work",
 ]
+
+_UNIT: Final = "rustok.unit_of_work"  # the request's unit of work, in the ASGI scope
 
 S = TypeVar("S")
 T = TypeVar("T")
@@ -116,22 +124,32 @@ class Change(Generic[S]):
 
     Attributes:
         tenant_id: the request's tenant.
-        service: the domain service over the request's session.
+        service: the domain service over the request's unit of work.
         expected_version: the version the change must start from, by ``If-Match``
             (``None``: any), for the service's ``expected_version``.
-        session: the request's session, committed by `commit`.
+        unit: the request's unit of work, committed by `commit`.
     """
 
     tenant_id: uuid.UUID
     service: S
     expected_version: int | None
-    session: AsyncSession
+    unit: UnitOfWork
 
     async def commit(self, entity: Entity[State]) -> Response:
         """Commit the unit of work (the entity's change and its record), then answer
         with the entity and its ``ETag``."""
-        await self.session.commit()
+        await self.unit.commit()
         return entity_response(entity)
+
+
+def unit_of_work(request: Request) -> UnitOfWork:
+    """The request's unit of work, made on first use (also a FastAPI dependency); the
+    route (`EntityRoute`) closes it."""
+    scope = request.scope
+    unit: UnitOfWork | None = scope.get(_UNIT)
+    if unit is None:
+        scope[_UNIT] = unit = UnitOfWork(request.app.state.database)
+    return unit
 
 
 def page_response(
@@ -161,7 +179,8 @@ def documented(
 
 class EntityRoute(APIRoute):
     """A route whose ``InvalidTransitionError`` becomes a 409 problem naming the state and the
-    allowed actions.
+    allowed actions, and whose unit of work (`unit_of_work`) is closed once the handler
+    returns or raises: anything it did not commit is rolled back.
 
     Subclasses name the entity as the API's text does in `noun` (``"node"``), and rename
     machine triggers to the API's actions in `actions` (an order's ``cancel_with_refund``
@@ -180,6 +199,10 @@ class EntityRoute(APIRoute):
                 return await handler(request)
             except InvalidTransitionError as exc:
                 return _transition_problem(request, exc, noun, actions)
+            finally:
+                unit: UnitOfWork | None = request.scope.pop(_UNIT, None)
+                if unit is not None:
+                    await unit.close()
 
         return handle
 

@@ -28,12 +28,11 @@ from typing import Annotated, Any, Final
 
 from fastapi import Header
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Uuid, delete, select, tuple_
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from starlette.responses import Response
 
-from rustok_server.db import Database
+from rustok_server.db import ConstraintError, Database, SessionStatements, Statements
 from rustok_server.db.base import TENANT_FK, Base, UtcDateTime, utcnow
 from rustok_server.errors import IdempotencyKeyReusedError, InvalidIdempotencyKeyError
 
@@ -138,91 +137,122 @@ class IdempotentRequest:
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
         return cls(tenant_id, scope, key, hashlib.sha256(canonical.encode()).hexdigest())
 
-    async def replay(self, session: AsyncSession) -> Response | None:
+    async def replay(self, statements: Statements | AsyncSession) -> Response | None:
         """The stored response of this key, or ``None`` when there is none (or it expired,
         in which case it is deleted so the key can be used again).
 
         Raises:
             IdempotencyKeyReusedError: the key was stored for another body.
         """
-        query = select(IdempotencyRow).where(
-            IdempotencyRow.tenant_id == self.tenant_id,
-            IdempotencyRow.scope == self.scope,
-            IdempotencyRow.key == self.key,
-        )
-        row = (await session.execute(query)).scalar_one_or_none()
-        if row is None:
+        run = _statements(statements)
+        sql = _SQL[run.dialect]
+        rows = await run.fetch(sql.select, [utcnow(), self.tenant_id, self.scope, self.key])
+        if not rows:
             return None
-        if row.expires_at <= utcnow():
-            await session.execute(
-                delete(IdempotencyRow)
-                .where(
-                    IdempotencyRow.tenant_id == self.tenant_id,
-                    IdempotencyRow.scope == self.scope,
-                    IdempotencyRow.key == self.key,
-                )
-                .execution_options(synchronize_session=False)
-            )
+        expired, request_hash, status_code, body, stored_headers = rows[0]
+        if expired:
+            await run.execute(sql.delete, [self.tenant_id, self.scope, self.key])
             return None
-        if row.request_hash != self.fingerprint:
+        if request_hash != self.fingerprint:
             raise IdempotencyKeyReusedError(self.key, self.scope)
-        headers = {str(k): str(v) for k, v in row.headers.items()}
+        kept = json.loads(stored_headers) if isinstance(stored_headers, str) else stored_headers
+        headers = {str(k): str(v) for k, v in kept.items()}
         headers[REPLAYED_HEADER] = "true"
-        return Response(row.body.encode(), row.status_code, headers, media_type="application/json")
+        return Response(
+            str(body).encode(), int(status_code), headers, media_type="application/json"
+        )
 
-    def remember(self, session: AsyncSession, response: Response) -> None:
-        """Add ``response`` to the session, to be committed with the change it reports."""
+    async def remember(self, statements: Statements | AsyncSession, response: Response) -> None:
+        """Store ``response`` in the unit of work, to be committed with the change it
+        reports.
+
+        Raises:
+            ConstraintError: the key is stored already (another request got there first).
+        """
+        run = _statements(statements)
         now = utcnow()
         body = bytes(response.body).decode()
         kept = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
-        session.add(
-            IdempotencyRow(
-                tenant_id=self.tenant_id,
-                scope=self.scope,
-                key=self.key,
-                request_hash=self.fingerprint,
-                status_code=response.status_code,
-                body=body,
-                headers=kept,
-                created_at=now,
-                expires_at=now + self.ttl,
-            )
-        )
+        values = [
+            self.tenant_id,
+            self.scope,
+            self.key,
+            self.fingerprint,
+            response.status_code,
+            body,
+            kept,
+            now,
+            now + self.ttl,
+        ]
+        await run.execute(_SQL[run.dialect].insert, values)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sql:
+    select: str
+    delete: str
+    insert: str
+
+
+def _sql(marks: list[str]) -> _Sql:
+    where = f"tenant_id = {marks[1]} AND scope = {marks[2]} AND key = {marks[3]}"
+    delete_where = f"tenant_id = {marks[0]} AND scope = {marks[1]} AND key = {marks[2]}"
+    columns = "tenant_id, scope, key, request_hash, status_code, body, headers, created_at"
+    return _Sql(
+        select=f"SELECT expires_at <= {marks[0]}, request_hash, status_code, body, headers"
+        f" FROM idempotency_keys WHERE {where}",
+        delete=f"DELETE FROM idempotency_keys WHERE {delete_where}",
+        insert=f"INSERT INTO idempotency_keys ({columns}, expires_at)"
+        f" VALUES ({', '.join(marks[:9])})",
+    )
+
+
+# The statements of the records, built once per dialect.
+_SQL: Final = {
+    "sqlite": _sql(["?"] * 9),
+    "postgresql": _sql([f"${n}" for n in range(1, 10)]),
+}
+
+
+def _statements(statements: Statements | AsyncSession) -> Statements:
+    if isinstance(statements, AsyncSession):
+        return SessionStatements(statements)
+    return statements
 
 
 async def commit_once(
-    session: AsyncSession, request: IdempotentRequest | None, response: Response
+    statements: Statements, request: IdempotentRequest | None, response: Response
 ) -> Response:
-    """Commit the session's change with ``response`` stored under the request's key.
+    """Commit the unit's change with ``response`` stored under the request's key.
 
-    When another request with the same key committed first, this change is rolled back
+    When another request with the same key got there first, this change is rolled back
     and that request's response is returned instead.
     """
     if request is None:
-        await session.commit()
+        await statements.commit()
         return response
-    request.remember(session, response)
     try:
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        replayed = await request.replay(session)
+        await request.remember(statements, response)
+    except ConstraintError:
+        await statements.rollback()
+        replayed = await request.replay(statements)
         if replayed is None:
             raise
         return replayed
+    await statements.commit()
     return response
 
 
 async def replay_or_raise(
-    session: AsyncSession, request: IdempotentRequest | None, error: Exception
+    statements: Statements, request: IdempotentRequest | None, error: Exception
 ) -> Response:
     """After ``error`` (a lost race, a refused transition): roll back, and return the
     response stored under the request's key if the same request already succeeded;
     otherwise raise ``error``."""
     if request is None:
         raise error
-    await session.rollback()
-    replayed = await request.replay(session)
+    await statements.rollback()
+    replayed = await request.replay(statements)
     if replayed is None:
         raise error
     return replayed
