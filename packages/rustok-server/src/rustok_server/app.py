@@ -40,6 +40,7 @@ from rustok_server.http.security_headers import SecurityHeadersMiddleware
 from rustok_server.observability import health, metrics_route, tracing
 from rustok_server.observability.metrics import ServerMetrics
 from rustok_server.observability.middleware import ObservabilityMiddleware
+from rustok_server.scaleout import RedisLink
 from rustok_server.settings import Settings
 from rustok_server.tenancy import api as tenancy_api
 from rustok_server.tenancy.repository import Tenant, TenantDirectory
@@ -70,7 +71,9 @@ def create_app(
 
     The database is not migrated here (``rustok-server serve`` and ``migrate`` do
     that). While the app runs, expired idempotency records are purged in the
-    background; the engine is closed when the app shuts down.
+    background; the engine is closed when the app shuts down. With
+    ``settings.redis_url``, the breakers and the rate-limit buckets are shared with the
+    other processes on Redis, and changes are announced and heard on its channel.
 
     Args:
         settings: the settings; read from ``RUSTOK_*`` environment variables if omitted.
@@ -88,6 +91,11 @@ def create_app(
     """
     settings = settings if settings is not None else Settings()
     database = Database(settings.database_url, echo=settings.database_echo)
+    redis = (
+        None
+        if settings.redis_url is None
+        else RedisLink(settings.redis_url, timeout=settings.redis_timeout)
+    )
     breaker = CircuitBreaker(
         "tenant-db",
         CircuitBreakerConfig(
@@ -96,6 +104,7 @@ def create_app(
             timeout=settings.breaker_timeout,
         ),
         clock=clock,
+        storage=None if redis is None else redis.breaker_storage("tenant-db"),
     )
     metrics = ServerMetrics()
     metrics.resilience.watch_breaker(breaker)
@@ -132,7 +141,7 @@ def create_app(
         jwt=_jwt_config(settings),
         clock=clock,
         wall_clock=wall_clock,
-        redis=settings.redis_url,
+        redis=redis,
         breaker=breaker,
         query_timeout=settings.db_query_timeout,
         on_retry=metrics.resilience.retry_hook("jwks"),

@@ -27,6 +27,7 @@ from rustok_server.auth.scopes import TENANT_SCOPES
 from rustok_server.db import Database
 from rustok_server.db.demo_data import seed_demo_data
 from rustok_server.db.migrations import upgrade
+from rustok_server.scaleout import announce_on_redis
 from rustok_server.settings import Settings
 from rustok_server.tenancy.repository import Tenant, TenantDirectory
 
@@ -166,10 +167,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
     database = Database(settings.database_url)
+    # Serving processes hear of a tenant or key change at once (the counter is the fallback).
+    url = settings.redis_url
+    close = (
+        None if url is None else announce_on_redis(database, url, timeout=settings.redis_timeout)
+    )
     try:
         return await work(database)
     finally:
         await database.dispose()
+        if close is not None:
+            close()
 
 
 async def _migrate(database: Database) -> int:

@@ -116,7 +116,13 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=200, ge=0)
     """Requests a tenant may make at once after a quiet period; ``0`` turns limits off."""
     redis_url: str | None = None
-    """``redis://`` URL: rate-limit buckets shared by every process (in memory without)."""
+    """``redis://`` URL (the ``rustok-server[redis]`` extra): every process shares the
+    breakers' state and the rate-limit buckets there, and hears of tenant and key changes
+    on its channel at once. Without it each process keeps its own, and changes arrive
+    through the database's change counter (within a second)."""
+    redis_timeout: float = Field(default=0.25, gt=0)
+    """Seconds any one Redis call may take; past it the process goes on with its own state
+    until Redis answers again."""
 
     jwt_issuer: str | None = None
     """Accept JWT bearer tokens from this issuer (``iss``); needs an audience and keys."""

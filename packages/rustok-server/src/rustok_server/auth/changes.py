@@ -1,10 +1,14 @@
 """How a serving process learns of tenant and key changes made elsewhere (the CLI,
-another process): a change counter in the database, bumped in the transaction of every
-change and read by each server at most twice a second.
+another process, another host): a change counter in the database, bumped in the
+transaction of every change and read by each server twice a second, and, with
+``RUSTOK_REDIS_URL``, an announcement on a Redis channel after the change's commit
+(`announce_changes`; `rustok_server.scaleout` publishes and listens).
 
-`ChangeFeed` is the one interface; `DatabaseChangeFeed` is the implementation that needs
-nothing but the database. A Redis pub/sub or PostgreSQL ``NOTIFY`` feed can replace it
-without touching the callers.
+The counter works on SQLite and PostgreSQL and needs nothing else, so it stays on with
+Redis too: pub/sub drops announcements while a process is disconnected, and the counter
+then brings the change within a second anyway.
+
+`ChangeFeed` is the polled interface; `DatabaseChangeFeed` is its implementation.
 """
 
 from __future__ import annotations
@@ -13,16 +17,24 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from typing import Final, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rustok_server.auth.tables import AuthChangeRow
 from rustok_server.db import Database
 
-__all__ = ["POLL_INTERVAL", "ChangeFeed", "ChangeWatcher", "DatabaseChangeFeed", "bump_version"]
+__all__ = [
+    "POLL_INTERVAL",
+    "ChangeFeed",
+    "ChangeWatcher",
+    "DatabaseChangeFeed",
+    "announce_changes",
+    "bump_version",
+]
 
 logger = logging.getLogger("rustok.server.auth")
 
@@ -31,11 +43,39 @@ POLL_INTERVAL: Final = 0.5
 """Seconds between two reads of the change counter: a change is seen within a second."""
 
 
+_announcers: weakref.WeakKeyDictionary[Database, Callable[[], None]] = weakref.WeakKeyDictionary()
+_ANNOUNCE: Final = "rustok_announce_change"
+
+
+def announce_changes(database: Database, announce: Callable[[], None] | None) -> None:
+    """Call ``announce()`` after the commit of each transaction of ``database``'s sessions
+    that `bump_version` counted a change in (``None`` stops it).
+
+    ``announce`` runs synchronously in the commit, so it must be quick and must not raise.
+    """
+    if announce is None:
+        _announcers.pop(database, None)
+    else:
+        _announcers[database] = announce
+
+
 async def bump_version(session: AsyncSession) -> None:
-    """Count one change, in the caller's transaction (committed with the change itself)."""
+    """Count one change, in the caller's transaction (committed with the change itself);
+    after the commit, the change is announced if `announce_changes` asked for it."""
     await session.execute(
         update(AuthChangeRow).where(AuthChangeRow.id == 1).values(version=AuthChangeRow.version + 1)
     )
+    database = session.info.get("database")
+    announce = _announcers.get(database) if isinstance(database, Database) else None
+    if announce is None or session.info.get(_ANNOUNCE):
+        return
+    session.info[_ANNOUNCE] = True
+
+    def after_commit(_session: object) -> None:
+        session.info.pop(_ANNOUNCE, None)
+        announce()
+
+    event.listen(session.sync_session, "after_commit", after_commit, once=True)
 
 
 class ChangeFeed(Protocol):

@@ -10,10 +10,14 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from rustok_core.resilience import RateLimiter
 from rustok_server.auth.keys import RateLimit
 from rustok_server.errors import RateLimitExceededError
+
+if TYPE_CHECKING:
+    from redis import Redis
 
 __all__ = ["TenantRateLimits"]
 
@@ -23,8 +27,10 @@ class TenantRateLimits:
 
     Args:
         default: the limit of a tenant without its own.
-        clock: seconds for the buckets; tests pass a ``ManualClock``.
-        redis: a ``redis://`` URL to share the buckets between processes.
+        clock: seconds for the buckets; tests pass a ``ManualClock``. On Redis, wall-clock
+            seconds (``time.time``): every process sharing a bucket reads the same clock.
+        redis: a ``redis://`` URL or a client, to share the buckets between processes.
+            While Redis cannot be reached, each process limits with its own buckets.
     """
 
     def __init__(
@@ -32,7 +38,7 @@ class TenantRateLimits:
         default: RateLimit,
         *,
         clock: Callable[[], float] = time.monotonic,
-        redis: str | None = None,
+        redis: str | Redis | None = None,
     ) -> None:
         self.default = default
         self.clock = clock
@@ -79,6 +85,6 @@ class TenantRateLimits:
             raise RateLimitExceededError(limit.burst, wait)
 
     def close(self) -> None:
-        """Close the limiters' Redis connections."""
+        """Close the limiters' Redis connections (those opened from a URL)."""
         for limiter in self._limiters.values():
             limiter.close()

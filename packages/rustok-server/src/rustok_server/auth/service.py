@@ -9,7 +9,12 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime
 
 from rustok_core.resilience import CircuitBreaker, RetryAttempt, with_timeout
-from rustok_server.auth.changes import ChangeFeed, ChangeWatcher, DatabaseChangeFeed
+from rustok_server.auth.changes import (
+    ChangeFeed,
+    ChangeWatcher,
+    DatabaseChangeFeed,
+    announce_changes,
+)
 from rustok_server.auth.keys import KEY_PREFIX, KeyDirectory, KeyRecord, RateLimit
 from rustok_server.auth.principal import Principal
 from rustok_server.auth.rate_limits import TenantRateLimits
@@ -18,6 +23,7 @@ from rustok_server.auth.verification import KeyVerifier
 from rustok_server.db import Database
 from rustok_server.db.base import utcnow
 from rustok_server.errors import InvalidCredentialError
+from rustok_server.scaleout import RedisLink
 
 __all__ = ["Authentication"]
 
@@ -32,13 +38,17 @@ class Authentication:
         database: the server's database.
         rate_limit: the default per-tenant limit.
         jwt: how to verify JWTs, or ``None`` to accept API keys only.
-        clock: monotonic seconds; tests pass a ``ManualClock``.
+        clock: monotonic seconds; tests pass a ``ManualClock`` (the rate-limit buckets
+            use wall-clock seconds on Redis, which every process shares).
         wall_clock: the current time (timezone-aware) of key creation, expiry, revocation
             and last use; tests pass one that moves with their ``clock``.
-        redis: a ``redis://`` URL to share the rate-limit buckets.
-        feed: where changes are announced (the database's change counter by default).
+        redis: the deployment's Redis: the rate-limit buckets and the JWKS breaker live
+            there, and changes are announced and heard on its channel.
+        feed: where changes are counted (the database's change counter by default); it
+            is read twice a second, with Redis too.
         breaker: the breaker key loads go through (the server's ``tenant-db`` one).
         query_timeout: seconds one key load may take.
+        on_retry: told of each retried JWKS fetch (for metrics).
     """
 
     def __init__(
@@ -49,7 +59,7 @@ class Authentication:
         jwt: JwtConfig | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = utcnow,
-        redis: str | None = None,
+        redis: RedisLink | None = None,
         feed: ChangeFeed | None = None,
         breaker: CircuitBreaker | None = None,
         query_timeout: float = 2.0,
@@ -65,8 +75,18 @@ class Authentication:
             return await query(key_id) if breaker is None else await breaker.call(query, key_id)
 
         self.verifier = KeyVerifier(self.keys, clock=clock, wall_clock=wall_clock, load=load)
-        self.tokens = None if jwt is None else JwtVerifier(jwt, clock=clock, on_retry=on_retry)
-        self.rate_limits = TenantRateLimits(rate_limit, clock=clock, redis=redis)
+        self.redis = redis
+        self.tokens = None
+        if jwt is not None:
+            storage = None if redis is None else redis.breaker_storage("jwks")
+            self.tokens = JwtVerifier(jwt, clock=clock, on_retry=on_retry, storage=storage)
+        self.rate_limits = (
+            TenantRateLimits(rate_limit, clock=clock)
+            if redis is None
+            else TenantRateLimits(rate_limit, clock=time.time, redis=redis.client)
+        )
+        if redis is not None:
+            announce_changes(database, redis.publish)
         self.on_tenant_change: Callable[[], None] = lambda: None
         self.watcher = ChangeWatcher(
             feed or DatabaseChangeFeed(database), self._changed_elsewhere, clock=clock
@@ -91,15 +111,20 @@ class Authentication:
         (a database that does not answer must not keep the server from starting)."""
         self._spawn(self._reload_quietly())
         self.watcher.start()
+        if self.redis is not None:
+            self.redis.start(self._changed_elsewhere)
 
     async def stop(self) -> None:
-        """Stop watching; finish the pending last-used write; close the limiters."""
+        """Stop watching; finish the pending last-used write; close the limiters and the
+        Redis connections."""
         await self.watcher.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.verifier.close()
         self.rate_limits.close()
+        if self.redis is not None:
+            await self.redis.stop()
 
     async def reload(self) -> None:
         """Read the per-tenant limits again."""

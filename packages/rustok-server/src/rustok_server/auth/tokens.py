@@ -24,6 +24,7 @@ import jwt
 from rustok_core.resilience import (
     CircuitBreaker,
     CircuitBreakerConfig,
+    CircuitStorage,
     Exponential,
     RetryAttempt,
     RetryPolicy,
@@ -81,6 +82,8 @@ class JwtVerifier:
         config: the issuer, audience, keys and claims.
         clock: monotonic seconds for the JWKS cache and the breaker.
         on_retry: told of each retried JWKS fetch (for metrics).
+        storage: where the ``jwks`` breaker keeps its state (shared on Redis by a
+            deployment with ``RUSTOK_REDIS_URL``; this process's memory by default).
     """
 
     def __init__(
@@ -89,11 +92,15 @@ class JwtVerifier:
         *,
         clock: Callable[[], float] = time.monotonic,
         on_retry: Callable[[RetryAttempt], None] | None = None,
+        storage: CircuitStorage | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.breaker = CircuitBreaker(
-            "jwks", CircuitBreakerConfig(failure_threshold=3, timeout=30.0), clock=clock
+            "jwks",
+            CircuitBreakerConfig(failure_threshold=3, timeout=30.0),
+            clock=clock,
+            storage=storage,
         )
         self.retry = RetryPolicy(
             max_attempts=3,

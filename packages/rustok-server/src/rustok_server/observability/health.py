@@ -1,5 +1,6 @@
 """Health endpoints: ``/health/live`` (the process answers) and ``/health/ready``
-(the database answers through the ``tenant-db`` breaker)."""
+(the database answers through the ``tenant-db`` breaker; ``degraded`` while the
+configured Redis does not answer)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pydantic import BaseModel, Field, JsonValue
 from starlette.responses import Response
 
 from rustok_core.error import ErrorKind, ProblemDetails
-from rustok_core.resilience import CircuitOpenError, with_timeout
+from rustok_core.resilience import CircuitBreaker, CircuitOpenError, with_timeout
 from rustok_server.auth.principal import Principal
 from rustok_server.auth.scopes import ADMIN
 from rustok_server.context import ServerContext
@@ -22,6 +23,7 @@ from rustok_server.http.problems import (
     problem_responses,
     request_id,
 )
+from rustok_server.scaleout import RedisLink
 from rustok_server.tenancy.repository import Tenant
 
 __all__ = ["Liveness", "Readiness", "router"]
@@ -31,14 +33,30 @@ router = APIRouter(prefix="/health", tags=["health"])
 
 class Readiness(BaseModel):
     """What ``/health/ready`` answers when the database answers (the 503 problem carries
-    the same checks as extension members)."""
+    the same checks as extension members).
 
-    status: Literal["ready"]
+    ``degraded`` still serves every request: only what the processes share through Redis
+    is missing (each goes on with its own breakers and rate limits, and changes arrive
+    through the database's change counter).
+    """
+
+    status: Literal["ready", "degraded"]
+    reasons: list[str] | None = Field(
+        default=None,
+        description="why the server is degraded, e.g. `redis unreachable` (only then)",
+    )
+    redis: dict[str, JsonValue] | None = Field(
+        default=None,
+        description="status, and while unreachable the reason and seconds since "
+        "(with RUSTOK_REDIS_URL; admin keys only)",
+    )
     database: dict[str, JsonValue] | None = Field(
         default=None, description="status, dialect (admin keys only)"
     )
     breakers: dict[str, dict[str, JsonValue]] | None = Field(
-        default=None, description="per breaker: state, failure_count, retry_after (admin keys only)"
+        default=None,
+        description="per breaker: state, failure_count, retry_after, shared (on Redis) "
+        "(admin keys only)",
     )
     tenant_cache: dict[str, JsonValue] | None = Field(
         default=None, description="the tenant cache's statistics (admin keys only)"
@@ -64,16 +82,22 @@ async def live() -> dict[str, str]:
     "/ready",
     summary="The server can serve tenants",
     responses={
-        200: {"model": Readiness, "description": "Ready: every check passed."},
+        200: {
+            "model": Readiness,
+            "description": "Ready, or degraded (still serving; `reasons` says what is "
+            "missing, e.g. Redis).",
+        },
         **problem_responses(503),
     },
 )
 async def ready(request: Request) -> Response:
     """Ping the database through the breaker; report breaker states and cache stats.
 
-    Anyone gets the status alone; an admin key (``Authorization: Bearer``) gets the
-    checks too, and with a tenant header the tenant it resolves to. 503 (a problem
-    document, carrying the checks for an admin) when the database does not answer.
+    ``degraded`` (200, with ``reasons``) while the configured Redis does not answer: what
+    the last Redis calls and pings found, never a wait on Redis here. Anyone gets the
+    status (and reasons) alone; an admin key (``Authorization: Bearer``) gets the checks
+    too, and with a tenant header the tenant it resolves to. 503 (a problem document,
+    carrying the checks for an admin) when the database does not answer.
     """
     context: ServerContext = request.app.state.context
     database_check: dict[str, object]
@@ -93,18 +117,18 @@ async def ready(request: Request) -> Response:
         }
     except Exception as exc:  # any driver error or timeout: not ready, never a 500
         database_check = {"status": "unavailable", "reason": type(exc).__name__}
-    stats = context.breaker.stats()
+    link = context.auth.redis
+    reasons = [] if link is None or link.health.available else ["redis unreachable"]
+    breakers = [context.breaker]
+    if context.auth.tokens is not None:
+        breakers.append(context.auth.tokens.breaker)
     checks: dict[str, object] = {
         "database": database_check,
-        "breakers": {
-            stats.name: {
-                "state": stats.state.value,
-                "failure_count": stats.failure_count,
-                "retry_after": context.breaker.retry_after,
-            }
-        },
+        "breakers": {breaker.name: _breaker_check(breaker, link) for breaker in breakers},
         "tenant_cache": asdict(context.tenant_cache.stats()),
     }
+    if link is not None:
+        checks["redis"] = link.health.check()
     principal = request.scope.get("state", {}).get("principal")
     admin = isinstance(principal, Principal) and ADMIN.value in principal.scopes
     if not admin:
@@ -114,7 +138,10 @@ async def ready(request: Request) -> Response:
         checks["tenant"] = {"id": str(tenant.id), "slug": tenant.slug}
     rid = request_id(request)
     if database_check["status"] == "ok":
-        return JSONResponse({"status": "ready", **checks}, headers={REQUEST_ID_HEADER: rid})
+        status: dict[str, object] = (
+            {"status": "degraded", "reasons": reasons} if reasons else {"status": "ready"}
+        )
+        return JSONResponse({**status, **checks}, headers={REQUEST_ID_HEADER: rid})
     problem = ProblemDetails.for_kind(
         ErrorKind.EXTERNAL_SERVICE,
         "The database does not answer; the server cannot serve tenants it has not cached.",
@@ -122,7 +149,18 @@ async def ready(request: Request) -> Response:
         trace_id=rid or None,
         code="NOT_READY",
     )
-    document = ProblemDetails.model_validate({**problem.to_dict(), **checks}).with_retry_after(
+    extra = {"reasons": reasons, **checks} if reasons else checks
+    document = ProblemDetails.model_validate({**problem.to_dict(), **extra}).with_retry_after(
         max(context.breaker.retry_after, 1.0)
     )
     return problem_response(document, headers={REQUEST_ID_HEADER: rid})
+
+
+def _breaker_check(breaker: CircuitBreaker, link: RedisLink | None) -> dict[str, object]:
+    stats = breaker.stats()
+    return {
+        "state": stats.state.value,
+        "failure_count": stats.failure_count,
+        "retry_after": breaker.retry_after,
+        "shared": link is not None,
+    }

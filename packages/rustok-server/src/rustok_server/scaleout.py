@@ -1,0 +1,258 @@
+"""What the processes of one deployment share through Redis (``RUSTOK_REDIS_URL``): the
+circuit breakers' state, the rate-limit buckets, and a channel announcing every tenant,
+key and rate-limit change.
+
+`RedisLink` holds the connections, and what the process knows of Redis's health:
+
+- one synchronous client, shared by core's breaker storage (``redis_storage``), the rate
+  limiters and the change announcements. Those calls run on the event loop, so each has the
+  short ``RUSTOK_REDIS_TIMEOUT``; and once one call found Redis unreachable, the next ones
+  fail at once (the callers then use this process's own state) until Redis answers a ping
+  again. A frozen Redis therefore holds up at most the one call that found it frozen;
+- an asyncio client that pings Redis twice a second (the readiness check reads the result,
+  it never waits on Redis itself) and listens on the change channel.
+
+Pub/sub drops what is published while a subscriber is disconnected: the change counter of
+the database (`rustok_server.auth.changes`) stays the safety net, read twice a second by
+every process whether Redis is there or not.
+
+The ``redis`` package is imported only when a `RedisLink` is made (the
+``rustok-server[redis]`` extra).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from rustok_core.resilience import CircuitStorage, redis_storage
+
+if TYPE_CHECKING:
+    import redis
+    import redis.asyncio
+
+    from rustok_server.db import Database
+
+__all__ = ["CHANGE_CHANNEL", "PING_INTERVAL", "RedisHealth", "RedisLink", "announce_on_redis"]
+
+logger = logging.getLogger("rustok.server.redis")
+
+CHANGE_CHANNEL: Final = "rustok-server:changes"
+"""The pub/sub channel on which every tenant, key and rate-limit change is announced."""
+PING_INTERVAL: Final = 0.5
+"""Seconds between two pings of Redis (and between two attempts to subscribe again)."""
+_PROBE_EVERY: Final = 1.0
+
+
+class RedisHealth:
+    """Whether Redis answered the last call or ping, logged once when that changes.
+
+    While Redis is unreachable, `admits` refuses calls, so that callers fall back to their
+    own state at once instead of each waiting out the timeout. Something must find out when
+    Redis is back: the ping of a running `RedisLink` (``monitored``), or else one call a
+    second let through as a probe.
+
+    Args:
+        clock: monotonic seconds.
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.available = True
+        """Whether the last call or ping reached Redis."""
+        self.lost_at: float | None = None
+        """When Redis stopped answering (on ``clock``), while it does not answer."""
+        self.error: str | None = None
+        """What the call that found Redis unreachable raised (its type's name)."""
+        self.monitored = False
+        """Whether a ping finds out that Redis is back (no call is let through as a probe)."""
+        self._probe_at = 0.0
+
+    def admits(self) -> bool:
+        """Whether a call should go to Redis now."""
+        if self.available:
+            return True
+        if self.monitored:
+            return False
+        now = self.clock()
+        if now < self._probe_at:
+            return False
+        self._probe_at = now + _PROBE_EVERY
+        return True
+
+    def lost(self, error: BaseException) -> None:
+        """A call or ping did not reach Redis."""
+        if not self.available:
+            return
+        self.available = False
+        self.lost_at = self.clock()
+        self._probe_at = self.lost_at + _PROBE_EVERY
+        self.error = type(error).__name__
+        logger.warning(
+            "Redis unreachable (%s): breakers and rate limits go on with this process's own "
+            "state, changes arrive through the database's change counter, until it answers",
+            self.error,
+        )
+
+    def reached(self) -> None:
+        """A call or ping reached Redis."""
+        if self.available:
+            return
+        down = self.clock() - (self.lost_at or self.clock())
+        self.available = True
+        self.lost_at = None
+        self.error = None
+        logger.warning("Redis reachable again after %.1f s: shared state in use again", down)
+
+    def check(self) -> dict[str, object]:
+        """What readiness reports to an admin."""
+        if self.available:
+            return {"status": "ok"}
+        down = self.clock() - (self.lost_at or self.clock())
+        return {"status": "unreachable", "reason": self.error, "seconds": round(down, 3)}
+
+
+def _guarded_client(url: str, timeout: float, health: RedisHealth) -> redis.Redis:
+    """A ``redis.Redis`` from ``url`` whose every command goes through ``health``."""
+    import redis as redis_lib
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    class _Guarded(redis_lib.Redis):
+        def execute_command(self, *args: Any, **options: Any) -> Any:  # redis-py's signature
+            if not health.admits():
+                raise RedisConnectionError("Redis unreachable: not tried again until it answers")
+            try:
+                # redis-py leaves execute_command and aclose untyped.
+                result = super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                health.lost(exc)
+                raise
+            health.reached()
+            return result
+
+    return _Guarded.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+
+
+class RedisLink:
+    """This process's connections to the deployment's Redis.
+
+    Args:
+        url: a ``redis://`` (or ``rediss://``) URL.
+        timeout: seconds any one Redis call may take (connect and read).
+
+    Raises:
+        ImportError: the ``redis`` package is not installed.
+    """
+
+    def __init__(self, url: str, *, timeout: float = 0.25) -> None:
+        import redis.asyncio as redis_asyncio
+
+        self.timeout = timeout
+        self.health = RedisHealth()
+        self.client: redis.Redis = _guarded_client(url, timeout, self.health)
+        """The synchronous client of the breakers, the rate limiters and `publish`."""
+        self._async: redis.asyncio.Redis = redis_asyncio.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self.messages = 0
+        """Change announcements received."""
+
+    def breaker_storage(self, name: str) -> CircuitStorage:
+        """The shared storage of the breaker ``name`` (namespace ``rustok-server:<name>``)."""
+        return redis_storage(self.client, namespace=f"rustok-server:{name}")
+
+    def publish(self) -> None:
+        """Announce a change on `CHANGE_CHANNEL` (quietly nothing while Redis is away: the
+        database's change counter carries it)."""
+        from redis.exceptions import RedisError
+
+        with contextlib.suppress(RedisError):
+            self.client.publish(CHANGE_CHANNEL, b"changed")
+
+    def start(self, on_change: Callable[[], None]) -> None:
+        """Ping Redis and listen for changes in the running loop; ``on_change`` is called
+        for every announcement (this process's own too)."""
+        if self._tasks:
+            return
+        loop = asyncio.get_running_loop()
+        self.health.monitored = True
+        self._tasks = [
+            loop.create_task(self._watch()),
+            loop.create_task(self._listen(on_change)),
+        ]
+
+    async def stop(self) -> None:
+        """Stop pinging and listening; close every connection."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        self.health.monitored = False
+        await self._async.aclose()
+        self.client.close()
+
+    async def _watch(self) -> None:
+        from redis.exceptions import RedisError
+
+        while True:
+            try:
+                # The client's own timeout ends the ping; wait_for only guards against a bug.
+                await asyncio.wait_for(self._async.ping(), self.timeout * 2)
+            except (RedisError, OSError, TimeoutError) as exc:
+                self.health.lost(exc)
+            else:
+                self.health.reached()
+            await asyncio.sleep(PING_INTERVAL)
+
+    async def _listen(self, on_change: Callable[[], None]) -> None:
+        from redis.exceptions import RedisError
+
+        while True:
+            pubsub = self._async.pubsub()
+            try:
+                await pubsub.subscribe(CHANGE_CHANNEL)
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if message is not None:
+                        self.messages += 1
+                        try:
+                            on_change()
+                        except Exception:  # keep listening; the counter is the safety net
+                            logger.exception("could not apply a change announcement")
+            except (RedisError, OSError):
+                pass  # the ping says so once; subscribe again in a moment
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(PING_INTERVAL)
+
+
+def announce_on_redis(database: Database, url: str, *, timeout: float = 0.25) -> Callable[[], None]:
+    """Announce on `CHANGE_CHANNEL` every change committed through ``database`` (for a
+    one-off command such as ``rustok-server tenants disable``); returns what closes the
+    connection. An announcement Redis does not take is dropped: the serving processes read
+    the database's change counter too.
+    """
+    import redis as redis_lib
+    from redis.exceptions import RedisError
+
+    from rustok_server.auth.changes import announce_changes
+
+    client = redis_lib.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+
+    def publish() -> None:
+        with contextlib.suppress(RedisError):
+            client.publish(CHANGE_CHANNEL, b"changed")
+
+    def close() -> None:
+        announce_changes(database, None)
+        client.close()
+
+    announce_changes(database, publish)
+    return close

@@ -1,0 +1,446 @@
+"""Scale-out: several server processes (the real ``python -m rustok_server serve``) on one
+PostgreSQL and one Redis, each started by the test; and the same 1 s bound without Redis,
+on PostgreSQL and on a SQLite file.
+
+A cross-process effect is polled for with a deadline: the time the change was
+acknowledged (its response came back) plus the design's 1 s; seen later is a failure.
+Every process a test freezes (``SIGSTOP``) is thawed in a ``finally`` block, every process
+it starts is stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from api_fixtures import auth, create_keys
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from rustok_core.testing import RedisServer
+from rustok_server import Settings, Tenant, TenantDirectory
+from rustok_server.cli import main
+from rustok_server.commerce.tables import OrderRow, OrderTransitionRow
+from rustok_server.db import Database
+from rustok_server.db.migrations import upgrade
+from rustok_server.testing import LiveServer
+
+BOUND = 1.0  # seconds: a change made anywhere is seen everywhere within this (DESIGN 11)
+REDIS_TIMEOUT = 0.25  # RUSTOK_REDIS_TIMEOUT of the processes (the default)
+ADMIN = "/api/admin/tenants"
+
+ServerFactory = Callable[..., LiveServer]
+
+
+# -- the processes ----------------------------------------------------------------------
+
+
+class Served:
+    """One ``python -m rustok_server serve --port 0`` process, its output kept in memory."""
+
+    def __init__(self, cwd: Path, settings: dict[str, str]) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RUSTOK_")}
+        env.update({f"RUSTOK_{name.upper()}": value for name, value in settings.items()})
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "rustok_server", "serve", "--port", "0"],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self.url = ""
+        for stream, lines in ((self.process.stdout, self.out), (self.process.stderr, self.err)):
+            threading.Thread(target=self._read, args=(stream, lines), daemon=True).start()
+
+    @staticmethod
+    def _read(stream: Any, lines: list[str]) -> None:  # a text pipe
+        for line in stream:
+            lines.append(line)
+
+    def wait_started(self, timeout: float = 60.0) -> None:
+        """Until uvicorn accepts connections (fails with the log if the process ends)."""
+        deadline = time.monotonic() + timeout
+        while not any("Application startup complete" in line for line in self.err):
+            assert self.process.poll() is None, self.log()
+            assert time.monotonic() < deadline, self.log()
+            time.sleep(0.05)
+        (banner,) = [line for line in self.out if " listening on " in line]
+        self.url = banner.split(" listening on ")[1].strip()
+
+    def log(self) -> str:
+        return "".join(self.out + self.err)
+
+    def lines(self, *parts: str) -> list[str]:
+        """The log lines containing every one of ``parts``."""
+        return [line for line in self.err if all(part in line for part in parts)]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def start_fleet(cwd: Path, count: int, settings: dict[str, str]) -> list[Served]:
+    """``count`` processes started side by side, each answering once this returns."""
+    served: list[Served] = []
+    try:
+        for _ in range(count):
+            served.append(Served(cwd, settings))
+        for process in served:
+            process.wait_started()
+    except BaseException:
+        for process in served:
+            process.stop()
+        raise
+    return served
+
+
+def fleet_settings(database_url: str, redis_url: str | None, **extra: str) -> dict[str, str]:
+    settings = {
+        "database_url": database_url,
+        "demo_tenant": "false",
+        "access_log": "false",
+        "redis_timeout": str(REDIS_TIMEOUT),
+        # Generous limits, so that every request goes through the (shared) limiter.
+        "rate_limit_per_second": "1000",
+        "rate_limit_burst": "1000",
+    }
+    if redis_url is not None:
+        settings["redis_url"] = redis_url
+    settings.update(extra)
+    return settings
+
+
+# -- the data ---------------------------------------------------------------------------
+
+
+async def _new_postgres_database(server_url: str) -> str:
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    engine = create_async_engine(f"{server_url}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await engine.dispose()
+    return f"{server_url}/{name}"
+
+
+async def _seed(url: str, slugs: list[str]) -> dict[str, str]:
+    """Migrate, create the tenants, and a key for each (and an admin key): the keys."""
+    database = Database(url)
+    try:
+        await upgrade(database)
+        directory = TenantDirectory(database)
+        for slug in slugs:
+            await directory.create(slug, slug.title())
+        return await create_keys(database, slugs)
+    finally:
+        await database.dispose()
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def as_tenant(slug: str, key: str) -> dict[str, str]:
+    return {"X-Tenant-ID": slug, **bearer(key)}
+
+
+def wait_until(
+    check: Callable[[], bool], deadline: float, what: str, *, pause: float = 0.01
+) -> float:
+    """Poll ``check`` until true; fail if that is after ``deadline`` (monotonic). Returns
+    when it was first seen true."""
+    while True:
+        if check():
+            seen = time.monotonic()
+            assert seen <= deadline, f"{what}: seen {seen - deadline:.3f} s past the deadline"
+            return seen
+        assert time.monotonic() <= deadline, f"{what}: not seen by the deadline"
+        time.sleep(pause)
+
+
+def on_each(
+    clients: list[httpx.Client],
+    check: Callable[[httpx.Client], bool],
+    deadline: float,
+    what: str,
+    *,
+    pause: float = 0.01,
+) -> None:
+    """`wait_until` ``check(client)`` holds for every client, by the one deadline."""
+    for client in clients:
+        wait_until(
+            functools.partial(check, client), deadline, f"{what} on {client.base_url}", pause=pause
+        )
+
+
+class Fleet:
+    """Three processes on one PostgreSQL database and one Redis, and their data."""
+
+    def __init__(self, served: list[Served], redis: RedisServer, url: str, keys: dict[str, str]):
+        self.served = served
+        self.redis = redis
+        self.database_url = url
+        self.keys = keys
+        self.http = [httpx.Client(base_url=s.url, timeout=30.0) for s in served]
+
+    def close(self) -> None:
+        for client in self.http:
+            client.close()
+        for process in self.served:
+            process.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A Redis of the test's own: one deployment per Redis (they share its keys)."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def fleet(
+    postgres_server: str, redis_server: RedisServer, tmp_path_factory: Any
+) -> Iterator[Fleet]:
+    """The three processes of the Redis tests (a quick breaker, for the frozen-PostgreSQL
+    test); acme, globex and initech with a key each, and an admin key."""
+    url = asyncio.run(_new_postgres_database(postgres_server))
+    keys = asyncio.run(_seed(url, ["acme", "globex", "initech"]))
+    settings = fleet_settings(
+        url,
+        redis_server.url,
+        db_query_timeout="0.5",
+        breaker_failure_threshold="2",
+        breaker_timeout="3",
+    )
+    served = start_fleet(tmp_path_factory.mktemp("fleet"), 3, settings)
+    fleet = Fleet(served, redis_server, url, keys)
+    try:
+        yield fleet
+    finally:
+        fleet.close()
+
+
+# -- (c) a frozen PostgreSQL -------------------------------------------------------------
+
+
+def _postgres_processes(database_url: str) -> list[int]:
+    """The postmaster of the database's server, then its children."""
+
+    async def data_directory() -> str:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.connect() as connection:
+                return str(await connection.scalar(text("SHOW data_directory")))
+        finally:
+            await engine.dispose()
+
+    folder = Path(asyncio.run(data_directory()))
+    postmaster = int((folder / "postmaster.pid").read_text().split()[0])
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == postmaster:
+                children.append(int(entry.name))
+    return [postmaster, *children]
+
+
+# -- (d) kill -9 of one of three under writes ---------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow
+async def test_kill_9_of_one_of_three_loses_no_acknowledged_write(
+    postgres_server: str, own_redis: RedisServer, tmp_path: Path
+) -> None:
+    url = await _new_postgres_database(postgres_server)
+    keys = await _seed(url, ["acme"])
+    settings = fleet_settings(url, own_redis.url, rate_limit_per_second="0")
+    served = await asyncio.to_thread(start_fleet, tmp_path, 3, settings)
+    created: set[uuid.UUID] = set()
+    confirmed: set[uuid.UUID] = set()
+    survivors_failed: list[str] = []
+    killed = asyncio.Event()
+    acknowledged_after_kill = 0
+    enough = asyncio.Event()
+    headers = as_tenant("acme", keys["acme"])
+    order = {"customer_id": str(uuid.uuid4()), "currency": "EUR", "amount": "9.99"}
+    try:
+        clients = [httpx.AsyncClient(base_url=s.url, headers=headers, timeout=30.0) for s in served]
+
+        async def writer(number: int) -> None:
+            nonlocal acknowledged_after_kill
+            target = number % 3
+            while not enough.is_set():
+                http = clients[target]
+                try:
+                    response = await http.post("/api/commerce/orders", json=order)
+                    if response.status_code == 201:
+                        order_id = uuid.UUID(response.json()["id"])
+                        created.add(order_id)
+                        response = await http.post(f"/api/commerce/orders/{order_id}/confirm")
+                        if response.status_code == 200:
+                            confirmed.add(order_id)
+                    if target != 0 and response.status_code not in {200, 201}:
+                        survivors_failed.append(response.text)
+                except httpx.TransportError:
+                    if target != 0:
+                        survivors_failed.append(f"transport error on {target}")
+                    target = 1 + number % 2  # the killed one: go on with a survivor
+                    continue
+                if len(created) + len(confirmed) >= 120 and not killed.is_set():
+                    served[0].process.send_signal(signal.SIGKILL)  # writes in flight
+                    killed.set()
+                elif killed.is_set() and target != 0:
+                    acknowledged_after_kill += 1
+                    if acknowledged_after_kill >= 60:
+                        enough.set()
+
+        await asyncio.wait_for(asyncio.gather(*(writer(n) for n in range(6))), 60)
+        for http in clients:
+            await http.aclose()
+    finally:
+        for process in served:
+            process.stop()
+    assert served[0].process.returncode == -signal.SIGKILL
+    assert survivors_failed == []
+
+    database = Database(url)
+    try:
+        async with database.sessions() as session:
+            orders = dict((await session.execute(select(OrderRow.id, OrderRow.version))).all())
+            states = dict((await session.execute(select(OrderRow.id, OrderRow.state))).all())
+            history: dict[uuid.UUID, list[int]] = {}
+            rows = await session.execute(
+                select(OrderTransitionRow.order_id, OrderTransitionRow.version).order_by(
+                    OrderTransitionRow.order_id, OrderTransitionRow.version
+                )
+            )
+            for order_id, version in rows.all():
+                history.setdefault(order_id, []).append(version)
+    finally:
+        await database.dispose()
+    assert len(confirmed) >= 60  # before and after the kill
+    assert created <= set(orders), f"lost: {created - set(orders)}"
+    assert {states[order_id] for order_id in confirmed} == {"confirmed"}
+    for order_id, version in orders.items():  # one history row per version past the first
+        assert history.get(order_id, []) == list(range(2, version + 1)), order_id
+
+
+# -- (e) without Redis ---------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "engine", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_without_redis_a_disabled_tenant_is_refused_by_the_other_process_within_a_second(
+    engine: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    if engine == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'rustok.db'}"
+    else:
+        url = asyncio.run(_new_postgres_database(request.getfixturevalue("postgres_server")))
+    keys = asyncio.run(_seed(url, ["acme"]))
+    served = start_fleet(tmp_path, 2, fleet_settings(url, None))
+    try:
+        with (
+            httpx.Client(base_url=served[0].url, timeout=30.0) as first,
+            httpx.Client(base_url=served[1].url, timeout=30.0) as second,
+        ):
+            acme = as_tenant("acme", keys["acme"])
+            assert second.get("/api/tenant", headers=acme).status_code == 200
+            response = first.post(f"{ADMIN}/acme/disable", headers=bearer(keys["admin"]))
+            assert response.status_code == 200, response.text
+            deadline = time.monotonic() + BOUND
+            wait_until(
+                lambda: second.get("/api/tenant", headers=acme).status_code == 404,
+                deadline,
+                "acme disabled, on the other process",
+            )
+    finally:
+        for process in served:
+            process.stop()
+
+
+# -- the channel alone ---------------------------------------------------------------------
+
+
+@pytest.mark.redis
+async def test_the_channel_alone_carries_changes_from_the_api_and_the_cli(
+    start_server: ServerFactory,
+    tenants: dict[str, Tenant],
+    redis_server: RedisServer,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The servers' clock never moves, so their change counters are never read and their
+    key caches never expire: only the Redis channel can tell them."""
+    one = start_server(redis_url=redis_server.url)
+    two = start_server(redis_url=redis_server.url)
+    admin = auth("admin")
+    async with (
+        httpx.AsyncClient(base_url=one.url, timeout=30.0) as first,
+        httpx.AsyncClient(base_url=two.url, timeout=30.0) as second,
+    ):
+        for slug in ("acme", "globex"):
+            headers = {"X-Tenant-ID": slug, **auth(slug)}
+            assert (await second.get("/api/tenant", headers=headers)).status_code == 200
+        response = await first.post(f"{ADMIN}/acme/disable", headers=admin)
+        assert response.status_code == 200, response.text
+        deadline = time.monotonic() + BOUND
+        acme = {"X-Tenant-ID": "acme", **auth("acme")}
+        while (await second.get("/api/tenant", headers=acme)).status_code != 404:
+            assert time.monotonic() < deadline, "the API's change did not arrive"
+            await asyncio.sleep(0.01)
+
+        # The command line announces its changes on the channel too.
+        monkeypatch.setenv("RUSTOK_DATABASE_URL", database_url)
+        monkeypatch.setenv("RUSTOK_REDIS_URL", redis_server.url)
+        code = await asyncio.to_thread(main, ["tenants", "disable", "globex"])
+        assert code == 0
+        deadline = time.monotonic() + BOUND
+        globex = {"X-Tenant-ID": "globex", **auth("globex")}
+        while (await second.get("/api/tenant", headers=globex)).status_code != 404:
+            assert time.monotonic() < deadline, "the command line's change did not arrive"
+            await asyncio.sleep(0.01)
+
+
+def test_redis_settings_default_to_none_and_a_short_timeout() -> None:
+    settings = Settings(database_url="sqlite+aiosqlite:///:memory:")
+    assert settings.redis_url is None
+    assert settings.redis_timeout == REDIS_TIMEOUT
