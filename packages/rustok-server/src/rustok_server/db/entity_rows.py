@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import JSON, Uuid
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from rustok_core.state_machine import Entity, State, TransitionRecord
@@ -41,6 +42,7 @@ _History = TypeVar("_History", bound=TransitionColumns)
 _E = TypeVar("_E", bound=Entity[Any])
 
 _Decoder = Callable[[Any], Any]
+_POSTGRES = postgresql.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy leaves it untyped
 _HISTORY_COLUMNS = ("tenant_id", "trigger", "from_state", "to_state", "at", "version", "actor")
 
 
@@ -229,6 +231,29 @@ class EntityRows(Generic[_Row, _History, _E]):
             self._statements[key] = statement
         return statement
 
+    def _save_sql(self, names: tuple[str, ...]) -> str:
+        """On PostgreSQL, the versioned update and its history row in one statement (one
+        round trip): the row is inserted only if the update matched; it reports 1 row."""
+        key = ("save", names)
+        statement = self._statements.get(key)
+        if statement is None:
+            update = self._update_sql("postgresql", names)
+            history = (self.owner, *_HISTORY_COLUMNS, "data")
+            table = Base.metadata.tables[self._history_name]
+            first = len(names) + 4
+            # Typed placeholders: a SELECT list does not take its types from the INSERT.
+            values = ", ".join(
+                f"${first + n}::{table.columns[name].type.compile(dialect=_POSTGRES)}"
+                for n, name in enumerate(history)
+            )
+            statement = (
+                f"WITH changed AS ({update} RETURNING id)"
+                f" INSERT INTO {self._history_name} ({', '.join(history)})"
+                f" SELECT {values} FROM changed"
+            )
+            self._statements[key] = statement
+        return statement
+
     def _history_sql(self, dialect: str) -> str:
         key = ("history", dialect)
         statement = self._statements.get(key)
@@ -356,25 +381,28 @@ class EntityRows(Generic[_Row, _History, _E]):
             "version": entity.version,
             **values,
         }
-        update = self._update_sql(dialect, tuple(changed))
+        where = [entity.id, entity.tenant_id, expected_version]
+        history = [
+            entity.id,
+            record.tenant_id,
+            record.trigger,
+            record.from_state,
+            record.to_state,
+            record.at,
+            record.version,
+            record.actor,
+            dict(record.data),
+        ]
         try:
-            written = await statements.execute(
-                update, [*changed.values(), entity.id, entity.tenant_id, expected_version]
-            )
-            if written == 1:
-                history = [
-                    entity.id,
-                    record.tenant_id,
-                    record.trigger,
-                    record.from_state,
-                    record.to_state,
-                    record.at,
-                    record.version,
-                    record.actor,
-                    dict(record.data),
-                ]
-                await statements.execute(self._history_insert_sql(dialect), history)
-                return
+            if dialect == "postgresql":
+                sql = self._save_sql(tuple(changed))
+                if await statements.execute(sql, [*changed.values(), *where, *history]) == 1:
+                    return
+            else:
+                update = self._update_sql(dialect, tuple(changed))
+                if await statements.execute(update, [*changed.values(), *where]) == 1:
+                    await statements.execute(self._history_insert_sql(dialect), history)
+                    return
         except ConstraintError as exc:
             await statements.rollback()
             raise integrity(exc) from exc

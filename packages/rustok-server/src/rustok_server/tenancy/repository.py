@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
@@ -64,16 +64,23 @@ class Tenant:
     active: bool
     created_at: datetime
     updated_at: datetime
+    # Built once: every request under /api compares what it names against them.
+    _identifiers: tuple[TenantIdentifier, ...] = field(
+        init=False, repr=False, compare=False, default=()
+    )
 
-    def identifiers(self) -> tuple[TenantIdentifier, ...]:
-        """Every identifier that resolves to this tenant: its id, its slug and its domain."""
+    def __post_init__(self) -> None:
         keys = [
             TenantIdentifier(IdentifierKind.UUID, str(self.id)),
             TenantIdentifier(IdentifierKind.SLUG, self.slug),
         ]
         if self.domain is not None:
             keys.append(TenantIdentifier(IdentifierKind.HOST, self.domain))
-        return tuple(keys)
+        object.__setattr__(self, "_identifiers", tuple(keys))
+
+    def identifiers(self) -> tuple[TenantIdentifier, ...]:
+        """Every identifier that resolves to this tenant: its id, its slug and its domain."""
+        return self._identifiers
 
     @classmethod
     def from_row(cls, row: TenantRow) -> Tenant:
