@@ -25,12 +25,13 @@ from typing import Any
 
 import httpx
 import pytest
-from api_fixtures import auth, create_keys
+from api_fixtures import CREATED_KEYS, auth, create_keys
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from rustok_core.testing import RedisServer
 from rustok_server import Settings, Tenant, TenantDirectory
+from rustok_server.auth import parse_key
 from rustok_server.cli import main
 from rustok_server.commerce.tables import OrderRow, OrderTransitionRow
 from rustok_server.db import Database
@@ -276,6 +277,147 @@ def _postgres_processes(database_url: str) -> list[int]:
             if int(stat.rpartition(")")[2].split()[1]) == postmaster:
                 children.append(int(entry.name))
     return [postmaster, *children]
+
+
+# -- (a) changes reach every process -----------------------------------------------------
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_a_change_made_on_one_process_is_seen_by_the_others_within_a_second(fleet: Fleet) -> None:
+    first, *others = fleet.http
+    admin = bearer(fleet.keys["admin"])
+    acme = as_tenant("acme", fleet.keys["acme"])
+    globex = as_tenant("globex", fleet.keys["globex"])
+    for client in fleet.http:  # each process has acme, globex and their keys cached
+        assert client.get("/api/tenant", headers=acme).status_code == 200
+        assert client.get("/api/tenant", headers=globex).status_code == 200
+
+    # A tenant disabled through the admin API of the first.
+    response = first.post(f"{ADMIN}/acme/disable", headers=admin)
+    assert response.status_code == 200, response.text
+    deadline = time.monotonic() + BOUND
+    on_each(
+        others,
+        lambda c: c.get("/api/tenant", headers=acme).status_code == 404,
+        deadline,
+        "acme disabled",
+    )
+
+    # A key revoked on the second, refused by all three.
+    key_id = parse_key(fleet.keys["globex"])
+    assert key_id is not None
+    response = others[0].delete(f"{ADMIN}/globex/keys/{key_id[0]}", headers=admin)
+    assert response.status_code == 200, response.text
+    deadline = time.monotonic() + BOUND
+    on_each(
+        fleet.http,
+        lambda c: c.get("/api/tenant", headers=globex).status_code == 401,
+        deadline,
+        "globex's key revoked",
+    )
+
+    # A tenant created on the third, served by all. The others were asked for it before
+    # it existed, so they remember it as unknown (the negative cache) until told.
+    slug = f"new-{uuid.uuid4().hex[:8]}"
+    for client in fleet.http[:2]:
+        assert client.get("/health/ready", headers={"X-Tenant-ID": slug}).status_code == 404
+    response = others[1].post(ADMIN, json={"slug": slug, "name": "New"}, headers=admin)
+    assert response.status_code == 201, response.text
+    deadline = time.monotonic() + BOUND
+    response = others[1].post(
+        f"{ADMIN}/{slug}/keys", json={"scopes": ["content:read"]}, headers=admin
+    )
+    assert response.status_code == 201, response.text
+    key = response.json()["key"]
+    CREATED_KEYS.append(key)
+    new = as_tenant(slug, key)
+    on_each(
+        fleet.http,
+        lambda c: c.get("/api/tenant", headers=new).status_code == 200,
+        deadline,
+        f"{slug} created",
+    )
+
+
+# -- (b) Redis frozen --------------------------------------------------------------------
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_a_frozen_redis_costs_no_request_more_than_its_timeout_and_shows_in_readiness(
+    fleet: Fleet,
+) -> None:
+    admin = bearer(fleet.keys["admin"])
+    initech = as_tenant("initech", fleet.keys["initech"])
+    for client in fleet.http:
+        assert client.get("/api/tenant", headers=initech).status_code == 200
+        assert client.get("/health/ready").json() == {"status": "ready"}
+    slowest = 0.0
+    redis_pid = fleet.redis.process.pid if fleet.redis.process is not None else 0
+    assert redis_pid
+
+    def timed(client: httpx.Client, path: str, headers: dict[str, str]) -> httpx.Response:
+        nonlocal slowest
+        start = time.monotonic()
+        response = client.get(path, headers=headers)
+        slowest = max(slowest, time.monotonic() - start)
+        return response
+
+    os.kill(redis_pid, signal.SIGSTOP)
+    try:
+        deadline = time.monotonic() + 5.0  # the ping, or the first call, finds it frozen
+        on_each(
+            fleet.http,
+            lambda c: timed(c, "/health/ready", {}).json().get("status") == "degraded",
+            deadline,
+            "readiness degraded",
+            pause=0.05,
+        )
+        for client in fleet.http:
+            anonymous = timed(client, "/health/ready", {})
+            assert anonymous.status_code == 200
+            assert anonymous.json() == {"status": "degraded", "reasons": ["redis unreachable"]}
+            detailed = timed(client, "/health/ready", admin).json()
+            assert detailed["redis"]["status"] == "unreachable"
+            assert detailed["breakers"]["tenant-db"]["state"] == "closed"
+        for _ in range(10):  # every process keeps serving, at its usual pace
+            for client in fleet.http:
+                assert timed(client, "/api/tenant", initech).status_code == 200
+                assert timed(client, "/health/ready", admin).status_code == 200
+    finally:
+        os.kill(redis_pid, signal.SIGCONT)
+    assert slowest <= REDIS_TIMEOUT + 0.05, f"a request took {slowest:.3f} s"
+
+    deadline = time.monotonic() + 5.0
+    on_each(
+        fleet.http,
+        lambda c: c.get("/health/ready").json() == {"status": "ready"},
+        deadline,
+        "readiness back to ready",
+        pause=0.05,
+    )
+    for process in fleet.served:  # one line when Redis went, one when it came back
+        assert len(process.lines(" rustok.server.redis ", "Redis unreachable")) == 1, process.log()
+        assert len(process.lines(" rustok.server.redis ", "Redis reachable again")) == 1
+        # The breaker and the limiter each say so once too; never once per request.
+        assert len(process.lines("Redis unreachable")) <= 3, process.log()
+
+    # The buckets are shared again: three requests in all, on three processes, use up a
+    # burst of three.
+    limit = {"rate_limit": {"per_second": 0.01, "burst": 3}}
+    response = fleet.http[0].patch(f"{ADMIN}/initech", json=limit, headers=admin)
+    assert response.status_code == 200, response.text
+    deadline = time.monotonic() + BOUND
+    on_each(
+        fleet.http,
+        lambda c: c.get(f"{ADMIN}/initech", headers=admin).json()["rate_limit"] is not None,
+        deadline,
+        "initech's own limit",
+    )
+    statuses = [client.get("/api/tenant", headers=initech).status_code for client in fleet.http]
+    assert statuses == [200, 200, 200]
+    assert fleet.http[1].get("/api/tenant", headers=initech).status_code == 429
 
 
 # -- (d) kill -9 of one of three under writes ---------------------------------------------
