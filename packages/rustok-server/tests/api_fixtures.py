@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from rustok_core.testing import ManualClock
 from rustok_server.auth import TENANT_SCOPES, KeyDirectory
@@ -220,3 +222,15 @@ async def order_in(client: httpx.AsyncClient, state: str) -> Json:
         order = await ok(await client.post(url, json=ORDER_BODIES[action]))
     assert order["state"] == state
     return order
+
+
+async def create_postgres_database(server_url: str) -> str:
+    """A new, empty database on the PostgreSQL server at ``server_url``: its URL."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    engine = create_async_engine(f"{server_url}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await engine.dispose()
+    return f"{server_url}/{name}"

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import logging
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from rustok_core.testing import ManualClock, PostgresServer, ServerStartError
 from rustok_server import Settings, Tenant, TenantDirectory, create_app
@@ -30,6 +27,7 @@ from api_fixtures import (  # importable only once the path is set
     WallClock,
     auth,
     create_keys,
+    create_postgres_database,
     leaked_secrets,
     recording_every_new_key,
 )
@@ -88,21 +86,10 @@ async def _migrated(url: str) -> str:
     return url
 
 
-async def _create_postgres_database(server_url: str) -> str:
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    engine = create_async_engine(f"{server_url}/postgres", isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        await engine.dispose()
-    return f"{server_url}/{name}"
-
-
 @pytest.fixture
 async def postgres_database(postgres_server: str) -> str:
     """The URL of a fresh, migrated database on the session's PostgreSQL server."""
-    return await _migrated(await _create_postgres_database(postgres_server))
+    return await _migrated(await create_postgres_database(postgres_server))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -112,7 +99,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return await _migrated(f"sqlite+aiosqlite:///{tmp_path / 'rustok.db'}")
     server = request.getfixturevalue("postgres_server")  # started only when needed
     assert isinstance(server, str)
-    return await _migrated(await _create_postgres_database(server))
+    return await _migrated(await create_postgres_database(server))
 
 
 @pytest.fixture

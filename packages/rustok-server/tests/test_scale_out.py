@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_fixtures import CREATED_KEYS, auth, create_keys
+from api_fixtures import CREATED_KEYS, auth, create_keys, create_postgres_database
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -137,17 +137,6 @@ def fleet_settings(database_url: str, redis_url: str | None, **extra: str) -> di
 # -- the data ---------------------------------------------------------------------------
 
 
-async def _new_postgres_database(server_url: str) -> str:
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    engine = create_async_engine(f"{server_url}/postgres", isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        await engine.dispose()
-    return f"{server_url}/{name}"
-
-
 async def _seed(url: str, slugs: list[str]) -> dict[str, str]:
     """Migrate, create the tenants, and a key for each (and an admin key): the keys."""
     database = Database(url)
@@ -234,7 +223,7 @@ def fleet(
 ) -> Iterator[Fleet]:
     """The three processes of the Redis tests (a quick breaker, for the frozen-PostgreSQL
     test); acme, globex and initech with a key each, and an admin key."""
-    url = asyncio.run(_new_postgres_database(postgres_server))
+    url = asyncio.run(create_postgres_database(postgres_server))
     keys = asyncio.run(_seed(url, ["acme", "globex", "initech"]))
     settings = fleet_settings(
         url,
@@ -429,7 +418,7 @@ def test_a_frozen_redis_costs_no_request_more_than_its_timeout_and_shows_in_read
 async def test_kill_9_of_one_of_three_loses_no_acknowledged_write(
     postgres_server: str, own_redis: RedisServer, tmp_path: Path
 ) -> None:
-    url = await _new_postgres_database(postgres_server)
+    url = await create_postgres_database(postgres_server)
     keys = await _seed(url, ["acme"])
     settings = fleet_settings(url, own_redis.url, rate_limit_per_second="0")
     served = await asyncio.to_thread(start_fleet, tmp_path, 3, settings)
@@ -516,7 +505,7 @@ def test_without_redis_a_disabled_tenant_is_refused_by_the_other_process_within_
     if engine == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'rustok.db'}"
     else:
-        url = asyncio.run(_new_postgres_database(request.getfixturevalue("postgres_server")))
+        url = asyncio.run(create_postgres_database(request.getfixturevalue("postgres_server")))
     keys = asyncio.run(_seed(url, ["acme"]))
     served = start_fleet(tmp_path, 2, fleet_settings(url, None))
     try:
