@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -58,6 +59,16 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
 __all__ = ["create_app", "create_app_from_env"]
+
+
+# Recent FastAPI traces, meters and logs every request itself once a global OpenTelemetry
+# provider is set. The server instruments itself (observability/tracing.py), so that layer
+# would record each request twice; it is switched off where FastAPI has it.
+_NO_NATIVE_TELEMETRY: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
 
 
 def create_app(
@@ -180,6 +191,7 @@ def create_app(
         summary="Multi-tenant content and commerce service.",
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
+        **_NO_NATIVE_TELEMETRY,
         middleware=[
             Middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log),
             Middleware(SecurityHeadersMiddleware),
@@ -199,7 +211,7 @@ def create_app(
         tracing.instrument(app, database.engine, provider=tracer_provider)
     install_problem_handlers(app)
     # Each feature's router, in the order of the documentation.
-    for router in (
+    routers = (
         health.router,
         tenancy_api.router,
         content_api.router,
@@ -207,7 +219,8 @@ def create_app(
         problem_pages.router,
         admin_api.router,
         metrics_route.router,
-    ):
+    )
+    for router in routers:
         app.include_router(router)
 
     def openapi() -> dict[str, Any]:  # FastAPI's own signature
@@ -225,7 +238,8 @@ def create_app(
                     exempt=EXEMPT_PATHS,
                     exempt_prefixes=EXEMPT_PREFIXES,
                     optional_prefix=OPTIONAL_TENANT_PREFIX,
-                )
+                ),
+                [route for router in routers for route in router.routes],
             )
         return app.openapi_schema
 

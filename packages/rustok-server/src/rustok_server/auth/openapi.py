@@ -1,10 +1,15 @@
-"""What authentication adds to the OpenAPI document: the 401, 403 and 429 problems of
-every operation that declares the bearer scheme."""
+"""What authentication adds to the OpenAPI document: the bearer scheme, the scopes each
+secured operation requires, and the 401, 403 and 429 problems of those operations."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
+
+from rustok_server.auth.guard import BEARER_SCHEME, required_scopes
 from rustok_server.http.problems import problem_responses
 
 __all__ = ["document_security"]
@@ -16,8 +21,37 @@ _DESCRIPTIONS = {
 }
 
 
-def document_security(document: dict[str, Any]) -> dict[str, Any]:
-    """Add the authentication problems to each secured operation of ``document``."""
+_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "rsk_<id>_<secret> API key, or a JWT of the configured issuer",
+    "description": "An API key (`rsk_<id>_<secret>`) or, when configured, a JWT.",
+}
+
+
+def document_security(document: dict[str, Any], routes: Iterable[BaseRoute]) -> dict[str, Any]:
+    """Declare the bearer scheme on each operation of ``routes`` that uses `require`, with
+    its scopes, and add the authentication problems to it.
+
+    ``routes`` are the routes ``document`` was generated from, as their routers hold them
+    (the routers are included without a prefix).
+    """
+    secured = 0
+    paths = document.get("paths", {})
+    for route in routes:
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        scopes = required_scopes(route)
+        if scopes is None:
+            continue
+        for method in route.methods or ():
+            operation = paths.get(route.path_format, {}).get(method.lower())
+            if operation is not None:
+                operation["security"] = [{BEARER_SCHEME: list(scopes)}]
+                secured += 1
+    if secured:
+        schemes = document.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes[BEARER_SCHEME] = dict(_SCHEME)
     responses = problem_responses(401, 403, 429)
     for status, response in responses.items():
         response["description"] = _DESCRIPTIONS[int(status)]
