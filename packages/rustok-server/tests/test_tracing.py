@@ -1,6 +1,7 @@
 """Traces with the real OpenTelemetry SDK and its in-memory exporter: an incoming
-`traceparent` is honoured, the breaker call is a span under the server span, a transition is
-an event, and a problem's `trace_id` is the trace's id."""
+`traceparent` is honoured, the breaker call is a span under the server span, so is each
+statement run on the driver, a transition is an event, and a problem's `trace_id` is the
+trace's id."""
 
 from __future__ import annotations
 
@@ -64,6 +65,19 @@ async def test_a_traced_request_has_breaker_span_transition_event_and_trace_id_p
         assert span.parent is not None
         assert span.parent.span_id in server_ids
     assert any(s.kind.name == "CLIENT" and s.name.startswith("SELECT") for s in spans)
+    # The confirm's statements run on the driver, past SQLAlchemy: spans of their own,
+    # under the request's span, with the SQL text and never its values.
+    driver = [s for s in spans if s.attributes and s.attributes.get("db.system") == "sqlite"]
+    updates = [s for s in driver if s.name == "UPDATE"]
+    assert updates, [s.name for s in spans]
+    for span in updates:
+        assert span.kind.name == "CLIENT"
+        assert span.parent is not None
+        assert span.parent.span_id in server_ids
+        assert span.attributes is not None
+        statement = str(span.attributes["db.statement"])
+        assert statement.startswith("UPDATE orders SET ")
+        assert order["id"] not in statement  # a placeholder, not the value
     events = [e for s in spans for e in s.events if e.name == "transition"]
     assert len(events) == 1
     assert events[0].attributes is not None

@@ -31,6 +31,8 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rustok_server.observability.tracing import statement_span
+
 if TYPE_CHECKING:
     from rustok_server.db.engine import Database, Transaction
 
@@ -134,9 +136,10 @@ class UnitOfWork:
         connection (committed data)."""
         values = encode(self.dialect, parameters)
         transaction = self._transaction
-        if transaction is None:
-            return await self._database.read(sql, values)
-        return await transaction.fetch(sql, values)
+        with statement_span(self.dialect, sql):
+            if transaction is None:
+                return await self._database.read(sql, values)
+            return await transaction.fetch(sql, values)
 
     async def execute(self, sql: str, parameters: Sequence[object]) -> int:
         """Run a write in this unit's transaction, begun now if need be; rows changed.
@@ -148,7 +151,8 @@ class UnitOfWork:
         transaction = self._transaction
         if transaction is None:
             self._transaction = transaction = await self._database.begin()
-        return await transaction.execute(sql, encode(self.dialect, parameters))
+        with statement_span(self.dialect, sql):
+            return await transaction.execute(sql, encode(self.dialect, parameters))
 
     async def commit(self) -> None:
         """Commit the transaction, if one was begun."""

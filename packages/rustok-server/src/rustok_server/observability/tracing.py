@@ -3,8 +3,9 @@
 When on, `instrument` sets up the OpenTelemetry SDK from the standard ``OTEL_*`` variables
 (service name, OTLP endpoint, sampler, ...), instruments FastAPI (an incoming W3C
 ``traceparent`` is honoured) and SQLAlchemy, and the server adds its own spans and events:
-a span per call through the ``tenant-db`` breaker (`breaker_span`), and a ``transition``
-event per state transition. The request id of logs and problems is then the trace id.
+a span per call through the ``tenant-db`` breaker (`breaker_span`), a client span per
+statement the routes run on the driver, past SQLAlchemy (`statement_span`), and a
+``transition`` event per state transition. The request id of logs and problems is then the trace id.
 
 When off, nothing of OpenTelemetry is imported and each hook is one check of a module flag.
 """
@@ -12,8 +13,8 @@ When off, nothing of OpenTelemetry is imported and each hook is one check of a m
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import TYPE_CHECKING, Final
 
 from rustok_core.state_machine import TransitionRecord
 
@@ -29,10 +30,12 @@ __all__ = [
     "current_trace_id",
     "instrument",
     "record_transition",
+    "statement_span",
     "tracing_enabled",
 ]
 
 _tracer: Tracer | None = None
+_NO_SPAN: Final = nullcontext()
 
 
 class TracingUnavailableError(RuntimeError):
@@ -111,6 +114,23 @@ def breaker_span(name: str, state: str) -> Iterator[Mapping[str, object] | None]
             span.set_attribute("rustok.breaker.outcome", type(exc).__name__)
             raise
         span.set_attribute("rustok.breaker.outcome", "success")
+
+
+def statement_span(system: str, sql: str) -> AbstractContextManager[object]:
+    """A client span around one statement run on the driver, as SQLAlchemy's
+    instrumentation makes one for its own: named by the statement's first word, with
+    ``db.system`` (``sqlite``, ``postgresql``) and ``db.statement``, the SQL text with its
+    placeholders (the values are never recorded). When tracing is off, a shared no-op.
+    """
+    if _tracer is None:
+        return _NO_SPAN
+    from opentelemetry.trace import SpanKind
+
+    return _tracer.start_as_current_span(
+        sql.split(None, 1)[0].upper(),
+        kind=SpanKind.CLIENT,
+        attributes={"db.system": system, "db.statement": sql},
+    )
 
 
 def record_transition(record: TransitionRecord) -> None:
