@@ -101,7 +101,9 @@ def create_app(
         'tenant-db'
     """
     settings = settings if settings is not None else Settings()
-    database = Database(settings.database_url, echo=settings.database_echo)
+    database = Database(
+        settings.database_url, echo=settings.database_echo, pool_size=settings.postgres_pool_size
+    )
     redis = (
         None
         if settings.redis_url is None

@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from rustok_server.db.engine import POSTGRES_POOL_SIZE
+
 __all__ = ["DEFAULT_DATABASE_URL", "ResolutionSource", "Settings"]
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./rustok.db"
@@ -49,6 +51,8 @@ class Settings(BaseSettings):
     """SQLAlchemy async URL: ``sqlite+aiosqlite:///...`` or ``postgresql+asyncpg://...``."""
     database_echo: bool = False
     """Log every SQL statement (development only)."""
+    postgres_pool_size: int = Field(default=POSTGRES_POOL_SIZE, ge=1)
+    """On PostgreSQL, the most connections one worker's statement pool opens."""
     host: str = "127.0.0.1"
     """Address ``serve`` listens on."""
     port: int = Field(default=8000, ge=0, le=65535)

@@ -17,9 +17,13 @@ SQLite (one file, one process writing at a time by its nature):
   a point read by primary key costs microseconds, less than handing it to a thread, and
   a page read is bounded by the page size. The loop is blocked for exactly that long.
 
-PostgreSQL: a pool sized for one worker (`POSTGRES_POOL_SIZE`), connections checked
-before use so that one broken while the database was away is replaced, and the hot
-reads on the driver's own connection (`read_postgres`): one round trip, no ORM.
+PostgreSQL: the routes' statements on one asyncpg pool of up to ``pool_size``
+connections (`POSTGRES_POOL_SIZE` by default), one round trip each, no ORM; a
+connection broken while the database was away is replaced. SQLAlchemy's own pool, for
+what is cached or rare (tenant and key loads, the change counter, the admin API, the
+CLI), holds `POSTGRES_ORM_POOL_SIZE` connections, checked before use, and opens up to
+as many again in a burst. One worker opens at most ``pool_size + 2 *
+POSTGRES_ORM_POOL_SIZE`` connections.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ if TYPE_CHECKING:
     import asyncpg
 
 __all__ = [
+    "POSTGRES_ORM_POOL_SIZE",
     "POSTGRES_POOL_SIZE",
     "SQLITE_BUSY_SECONDS",
     "SQLITE_SYNCHRONOUS",
@@ -61,7 +66,10 @@ SQLITE_SYNCHRONOUS: Final = "NORMAL"
 SQLITE_BUSY_SECONDS: Final = 30.0
 """How long a SQLite connection waits for another process's write lock."""
 POSTGRES_POOL_SIZE: Final = 10
-"""Connections one worker keeps open to PostgreSQL (plus as many again under bursts)."""
+"""The most connections one worker's statements pool opens to PostgreSQL (default)."""
+POSTGRES_ORM_POOL_SIZE: Final = 2
+"""Connections SQLAlchemy's pool keeps for the cached and rare statements (plus as many
+again in a burst)."""
 
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -73,6 +81,7 @@ class Database:
         url: SQLAlchemy async URL, ``sqlite+aiosqlite:///...`` or
             ``postgresql+asyncpg://...``.
         echo: log every statement.
+        pool_size: on PostgreSQL, the most connections the statements pool opens.
 
     Example:
         >>> db = Database("sqlite+aiosqlite:///:memory:")
@@ -80,7 +89,9 @@ class Database:
         'sqlite'
     """
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, pool_size: int = POSTGRES_POOL_SIZE
+    ) -> None:
         parsed = make_url(url)
         self.url = url
         self.dialect: str = parsed.get_backend_name()
@@ -93,8 +104,11 @@ class Database:
                 self._sqlite_path = database
         else:
             options.update(
-                pool_pre_ping=True, pool_size=POSTGRES_POOL_SIZE, max_overflow=POSTGRES_POOL_SIZE
+                pool_pre_ping=True,
+                pool_size=POSTGRES_ORM_POOL_SIZE,
+                max_overflow=POSTGRES_ORM_POOL_SIZE,
             )
+        self.pool_size = pool_size
         self.engine: AsyncEngine = create_async_engine(url, **options)
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False, info={"database": self}
@@ -231,7 +245,7 @@ class Database:
                 self._pool = await asyncpg.create_pool(
                     dsn.render_as_string(hide_password=False),
                     min_size=1,
-                    max_size=POSTGRES_POOL_SIZE,
+                    max_size=self.pool_size,
                     reset=_reset,
                 )
             return self._pool
