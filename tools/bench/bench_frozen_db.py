@@ -8,9 +8,10 @@ a short tenant cache TTL so that known tenants are reloaded during the drill.
 The drill, run twice (with the ``tenant-db`` breaker, then with the breaker in effect
 disabled by a failure threshold no drill reaches, the "without" column):
 
-1. steady open-loop load (``RATE`` requests/s): half for known tenants (cached,
-   reloaded every ``CACHE_TTL`` s), half for unknown tenants (a new slug each time,
-   so each one needs a query);
+1. steady open-loop load (``RATE`` requests/s) on ``GET /api/tenant``: half with the
+   API keys of known tenants (keys and tenants cached, reloaded every ``CACHE_TTL`` s
+   and every second), half with unknown keys (a new well-formed key each time, so each
+   one needs a query);
 2. every PostgreSQL server process gets SIGSTOP: connections stay open, queries
    get no answer, like a database that hangs;
 3. ``FROZEN_FOR`` seconds later (less than the breaker timeout, so no probe runs
@@ -18,7 +19,7 @@ disabled by a failure threshold no drill reaches, the "without" column):
    request has succeeded for a while.
 
 Reported: time from SIGSTOP until the breaker opened; latency (p50, p99, max) of
-the requests sent while it was open, known tenants (served stale, 200) apart from
+the requests sent while it was open, known keys (served stale, 200) apart from
 unknown ones (503 problem+json); requests that took longer than the per-query
 timeout (after the breaker opened, and during the whole freeze); time from SIGCONT
 until the breaker closed and until every request succeeded again. The "without"
@@ -44,7 +45,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -56,9 +56,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _report import Figure, emit, percentile
 from bench_http import Server, exchange, free_port, http_request, split_cpus
+from rustok_server.auth.keys import new_key
 
 BENCH = "frozen_db"
-RATE = 200  # requests per second, half known, half unknown tenants
+RATE = 200  # requests per second, half known, half unknown keys
 KNOWN = 5  # known tenants
 WARM = 2.0  # seconds of load before the freeze
 FROZEN_FOR = 4.0  # seconds from SIGSTOP to SIGCONT (less than BREAKER_TIMEOUT)
@@ -215,10 +216,11 @@ def postgres() -> Iterator[Postgres]:
 
 
 async def _prepare(server_url: str, name: str) -> tuple[str, list[str]]:
-    """A fresh migrated database with KNOWN tenants; (its URL, their slugs)."""
+    """A fresh migrated database with KNOWN tenants; (its URL, an API key of each)."""
     import asyncpg
 
     from rustok_server import TenantDirectory
+    from rustok_server.auth import TENANT_SCOPES, KeyDirectory
     from rustok_server.db import Database
     from rustok_server.db.migrations import upgrade
 
@@ -229,15 +231,17 @@ async def _prepare(server_url: str, name: str) -> tuple[str, list[str]]:
         await connection.close()
     url = f"{server_url}/{name}"
     database = Database(url)
-    slugs = [f"known-{i}" for i in range(KNOWN)]
+    keys = []
     try:
         await upgrade(database)
         directory = TenantDirectory(database)
-        for slug in slugs:
+        for slug in (f"known-{i}" for i in range(KNOWN)):
             await directory.create(slug, slug.title())
+            _key, secret = await KeyDirectory(database).create(slug, list(TENANT_SCOPES))
+            keys.append(secret)
     finally:
         await database.dispose()
-    return url, slugs
+    return url, keys
 
 
 # -- the load ----------------------------------------------------------------------------------
@@ -299,12 +303,16 @@ async def _breaker(port: int) -> dict[str, object]:
     return answer
 
 
-async def _drill(port: int, slugs: list[str], pg: Postgres) -> Drill:
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def _drill(port: int, keys: list[str], pg: Postgres) -> Drill:
     drill = Drill()
     pool = Connections(port)
     clock = time.monotonic
     tasks: set[asyncio.Task[None]] = set()
-    requests = {slug: http_request("GET", "/api/tenant", {"X-Tenant-ID": slug}) for slug in slugs}
+    requests = [http_request("GET", "/api/tenant", _bearer(key)) for key in keys]
 
     async def one(known: bool, request: bytes) -> None:
         start = clock()
@@ -317,10 +325,10 @@ async def _drill(port: int, slugs: list[str], pg: Postgres) -> Drill:
 
     def launch(n: int) -> None:
         if n % 2:
-            slug, known = f"unknown-{uuid.uuid4().hex[:12]}", False
-            request = http_request("GET", "/api/tenant", {"X-Tenant-ID": slug})
+            request = http_request("GET", "/api/tenant", _bearer(new_key()[1]))
+            known = False
         else:
-            request, known = requests[slugs[(n // 2) % len(slugs)]], True
+            request, known = requests[(n // 2) % len(requests)], True
         task = asyncio.get_running_loop().create_task(one(known, request))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
@@ -365,8 +373,8 @@ async def _drill(port: int, slugs: list[str], pg: Postgres) -> Drill:
 
 
 def _succeeded(sample: Sample) -> bool:
-    """A correct answer from the database: 200 for a known tenant, 404 for an unknown one."""
-    return sample.status == (200 if sample.known else 404)
+    """A correct answer from the database: 200 for a known key, 401 for an unknown one."""
+    return sample.status == (200 if sample.known else 401)
 
 
 # -- figures -----------------------------------------------------------------------------------
@@ -445,8 +453,8 @@ def _figures(with_breaker: Summary, without: Summary) -> list[Figure]:
         )
     )
     for label, attr in (
-        ("known tenant, stale 200", "known_ms"),
-        ("unknown tenant, 503", "unknown_ms"),
+        ("known key, stale 200", "known_ms"),
+        ("unknown key, 503", "unknown_ms"),
     ):
         ours: list[float] = getattr(with_breaker, attr)
         theirs: list[float] = getattr(without, attr)
@@ -540,7 +548,7 @@ def _figures(with_breaker: Summary, without: Summary) -> list[Figure]:
 
 def _run_one(pg: Postgres, name: str, threshold: int, cpus: set[int] | None) -> Drill:
     log = pg.data.parent / f"{name}.log"
-    url, slugs = asyncio.run(_prepare(pg.url, name))
+    url, keys = asyncio.run(_prepare(pg.url, name))
     env = {
         "RUSTOK_DATABASE_URL": url,
         "RUSTOK_DB_QUERY_TIMEOUT": str(QUERY_TIMEOUT),
@@ -551,7 +559,7 @@ def _run_one(pg: Postgres, name: str, threshold: int, cpus: set[int] | None) -> 
     }
     try:
         with Server("bench_frozen_db:drill_app", env, cpus, log) as server:
-            return asyncio.run(_drill(server.port, slugs, pg))
+            return asyncio.run(_drill(server.port, keys, pg))
     except Exception:
         print(log.read_text()[-3000:] if log.exists() else "(no server log)", file=sys.stderr)
         raise
@@ -561,7 +569,7 @@ def _describe(label: str, s: Summary) -> None:
     start = s.window[0]
     print(
         f"[{BENCH}] {label}: {s.requests} requests; window {s.window[1] - start:.2f} s; "
-        f"known tenants {s.known_statuses}, unknown tenants {s.unknown_statuses} "
+        f"known keys {s.known_statuses}, unknown keys {s.unknown_statuses} "
         "(status: count; 0 = connection failed)"
     )
 
@@ -587,7 +595,7 @@ def main() -> int:
     _describe("with breaker", with_breaker)
     _describe("without breaker", without)
     print(
-        f"[{BENCH}] (load {RATE} req/s, half known tenants, half unknown; frozen "
+        f"[{BENCH}] (load {RATE} req/s, half known keys, half unknown; frozen "
         f"{FROZEN_FOR:g} s; per-query timeout {QUERY_TIMEOUT:g} s; breaker: "
         f"{FAILURE_THRESHOLD} failures, {BREAKER_TIMEOUT:g} s open; cache TTL {CACHE_TTL:g} s)"
     )
