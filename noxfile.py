@@ -212,6 +212,8 @@ def bench(session: nox.Session) -> None:
     server binaries (Debian: apt-get install postgresql) and is skipped without them.
     """
     _install_workspace(session, PACKAGES, editable=False)
+    # The server's OpenTelemetry extra, for bench_observability's traced figures.
+    session.install(f"{ROOT / 'packages' / 'rustok-server'}[otel]")
     session.install(
         "httpx>=0.27", "redis>=5", "pyinstrument>=4.6", "asyncpg>=0.29", "purgatory", "stamina"
     )

@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _report import Figure, emit, median, percentile
 from rustok_core.tenancy import TenantIdentifier, parse_tenant_identifier
 from rustok_server import Settings, Tenant, TenantDirectory, create_app
+from rustok_server.auth import TENANT_SCOPES, KeyDirectory
 from rustok_server.db import Database
 from rustok_server.db.migrations import upgrade
 from rustok_server.tenancy.tenant_cache import TenantCache
@@ -143,15 +144,19 @@ async def _coalescing(directory: Path) -> tuple[int, int, int, int]:
     database = Database(url)
     await upgrade(database)
     await TenantDirectory(database).create("acme", "Acme Corporation")
+    _key, secret = await KeyDirectory(database).create("acme", list(TENANT_SCOPES))
     await database.dispose()
 
-    app = create_app(Settings(database_url=url))
+    # No rate limit: the 1,000 requests of one tenant at once are more than its burst.
+    app = create_app(Settings(database_url=url, rate_limit_per_second=0))
     counter = QueryCounter(app.state.context.database)
     transport = httpx.ASGITransport(app=app)
     limits = httpx.Limits(max_connections=None)
+    # The tenant's own key: anonymous requests are refused before the tenant is looked up.
+    headers = {"X-Tenant-ID": "acme", "Authorization": f"Bearer {secret}"}
     async with httpx.AsyncClient(transport=transport, base_url="http://t", limits=limits) as client:
         answers = await asyncio.gather(
-            *(client.get("/api/tenant", headers={"X-Tenant-ID": "acme"}) for _ in range(CONCURRENT))
+            *(client.get("/api/tenant", headers=headers) for _ in range(CONCURRENT))
         )
     ok = sum(1 for answer in answers if answer.status_code == 200)
     tenant_queries = sum(1 for sql in counter.statements if "FROM tenants" in sql)
