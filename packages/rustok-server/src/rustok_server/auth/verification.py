@@ -42,11 +42,11 @@ logger = logging.getLogger("rustok.server.auth")
 
 KEY_CACHE_TTL: Final = 1.0
 """Seconds a verified key is trusted before its row is read again."""
-KEY_STALE_LIMIT: Final = 300.0
-"""Seconds after its last load an entry may stand in for a load that fails. Long enough
-to ride out a breaker's open periods and a database restart; short enough that a key
-revoked just before an outage is not honoured for long by a process that could not read
-the revocation."""
+KEY_STALE_LIMIT: Final = 3600.0
+"""Seconds after its last load an entry may stand in for a load that fails: the tenant
+cache's default stale window (``RUSTOK_CACHE_STALE_WINDOW``), so that a tenant served stale
+through an outage is not refused for its key. It bounds how long a key revoked just before
+an outage may be honoured by a process that could not read the revocation."""
 LAST_USED_INTERVAL: Final = 60.0
 """Seconds between two writes of one key's last-used time."""
 
