@@ -3,6 +3,7 @@ one-second cache, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from datetime import timedelta
@@ -11,13 +12,18 @@ import pytest
 from api_fixtures import CREATED_KEYS, LogCapture, WallClock, leaked_secrets
 from sqlalchemy import select
 
+from rustok_core.resilience import CircuitBreaker, CircuitBreakerConfig, CircuitState
 from rustok_core.testing import ManualClock
 from rustok_server.auth import KeyDirectory, KeyVerifier, hash_secret, parse_key
 from rustok_server.auth import keys as key_module
-from rustok_server.auth.keys import new_key
+from rustok_server.auth.keys import KeyRecord, new_key
 from rustok_server.auth.tables import ApiKeyRow
 from rustok_server.db import Database
-from rustok_server.errors import InvalidCredentialError, TenantNotFoundError
+from rustok_server.errors import (
+    InvalidCredentialError,
+    TenantNotFoundError,
+    TenantStoreUnavailableError,
+)
 from rustok_server.tenancy.repository import Tenant, TenantDirectory
 
 
@@ -149,3 +155,174 @@ def test_the_log_check_finds_a_secret_wherever_it_is_logged() -> None:
     assert leaked_secrets(lines, CREATED_KEYS) == []
     made = key_module.new_key()[1]  # every key this process makes is looked for
     assert made in CREATED_KEYS
+
+
+# -- while the database fails: stale-on-error, bounded ----------------------------------
+
+
+class Outage:
+    """Key loads as the server makes them, through a ``tenant-db`` breaker (it opens at the
+    first failure), over a database that the test switches off (a query that times out)."""
+
+    def __init__(self, directory: KeyDirectory, clock: ManualClock) -> None:
+        self.directory = directory
+        self.down = False
+        self.breaker = CircuitBreaker(
+            "tenant-db", CircuitBreakerConfig(failure_threshold=1, timeout=30.0), clock=clock
+        )
+
+    async def _query(self, key_id: str) -> KeyRecord | None:
+        if self.down:
+            raise TimeoutError("the database does not answer")
+        return await self.directory.load(key_id)
+
+    async def load(self, key_id: str) -> KeyRecord | None:
+        return await self.breaker.call(self._query, key_id)
+
+
+async def test_a_key_dropped_by_a_change_announcement_stands_in_while_the_database_fails(
+    database_url: str, tenants: dict[str, Tenant]
+) -> None:
+    database = Database(database_url)
+    clock = ManualClock()
+    try:
+        directory = KeyDirectory(database)
+        key, token = await directory.create("acme", ["orders:read"])
+        _, unseen = await directory.create("acme", ["orders:read"])
+        outage = Outage(directory, clock)
+        verifier = KeyVerifier(directory, clock=clock, load=outage.load)
+        assert (await verifier.verify(token)).actor == key.id
+        verifier.clear()  # a change somewhere: the key is read again on its next use
+        await directory.revoke(key.id)  # meanwhile revoked, which this process cannot read
+        outage.down = True
+        assert (await verifier.verify(token)).actor == key.id  # the failed read: its entry
+        assert outage.breaker.state is CircuitState.OPEN
+        assert (await verifier.verify(token)).actor == key.id  # refused by the breaker
+        with pytest.raises(TenantStoreUnavailableError) as refused:
+            await verifier.verify(unseen)  # nothing can stand in: the store's 503
+        assert 1.0 <= refused.value.retry_after <= 30.0
+        outage.down = False
+        clock.advance(30.0)  # the breaker lets a probe through: the key is read again
+        with pytest.raises(InvalidCredentialError, match="revoked"):
+            await verifier.verify(token)
+        await verifier.close()
+    finally:
+        await database.dispose()
+
+
+async def test_an_entry_stands_in_for_a_failed_load_up_to_the_stale_limit_after_its_load(
+    database_url: str, tenants: dict[str, Tenant]
+) -> None:
+    database = Database(database_url)
+    clock = ManualClock()
+    try:
+        directory = KeyDirectory(database)
+        key, token = await directory.create("acme", ["orders:read"])
+        outage = Outage(directory, clock)
+        verifier = KeyVerifier(directory, clock=clock, load=outage.load, stale_limit=60.0)
+        await verifier.verify(token)
+        outage.down = True
+        clock.advance(60.0)
+        assert (await verifier.verify(token)).actor == key.id
+        clock.advance(0.5)
+        with pytest.raises(TenantStoreUnavailableError):
+            await verifier.verify(token)
+        await verifier.close()
+    finally:
+        await database.dispose()
+
+
+async def test_a_forgotten_key_never_stands_in_for_a_failed_load(
+    database_url: str, tenants: dict[str, Tenant]
+) -> None:
+    database = Database(database_url)
+    clock = ManualClock()
+    try:
+        directory = KeyDirectory(database)
+        _, token = await directory.create("acme", ["orders:read"])
+        key_id = parse_key(token)
+        assert key_id is not None
+        outage = Outage(directory, clock)
+        verifier = KeyVerifier(directory, clock=clock, load=outage.load)
+        await verifier.verify(token)
+        verifier.forget(key_id[0])  # this process changed the key (the admin API revoked it)
+        outage.down = True
+        with pytest.raises(TenantStoreUnavailableError):
+            await verifier.verify(token)
+        await verifier.close()
+    finally:
+        await database.dispose()
+
+
+async def test_a_load_that_began_before_a_change_announcement_is_not_trusted_after_it(
+    database_url: str, tenants: dict[str, Tenant]
+) -> None:
+    database = Database(database_url)
+    clock = ManualClock()
+    try:
+        directory = KeyDirectory(database)
+        _, token = await directory.create("acme", ["orders:read"])
+        loads: list[str] = []
+        started, release = asyncio.Event(), asyncio.Event()
+
+        async def slow_load(key_id: str) -> KeyRecord | None:
+            loads.append(key_id)
+            record = await directory.load(key_id)
+            started.set()
+            await release.wait()
+            return record
+
+        verifier = KeyVerifier(directory, clock=clock, load=slow_load)
+        first = asyncio.create_task(verifier.verify(token))
+        await started.wait()
+        verifier.clear()  # announced while the row read before it is on its way
+        release.set()
+        await first
+        await verifier.verify(token)  # read again, though the clock has not moved
+        assert len(loads) == 2
+        await verifier.close()
+    finally:
+        await database.dispose()
+
+
+async def test_a_failing_key_load_is_logged_once_until_the_key_loads_again(
+    database_url: str, tenants: dict[str, Tenant], caplog: pytest.LogCaptureFixture
+) -> None:
+    database = Database(database_url)
+    clock = ManualClock()
+    caplog.set_level(logging.INFO, logger="rustok.server.auth")
+    try:
+        directory = KeyDirectory(database)
+        key, token = await directory.create("acme", ["orders:read"])
+        outage = Outage(directory, clock)
+        verifier = KeyVerifier(directory, clock=clock, load=outage.load)
+        await verifier.verify(token)
+        outage.down = True
+        for _ in range(5):
+            clock.advance(1.0)
+            await verifier.verify(token)
+        outage.down = False
+        clock.advance(30.0)
+        await verifier.verify(token)
+        await verifier.close()
+    finally:
+        await database.dispose()
+    lines = [r.getMessage() for r in caplog.records if r.name == "rustok.server.auth"]
+    assert [line for line in lines if "could not load" in line] == [
+        f"could not load API key {key.id}: TimeoutError; its entry of 1.0 s ago stands in"
+    ]
+    assert f"API key {key.id} loaded again" in lines
+
+
+@pytest.mark.parametrize(
+    ("ttl", "stale_limit", "named"), [(0.0, 1.0, "ttl"), (1.0, -1.0, "stale_limit")]
+)
+async def test_a_verifier_refuses_a_cache_ttl_that_is_not_positive_or_a_negative_stale_limit(
+    ttl: float, stale_limit: float, named: str
+) -> None:
+    database = Database("sqlite+aiosqlite:///:memory:")
+    try:
+        with pytest.raises(ValueError, match=f"KeyVerifier {named} must be"):
+            KeyVerifier(KeyDirectory(database), ttl=ttl, stale_limit=stale_limit)
+    finally:
+        await database.dispose()

@@ -25,21 +25,36 @@ from typing import Any
 
 import httpx
 import pytest
-from api_fixtures import CREATED_KEYS, auth, create_keys, create_postgres_database
+import redis as redis_lib
+from api_fixtures import (
+    CREATED_KEYS,
+    assert_problem,
+    auth,
+    create_keys,
+    create_postgres_database,
+)
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from rustok_core.testing import RedisServer
 from rustok_server import Settings, Tenant, TenantDirectory
-from rustok_server.auth import parse_key
+from rustok_server.auth import KeyDirectory, parse_key
 from rustok_server.cli import main
 from rustok_server.commerce.tables import OrderRow, OrderTransitionRow
 from rustok_server.db import Database
 from rustok_server.db.migrations import upgrade
+from rustok_server.scaleout import CHANGE_CHANNEL
 from rustok_server.testing import LiveServer
 
 BOUND = 1.0  # seconds: a change made anywhere is seen everywhere within this (DESIGN 11)
 REDIS_TIMEOUT = 0.25  # RUSTOK_REDIS_TIMEOUT of the processes (the default)
+DB_TIMEOUT = 0.5  # RUSTOK_DB_QUERY_TIMEOUT of the fleet
+BREAKER_TIMEOUT = 3.0  # RUSTOK_BREAKER_TIMEOUT of the fleet: seconds open before a probe
+# The longest one failing call may take on a frozen PostgreSQL: the query timeout, then up
+# to 2 s in which SQLAlchemy's asyncpg adapter tries to close the pooled connection it gave
+# up on (its graceful close, before it terminates the connection).
+FAILING_CALL = DB_TIMEOUT + 2.0
 ADMIN = "/api/admin/tenants"
 
 ServerFactory = Callable[..., LiveServer]
@@ -228,9 +243,9 @@ def fleet(
     settings = fleet_settings(
         url,
         redis_server.url,
-        db_query_timeout="0.5",
+        db_query_timeout=str(DB_TIMEOUT),
         breaker_failure_threshold="2",
-        breaker_timeout="3",
+        breaker_timeout=str(BREAKER_TIMEOUT),
     )
     served = start_fleet(tmp_path_factory.mktemp("fleet"), 3, settings)
     fleet = Fleet(served, redis_server, url, keys)
@@ -266,6 +281,147 @@ def _postgres_processes(database_url: str) -> list[int]:
             if int(stat.rpartition(")")[2].split()[1]) == postmaster:
                 children.append(int(entry.name))
     return [postmaster, *children]
+
+
+async def _tenant_with_keys(url: str, slug: str) -> tuple[str, str]:
+    """A tenant made in the database (no process has it, or its keys, cached) and two of
+    its keys."""
+    database = Database(url)
+    try:
+        await TenantDirectory(database).create(slug, slug.title())
+        keys = KeyDirectory(database)
+        return (
+            (await keys.create(slug, ["content:read"]))[1],
+            (await keys.create(slug, ["content:read"]))[1],
+        )
+    finally:
+        await database.dispose()
+
+
+def _breaker_figures(client: httpx.Client, admin: dict[str, str]) -> dict[str, float]:
+    """The ``tenant-db`` breaker's call counts by outcome, and its ``state``, as the
+    process's own ``/metrics`` has them (an admin key, no database needed)."""
+    response = client.get("/metrics", headers=admin)
+    assert response.status_code == 200, response.text
+    figures: dict[str, float] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            if sample.labels.get("breaker") != "tenant-db":
+                continue
+            if sample.name == "rustok_circuit_breaker_calls_total":
+                figures[sample.labels["outcome"]] = sample.value
+            elif sample.name == "rustok_circuit_breaker_state":
+                figures["state"] = sample.value
+    return figures
+
+
+def _cached_tenants(client: httpx.Client, admin: dict[str, str]) -> int:
+    """How many entries the process's tenant cache holds (admin readiness details, which
+    an admin key gets whether the database answers or not)."""
+    body = client.get("/health/ready", headers=admin).json()
+    assert "tenant_cache" in body, body  # the admin key was recognised
+    return int(body["tenant_cache"]["entries"])
+
+
+def _until_changes_applied(clients: list[httpx.Client], admin: dict[str, str]) -> None:
+    """Until every process has applied the changes committed before this call: each is
+    asked for an unknown tenant (a negative entry in its tenant cache), which is dropped
+    when the process next reads the change counter (it moved: the caller just made a
+    change) and finds every change committed until then."""
+    for client in clients:
+        response = client.get("/health/ready", headers={"X-Tenant-ID": "nobody"})
+        assert response.status_code == 404, response.text
+    deadline = time.monotonic() + BOUND
+    on_each(clients, lambda c: _cached_tenants(c, admin) == 0, deadline, "changes applied")
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow
+def test_the_breaker_opened_by_a_frozen_postgresql_in_one_process_rejects_in_the_others(
+    fleet: Fleet,
+) -> None:
+    first, *others = fleet.http
+    admin = bearer(fleet.keys["admin"])
+    slug = f"frozen-{uuid.uuid4().hex[:8]}"
+    warm, cold = asyncio.run(_tenant_with_keys(fleet.database_url, slug))
+    _until_changes_applied(fleet.http, admin)  # and nothing changes from here on
+    for client in fleet.http:  # the warm key and its tenant cached; the cold key never seen
+        assert client.get("/api/tenant", headers=bearer(warm)).status_code == 200
+    before = [_breaker_figures(client, admin) for client in fleet.http]
+    assert [figures["state"] for figures in before] == [0, 0, 0]
+
+    frozen = _postgres_processes(fleet.database_url)
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        # The first process meets the frozen database: each load waits out the query
+        # timeout (the cold key's, and the admin key's reload for /metrics); two failures
+        # (RUSTOK_BREAKER_FAILURE_THRESHOLD) open the breaker.
+        tried_at = 0.0
+
+        def first_opened() -> bool:
+            nonlocal tried_at
+            tried_at = time.monotonic()
+            assert_problem(first.get("/api/tenant", headers=bearer(cold)), 503)
+            return _breaker_figures(first, admin)["state"] == 1
+
+        wait_until(first_opened, time.monotonic() + 4 * FAILING_CALL, "the breaker open")
+        reset_at = tried_at + BREAKER_TIMEOUT  # it opened after the last try began
+        assert _breaker_figures(first, admin)["failure"] >= before[0].get("failure", 0) + 2
+
+        for client, earlier in zip(others, before[1:], strict=True):
+            # Their own first request that needs the database is refused by the shared
+            # circuit at once: they never waited on the database themselves.
+            start = time.monotonic()
+            response = client.get("/api/tenant", headers=bearer(cold))
+            took = time.monotonic() - start
+            body = assert_problem(response, 503, "TENANT_STORE_UNAVAILABLE")
+            assert body["type"] == "/problems/external-service", body
+            assert 1 <= int(response.headers["retry-after"]) <= BREAKER_TIMEOUT
+            assert took < DB_TIMEOUT / 2, f"{took:.3f} s"
+            now = _breaker_figures(client, admin)  # the admin key, from its cache
+            assert now.get("failure", 0) == earlier.get("failure", 0), now
+            assert now.get("success", 0) == earlier.get("success", 0), now
+            assert now["rejected"] > earlier.get("rejected", 0), now
+
+        # A key that was verified keeps working on every process: the warm key (and its
+        # tenant, served stale), and the admin key even after a change announced on the
+        # channel meanwhile (another host's) sends every process back to the database for
+        # its keys (which fails: their last entries stand in) and tenants (dropped).
+        for client in fleet.http:
+            assert client.get("/api/tenant", headers=bearer(warm)).status_code == 200
+        with redis_lib.Redis.from_url(fleet.redis.url) as announcer:
+            assert announcer.publish(CHANGE_CHANNEL, b"changed") == len(fleet.http)
+        deadline = time.monotonic() + BOUND
+        on_each(fleet.http, lambda c: _cached_tenants(c, admin) == 0, deadline, "announced")
+        for client in fleet.http:
+            ready = client.get("/health/ready", headers=admin)
+            assert_problem(ready, 503, "NOT_READY")
+            assert ready.json()["database"]["reason"] == "circuit breaker open", ready.text
+    finally:
+        for pid in reversed(frozen):
+            os.kill(pid, signal.SIGCONT)
+
+    # Served again once the breaker lets its probes through (BREAKER_TIMEOUT after it
+    # opened), not before; the cold key is then loaded by every process.
+    deadline = reset_at + DB_TIMEOUT + 5.0
+    served = wait_until(
+        lambda: first.get("/api/tenant", headers=bearer(cold)).status_code == 200,
+        deadline,
+        "served again",
+        pause=0.05,
+    )
+    assert served >= reset_at, f"served {reset_at - served:.3f} s before the breaker's reset"
+    on_each(
+        fleet.http,
+        lambda c: c.get("/api/tenant", headers=bearer(cold)).status_code == 200,
+        deadline,
+        "served again",
+        pause=0.05,
+    )
+    for client in fleet.http:
+        assert _breaker_figures(client, admin)["state"] == 0
 
 
 # -- (a) changes reach every process -----------------------------------------------------

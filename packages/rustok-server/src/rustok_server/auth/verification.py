@@ -8,6 +8,12 @@ clock time: when an entry is loaded it is turned into a reading of the monotonic
 (the time left on the wall clock, added to the monotonic now), so a key is refused from
 the moment it expires, cached or not. The last-used time is written at most once a
 minute per key, by a background task that no request waits for.
+
+A change announced from anywhere (`KeyVerifier.clear`) marks every entry for reloading
+rather than dropping it, so the entry still stands in when that reload fails: while the
+database is down or its breaker open, a key verified in the last `KEY_STALE_LIMIT` seconds
+keeps working (stale-on-error, as the tenant cache does), and only a request that needs a
+load the cache cannot answer gets the 503 of the store.
 """
 
 from __future__ import annotations
@@ -30,12 +36,17 @@ from rustok_server.errors import (
     TenantStoreUnavailableError,
 )
 
-__all__ = ["KEY_CACHE_TTL", "LAST_USED_INTERVAL", "KeyVerifier"]
+__all__ = ["KEY_CACHE_TTL", "KEY_STALE_LIMIT", "LAST_USED_INTERVAL", "KeyVerifier"]
 
 logger = logging.getLogger("rustok.server.auth")
 
 KEY_CACHE_TTL: Final = 1.0
 """Seconds a verified key is trusted before its row is read again."""
+KEY_STALE_LIMIT: Final = 3600.0
+"""Seconds after its last load an entry may stand in for a load that fails: the tenant
+cache's default stale window (``RUSTOK_CACHE_STALE_WINDOW``), so that a tenant served stale
+through an outage is not refused for its key. It bounds how long a key revoked just before
+an outage may be honoured by a process that could not read the revocation."""
 LAST_USED_INTERVAL: Final = 60.0
 """Seconds between two writes of one key's last-used time."""
 
@@ -47,13 +58,17 @@ class _Entry:
     loaded_at: float
     # On the monotonic clock: when the key expires (inf when it never does).
     expires_at: float
+    # The verifier's generation when the load began: an older one is due for reloading.
+    generation: int
 
 
 class KeyVerifier:
     """Verifies ``rsk_...`` keys against the key table, through a one-second cache.
 
-    While the database fails, a key already verified keeps its last entry (the failure is
-    logged, the load retried on the next use); an unknown key is then a 503.
+    While the database fails, a key verified in the last ``stale_limit`` seconds keeps its
+    last entry, even after `clear` (the first failure is logged, the load retried on each
+    use: the breaker makes that cheap); a key not seen, or not loaded for longer, is then
+    a 503 (`TenantStoreUnavailableError`).
 
     Args:
         keys: the key directory (for loads and last-used writes).
@@ -63,6 +78,10 @@ class KeyVerifier:
         ttl: seconds an entry is trusted.
         load: how to load one key (the server wraps `KeyDirectory.load` in its breaker
             and query timeout); ``keys.load`` by default.
+        stale_limit: seconds after its last load an entry may stand in for a failed load.
+
+    Raises:
+        ValueError: ``ttl`` is not positive, or ``stale_limit`` is negative.
     """
 
     def __init__(
@@ -73,13 +92,21 @@ class KeyVerifier:
         wall_clock: Callable[[], datetime] = utcnow,
         ttl: float = KEY_CACHE_TTL,
         load: Callable[[str], Awaitable[KeyRecord | None]] | None = None,
+        stale_limit: float = KEY_STALE_LIMIT,
     ) -> None:
+        if not ttl > 0:
+            raise ValueError(f"KeyVerifier ttl must be > 0 seconds, got {ttl!r}")
+        if not stale_limit >= 0:
+            raise ValueError(f"KeyVerifier stale_limit must be >= 0 seconds, got {stale_limit!r}")
         self.keys = keys
         self.load = load or keys.load
         self.clock = clock
         self.wall_clock = wall_clock
         self.ttl = ttl
+        self.stale_limit = stale_limit
         self._entries: dict[str, _Entry] = {}
+        self._generation = 0
+        self._failing: set[str] = set()
         self._loading: dict[str, asyncio.Future[_Entry]] = {}
         self._noted: dict[str, float] = {}
         self._pending: dict[str, datetime] = {}
@@ -98,7 +125,11 @@ class KeyVerifier:
         key_id, secret = parsed
         now = self.clock()
         entry = self._entries.get(key_id)
-        if entry is None or now - entry.loaded_at >= self.ttl:
+        if (
+            entry is None
+            or entry.generation != self._generation
+            or now - entry.loaded_at >= self.ttl
+        ):
             entry = await self._load(key_id)
         record, principal = entry.record, entry.principal
         if record is None or principal is None:
@@ -116,12 +147,14 @@ class KeyVerifier:
         return principal
 
     def forget(self, key_id: str) -> None:
-        """Drop one key's entry (it is read again on its next use)."""
+        """Drop one key's entry, which then never stands in for a failed load (this process
+        changed the key: it is read again on its next use)."""
         self._entries.pop(key_id, None)
 
     def clear(self) -> None:
-        """Drop every entry."""
-        self._entries.clear()
+        """Mark every entry for reloading (something changed, somewhere): each key is read
+        again on its next use, and its old entry stands in only while that read fails."""
+        self._generation += 1
 
     async def _load(self, key_id: str) -> _Entry:
         loading = self._loading.get(key_id)
@@ -129,18 +162,24 @@ class KeyVerifier:
             return await asyncio.shield(loading)
         future: asyncio.Future[_Entry] = asyncio.get_running_loop().create_future()
         self._loading[key_id] = future
+        generation = self._generation
         try:
             try:
                 record = await self.load(key_id)
             except Exception as exc:
                 stale = self._entries.get(key_id)
-                logger.warning("could not load API key %s: %s", key_id, type(exc).__name__)
+                if stale is not None and self.clock() - stale.loaded_at > self.stale_limit:
+                    stale = None
+                self._note_failure(key_id, exc, stale)
                 if stale is None:
                     retry_after = max(float(getattr(exc, "retry_after", 1.0)), 1.0)
                     raise TenantStoreUnavailableError(f"key {key_id}", retry_after) from exc
                 future.set_result(stale)
                 return stale
-            entry = self._entry(record)
+            if key_id in self._failing:
+                self._failing.discard(key_id)
+                logger.info("API key %s loaded again", key_id)
+            entry = self._entry(record, generation)
             self._entries[key_id] = entry
             future.set_result(entry)
             return entry
@@ -152,10 +191,27 @@ class KeyVerifier:
         finally:
             del self._loading[key_id]
 
-    def _entry(self, record: KeyRecord | None) -> _Entry:
+    def _note_failure(self, key_id: str, exc: Exception, stale: _Entry | None) -> None:
+        # The first failure of a run is a warning; the retries of each later use, while
+        # the database stays down, are not worth a line each.
+        level = logging.DEBUG if key_id in self._failing else logging.WARNING
+        self._failing.add(key_id)
+        if stale is None:
+            logger.log(level, "could not load API key %s: %s", key_id, type(exc).__name__)
+        else:
+            age = self.clock() - stale.loaded_at
+            logger.log(
+                level,
+                "could not load API key %s: %s; its entry of %.1f s ago stands in",
+                key_id,
+                type(exc).__name__,
+                age,
+            )
+
+    def _entry(self, record: KeyRecord | None, generation: int) -> _Entry:
         now = self.clock()
         if record is None:
-            return _Entry(None, None, now, float("inf"))
+            return _Entry(None, None, now, float("inf"), generation)
         key = record.key
         expires_at = float("inf")
         if key.expires_at is not None:
@@ -164,7 +220,7 @@ class KeyVerifier:
         if key.tenant_id is not None:
             tenant = TenantIdentifier(IdentifierKind.UUID, str(key.tenant_id))
         principal = Principal(key.id, tenant, frozenset(key.scopes), "key")
-        return _Entry(record, principal, now, expires_at)
+        return _Entry(record, principal, now, expires_at, generation)
 
     def _note_use(self, key_id: str, now: float) -> None:
         self._noted[key_id] = now
