@@ -9,6 +9,7 @@ Redis, and read what they publish, keep on Redis and export on ``/metrics``.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ import httpx
 import pytest
 import redis
 from api_fixtures import create_postgres_database
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 from test_scale_out import _seed, as_tenant, bearer, fleet_settings, start_fleet
 
@@ -177,6 +179,13 @@ def test_rate_buckets_of_two_namespaces_are_separate(shared_redis: RedisServer) 
 # -- the served processes ---------------------------------------------------------------------
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 @NOT_WIRED
 @pytest.mark.postgres
 @pytest.mark.redis
@@ -235,3 +244,28 @@ def test_two_deployments_on_one_redis_share_neither_changes_nor_rate_buckets(
         client.close()
         for process in served:
             process.stop()
+
+
+@pytest.mark.slow
+def test_one_process_with_a_metrics_port_exports_the_apps_figures_there(tmp_path: Path) -> None:
+    """``serve`` has imported prometheus_client before it sets the multiprocess folder; with
+    one worker the app runs in that process, and its figures must reach the folder."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'rustok.db'}"
+    keys = asyncio.run(_seed(url, []))
+    port = free_port()
+    (served,) = start_fleet(tmp_path, 1, fleet_settings(url, None, metrics_port=str(port)))
+    try:
+        with httpx.Client(timeout=30.0) as http:
+            assert http.get(f"{served.url}/health/live").status_code == 200
+            for where in (f"http://127.0.0.1:{port}", served.url):
+                text = http.get(f"{where}/metrics", headers=bearer(keys["admin"])).text
+                families = {f.name: f for f in text_string_to_metric_families(text)}
+                (state,) = families["rustok_circuit_breaker_state"].samples
+                assert state.labels == {"breaker": "tenant-db"}
+                assert any(
+                    s.labels.get("route") == "/health/live" and s.value >= 1
+                    for s in families["rustok_http_requests"].samples
+                ), where
+                assert "rustok_redis_up" not in families  # no Redis configured
+    finally:
+        served.stop()
