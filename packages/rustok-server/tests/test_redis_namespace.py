@@ -1,7 +1,8 @@
-"""Two deployments on one Redis (``RUSTOK_REDIS_NAMESPACE``).
+"""Two deployments on one Redis (``RUSTOK_REDIS_NAMESPACE``), and the ``rustok_redis_up``
+gauge.
 
-The first tests drive the objects (`RedisLink`, the breaker storages, `TenantRateLimits`)
-on a real Redis; the last ones run the real
+The first tests drive this module's objects (`RedisLink`, the breaker storages,
+`TenantRateLimits`, `ServerMetrics`) on a real Redis; the last ones run the real
 ``python -m rustok_server serve`` processes of `test_scale_out`, on one PostgreSQL and one
 Redis, and read what they publish, keep on Redis and export on ``/metrics``.
 """
@@ -9,6 +10,8 @@ Redis, and read what they publish, keep on Redis and export on ``/metrics``.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 import time
 import uuid
@@ -22,7 +25,7 @@ import redis
 from api_fixtures import create_postgres_database
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
-from test_scale_out import _seed, as_tenant, bearer, fleet_settings, start_fleet
+from test_scale_out import _seed, as_tenant, bearer, fleet_settings, start_fleet, wait_until
 
 from rustok_core.resilience import CircuitBreaker, CircuitBreakerConfig, CircuitOpenError
 from rustok_core.testing import RedisServer
@@ -30,14 +33,18 @@ from rustok_server import Settings
 from rustok_server.auth.keys import RateLimit
 from rustok_server.auth.rate_limits import TenantRateLimits
 from rustok_server.errors import RateLimitExceededError
+from rustok_server.observability.metrics import ServerMetrics, exposition
 from rustok_server.scaleout import RedisLink, change_channel
 
-# Until create_app, Authentication and the command line hand RUSTOK_REDIS_NAMESPACE on
-# (RedisLink(namespace=...), TenantRateLimits(namespace=...), announce_on_redis(namespace=...)),
-# the served processes use the default namespace. Strict: the marker goes once they do.
+FREEZE_SEEN = 5.0  # seconds: a ping (twice a second, 0.25 s timeout) finds Redis frozen
+
+# Until create_app, Authentication and the command line hand RUSTOK_REDIS_NAMESPACE and the
+# Redis health on (RedisLink(namespace=...), TenantRateLimits(namespace=...),
+# ServerMetrics.watch_redis, announce_on_redis(namespace=...)), the served processes use the
+# default namespace and export no gauge. Strict: the marker goes once they do.
 NOT_WIRED = pytest.mark.xfail(
     strict=True,
-    reason="the app does not pass RUSTOK_REDIS_NAMESPACE on yet",
+    reason="the app does not pass RUSTOK_REDIS_NAMESPACE and the Redis health on yet",
 )
 
 
@@ -45,6 +52,27 @@ NOT_WIRED = pytest.mark.xfail(
 def shared_redis() -> Iterator[RedisServer]:
     with RedisServer() as server:
         yield server
+
+
+@pytest.fixture
+def frozen_redis() -> Iterator[RedisServer]:
+    """A Redis of the test's own, to SIGSTOP; thawed however the test ends."""
+    with RedisServer() as server:
+        try:
+            yield server
+        finally:
+            if server.process is not None and server.process.poll() is None:
+                os.kill(server.process.pid, signal.SIGCONT)
+
+
+def redis_up(metrics_text: str) -> list[float]:
+    """The values of ``rustok_redis_up`` in a text exposition (one sample expected)."""
+    return [
+        sample.value
+        for family in text_string_to_metric_families(metrics_text)
+        if family.name == "rustok_redis_up"
+        for sample in family.samples
+    ]
 
 
 async def until(check: Callable[[], bool], seconds: float, what: str) -> None:
@@ -176,6 +204,35 @@ def test_rate_buckets_of_two_namespaces_are_separate(shared_redis: RedisServer) 
         client.close()
 
 
+# -- the gauge, on this process's own objects ------------------------------------------------
+
+
+def test_without_redis_no_redis_up_gauge_is_exported() -> None:
+    body, _content_type = exposition(ServerMetrics())
+    assert redis_up(body.decode()) == []
+
+
+@pytest.mark.redis
+async def test_redis_up_follows_the_link_through_a_freeze(frozen_redis: RedisServer) -> None:
+    assert frozen_redis.process is not None
+    metrics = ServerMetrics()
+    link = RedisLink(frozen_redis.url)
+    metrics.watch_redis(link.health)
+
+    def gauge() -> list[float]:
+        return redis_up(exposition(metrics)[0].decode())
+
+    try:
+        link.start(lambda: None)
+        assert gauge() == [1.0]
+        os.kill(frozen_redis.process.pid, signal.SIGSTOP)
+        await until(lambda: gauge() == [0.0], FREEZE_SEEN, "rustok_redis_up 0")
+        os.kill(frozen_redis.process.pid, signal.SIGCONT)
+        await until(lambda: gauge() == [1.0], FREEZE_SEEN, "rustok_redis_up 1 again")
+    finally:
+        await link.stop()
+
+
 # -- the served processes ---------------------------------------------------------------------
 
 
@@ -267,5 +324,50 @@ def test_one_process_with_a_metrics_port_exports_the_apps_figures_there(tmp_path
                     for s in families["rustok_http_requests"].samples
                 ), where
                 assert "rustok_redis_up" not in families  # no Redis configured
+    finally:
+        served.stop()
+
+
+@NOT_WIRED
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow
+def test_metrics_show_redis_up_0_while_redis_is_frozen_and_1_after(
+    postgres_server: str, frozen_redis: RedisServer, tmp_path: Path
+) -> None:
+    """With a metrics port, ``serve`` keeps its figures in multiprocess files: both the
+    API's ``/metrics`` and the metrics port read them."""
+    assert frozen_redis.process is not None
+    url = asyncio.run(create_postgres_database(postgres_server))
+    keys = asyncio.run(_seed(url, []))
+    port = free_port()
+    settings = fleet_settings(url, frozen_redis.url, metrics_port=str(port))
+    (served,) = start_fleet(tmp_path, 1, settings)
+    try:
+        with (
+            httpx.Client(base_url=served.url, timeout=30.0, headers=bearer(keys["admin"])) as api,
+            httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30.0) as scrape,
+        ):
+
+            def gauges() -> tuple[list[float], list[float]]:
+                return redis_up(api.get("/metrics").text), redis_up(scrape.get("/metrics").text)
+
+            assert gauges() == ([1.0], [1.0])
+            os.kill(frozen_redis.process.pid, signal.SIGSTOP)
+            wait_until(
+                lambda: gauges() == ([0.0], [0.0]),
+                time.monotonic() + FREEZE_SEEN,
+                "rustok_redis_up 0",
+                pause=0.05,
+            )
+            assert api.get("/health/ready").json()["status"] == "degraded"
+            os.kill(frozen_redis.process.pid, signal.SIGCONT)
+            wait_until(
+                lambda: gauges() == ([1.0], [1.0]),
+                time.monotonic() + FREEZE_SEEN,
+                "rustok_redis_up 1 again",
+                pause=0.05,
+            )
+            assert api.get("/health/ready").json()["status"] == "ready"
     finally:
         served.stop()

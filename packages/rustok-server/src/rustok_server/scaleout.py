@@ -100,6 +100,9 @@ class RedisHealth:
     Redis is back: the ping of a running `RedisLink` (``monitored``), or else one call a
     second let through as a probe.
 
+    Listeners (`add_listener`) are told of each change, ``True`` when Redis answers again
+    and ``False`` when it stops (the ``rustok_redis_up`` gauge is one).
+
     Args:
         clock: monotonic seconds.
     """
@@ -115,6 +118,19 @@ class RedisHealth:
         self.monitored = False
         """Whether a ping finds out that Redis is back (no call is let through as a probe)."""
         self._probe_at = 0.0
+        self._listeners: list[Callable[[bool], None]] = []
+
+    def add_listener(self, listener: Callable[[bool], None]) -> None:
+        """Call ``listener(available)`` whenever Redis stops or starts answering (quick and
+        synchronous: it runs in the call or ping that found out)."""
+        self._listeners.append(listener)
+
+    def _tell(self) -> None:
+        for listener in self._listeners:
+            try:
+                listener(self.available)
+            except Exception:  # a listener must not turn a Redis call into a failure
+                logger.exception("a Redis health listener failed")
 
     def admits(self) -> bool:
         """Whether a call should go to Redis now."""
@@ -141,6 +157,7 @@ class RedisHealth:
             "state, changes arrive through the database's change counter, until it answers",
             self.error,
         )
+        self._tell()
 
     def reached(self) -> None:
         """A call or ping reached Redis."""
@@ -151,6 +168,7 @@ class RedisHealth:
         self.lost_at = None
         self.error = None
         logger.warning("Redis reachable again after %.1f s: shared state in use again", down)
+        self._tell()
 
     def check(self) -> dict[str, object]:
         """What readiness reports to an admin."""
