@@ -94,7 +94,9 @@ def test_the_namespace_is_rustok_by_default_and_read_from_the_environment(
     assert Settings(database_url="sqlite+aiosqlite:///:memory:").redis_namespace == "shop-eu.prod"
 
 
-@pytest.mark.parametrize("bad", ["", "-leading", "has space", "brace{tag}", "x" * 101])
+@pytest.mark.parametrize(
+    "bad", ["", "-leading", "has space", "brace{tag}", "trailing-newline\n", "x" * 101]
+)
 def test_a_malformed_namespace_is_refused_naming_the_setting(bad: str) -> None:
     with pytest.raises(ValidationError, match="redis_namespace") as caught:
         Settings(database_url="sqlite+aiosqlite:///:memory:", redis_namespace=bad)

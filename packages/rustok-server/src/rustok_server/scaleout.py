@@ -59,7 +59,7 @@ logger = logging.getLogger("rustok.server.redis")
 DEFAULT_NAMESPACE: Final = "rustok"
 """The namespace of a deployment that does not set ``RUSTOK_REDIS_NAMESPACE``."""
 # Core's namespace of a breaker allows 200 characters; ours is followed by ":<breaker>".
-_NAMESPACE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+_NAMESPACE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
 PING_INTERVAL: Final = 0.5
 """Seconds between two pings of Redis (and between two attempts to subscribe again)."""
 _PROBE_EVERY: Final = 1.0
@@ -73,7 +73,7 @@ def check_namespace(namespace: str) -> str:
             than letters, digits, ``_``, ``.``, ``:`` and ``-`` (or does not start with a
             letter or digit).
     """
-    if not _NAMESPACE.match(namespace):
+    if not _NAMESPACE.fullmatch(namespace):  # `$` would let a trailing newline through
         raise ValueError(
             "a Redis namespace is 1-100 characters of letters, digits, '_', '.', ':' or '-', "
             f"starting with a letter or digit, got {namespace!r}"
