@@ -2,6 +2,12 @@
 circuit breakers' state, the rate-limit buckets, and a channel announcing every tenant,
 key and rate-limit change.
 
+Everything a deployment keeps on Redis is named under its namespace
+(``RUSTOK_REDIS_NAMESPACE``, ``rustok`` by default), so that several deployments can share
+one Redis: the channel ``<namespace>:changes``, the breakers ``<namespace>:<breaker>``
+(core's keys ``rustok:{<namespace>:<breaker>}:circuit*``) and the rate limiters
+``<namespace>:api-...`` (keys ``rustok:ratelimit:<namespace>:api-...:<bucket>``).
+
 `RedisLink` holds the connections, and what the process knows of Redis's health:
 
 - one synchronous client, shared by core's breaker storage (``redis_storage``), the rate
@@ -25,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
@@ -37,15 +44,52 @@ if TYPE_CHECKING:
 
     from rustok_server.db import Database
 
-__all__ = ["CHANGE_CHANNEL", "PING_INTERVAL", "RedisHealth", "RedisLink", "announce_on_redis"]
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "PING_INTERVAL",
+    "RedisHealth",
+    "RedisLink",
+    "announce_on_redis",
+    "change_channel",
+    "check_namespace",
+]
 
 logger = logging.getLogger("rustok.server.redis")
 
-CHANGE_CHANNEL: Final = "rustok-server:changes"
-"""The pub/sub channel on which every tenant, key and rate-limit change is announced."""
+DEFAULT_NAMESPACE: Final = "rustok"
+"""The namespace of a deployment that does not set ``RUSTOK_REDIS_NAMESPACE``."""
+# Core's namespace of a breaker allows 200 characters; ours is followed by ":<breaker>".
+_NAMESPACE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
 PING_INTERVAL: Final = 0.5
 """Seconds between two pings of Redis (and between two attempts to subscribe again)."""
 _PROBE_EVERY: Final = 1.0
+
+
+def check_namespace(namespace: str) -> str:
+    """``namespace`` if it can name a deployment's keys and channel on Redis.
+
+    Raises:
+        ValueError: it is empty, longer than 100 characters, or has a character other
+            than letters, digits, ``_``, ``.``, ``:`` and ``-`` (or does not start with a
+            letter or digit).
+    """
+    if not _NAMESPACE.fullmatch(namespace):  # `$` would let a trailing newline through
+        raise ValueError(
+            "a Redis namespace is 1-100 characters of letters, digits, '_', '.', ':' or '-', "
+            f"starting with a letter or digit, got {namespace!r}"
+        )
+    return namespace
+
+
+def change_channel(namespace: str = DEFAULT_NAMESPACE) -> str:
+    """The pub/sub channel on which the deployment ``namespace`` announces every tenant,
+    key and rate-limit change (``rustok:changes`` by default).
+
+    Example:
+        >>> change_channel("shop-eu")
+        'shop-eu:changes'
+    """
+    return f"{check_namespace(namespace)}:changes"
 
 
 class RedisHealth:
@@ -55,6 +99,9 @@ class RedisHealth:
     own state at once instead of each waiting out the timeout. Something must find out when
     Redis is back: the ping of a running `RedisLink` (``monitored``), or else one call a
     second let through as a probe.
+
+    Listeners (`add_listener`) are told of each change, ``True`` when Redis answers again
+    and ``False`` when it stops (the ``rustok_redis_up`` gauge is one).
 
     Args:
         clock: monotonic seconds.
@@ -71,6 +118,19 @@ class RedisHealth:
         self.monitored = False
         """Whether a ping finds out that Redis is back (no call is let through as a probe)."""
         self._probe_at = 0.0
+        self._listeners: list[Callable[[bool], None]] = []
+
+    def add_listener(self, listener: Callable[[bool], None]) -> None:
+        """Call ``listener(available)`` whenever Redis stops or starts answering (quick and
+        synchronous: it runs in the call or ping that found out)."""
+        self._listeners.append(listener)
+
+    def _tell(self) -> None:
+        for listener in self._listeners:
+            try:
+                listener(self.available)
+            except Exception:  # a listener must not turn a Redis call into a failure
+                logger.exception("a Redis health listener failed")
 
     def admits(self) -> bool:
         """Whether a call should go to Redis now."""
@@ -97,6 +157,7 @@ class RedisHealth:
             "state, changes arrive through the database's change counter, until it answers",
             self.error,
         )
+        self._tell()
 
     def reached(self) -> None:
         """A call or ping reached Redis."""
@@ -107,6 +168,7 @@ class RedisHealth:
         self.lost_at = None
         self.error = None
         logger.warning("Redis reachable again after %.1f s: shared state in use again", down)
+        self._tell()
 
     def check(self) -> dict[str, object]:
         """What readiness reports to an admin."""
@@ -144,14 +206,22 @@ class RedisLink:
     Args:
         url: a ``redis://`` (or ``rediss://``) URL.
         timeout: seconds any one Redis call may take (connect and read).
+        namespace: the deployment's name on Redis (``RUSTOK_REDIS_NAMESPACE``): its
+            channel, breakers and rate limiters are named under it.
 
     Raises:
         ImportError: the ``redis`` package is not installed.
+        ValueError: a malformed ``namespace`` (see `check_namespace`).
     """
 
-    def __init__(self, url: str, *, timeout: float = 0.25) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = 0.25, namespace: str = DEFAULT_NAMESPACE
+    ) -> None:
         import redis.asyncio as redis_asyncio
 
+        self.namespace = check_namespace(namespace)
+        self.channel = change_channel(namespace)
+        """Where this deployment's changes are announced (``<namespace>:changes``)."""
         self.timeout = timeout
         self.health = RedisHealth()
         self.client: redis.Redis = _guarded_client(url, timeout, self.health)
@@ -164,16 +234,17 @@ class RedisLink:
         """Change announcements received."""
 
     def breaker_storage(self, name: str) -> CircuitStorage:
-        """The shared storage of the breaker ``name`` (namespace ``rustok-server:<name>``)."""
-        return redis_storage(self.client, namespace=f"rustok-server:{name}")
+        """The shared storage of the breaker ``name`` (core's namespace
+        ``<namespace>:<name>``)."""
+        return redis_storage(self.client, namespace=f"{self.namespace}:{name}")
 
     def publish(self) -> None:
-        """Announce a change on `CHANGE_CHANNEL` (quietly nothing while Redis is away: the
+        """Announce a change on `channel` (quietly nothing while Redis is away: the
         database's change counter carries it)."""
         from redis.exceptions import RedisError
 
         with contextlib.suppress(RedisError):
-            self.client.publish(CHANGE_CHANNEL, b"changed")
+            self.client.publish(self.channel, b"changed")
 
     def start(self, on_change: Callable[[], None]) -> None:
         """Ping Redis and listen for changes in the running loop; ``on_change`` is called
@@ -216,7 +287,7 @@ class RedisLink:
         while True:
             pubsub = self._async.pubsub()
             try:
-                await pubsub.subscribe(CHANGE_CHANNEL)
+                await pubsub.subscribe(self.channel)
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is not None:
@@ -233,12 +304,23 @@ class RedisLink:
             await asyncio.sleep(PING_INTERVAL)
 
 
-def announce_on_redis(database: Database, url: str, *, timeout: float = 0.25) -> Callable[[], None]:
-    """Announce on `CHANGE_CHANNEL` every change committed through ``database`` (for a
-    one-off command such as ``rustok-server tenants disable``); returns what closes the
-    connection. An announcement Redis does not take is dropped: the serving processes read
-    the database's change counter too.
+def announce_on_redis(
+    database: Database,
+    url: str,
+    *,
+    timeout: float = 0.25,
+    namespace: str = DEFAULT_NAMESPACE,
+) -> Callable[[], None]:
+    """Announce on the channel of the deployment ``namespace`` (`change_channel`) every
+    change committed through ``database`` (for a one-off command such as
+    ``rustok-server tenants disable``); returns what closes the connection. An
+    announcement Redis does not take is dropped: the serving processes read the database's
+    change counter too.
+
+    Raises:
+        ValueError: a malformed ``namespace`` (see `check_namespace`).
     """
+    channel = change_channel(namespace)
     import redis as redis_lib
     from redis.exceptions import RedisError
 
@@ -248,7 +330,7 @@ def announce_on_redis(database: Database, url: str, *, timeout: float = 0.25) ->
 
     def publish() -> None:
         with contextlib.suppress(RedisError):
-            client.publish(CHANGE_CHANNEL, b"changed")
+            client.publish(channel, b"changed")
 
     def close() -> None:
         announce_changes(database, None)

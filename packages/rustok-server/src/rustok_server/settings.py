@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from rustok_server.db.engine import POSTGRES_POOL_SIZE
+from rustok_server.scaleout import DEFAULT_NAMESPACE, check_namespace
 
 __all__ = ["DEFAULT_DATABASE_URL", "ResolutionSource", "Settings"]
 
@@ -127,6 +128,10 @@ class Settings(BaseSettings):
     redis_timeout: float = Field(default=0.25, gt=0)
     """Seconds any one Redis call may take; past it the process goes on with its own state
     until Redis answers again."""
+    redis_namespace: str = DEFAULT_NAMESPACE
+    """The deployment's name on Redis: its change channel (``<namespace>:changes``), its
+    breakers and its rate-limit buckets are named under it, so deployments with different
+    namespaces can share one Redis. 1-100 letters, digits, ``_``, ``.``, ``:`` or ``-``."""
 
     jwt_issuer: str | None = None
     """Accept JWT bearer tokens from this issuer (``iss``); needs an audience and keys."""
@@ -163,6 +168,11 @@ class Settings(BaseSettings):
                 "RUSTOK_JWT_ISSUER needs one of RUSTOK_JWT_JWKS_URL and RUSTOK_JWT_PUBLIC_KEY"
             )
         return self
+
+    @field_validator("redis_namespace")
+    @classmethod
+    def _namespace_usable(cls, value: str) -> str:
+        return check_namespace(value)
 
     @field_validator("database_url")
     @classmethod

@@ -3,6 +3,8 @@
 Every tenant gets the server's default limit (``RUSTOK_RATE_LIMIT_PER_SECOND`` and
 ``RUSTOK_RATE_LIMIT_BURST``) unless the admin API gave it its own. One limiter exists per
 distinct limit (a limiter has one rate), keyed by tenant, so tenants never share a bucket.
+On Redis the limiters are named under the deployment's namespace
+(``<namespace>:api-<rate>-<burst>``), so two deployments on one Redis never share one.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING
 from rustok_core.resilience import RateLimiter
 from rustok_server.auth.keys import RateLimit
 from rustok_server.errors import RateLimitExceededError
+from rustok_server.scaleout import check_namespace
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -31,6 +34,11 @@ class TenantRateLimits:
             seconds (``time.time``): every process sharing a bucket reads the same clock.
         redis: a ``redis://`` URL or a client, to share the buckets between processes.
             While Redis cannot be reached, each process limits with its own buckets.
+        namespace: the deployment's name on Redis (``RUSTOK_REDIS_NAMESPACE``), which
+            prefixes each limiter's name and so its keys; ``None`` for none.
+
+    Raises:
+        ValueError: a malformed ``namespace``.
     """
 
     def __init__(
@@ -39,10 +47,12 @@ class TenantRateLimits:
         *,
         clock: Callable[[], float] = time.monotonic,
         redis: str | Redis | None = None,
+        namespace: str | None = None,
     ) -> None:
         self.default = default
         self.clock = clock
         self.redis = redis
+        self.namespace = None if namespace is None else check_namespace(namespace)
         self._overrides: dict[uuid.UUID, RateLimit] = {}
         self._limiters: dict[tuple[float, int], RateLimiter] = {}
         self.on_limited: Callable[[], None] = lambda: None
@@ -75,6 +85,8 @@ class TenantRateLimits:
         limiter = self._limiters.get(shape)
         if limiter is None:
             name = f"api-{limit.per_second:g}-{limit.burst}"
+            if self.namespace is not None:
+                name = f"{self.namespace}:{name}"
             limiter = RateLimiter(
                 name, limit.per_second, limit.burst, redis=self.redis, clock=self.clock
             )

@@ -47,8 +47,8 @@ class Readiness(BaseModel):
     )
     redis: dict[str, JsonValue] | None = Field(
         default=None,
-        description="status, and while unreachable the reason and seconds since "
-        "(with RUSTOK_REDIS_URL; admin keys only)",
+        description="status, the deployment's namespace, and while unreachable the reason "
+        "and seconds since (with RUSTOK_REDIS_URL; admin keys only)",
     )
     database: dict[str, JsonValue] | None = Field(
         default=None, description="status, dialect (admin keys only)"
@@ -128,7 +128,7 @@ async def ready(request: Request) -> Response:
         "tenant_cache": asdict(context.tenant_cache.stats()),
     }
     if link is not None:
-        checks["redis"] = link.health.check()
+        checks["redis"] = {**link.health.check(), "namespace": link.namespace}
     principal = request.scope.get("state", {}).get("principal")
     admin = isinstance(principal, Principal) and ADMIN.value in principal.scopes
     if not admin:

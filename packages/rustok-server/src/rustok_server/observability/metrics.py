@@ -19,12 +19,13 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final, get_args
+from typing import TYPE_CHECKING, Final, get_args
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -39,6 +40,9 @@ from rustok_server.observability.multiprocess import (
 )
 from rustok_server.observability.tracing import record_transition
 from rustok_server.tenancy.tenant_cache import LookupResult
+
+if TYPE_CHECKING:
+    from rustok_server.scaleout import RedisHealth
 
 __all__ = [
     "MULTIPROCESS_ENV",
@@ -66,6 +70,8 @@ class ServerMetrics:
         transitions: ``rustok_state_transitions_total{entity,trigger}``.
         tenant_cache: ``rustok_tenant_cache_requests_total{result}`` (hit, negative_hit,
             miss, stale).
+        redis_up: ``rustok_redis_up`` (1 while Redis answers, 0 while it does not), once
+            `watch_redis` was called: a server without Redis does not export it.
     """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -92,6 +98,29 @@ class ServerMetrics:
             result: self.tenant_cache.labels(result) for result in get_args(LookupResult)
         }
         self._transitions: dict[tuple[str, str], Counter] = {}
+        self.redis_up: Gauge | None = None
+
+    def watch_redis(self, health: RedisHealth) -> None:
+        """Keep ``rustok_redis_up`` at what ``health`` knows of Redis: 1 while the last
+        call or ping reached it, 0 from the one that did not until one does again."""
+        if self.redis_up is None:
+            # Made here, not with the others: in multiprocess mode a gauge without labels
+            # writes its 0 to the workers' files when it is made, which would read as
+            # "Redis down" on a server without Redis.
+            self.redis_up = Gauge(
+                "rustok_redis_up",
+                "Whether this process reaches the deployment's Redis: 1 yes, 0 no.",
+                # Under --workers: one sample without a pid label, as with one process,
+                # and the least of the workers' values, so that one worker cut off from
+                # Redis shows as 0 ("max" would hide it behind the others, "liveall"
+                # gives one series per pid). "live": a worker's figure is dropped when
+                # it is marked dead (multiprocess.mark_process_dead).
+                multiprocess_mode="livemin",
+                registry=self.registry,
+            )
+        gauge = self.redis_up
+        gauge.set(1 if health.available else 0)
+        health.add_listener(lambda available: gauge.set(1 if available else 0))
 
     def watch_machine(self, entity: str, triggers: Iterable[str]) -> None:
         """Export ``rustok_state_transitions_total`` of ``entity`` at 0 for every trigger,
