@@ -38,15 +38,6 @@ from rustok_server.scaleout import RedisLink, change_channel
 
 FREEZE_SEEN = 5.0  # seconds: a ping (twice a second, 0.25 s timeout) finds Redis frozen
 
-# Until create_app, Authentication and the command line hand RUSTOK_REDIS_NAMESPACE and the
-# Redis health on (RedisLink(namespace=...), TenantRateLimits(namespace=...),
-# ServerMetrics.watch_redis, announce_on_redis(namespace=...)), the served processes use the
-# default namespace and export no gauge. Strict: the marker goes once they do.
-NOT_WIRED = pytest.mark.xfail(
-    strict=True,
-    reason="the app does not pass RUSTOK_REDIS_NAMESPACE and the Redis health on yet",
-)
-
 
 @pytest.fixture(scope="module")
 def shared_redis() -> Iterator[RedisServer]:
@@ -245,7 +236,6 @@ def free_port() -> int:
         return port
 
 
-@NOT_WIRED
 @pytest.mark.postgres
 @pytest.mark.redis
 @pytest.mark.slow
@@ -263,7 +253,7 @@ def test_two_deployments_on_one_redis_share_neither_changes_nor_rate_buckets(
     green_settings = fleet_settings(url, shared_redis.url, redis_namespace=green_ns, **limited)
     served = start_fleet(tmp_path, 1, blue_settings) + start_fleet(tmp_path, 1, green_settings)
     client = redis.Redis.from_url(shared_redis.url)
-    listener = client.pubsub()
+    listener = client.pubsub()  # type: ignore[no-untyped-call]
     channels = [change_channel(blue_ns), change_channel(green_ns)]
     try:
         listener.subscribe(*channels)
@@ -330,7 +320,6 @@ def test_one_process_with_a_metrics_port_exports_the_apps_figures_there(tmp_path
         served.stop()
 
 
-@NOT_WIRED
 @pytest.mark.postgres
 @pytest.mark.redis
 @pytest.mark.slow

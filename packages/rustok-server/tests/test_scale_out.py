@@ -44,7 +44,7 @@ from rustok_server.cli import main
 from rustok_server.commerce.tables import OrderRow, OrderTransitionRow
 from rustok_server.db import Database
 from rustok_server.db.migrations import upgrade
-from rustok_server.scaleout import CHANGE_CHANNEL
+from rustok_server.scaleout import change_channel
 from rustok_server.testing import LiveServer
 
 BOUND = 1.0  # seconds: a change made anywhere is seen everywhere within this (DESIGN 11)
@@ -392,7 +392,7 @@ def test_the_breaker_opened_by_a_frozen_postgresql_in_one_process_rejects_in_the
         for client in fleet.http:
             assert client.get("/api/tenant", headers=bearer(warm)).status_code == 200
         with redis_lib.Redis.from_url(fleet.redis.url) as announcer:
-            assert announcer.publish(CHANGE_CHANNEL, b"changed") == len(fleet.http)
+            assert announcer.publish(change_channel(), b"changed") == len(fleet.http)
         deadline = time.monotonic() + BOUND
         on_each(fleet.http, lambda c: _cached_tenants(c, admin) == 0, deadline, "announced")
         for client in fleet.http:

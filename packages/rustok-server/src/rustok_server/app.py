@@ -107,7 +107,9 @@ def create_app(
     redis = (
         None
         if settings.redis_url is None
-        else RedisLink(settings.redis_url, timeout=settings.redis_timeout)
+        else RedisLink(
+            settings.redis_url, timeout=settings.redis_timeout, namespace=settings.redis_namespace
+        )
     )
     breaker = CircuitBreaker(
         "tenant-db",
@@ -121,6 +123,8 @@ def create_app(
     )
     metrics = ServerMetrics()
     metrics.resilience.watch_breaker(breaker)
+    if redis is not None:
+        metrics.watch_redis(redis.health)
     metrics.watch_machine("ContentNode", ContentNode.state_machine.triggers)
     metrics.watch_machine("Order", Order.state_machine.triggers)
     directory = TenantDirectory(database)

@@ -170,7 +170,11 @@ async def _with_database(settings: Settings, work: Callable[[Database], Awaitabl
     # Serving processes hear of a tenant or key change at once (the counter is the fallback).
     url = settings.redis_url
     close = (
-        None if url is None else announce_on_redis(database, url, timeout=settings.redis_timeout)
+        None
+        if url is None
+        else announce_on_redis(
+            database, url, timeout=settings.redis_timeout, namespace=settings.redis_namespace
+        )
     )
     try:
         return await work(database)

@@ -83,7 +83,9 @@ class Authentication:
         self.rate_limits = (
             TenantRateLimits(rate_limit, clock=clock)
             if redis is None
-            else TenantRateLimits(rate_limit, clock=time.time, redis=redis.client)
+            else TenantRateLimits(
+                rate_limit, clock=time.time, redis=redis.client, namespace=redis.namespace
+            )
         )
         if redis is not None:
             announce_changes(database, redis.publish)
