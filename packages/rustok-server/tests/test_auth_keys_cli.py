@@ -74,8 +74,8 @@ async def test_the_acting_key_is_the_actor_of_history_rows_and_its_use_is_record
 
 def test_serve_prints_its_demo_key_and_never_logs_it(tmp_path: Path) -> None:
     """The demo key ``serve`` makes (in another process, out of reach of this run's log
-    capture): its secret is printed once with the banner, and its server's log, which
-    records the requests made with it, never shows it."""
+    capture): its secret is printed with the banner only (the key, and the curl line using
+    it), and its server's log, which records the requests made with it, never shows it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUSTOK_")}
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -93,9 +93,10 @@ def test_serve_prints_its_demo_key_and_never_logs_it(tmp_path: Path) -> None:
         assert process.stdout is not None
         assert process.stderr is not None
         banner: list[str] = []
-        while not any(parse_key(line.strip()) for line in banner):
+        # The whole banner: the key, then the curl line that uses it, the banner's last.
+        while not any(line.lstrip().startswith("try: curl") for line in banner):
             line = process.stdout.readline()
-            assert line, f"serve printed no demo key: {banner}"
+            assert line, f"serve printed no whole banner: {banner}"
             banner.append(line)
         key = next(line.strip() for line in banner if parse_key(line.strip()))
         CREATED_KEYS.append(key)
