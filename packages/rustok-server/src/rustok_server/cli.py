@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
@@ -30,6 +30,9 @@ from rustok_server.db.migrations import upgrade
 from rustok_server.scaleout import announce_on_redis
 from rustok_server.settings import Settings
 from rustok_server.tenancy.repository import Tenant, TenantDirectory
+
+if TYPE_CHECKING:
+    import uvicorn
 
 __all__ = ["main"]
 
@@ -285,7 +288,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             print(f"rustok-server: {exc}", file=sys.stderr)
             return STARTUP_FAILED
         port = sock.getsockname()[1]
-        url = f"http://{host}:{port}"
+        url = (
+            f"http://[{host}]:{port}" if sock.family == socket.AF_INET6 else f"http://{host}:{port}"
+        )
         workers = f", {args.workers} workers" if args.workers > 1 else ""
         print(f"rustok-server {__version__} listening on {url}{workers}", flush=True)
         print(f"  database: {_describe(settings.database_url)}", flush=True)
@@ -301,10 +306,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             print(f"  try: curl -H 'Authorization: Bearer {demo}' {url}/api/tenant", flush=True)
         else:
             print(f"  try: curl {url}/health/ready", flush=True)
-        uvicorn.run(
-            "rustok_server.app:create_app_from_env",
+        config = uvicorn.Config(
+            APP,
             factory=True,
-            fd=sock.fileno(),
             workers=args.workers,
             reload=args.reload,
             log_config=logging_config(settings.log_format, level),
@@ -312,7 +316,33 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             access_log=False,  # requests are logged once, with tenant and route, by the app
             server_header=False,  # no "server: uvicorn" banner
         )
+        _run(config, sock)
     return 0
+
+
+APP = "rustok_server.app:create_app_from_env"
+"""What `serve` runs: the app factory, read from the environment in every worker."""
+
+
+def _run(config: uvicorn.Config, sock: socket.socket) -> None:
+    """Serve on the socket bound by `serve`, with one worker, N, or the reloader.
+
+    uvicorn is handed the socket object, as its own `run` does after binding, never its file
+    descriptor: uvicorn takes a descriptor for a Unix socket, so the connections it accepted
+    missed TCP_NODELAY, and every keep-alive response waited about 40 ms for the client's
+    delayed ACK (Nagle's algorithm).
+    """
+    import uvicorn
+    from uvicorn.supervisors import ChangeReload, Multiprocess
+
+    server = uvicorn.Server(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        if config.should_reload:
+            ChangeReload(config, target=server.run, sockets=[sock]).run()
+        elif config.workers > 1:
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            server.run(sockets=[sock])
 
 
 def _share_metrics(
