@@ -215,6 +215,13 @@ def bench(session: nox.Session) -> None:
     # The server's OpenTelemetry extra, for bench_observability's traced figures.
     session.install(f"{ROOT / 'packages' / 'rustok-server'}[otel]")
     session.install(
-        "httpx>=0.27", "redis>=5", "pyinstrument>=4.6", "asyncpg>=0.29", "purgatory", "stamina"
+        "httpx>=0.27",
+        "redis>=5",
+        "pyinstrument>=4.6",
+        "asyncpg>=0.29",
+        "purgatory",
+        "stamina",
+        # The peer (tools/bench/peer_template.py) on PostgreSQL, as the template runs it.
+        "psycopg[binary]>=3.2",
     )
     session.run("python", "tools/bench/run.py", *session.posargs)

@@ -55,7 +55,7 @@ from fastapi import FastAPI
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _report import Figure, emit, percentile
-from bench_http import Server, exchange, free_port, http_request, split_cpus
+from bench_http import exchange, free_port, http_request, split_cpus, uvicorn_app
 from rustok_server.auth.keys import new_key
 
 BENCH = "frozen_db"
@@ -558,7 +558,7 @@ def _run_one(pg: Postgres, name: str, threshold: int, cpus: set[int] | None) -> 
         "RUSTOK_CACHE_IDLE": str(CACHE_TTL),
     }
     try:
-        with Server("bench_frozen_db:drill_app", env, cpus, log) as server:
+        with uvicorn_app("bench_frozen_db:drill_app", env, cpus, log) as server:
             return asyncio.run(_drill(server.port, keys, pg))
     except Exception:
         print(log.read_text()[-3000:] if log.exists() else "(no server log)", file=sys.stderr)

@@ -1,19 +1,32 @@
-"""HTTP benchmark: our app under one uvicorn worker, on SQLite and on PostgreSQL, against
-bare FastAPI and against bare FastAPI plus the database driver alone.
+"""HTTP benchmark: our server as users start it (``rustok-server serve``), on SQLite and
+on PostgreSQL, against bare FastAPI, bare FastAPI plus the database driver alone, and the
+conventional way to write the same read (the peer).
 
-Every server is started by this benchmark with the same uvicorn options (one worker, no
-access log, uvicorn's default loop and HTTP parser), pinned to one CPU while the load
-generator runs on another (when the machine has two). Baselines, in the same run:
+Our server is started by the README's command, ``rustok-server serve``, with its defaults
+(one worker unless named), the access log off (``RUSTOK_ACCESS_LOG=false``) and the rate
+limiter running at a limit no run reaches. The baselines and the peer run under one
+uvicorn worker with the options ``serve`` passes to uvicorn (`UVICORN_SETTINGS`: no
+access log, no server header, uvicorn's automatic loop and HTTP parser, which are uvloop
+and httptools with ``uvicorn[standard]``). Servers are pinned to one CPU while the load
+generator runs on another (when the machine has two); the ``--workers 2`` figure runs
+on both. Baselines, in the same run:
 
 - bare FastAPI: one route returning a constant JSON object;
 - bare FastAPI plus a raw ``sqlite3`` point read (on the event loop) of a content node's
   row, the same row our read returns, as a dict;
-- bare FastAPI plus a raw asyncpg ``fetchrow`` of that row (a pool of 10).
+- bare FastAPI plus a raw asyncpg ``fetchrow`` of that row (a pool of 10);
+- the peer (``peer_template.py``): the official full-stack FastAPI template's pattern
+  (a SQLAlchemy ORM session per request through ``Depends``, a JWT decoded and its user
+  row loaded per request, a pydantic response model) reading the same row.
 
 Measured, per database (PostgreSQL when its server binaries are on the machine: a
 private cluster, ``rustok_core.testing.PostgresServer``):
 
-- a tenant-resolved read: ``GET /api/content/nodes/{id}`` with ``X-Tenant-ID``;
+- a tenant-resolved read: ``GET /api/content/nodes/{id}`` with ``X-Tenant-ID`` and the
+  tenant's API key, ``CONNECTIONS`` connections, beside bare FastAPI, the driver and the
+  peer; the same read under ``serve --workers 2``;
+- one keep-alive client reading in turn (what an SDK or a script sees): its latency
+  beside bare FastAPI's with the same client;
 - an order ``confirm`` transition (``POST /api/commerce/orders/{id}/confirm``, one fresh
   pending order per request), ``CONNECTIONS`` connections;
 - a mixed load: ``MIXED_CONNECTIONS`` connections, 90% reads, 10% confirms;
@@ -21,15 +34,15 @@ private cluster, ``rustok_core.testing.PostgresServer``):
 
 The load generator is ``wrk`` when it is on the PATH (Debian: ``apt-get install wrk``),
 else the asyncio client in this file: keep-alive connections on raw sockets, each sending
-one request and reading the whole response before the next, timing every request. Writes
-and the mixed load (each request a different URL) always use the asyncio client, and are
-judged against the bare app measured with that same client and concurrency.
+one request and reading the whole response before the next, timing every request. Writes,
+the mixed load and the one-client figure (each request timed) always use the asyncio
+client, and are judged against the bare app measured with that same client and
+concurrency.
 
-Every figure is printed with its ratio to bare FastAPI (throughput, p50, p99) and its
-throughput beside the driver's baseline. Targets (DESIGN 7): the read >= 0.5x bare on
-SQLite, >= 0.35x bare and >= 0.6x bare+asyncpg on PostgreSQL; confirm >= 0.10x with a
-p99 <= 25x bare's; the mixed load >= 0.25x bare with a p99 <= 100 ms. Only loopback is
-used; every run is bounded in time.
+Targets (DESIGN 7): the read >= 0.5x bare on SQLite, >= 0.35x bare and >= 0.6x
+bare+asyncpg on PostgreSQL, >= 2x the peer; one client's latency <= 3x bare's; confirm
+>= 0.12x with a p99 <= 20x bare's; the mixed load >= 0.25x bare with a p99 <= 100 ms.
+Only loopback is used; every run is bounded in time.
 
 After the load runs, the SQLite read is profiled in process (pyinstrument, when
 installed): requests are sent straight to the ASGI app, and the share of the time spent
@@ -82,6 +95,12 @@ PROFILE_REQUESTS = 300  # in-process requests per measurement
 TENANT = {"X-Tenant-ID": "acme"}  # plus the tenant's API key, made per database
 # The limiter runs on every request, at a limit no run reaches.
 RATE_LIMIT = {"RUSTOK_RATE_LIMIT_PER_SECOND": "1000000", "RUSTOK_RATE_LIMIT_BURST": "1000000"}
+# `serve`'s settings for every run: its defaults, but no access record per request.
+SERVE_SETTINGS = {**RATE_LIMIT, "RUSTOK_ACCESS_LOG": "false"}
+PEER_NAME = "template-style FastAPI (ORM session, JWT, user row per request)"
+PEER_SECRET = "bench-peer-secret-of-32-bytes-or-more"
+PEER_TARGET = 2.0  # our read at least twice the peer's throughput (DESIGN 7)
+SEQUENTIAL_TARGET = 3.0  # one client's latency at most 3x bare FastAPI's (DESIGN 7)
 STARTUP_TIMEOUT = 30.0
 HERE = Path(__file__).parent
 
@@ -170,32 +189,48 @@ def free_port() -> int:
         return port
 
 
+UVICORN_SETTINGS = (
+    "--no-access-log",
+    "--no-server-header",
+    "--loop",
+    "auto",
+    "--http",
+    "auto",
+)
+"""The baselines' uvicorn options: those `rustok-server serve` passes (no access log, no
+server header, uvicorn's own loop and parser choice: uvloop and httptools, which
+``uvicorn[standard]`` brings), so that only the app differs."""
+
+
+def uvicorn_choices() -> str:
+    """The loop and HTTP parser uvicorn's ``auto`` picks here."""
+    import importlib.util
+
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    parser = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return f"loop {loop}, HTTP parser {parser}"
+
+
 class Server:
-    """One uvicorn worker in a child process on a free loopback port."""
+    """One HTTP server in a child process on a free loopback port, ready to serve.
+
+    Build it with `serve` (our app, started exactly as users start it) or `uvicorn_app`
+    (a baseline app, under the uvicorn options `serve` uses)."""
 
     def __init__(
-        self, target: str, env: dict[str, str], cpus: set[int] | None, log: Path | None = None
+        self,
+        name: str,
+        command: list[str],
+        port: int,
+        env: dict[str, str],
+        cpus: set[int] | None,
+        log: Path | None = None,
+        *,
+        started_lines: int = 0,
     ) -> None:
-        self.port = free_port()
+        self.name = name
+        self.port = port
         self.url = f"http://127.0.0.1:{self.port}"
-        command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            target,
-            "--app-dir",
-            str(HERE),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--workers",
-            "1",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
 
         def pin() -> None:
             if cpus is not None:
@@ -203,6 +238,7 @@ class Server:
 
         # The server's own log goes to ``log`` when given (the drill's 503s are logged).
         self._log = None if log is None else log.open("ab")
+        offset = 0 if log is None else log.stat().st_size
         self.process = subprocess.Popen(
             command,
             env={**os.environ, **env},
@@ -212,17 +248,26 @@ class Server:
             stderr=self._log,
         )
         deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
+        while not self._ready(log, offset, started_lines):
             if self.process.poll() is not None:
-                raise RuntimeError(f"{target} exited with {self.process.returncode} at startup")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"{target} did not listen on {self.url}") from None
-                time.sleep(0.05)
+                raise RuntimeError(f"{name} exited with {self.process.returncode} at startup")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{name} did not serve on {self.url}")
+            time.sleep(0.05)
+
+    def _ready(self, log: Path | None, offset: int, started_lines: int) -> bool:
+        """Listening, and (with several workers) every worker's startup logged."""
+        if started_lines and log is not None:
+            with log.open("rb") as text:
+                text.seek(offset)
+                if text.read().count(b"Application startup complete") < started_lines:
+                    return False
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -240,6 +285,35 @@ class Server:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+def serve(
+    env: dict[str, str], cpus: set[int] | None, log: Path | None = None, *, workers: int = 1
+) -> Server:
+    """Our server as the README starts it: the ``rustok-server serve`` command, its
+    defaults, a free port, the settings in ``env`` (``RUSTOK_*``)."""
+    command_path = Path(sys.executable).with_name("rustok-server")
+    command = str(command_path) if command_path.exists() else shutil.which("rustok-server")
+    if command is None:
+        raise RuntimeError("the rustok-server command is not installed")
+    port = free_port()
+    argv = [command, "serve", "--port", str(port)]
+    if workers > 1:
+        argv += ["--workers", str(workers)]
+    name = f"rustok-server serve{f' --workers {workers}' if workers > 1 else ''}"
+    return Server(name, argv, port, env, cpus, log, started_lines=workers)
+
+
+def uvicorn_app(
+    target: str, env: dict[str, str], cpus: set[int] | None, log: Path | None = None
+) -> Server:
+    """A baseline app factory (``module:function`` beside this file) under one uvicorn
+    worker with the options `serve` uses (`UVICORN_SETTINGS`)."""
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", "--factory", target, "--app-dir", str(HERE)]
+    argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    argv += [*UVICORN_SETTINGS, "--log-level", "warning"]
+    return Server(target, argv, port, env, cpus, log)
 
 
 # -- load generators -------------------------------------------------------------------------
@@ -740,10 +814,12 @@ def _measure(
     bad: dict[str, int],
 ) -> tuple[list[Figure], str, dict[str, str]]:
     """Every figure of one database; (figures, the path of the read, its headers)."""
+    from peer_template import sync_url, template_token
+
     tenant_id, headers = asyncio.run(_prepare_database(setup.url))
-    env = {"RUSTOK_DATABASE_URL": setup.url, **RATE_LIMIT}
+    env = {"RUSTOK_DATABASE_URL": setup.url, **SERVE_SETTINGS}
     figures: list[Figure] = []
-    with Server("rustok_server.app:create_app_from_env", env, server_cpus, log) as ours:
+    with serve(env, server_cpus, log) as ours:
         node_id = asyncio.run(_create_node(ours.port, headers))
         if node_id is None:
             raise RuntimeError("the content API is not installed")
@@ -756,10 +832,19 @@ def _measure(
         write_ids, mixed_ids = order_ids[:WRITE_REQUESTS], order_ids[WRITE_REQUESTS:]
         path = f"/api/content/nodes/{node_id}"
         read_name = f"{setup.name}: tenant-resolved GET /api/content/nodes/{{id}}"
-        with Server(setup.driver_target, driver_env, server_cpus, log) as driver:
+        peer_env = {
+            "RUSTOK_BENCH_PEER_DB": sync_url(setup.url),
+            "RUSTOK_BENCH_PEER_SECRET": PEER_SECRET,
+        }
+        peer_headers = {"Authorization": f"Bearer {template_token(tenant_id, PEER_SECRET)}"}
+        with (
+            uvicorn_app(setup.driver_target, driver_env, server_cpus, log) as driver,
+            uvicorn_app("peer_template:template_app", peer_env, server_cpus, log) as peer,
+        ):
             targets = [
                 Target("baseline", bare, "/"),
                 Target("driver", driver, "/"),
+                Target("peer", peer, f"/items/{node_id}", tuple(peer_headers.items())),
                 Target(read_name, ours, path, tuple(headers.items())),
             ]
             if setup.name == "SQLite":
@@ -775,14 +860,23 @@ def _measure(
             runs: dict[str, list[Load]] = {target.name: [] for target in targets}
             writes: dict[str, list[Load]] = {"baseline": [], "confirm": []}
             mixed: dict[str, list[Load]] = {"baseline": [], "mixed": []}
+            sequential: dict[str, list[Load]] = {"baseline": [], "read": []}
             read_request = http_request("GET", path, headers)
+            constant = http_request("GET", "/", {})
             for target in targets:
                 target.run(WARM_UP, use_wrk, client_cpus)
             # Rounds interleave every target, so a noisy moment weighs on all alike.
             for round_ in range(ROUNDS):
                 for target in targets:
                     runs[target.name].append(target.run(SLICE, use_wrk, client_cpus))
-                constant = http_request("GET", "/", {})
+                for name, server, request in (
+                    ("baseline", bare, constant),
+                    ("read", ours, read_request),
+                ):
+                    in_turn = asyncio_load(
+                        server.port, _forever(request), seconds=SLICE, connections=1
+                    )
+                    sequential[name].append(asyncio.run(in_turn))
                 writes["baseline"].append(
                     asyncio.run(asyncio_load(bare.port, _forever(constant), seconds=SLICE))
                 )
@@ -805,14 +899,18 @@ def _measure(
                         asyncio_load(ours.port, load, seconds=SLICE, connections=MIXED_CONNECTIONS)
                     )
                 )
+    # Two workers, as `serve --workers 2` runs them: both CPUs, shared with the client.
+    with serve(env, None, log, workers=2) as two:
+        two_workers = Target(read_name, two, path, tuple(headers.items()))
+        two_workers.run(WARM_UP, use_wrk, client_cpus)
+        two_loads = [two_workers.run(SLICE, use_wrk, client_cpus) for _ in range(ROUNDS)]
     loads = {name: merge(results) for name, results in runs.items()}
     baseline, driver_load = loads.pop("baseline"), loads.pop("driver")
-    figures += _figures(
-        f"{setup.name}: baseline {setup.driver_name}",
-        driver_load,
-        baseline,
-    )
-    for target in targets[2:]:
+    peer_load = loads.pop("peer")
+    figures += _figures(f"{setup.name}: baseline {setup.driver_name}", driver_load, baseline)
+    figures += _figures(f"{setup.name}: peer, {PEER_NAME}", peer_load, baseline)
+    bad[f"{setup.name} peer"] = peer_load.bad
+    for target in targets[3:]:
         is_read = target.name == read_name
         figures += _figures(
             target.name,
@@ -822,12 +920,61 @@ def _measure(
             (setup.driver_name, driver_load, setup.driver_read_target) if is_read else None,
         )
         bad[target.name] = loads[target.name].bad
+    read_load = loads[read_name]
+    figures.append(
+        Figure(
+            BENCH,
+            f"{setup.name}: read beside the peer: throughput ({read_load.client})",
+            read_load.rps,
+            "req/s",
+            f"{PEER_NAME} ({peer_load.client})",
+            peer_load.rps,
+            f">= {PEER_TARGET:.2f}x baseline",
+            read_load.rps >= PEER_TARGET * peer_load.rps,
+        )
+    )
+    one_client, one_bare = merge(sequential["read"]), merge(sequential["baseline"])
+    figures.append(
+        Figure(
+            BENCH,
+            f"{setup.name}: one keep-alive client reading in turn: p50 latency",
+            one_client.p50_ms,
+            "ms",
+            "bare FastAPI constant, same client",
+            one_bare.p50_ms,
+            f"<= {SEQUENTIAL_TARGET:g}x baseline",
+            one_client.p50_ms <= SEQUENTIAL_TARGET * one_bare.p50_ms,
+        )
+    )
+    figures.append(
+        Figure(
+            BENCH,
+            f"{setup.name}: one keep-alive client reading in turn: p99 latency",
+            one_client.p99_ms,
+            "ms",
+            "bare FastAPI constant, same client",
+            one_bare.p99_ms,
+        )
+    )
+    bad[f"{setup.name} one client"] = one_client.bad
+    two_load = merge(two_loads)
+    figures.append(
+        Figure(
+            BENCH,
+            f"{setup.name}: the read under serve --workers 2: throughput ({two_load.client})",
+            two_load.rps,
+            "req/s",
+            "the same read, one worker",
+            read_load.rps,
+        )
+    )
+    bad[f"{setup.name} two workers"] = two_load.bad
     confirm_load = merge(writes["confirm"])
     figures += _figures(
         f"{setup.name}: order confirm, POST .../{{id}}/confirm, {CONNECTIONS} connections",
         confirm_load,
         merge(writes["baseline"]),
-        (0.10, 25.0),
+        (0.12, 20.0),
         (setup.driver_name, driver_load, None),
     )
     bad[f"{setup.name} confirm"] = confirm_load.bad
@@ -866,7 +1013,7 @@ def main() -> int:
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rustok-bench-http-")))
         log = tmp / "server.log"
-        bare = stack.enter_context(Server("bench_http:bare_app", {}, server_cpus, log))
+        bare = stack.enter_context(uvicorn_app("bench_http:bare_app", {}, server_cpus, log))
         sqlite_file = tmp / "bench.db"
         setups = [
             Setup(
@@ -945,7 +1092,9 @@ def main() -> int:
     for note in notes:
         print(f"[{BENCH}] ({note})")
     print(
-        f"[{BENCH}] (one uvicorn worker; {CONNECTIONS} connections, mixed load "
+        f"[{BENCH}] (ours: `rustok-server serve`, one worker unless named, access log "
+        f"off, rate limits on at an unreachable limit; baselines and peer: one uvicorn "
+        f"worker with serve's options, {uvicorn_choices()}; {CONNECTIONS} connections, mixed load "
         f"{MIXED_CONNECTIONS}; {ROUNDS} rounds of {SLICE:g} s per route; client: "
         f"{'wrk' if use_wrk else 'asyncio'} (writes and mixed load: asyncio); CPUs "
         f"server/client: {server_cpus or 'any'}/{client_cpus or 'any'})"
