@@ -2,8 +2,10 @@
 
 A private PostgreSQL server is started for the drill (``initdb`` and ``pg_ctl``, as
 the ``postgres`` user when run as root, on a free loopback port, in a temporary
-directory, stopped at the end). Our app runs under one uvicorn worker on it, with
-a short tenant cache TTL so that known tenants are reloaded during the drill.
+directory, stopped at the end). Our server runs on it as users start it,
+``rustok-server serve`` (one worker, JSON logs), with a short tenant cache TTL so that
+known tenants are reloaded during the drill; the breaker's state changes are read from
+its log.
 
 The drill, run twice (with the ``tenant-db`` breaker, then with the breaker in effect
 disabled by a failure threshold no drill reaches, the "without" column):
@@ -38,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import glob
+import json
 import os
 import shutil
 import signal
@@ -48,14 +51,13 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-
-from fastapi import FastAPI
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _report import Figure, emit, percentile
-from bench_http import exchange, free_port, http_request, split_cpus, uvicorn_app
+from bench_http import exchange, free_port, http_request, serve, split_cpus
 from rustok_server.auth.keys import new_key
 
 BENCH = "frozen_db"
@@ -75,28 +77,39 @@ CACHE_TTL = 1.0
 # -- the server under test ---------------------------------------------------------------------
 
 
-def drill_app() -> FastAPI:
-    """Our app from the environment, plus a read-only route showing the breaker's changes.
+class BreakerLog:
+    """The ``tenant-db`` breaker's state changes, read from the server's JSON log.
 
-    ``GET /health/_breaker`` answers the breaker state and every state change so far
-    with its ``time.monotonic()`` (one clock for every process on Linux), so the
-    drill knows when the breaker moved without polling through it.
-    """
-    from rustok_server import create_app_from_env
-    from rustok_server.context import ServerContext
+    The server logs every change of a breaker (``new_state``) with its time to the
+    millisecond; the drill reads them there, as an operator would, and puts them on its
+    own monotonic clock."""
 
-    app = create_app_from_env()
-    context: ServerContext = app.state.context
-    changes: list[tuple[float, str]] = []
-    context.breaker.add_listener(
-        lambda change: changes.append((time.monotonic(), change.new.value))
-    )
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.offset = log.stat().st_size if log.exists() else 0
+        self.wall_minus_monotonic = time.time() - time.monotonic()
 
-    @app.get("/health/_breaker", include_in_schema=False)
-    async def breaker() -> dict[str, object]:
-        return {"state": context.breaker.state.value, "changes": changes}
+    def changes(self) -> list[tuple[float, str]]:
+        """(monotonic time, new state) of every change since this reader was made."""
+        found: list[tuple[float, str]] = []
+        with self.log.open("rb") as text:
+            text.seek(self.offset)
+            for line in text:
+                try:
+                    record = json.loads(line)
+                except ValueError:  # the banner, or a line still being written
+                    continue
+                if not isinstance(record, dict) or record.get("breaker") != "tenant-db":
+                    continue
+                if "new_state" not in record:
+                    continue
+                wall = datetime.strptime(record["time"], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+                found.append((wall - self.wall_minus_monotonic, str(record["new_state"])))
+        return found
 
-    return app
+    def state(self) -> str:
+        changes = self.changes()
+        return changes[-1][1] if changes else "closed"
 
 
 # -- PostgreSQL --------------------------------------------------------------------------------
@@ -289,25 +302,11 @@ class Connections:
             writer.close()
 
 
-async def _breaker(port: int) -> dict[str, object]:
-    import json
-
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        status, body = await exchange(reader, writer, http_request("GET", "/health/_breaker", {}))
-    finally:
-        writer.close()
-    if status != 200:
-        raise RuntimeError(f"GET /health/_breaker answered {status}")
-    answer: dict[str, object] = json.loads(body)
-    return answer
-
-
 def _bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-async def _drill(port: int, keys: list[str], pg: Postgres) -> Drill:
+async def _drill(port: int, keys: list[str], pg: Postgres, breaker: BreakerLog) -> Drill:
     drill = Drill()
     pool = Connections(port)
     clock = time.monotonic
@@ -358,16 +357,14 @@ async def _drill(port: int, keys: list[str], pg: Postgres) -> Drill:
     deadline = drill.continued_at + SETTLE_MAX
     while clock() < deadline:
         await asyncio.sleep(0.25)
-        state = (await _breaker(port))["state"]
+        state = breaker.state()
         recent = [s for s in drill.samples if s.start > clock() - SETTLE_AFTER]
         if state == "closed" and recent and all(_succeeded(s) for s in recent):
             break
     done.set()
     await load_task
     await asyncio.wait_for(asyncio.gather(*tasks), SETTLE_MAX)
-    changes = (await _breaker(port))["changes"]
-    assert isinstance(changes, list)
-    drill.changes = [(float(at), str(state)) for at, state in changes]
+    drill.changes = breaker.changes()
     pool.close()
     return drill
 
@@ -556,10 +553,13 @@ def _run_one(pg: Postgres, name: str, threshold: int, cpus: set[int] | None) -> 
         "RUSTOK_BREAKER_FAILURE_THRESHOLD": str(threshold),
         "RUSTOK_CACHE_TTL": str(CACHE_TTL),
         "RUSTOK_CACHE_IDLE": str(CACHE_TTL),
+        "RUSTOK_LOG_FORMAT": "json",  # the breaker's changes, read by `BreakerLog`
+        "RUSTOK_ACCESS_LOG": "false",
     }
     try:
-        with uvicorn_app("bench_frozen_db:drill_app", env, cpus, log) as server:
-            return asyncio.run(_drill(server.port, keys, pg))
+        breaker = BreakerLog(log)
+        with serve(env, cpus, log) as server:
+            return asyncio.run(_drill(server.port, keys, pg, breaker))
     except Exception:
         print(log.read_text()[-3000:] if log.exists() else "(no server log)", file=sys.stderr)
         raise
