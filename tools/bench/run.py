@@ -1,7 +1,8 @@
 """Run every benchmark (tools/bench/bench_*.py), each in its own process, and write
 one results file, ``bench-results.json``, beside a printed table.
 
-Usage: ``python tools/bench/run.py [NAME ...]`` where NAME filters by file name.
+Usage: ``python tools/bench/run.py [NAME ...]`` where NAME filters by file name. Each
+benchmark is ended after ``RUSTOK_BENCH_BOUND`` seconds (default 1200) and counted as failed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).parent
+BOUND = float(os.environ.get("RUSTOK_BENCH_BOUND", "1200"))
+"""Seconds one benchmark may run before it is ended and reported as failed (a hung
+benchmark must not hold the whole run)."""
 
 
 def main(argv: list[str]) -> int:
@@ -29,7 +33,15 @@ def main(argv: list[str]) -> int:
         failed = []
         for script in scripts:
             print(f"== {script.stem}", flush=True)
-            if subprocess.run([sys.executable, str(script)], env=env, check=False).returncode:
+            try:
+                done = subprocess.run(
+                    [sys.executable, str(script)], env=env, check=False, timeout=BOUND
+                )
+            except subprocess.TimeoutExpired:
+                print(f"{script.stem} did not finish within {BOUND:g} s; ended", file=sys.stderr)
+                failed.append(script.stem)
+                continue
+            if done.returncode:
                 failed.append(script.stem)
         figures = []
         if lines_path.exists():
