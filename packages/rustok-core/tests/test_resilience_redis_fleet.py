@@ -6,17 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,7 +27,7 @@ from rustok_core.resilience import (
     StorageUnavailable,
     redis_storage,
 )
-from rustok_core.testing import ManualClock
+from rustok_core.testing import ManualClock, RedisServer
 
 pytestmark = pytest.mark.redis
 
@@ -395,34 +391,15 @@ async def test_unreachable_redis_means_local_state_one_log_line_and_an_event(
 
 @pytest.fixture
 def own_redis() -> Iterator[tuple[str, int]]:
-    """A redis-server of this test's own, which the test may freeze (SIGSTOP)."""
-    binary = shutil.which("redis-server")
-    assert binary is not None, "redis-server is needed (apt-get install redis-server)"
-    port = _closed_port()
-    with tempfile.TemporaryDirectory() as workdir:
-        process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", workdir,
-             "--logfile", str(Path(workdir) / "redis.log")],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = redis.Redis(port=port, socket_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.02)
-        client.close()
-        try:
-            yield f"redis://127.0.0.1:{port}/0", process.pid
-        finally:
-            os.kill(process.pid, signal.SIGCONT)
-            process.terminate()
-            process.wait(10)
+    """A Redis server of this test's own (the machine's or the wheel's, through
+    `rustok_core.testing`), which the test may freeze (SIGSTOP); (its URL, its pid)."""
+    server = RedisServer().start()
+    assert server.process is not None
+    try:
+        yield server.url, server.process.pid
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)  # a frozen server cannot stop
+        server.stop()
 
 
 async def test_a_frozen_redis_times_out_fast_and_the_breaker_goes_on_locally(
