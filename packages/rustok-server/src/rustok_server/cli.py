@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy.engine import make_url
@@ -57,8 +57,25 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {value}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (exit status 2) naming the flag."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(STARTUP_FAILED, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rustok-server",
         description="The RusTok multi-tenant server. Settings come from RUSTOK_* variables.",
     )
@@ -76,7 +93,9 @@ def _parser() -> argparse.ArgumentParser:
         "tenants (unless RUSTOK_DEMO_TENANT=false), then serve HTTP.",
     )
     serve.add_argument("--host", help="address to listen on (default: $RUSTOK_HOST or 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to listen on (default: $RUSTOK_PORT or 8000)")
+    serve.add_argument(
+        "--port", type=_port, help="port to listen on (default: $RUSTOK_PORT or 8000)"
+    )
     serve.add_argument(
         "--workers",
         type=_positive_int,
@@ -90,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--metrics-port",
-        type=int,
+        type=_port,
         help="also answer GET /metrics on this port, without credentials, on "
         "$RUSTOK_METRICS_HOST (default 127.0.0.1); default: $RUSTOK_METRICS_PORT or none",
     )
@@ -151,7 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings()
     except ValidationError as exc:
-        print(f"rustok-server: {_settings_problem(exc)}", file=sys.stderr)
+        flags = {"database_url": "--database-url"} if args.database_url else {}
+        print(f"rustok-server: {_settings_problem(exc, flags)}", file=sys.stderr)
         return STARTUP_FAILED
     try:
         if args.command == "serve":
@@ -207,12 +227,14 @@ async def _prepare(database: Database, *, demo: bool) -> str | None:
     return None
 
 
-def _settings_problem(error: ValidationError) -> str:
-    """One line naming the first bad ``RUSTOK_*`` variable and what is wrong with it."""
+def _settings_problem(error: ValidationError, flags: dict[str, str]) -> str:
+    """One line naming the first bad setting, as the user gave it (the flag in ``flags``
+    for a field set by one, else its ``RUSTOK_*`` variable), and what is wrong with it."""
     first = error.errors()[0]
     field = ".".join(str(part) for part in first["loc"]) or "settings"
     variable = f"RUSTOK_{field.upper()}"
     value = os.environ.get(variable)
+    variable = flags.get(field, variable)
     # A URL may hold a password, a key is a secret: never echo those.
     secret = any(word in field for word in ("url", "key", "secret", "token", "password"))
     shown = f" (got {value!r})" if value is not None and not secret else ""
