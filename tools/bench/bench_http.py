@@ -8,8 +8,9 @@ limiter running at a limit no run reaches. The baselines and the peer run under 
 uvicorn worker with the options ``serve`` passes to uvicorn (`UVICORN_SETTINGS`: no
 access log, no server header, uvicorn's automatic loop and HTTP parser, which are uvloop
 and httptools with ``uvicorn[standard]``). Servers are pinned to one CPU while the load
-generator runs on another (when the machine has two); the ``--workers 2`` figure runs
-on both. Baselines, in the same run:
+generator runs on another (when the machine has two); the ``--workers 2`` figure and
+the one-worker figure beside it run unpinned, sharing both CPUs with the load generator.
+Baselines, in the same run:
 
 - bare FastAPI: one route returning a constant JSON object;
 - bare FastAPI plus a raw ``sqlite3`` point read (on the event loop) of a content node's
@@ -860,7 +861,7 @@ def _measure(
             runs: dict[str, list[Load]] = {target.name: [] for target in targets}
             writes: dict[str, list[Load]] = {"baseline": [], "confirm": []}
             mixed: dict[str, list[Load]] = {"baseline": [], "mixed": []}
-            sequential: dict[str, list[Load]] = {"baseline": [], "read": []}
+            sequential: dict[str, list[Load]] = {"baseline": [], "driver": [], "read": []}
             read_request = http_request("GET", path, headers)
             constant = http_request("GET", "/", {})
             for target in targets:
@@ -871,6 +872,7 @@ def _measure(
                     runs[target.name].append(target.run(SLICE, use_wrk, client_cpus))
                 for name, server, request in (
                     ("baseline", bare, constant),
+                    ("driver", driver, constant),
                     ("read", ours, read_request),
                 ):
                     in_turn = asyncio_load(
@@ -899,11 +901,19 @@ def _measure(
                         asyncio_load(ours.port, load, seconds=SLICE, connections=MIXED_CONNECTIONS)
                     )
                 )
-    # Two workers, as `serve --workers 2` runs them: both CPUs, shared with the client.
-    with serve(env, None, log, workers=2) as two:
-        two_workers = Target(read_name, two, path, tuple(headers.items()))
-        two_workers.run(WARM_UP, use_wrk, client_cpus)
-        two_loads = [two_workers.run(SLICE, use_wrk, client_cpus) for _ in range(ROUNDS)]
+    # Two workers, as `serve --workers 2` runs them, beside one worker placed the same way:
+    # neither pinned, both CPUs shared with the client.
+    spread: dict[int, list[Load]] = {1: [], 2: []}
+    with serve(env, None, log) as one, serve(env, None, log, workers=2) as two:
+        unpinned = {
+            count: Target(read_name, server, path, tuple(headers.items()))
+            for count, server in ((1, one), (2, two))
+        }
+        for target in unpinned.values():
+            target.run(WARM_UP, use_wrk, client_cpus)
+        for _ in range(ROUNDS):
+            for count, target in unpinned.items():
+                spread[count].append(target.run(SLICE, use_wrk, client_cpus))
     loads = {name: merge(results) for name, results in runs.items()}
     baseline, driver_load = loads.pop("baseline"), loads.pop("driver")
     peer_load = loads.pop("peer")
@@ -956,16 +966,27 @@ def _measure(
             one_bare.p99_ms,
         )
     )
+    one_driver = merge(sequential["driver"])
+    figures.append(
+        Figure(
+            BENCH,
+            f"{setup.name}: one keep-alive client reading in turn: p50 latency, beside the driver",
+            one_client.p50_ms,
+            "ms",
+            f"{setup.driver_name}, same client",
+            one_driver.p50_ms,
+        )
+    )
     bad[f"{setup.name} one client"] = one_client.bad
-    two_load = merge(two_loads)
+    two_load, one_load = merge(spread[2]), merge(spread[1])
     figures.append(
         Figure(
             BENCH,
             f"{setup.name}: the read under serve --workers 2: throughput ({two_load.client})",
             two_load.rps,
             "req/s",
-            "the same read, one worker",
-            read_load.rps,
+            "the same read, one worker, placed alike (not pinned)",
+            one_load.rps,
         )
     )
     bad[f"{setup.name} two workers"] = two_load.bad
