@@ -300,7 +300,7 @@ class RedisLink:
                 pass  # the ping says so once; subscribe again in a moment
             finally:
                 with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # typed from redis 8.2
             await asyncio.sleep(PING_INTERVAL)
 
 
