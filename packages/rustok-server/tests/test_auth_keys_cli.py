@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -14,8 +15,9 @@ import pytest
 from api_fixtures import CREATED_KEYS, KEYS, NODES, ServerFactory, auth, node_in, ok, secret_of
 
 from rustok_server import ServerContext, Tenant
-from rustok_server.auth import parse_key
+from rustok_server.auth import KeyDirectory, parse_key
 from rustok_server.cli import main
+from rustok_server.db import Database
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str]]:
@@ -118,3 +120,29 @@ def test_serve_prints_its_demo_key_and_never_logs_it(tmp_path: Path) -> None:
     assert [line for line in logged if key_id in line]  # the refusal is logged, by key id
     assert not [line for line in logged if secret in line or secret_of(wrong) in line]
     assert secret not in rest
+
+
+async def test_keys_list_shows_an_expired_key_as_expired(
+    database_url: str,
+    tenants: dict[str, Tenant],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RUSTOK_DATABASE_URL", database_url)
+    database = Database(database_url)
+    two_days_ago = datetime.now(UTC) - timedelta(days=2)
+    try:  # made two days ago, valid for one
+        old = KeyDirectory(database, clock=lambda: two_days_ago)
+        expired, token = await old.create("acme", ["orders:read"], expires_in=timedelta(days=1))
+        CREATED_KEYS.append(token)
+        current, token = await KeyDirectory(database).create(
+            "acme", ["orders:read"], expires_in=timedelta(days=1)
+        )
+        CREATED_KEYS.append(token)
+    finally:
+        await database.dispose()
+    status, listed = await asyncio.to_thread(_run, capsys, "keys", "list", "acme")
+    assert status == 0
+    states = {line.split()[0]: line.split()[1] for line in listed}
+    assert states[expired.id] == "expired"
+    assert states[current.id] == "active"

@@ -73,6 +73,29 @@ def test_json_config_writes_one_parsable_object_per_record() -> None:
     assert record["request_id"] == "-"  # written outside any request
 
 
+def test_json_records_carry_no_ansi_colour_copy_of_the_message() -> None:
+    formatters = logging_config("json", "info")["formatters"]
+    assert isinstance(formatters, dict)
+    options = dict(formatters["default"])
+    options.pop("()")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter(**options))
+    logger = logging.getLogger("rustok.test.colour")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:  # as uvicorn logs "Started server process [%d]"
+        logger.info("Started %s", "x", extra={"color_message": "Started \x1b[36m%s\x1b[0m"})
+    finally:
+        logger.removeHandler(handler)
+    line = stream.getvalue()
+    assert "\\u001b" not in line
+    assert "\x1b" not in line
+    record = json.loads(line)
+    assert "color_message" not in record
+    assert record["message"] == "Started x"
+
+
 def test_an_unknown_log_format_is_refused() -> None:
     with pytest.raises(ValueError, match="log format"):
         logging_config("xml", "info")  # type: ignore[arg-type]

@@ -93,6 +93,23 @@ def test_every_command_has_help(argv: list[str], capsys: pytest.CaptureFixture[s
     assert "usage: rustok-server" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["migrate"], "newest schema"),
+        (["keys", "list"], "Secrets are never shown"),
+        (["keys", "revoke"], "within a second"),
+        (["keys", "create"], "shown again"),
+    ],
+)
+def test_every_command_describes_itself_in_its_help(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main([*argv, "--help"])
+    assert says in " ".join(capsys.readouterr().out.split())
+
+
 def test_serve_in_a_fresh_directory_creates_database_and_demo_tenant(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUSTOK_")}
     with socket.socket() as sock:

@@ -116,7 +116,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--reload", action="store_true", help="restart when the code changes")
 
     commands.add_parser(
-        "migrate", help="migrate the database to the newest schema", description="Migrate."
+        "migrate",
+        help="migrate the database to the newest schema",
+        description="Create the database if there is none, and migrate it to the newest "
+        "schema (serve does this too before it starts).",
     )
 
     tenants = commands.add_parser("tenants", help="create, list, show or disable tenants")
@@ -153,10 +156,20 @@ def _parser() -> argparse.ArgumentParser:
     create_key.add_argument("--admin", action="store_true", help="a platform admin key")
     create_key.add_argument("--expires", type=_positive_int, metavar="DAYS", help="expiry")
     create_key.add_argument("--name", default="", help="a note of what the key is for")
-    list_keys = key_actions.add_parser("list", help="list keys (never their secrets)")
+    list_keys = key_actions.add_parser(
+        "list",
+        help="list keys (never their secrets)",
+        description="List a tenant's API keys, or the admin keys: id, state (active, "
+        "expired or revoked), scopes, expiry and last use. Secrets are never shown.",
+    )
     list_keys.add_argument("tenant", nargs="?", help="the tenant's UUID or slug")
     list_keys.add_argument("--admin", action="store_true", help="list the admin keys")
-    revoke = key_actions.add_parser("revoke", help="revoke a key (it stops within a second)")
+    revoke = key_actions.add_parser(
+        "revoke",
+        help="revoke a key (it stops within a second)",
+        description="Revoke an API key by its id; every serving process refuses it within "
+        "a second.",
+    )
     revoke.add_argument("key_id", help="the key's id (the part after rsk_)")
     return parser
 
@@ -422,10 +435,16 @@ async def _keys(database: Database, args: argparse.Namespace) -> int:
     tenant = None if args.admin else args.tenant
     if args.action == "list":
         keys = await directory.list(tenant)
+        now = directory.clock()
         for key in keys:
             until = key.expires_at.isoformat() if key.expires_at else "never"
             used = key.last_used_at.isoformat() if key.last_used_at else "never"
-            state = "revoked" if key.revoked_at else "active"
+            if key.revoked_at:
+                state = "revoked"
+            elif key.expires_at is not None and key.expires_at <= now:
+                state = "expired"
+            else:
+                state = "active"
             print(f"{key.id}  {state:<8} {' '.join(key.scopes):<50} expires {until}  used {used}")
         if not keys:
             print("no keys; create one with: rustok-server keys create SLUG --scope SCOPE")

@@ -110,11 +110,15 @@ def logging_config(fmt: LogFormat, level: str) -> dict[str, object]:
         raise ValueError(f"log format must be one of {LOG_FORMATS}, got {fmt!r}")
     formatter: dict[str, object]
     if fmt == "json":
+        from pythonjsonlogger.core import RESERVED_ATTRS
+
         formatter = {
             "()": "pythonjsonlogger.json.JsonFormatter",
             "fmt": _JSON_FIELDS,
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
             "timestamp": False,
+            # uvicorn adds `color_message`, its message again with ANSI colour codes.
+            "reserved_attrs": [*RESERVED_ATTRS, "color_message"],
         }
     else:
         formatter = {"format": _TEXT}
