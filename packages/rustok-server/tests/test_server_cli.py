@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -240,6 +241,44 @@ def test_a_bad_database_url_flag_is_named_as_the_flag(tmp_path: Path) -> None:
     assert len(lines) == 1, lines
     assert lines[0].startswith("rustok-server: --database-url: ")
     assert "hunter2" not in lines[0]
+
+
+def _command_fails(tmp_path: Path, *argv: str) -> list[str]:
+    """Run a command expecting exit status 2; the lines it wrote to stderr."""
+    done = subprocess.run(
+        [sys.executable, "-m", "rustok_server", *argv],
+        cwd=tmp_path,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    return done.stderr.splitlines()
+
+
+@pytest.mark.parametrize(
+    "argv", [["tenants", "list"], ["keys", "list", "--admin"], ["tenants", "show", "acme"]]
+)
+def test_a_command_without_a_database_says_so_and_creates_none(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    lines = _command_fails(tmp_path, *argv)
+    assert lines == [
+        f"rustok-server: no database at {tmp_path.resolve() / 'rustok.db'}: run "
+        "`rustok-server migrate` there, or set RUSTOK_DATABASE_URL (or --database-url)"
+    ]
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_command_on_a_database_never_migrated_says_to_migrate(tmp_path: Path) -> None:
+    sqlite3.connect(tmp_path / "rustok.db").close()  # an empty file, no tables
+    lines = _command_fails(tmp_path, "tenants", "list")
+    assert len(lines) == 1
+    assert lines[0].startswith("rustok-server: cannot use the database sqlite+aiosqlite:")
+    assert lines[0].endswith("it has no tables yet: run `rustok-server migrate`")
 
 
 def test_python_dash_m_rustok_server_is_the_same_command() -> None:

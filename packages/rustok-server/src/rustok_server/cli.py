@@ -193,12 +193,40 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_with_database(settings, _migrate))
             print(f"database migrated: {_describe(settings.database_url)}")
             return 0
+        missing = _missing_database(settings.database_url)
+        if missing is not None:
+            print(
+                f"rustok-server: no database at {missing}: run `rustok-server migrate` there, "
+                "or set RUSTOK_DATABASE_URL (or --database-url)",
+                file=sys.stderr,
+            )
+            return STARTUP_FAILED
         if args.command == "keys":
             return asyncio.run(_with_database(settings, lambda db: _keys(db, args)))
         return asyncio.run(_with_database(settings, lambda db: _tenants(db, args)))
     except RichError as exc:
         print(f"rustok-server: {exc.user_message or exc.message}", file=sys.stderr)
         return 1
+    except ModuleNotFoundError as exc:
+        print(f"rustok-server: the database driver {exc.name} is not installed", file=sys.stderr)
+        return STARTUP_FAILED
+    except (OSError, SQLAlchemyError) as exc:
+        reason = _reason(exc)
+        if "no such table" in reason or ("relation" in reason and "does not exist" in reason):
+            reason = "it has no tables yet: run `rustok-server migrate`"
+        described = _describe(settings.database_url)
+        print(f"rustok-server: cannot use the database {described}: {reason}", file=sys.stderr)
+        return STARTUP_FAILED
+
+
+def _missing_database(url: str) -> Path | None:
+    """The file of a SQLite ``url`` when it does not exist (commands other than `serve` and
+    `migrate` need a database and must not create an empty one), else ``None``."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(parsed.database).resolve()
+    return None if path.exists() else path
 
 
 async def _with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
