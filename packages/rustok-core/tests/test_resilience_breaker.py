@@ -723,6 +723,14 @@ def test_circuit_open_error_reads_like_a_rich_error_built_the_usual_way() -> Non
     assert "retry after 0.000 s" in str(error)
 
 
+def test_circuit_open_error_reads_as_one_sentence_with_its_retry_time() -> None:
+    error = CircuitOpenError("tenant-db", CircuitState.OPEN, 60.0)
+    assert str(error) == (
+        "circuit breaker 'tenant-db' is open and refused the call: the dependency it "
+        "protects failed repeatedly; retry after 60.000 s"
+    )
+
+
 def test_circuit_open_error_fluent_setters_touch_only_that_instance() -> None:
     first = CircuitOpenError("a", CircuitState.OPEN, 1.0).with_tenant("t1").with_field("k", 1)
     second = CircuitOpenError("a", CircuitState.OPEN, 1.0)

@@ -213,3 +213,7 @@ async def test_the_decorator_keeps_the_signature() -> None:
 def test_invalid_bulkhead_names_the_field(kwargs: dict[str, object], field: str) -> None:
     with pytest.raises(ValueError, match=field):
         Bulkhead(**kwargs)  # type: ignore[arg-type]  # testing bad input
+
+
+def test_bulkhead_full_error_names_its_retry_time() -> None:
+    assert "retry after 1.5 s," in str(BulkheadFullError("search", 4, 1.5))

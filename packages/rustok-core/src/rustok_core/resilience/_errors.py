@@ -68,14 +68,15 @@ class CircuitOpenError(RichError):
         self.retry_after = retry_after
 
     def __str__(self) -> str:
-        return f"{super().__str__()} (retry after {self.retry_after:.3f} s)"
+        return f"{super().__str__()}; retry after {self.retry_after:.3f} s"
 
 
 def rejection_message(breaker_name: str, state: CircuitState) -> str:
-    """The message of a `CircuitOpenError` (a breaker computes its own once)."""
+    """The message of a `CircuitOpenError` (a breaker computes its own once); its text
+    ends with the retry time."""
     return (
-        f"circuit breaker {breaker_name!r} is {state.value} and refused the call; "
-        "the dependency it protects failed repeatedly: retry after retry_after seconds"
+        f"circuit breaker {breaker_name!r} is {state.value} and refused the call: "
+        "the dependency it protects failed repeatedly"
     )
 
 
@@ -125,7 +126,7 @@ class BulkheadFullError(RichError):
         super().__init__(
             ErrorKind.EXTERNAL_SERVICE,
             f"bulkhead {bulkhead_name!r} refused the call: all {max_concurrent} slots are busy; "
-            "retry after retry_after seconds, or raise max_concurrent if the dependency can "
+            f"retry after {retry_after:g} s, or raise max_concurrent if the dependency can "
             "take more",
             user_message="The service is busy. Please retry later.",
         )
