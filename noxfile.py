@@ -204,6 +204,14 @@ def serve(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHONS[0])
+def cli(session: nox.Session) -> None:
+    """The `rustok-server` command of `nox -s serve`, on the same database (this folder's
+    `rustok.db`): `nox -s cli -- keys create demo --scope content:read`."""
+    _install_workspace(session, PACKAGES, editable=False)
+    session.run("rustok-server", *(session.posargs or ["--help"]))
+
+
+@nox.session(python=PYTHONS[0])
 def bench(session: nox.Session) -> None:
     """Every benchmark under tools/bench, one results file and one printed table.
 

@@ -150,6 +150,37 @@ def test_serve_in_a_fresh_directory_creates_database_and_demo_tenant(tmp_path: P
                 stream.close()
 
 
+def _banner(cwd: Path) -> list[str]:
+    """The banner of `serve --port 0` in ``cwd`` (everything it prints before serving)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rustok_server", "serve", "--port", "0"],
+        cwd=cwd,
+        env=_clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline()]
+        while "try: curl" not in lines[-1]:
+            lines.append(process.stdout.readline())
+            assert lines[-1], lines
+        return lines
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
+def test_serve_started_again_says_how_to_make_a_demo_key(tmp_path: Path) -> None:
+    first = _banner(tmp_path)
+    assert any("demo key" in line for line in first)
+    again = " ".join(_banner(tmp_path))
+    assert "demo key" not in again  # shown once
+    command = "rustok-server keys create demo --scope content:read --scope content:write"
+    assert command in again
+
+
 def _clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUSTOK_")}
     env.update(extra)

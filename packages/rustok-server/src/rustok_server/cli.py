@@ -368,6 +368,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             print(f"  {demo}", flush=True)
             print(f"  try: curl -H 'Authorization: Bearer {demo}' {url}/api/tenant", flush=True)
         else:
+            if settings.demo_tenant:  # the demo key was shown once, on the first start
+                print(
+                    f"  a key for '{DEMO_SLUG}': rustok-server keys create {DEMO_SLUG} "
+                    + " ".join(f"--scope {scope.value}" for scope in TENANT_SCOPES),
+                    flush=True,
+                )
             print(f"  try: curl {url}/health/ready", flush=True)
         config = uvicorn.Config(
             APP,
