@@ -44,7 +44,13 @@ async def test_the_type_of_every_problem_answers_200(
             assert problem["type"].startswith("/problems/"), problem
             page = await client.get(urljoin(server.url + problem["instance"], problem["type"]))
             assert page.status_code == 200, problem
-            assert page.json()["type"] == problem["type"]
+            explained = page.json()
+            assert explained["type"] == problem["type"]
+            # The page is about this problem: its status and title.
+            assert (explained["status"], explained["title"]) == (
+                problem["status"],
+                problem["title"],
+            ), problem
 
 
 async def test_every_problem_type_has_a_json_and_an_html_page_without_a_tenant(

@@ -2,8 +2,8 @@
 
 Every problem's ``type`` names one entry of `PROBLEM_TYPES`: the eleven error kinds of
 ``rustok_core.error`` (``validation``, ``not-found``, ...) and the HTTP-level refusals the
-server makes itself (``method-not-allowed``, ``payload-too-large``,
-``unsupported-media-type``, ``not-acceptable``); ``GET /problems/{name}``
+server makes itself (``method-not-allowed``, ``precondition-failed``,
+``payload-too-large``, ``unsupported-media-type``, ``not-acceptable``); ``GET /problems/{name}``
 (`rustok_server.http.problem_pages`) explains each one.
 
 By default ``type`` is the relative reference ``/problems/{name}``; RFC 9457 resolves it
@@ -77,8 +77,8 @@ PROBLEM_TYPES: Final[dict[str, ProblemType]] = {
         _kind(
             ErrorKind.CONFLICT,
             "The request conflicts with the resource's current state: a transition the "
-            "state does not allow (the problem names the allowed actions), a duplicate, a "
-            "concurrent change, or an If-Match naming another version (412).",
+            "state does not allow (the problem names the allowed actions), a duplicate, or "
+            "a concurrent change.",
             "Read the resource again and decide on its current state.",
         ),
         _kind(
@@ -119,6 +119,14 @@ PROBLEM_TYPES: Final[dict[str, ProblemType]] = {
             "Method not allowed",
             "The path exists but does not answer this method; Allow lists those it does.",
             "Use one of the methods in the Allow header.",
+        ),
+        ProblemType(
+            "precondition-failed",
+            412,
+            "Precondition failed",
+            "If-Match names another version than the resource has now (someone changed it "
+            "since it was read); nothing was changed. The ETag of a read names the version.",
+            "Read the resource again, decide on its current state, and retry with its ETag.",
         ),
         ProblemType(
             "payload-too-large",

@@ -90,6 +90,7 @@ def problem_type_base_of(scope: Scope | Request) -> str:
 _STATUS_TYPES: Final = {
     405: ("method-not-allowed", "METHOD_NOT_ALLOWED"),
     406: ("not-acceptable", "NOT_ACCEPTABLE"),
+    412: ("precondition-failed", "PRECONDITION_FAILED"),
     413: ("payload-too-large", "PAYLOAD_TOO_LARGE"),
     415: ("unsupported-media-type", "UNSUPPORTED_MEDIA_TYPE"),
 }
@@ -161,7 +162,7 @@ def _problem_for(
         elif exc.is_server_error:
             logger.error("request failed: %s", exc.to_log_dict(), exc_info=exc)
         problem = ProblemDetails.from_error(exc, instance=instance)
-        if problem.status in _STATUS_TYPES:  # a 413 is no kind's own status
+        if problem.status in _STATUS_TYPES:  # a 412 or a 413 is no kind's own status
             problem = _of_status_type(problem, problem.code)
         return problem
     if isinstance(exc, RequestValidationError):
