@@ -754,3 +754,41 @@ def test_a_listener_may_control_the_breaker_from_the_sync_path(clock: ManualCloc
         breaker.call_sync(broken)
     assert state_of(breaker) is CircuitState.CLOSED
     assert breaker.stats().state_transitions == 2
+
+
+def _plain() -> int:
+    return 1
+
+
+@pytest.mark.parametrize("mode", ["consecutive", "count window"])
+async def test_a_plain_function_is_refused_with_a_type_error_never_counted_as_a_failure(
+    mode: str,
+) -> None:
+    config = (
+        CircuitBreakerConfig(failure_threshold=1)
+        if mode == "consecutive"
+        else CircuitBreakerConfig(
+            failure_rate_threshold=0.5, sliding_window_type="count", minimum_calls=1
+        )
+    )
+    breaker = CircuitBreaker("misused", config)
+    for _ in range(3):
+        with pytest.raises(TypeError, match="pass an async function, or call a plain function"):
+            await breaker.call(_plain)  # type: ignore[arg-type]  # the misuse under test
+    stats = breaker.stats()
+    assert (stats.state, stats.total_failures, stats.total_successes) == (
+        CircuitState.CLOSED,
+        0,
+        0,
+    )
+    assert breaker.call_sync(_plain) == 1  # the sync API takes it
+
+
+async def test_a_callable_returning_a_coroutine_is_awaited() -> None:
+    breaker = CircuitBreaker("lambda")
+
+    async def answer() -> int:
+        return 42
+
+    assert await breaker.call(lambda: answer()) == 42
+    assert breaker.stats().total_successes == 1

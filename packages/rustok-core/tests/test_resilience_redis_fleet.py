@@ -105,6 +105,27 @@ async def test_a_closed_call_costs_one_round_trip_and_an_open_rejection_none(
     client.close()
 
 
+def _plain() -> str:
+    return "ok"
+
+
+async def test_a_plain_function_is_refused_and_the_fleet_counts_no_failure(
+    redis_url: str, namespace: str
+) -> None:
+    clock = ManualClock(start=0.0)
+    breaker = CircuitBreaker(
+        "db",
+        CircuitBreakerConfig(failure_threshold=1, timeout=30.0),
+        storage=redis_storage(redis_url, namespace=namespace, clock=clock),
+        clock=clock,
+    )
+    with pytest.raises(TypeError, match="call_sync"):
+        await breaker.call(_plain)  # type: ignore[arg-type]  # the misuse under test
+    assert state_of(breaker) is CircuitState.CLOSED  # one failure would have opened it
+    assert breaker.stats().total_failures == 0
+    assert await breaker.call(succeed) == "ok"
+
+
 async def test_a_breaker_whose_clock_runs_ahead_waits_out_the_fleets_open_window_locally(
     redis_url: str, namespace: str
 ) -> None:

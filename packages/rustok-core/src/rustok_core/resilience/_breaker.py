@@ -25,6 +25,7 @@ adds around it:
 from __future__ import annotations
 
 import enum
+import inspect
 import logging
 import math
 import threading
@@ -64,6 +65,23 @@ Clock = Callable[[], float]
 """A source of monotonic time in seconds (``time.monotonic`` unless a test controls it)."""
 
 logger = logging.getLogger("rustok.resilience")
+
+_NOTHING: Final = object()
+"""What a call's function has returned before it returned anything."""
+
+
+class _NotAwaitedError(BaseException):
+    """The outcome of a call whose function returned nothing awaitable: like an
+    interrupted call, neither a success nor a failure of the dependency."""
+
+
+def _not_awaitable(fn: Callable[..., object], returned: object) -> TypeError:
+    name = getattr(fn, "__qualname__", None) or repr(fn)
+    return TypeError(
+        f"CircuitBreaker.call awaits what {name} returns, but it returned a "
+        f"{type(returned).__name__}, which is not awaitable: pass an async function, or call "
+        "a plain function with call_sync"
+    )
 
 
 class CircuitState(enum.Enum):
@@ -537,10 +555,15 @@ class CircuitBreaker:
             )
         else:
             epoch = self._admit()
+        returned: object = _NOTHING
         if self._window is None:
             try:
-                result = await fn(*args, **kwargs)
+                returned = awaitable = fn(*args, **kwargs)
+                result = await awaitable
             except Exception as exc:
+                if returned is not _NOTHING and not inspect.isawaitable(returned):
+                    self._record_interrupted(epoch)  # a misuse, not the dependency's failure
+                    raise _not_awaitable(fn, returned) from None
                 self._record_error(exc, epoch)
                 raise
             except BaseException:
@@ -554,8 +577,12 @@ class CircuitBreaker:
         timed = self._timed
         start = self._clock() if timed else 0.0
         try:
-            result = await fn(*args, **kwargs)
+            returned = awaitable = fn(*args, **kwargs)
+            result = await awaitable
         except Exception as exc:
+            if returned is not _NOTHING and not inspect.isawaitable(returned):
+                self._record_interrupted(epoch)
+                raise _not_awaitable(fn, returned) from None
             self._record_windowed_error(exc, self._clock() - start if timed else 0.0, epoch)
             raise
         except BaseException:
@@ -912,9 +939,14 @@ class CircuitBreaker:
         admitted = self._fleet_admit()
         clock = self._clock
         start = clock()
+        returned: object = _NOTHING
         try:
-            result = await fn(*args, **kwargs)
+            returned = awaitable = fn(*args, **kwargs)
+            result = await awaitable
         except BaseException as exc:
+            if returned is not _NOTHING and not inspect.isawaitable(returned):
+                self._fleet_outcome(admitted, _NotAwaitedError(), clock() - start)
+                raise _not_awaitable(fn, returned) from None
             self._fleet_outcome(admitted, exc, clock() - start)
             raise
         self._fleet_outcome(admitted, None, clock() - start)
