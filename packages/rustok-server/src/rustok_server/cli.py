@@ -186,9 +186,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         flags = {"database_url": "--database-url"} if args.database_url else {}
         print(f"rustok-server: {_settings_problem(exc, flags)}", file=sys.stderr)
         return STARTUP_FAILED
-    try:
-        if args.command == "serve":
+    if args.command == "serve":
+        try:
             return _serve(settings, args)
+        except RichError as exc:
+            return _refused(exc)
+    try:
         if args.command == "migrate":
             asyncio.run(_with_database(settings, _migrate))
             print(f"database migrated: {_describe(settings.database_url)}")
@@ -205,8 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_with_database(settings, lambda db: _keys(db, args)))
         return asyncio.run(_with_database(settings, lambda db: _tenants(db, args)))
     except RichError as exc:
-        print(f"rustok-server: {exc.user_message or exc.message}", file=sys.stderr)
-        return 1
+        return _refused(exc)
     except ModuleNotFoundError as exc:
         print(f"rustok-server: the database driver {exc.name} is not installed", file=sys.stderr)
         return STARTUP_FAILED
@@ -217,6 +219,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         described = _describe(settings.database_url)
         print(f"rustok-server: cannot use the database {described}: {reason}", file=sys.stderr)
         return STARTUP_FAILED
+
+
+def _refused(error: RichError) -> int:
+    print(f"rustok-server: {error.user_message or error.message}", file=sys.stderr)
+    return 1
 
 
 def _missing_database(url: str) -> Path | None:
