@@ -322,3 +322,42 @@ def test_python_dash_m_rustok_server_is_the_same_command() -> None:
     )
     assert done.returncode == 0
     assert done.stdout.strip() == f"rustok-server {__version__}"
+
+
+@pytest.fixture
+def empty_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The current folder is an empty one, and no RUSTOK_* variable is set."""
+    for name in [name for name in os.environ if name.startswith("RUSTOK_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_in_process_a_command_without_a_database_exits_2(
+    empty_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["keys", "list", "--admin"]) == 2
+    assert "no database at " in capsys.readouterr().err
+    assert not list(empty_folder.iterdir())
+
+
+def test_in_process_a_database_never_migrated_is_named(
+    empty_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sqlite3.connect(empty_folder / "rustok.db").close()
+    assert main(["tenants", "list"]) == 2
+    assert capsys.readouterr().err.strip().endswith("run `rustok-server migrate`")
+
+
+def test_in_process_a_bad_flag_is_one_line(
+    empty_folder: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--port", "99999"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    monkeypatch.setenv("RUSTOK_DATABASE_URL", "")  # main() sets it from the flag; undone after
+    assert main(["--database-url", "mysql://u:hunter2@db/x", "migrate"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rustok-server: --database-url: ")
+    assert "hunter2" not in err
