@@ -187,10 +187,11 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _serve_fails(tmp_path: Path, *args: str, **env: str) -> list[str]:
-    """Run `serve` expecting it to refuse to start; the lines it wrote to stderr."""
+def _command_fails(tmp_path: Path, *argv: str, **env: str) -> list[str]:
+    """Run a command expecting exit status 2 (it refused to start); the lines it wrote to
+    stderr."""
     done = subprocess.run(
-        [sys.executable, "-m", "rustok_server", "serve", *args],
+        [sys.executable, "-m", "rustok_server", *argv],
         cwd=tmp_path,
         env=_clean_env(**env),
         capture_output=True,
@@ -201,6 +202,11 @@ def _serve_fails(tmp_path: Path, *args: str, **env: str) -> list[str]:
     assert done.returncode == 2, done.stderr
     assert done.stdout == ""
     return done.stderr.splitlines()
+
+
+def _serve_fails(tmp_path: Path, *args: str, **env: str) -> list[str]:
+    """Run `serve` expecting it to refuse to start; the lines it wrote to stderr."""
+    return _command_fails(tmp_path, "serve", *args, **env)
 
 
 def test_serve_on_a_busy_port_says_so_in_one_line_and_exits_2(tmp_path: Path) -> None:
@@ -257,37 +263,10 @@ def test_a_bad_flag_value_is_named_in_one_line_and_exits_2(
 
 
 def test_a_bad_database_url_flag_is_named_as_the_flag(tmp_path: Path) -> None:
-    url = "mysql://u:hunter2@db/x"
-    done = subprocess.run(
-        [sys.executable, "-m", "rustok_server", "--database-url", url, "serve"],
-        cwd=tmp_path,
-        env=_clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 2
-    lines = done.stderr.splitlines()
+    lines = _command_fails(tmp_path, "--database-url", "mysql://u:hunter2@db/x", "serve")
     assert len(lines) == 1, lines
     assert lines[0].startswith("rustok-server: --database-url: ")
     assert "hunter2" not in lines[0]
-
-
-def _command_fails(tmp_path: Path, *argv: str) -> list[str]:
-    """Run a command expecting exit status 2; the lines it wrote to stderr."""
-    done = subprocess.run(
-        [sys.executable, "-m", "rustok_server", *argv],
-        cwd=tmp_path,
-        env=_clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 2, done.stderr
-    assert done.stdout == ""
-    return done.stderr.splitlines()
 
 
 @pytest.mark.parametrize(
