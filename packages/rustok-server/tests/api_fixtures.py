@@ -4,10 +4,14 @@ entities walked to a given state over HTTP."""
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,6 +27,33 @@ from rustok_server.http.problem_types import PROBLEM_TYPES
 from rustok_server.testing import LiveServer
 
 ServerFactory = Callable[..., LiveServer]
+
+
+def clean_env(**variables: str) -> dict[str, str]:
+    """This run's environment without any ``RUSTOK_*`` variable, plus ``variables``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUSTOK_")}
+    env.update(variables)
+    return env
+
+
+def start_serve(
+    cwd: Path,
+    *args: str,
+    variables: dict[str, str] | None = None,
+    stderr: int = subprocess.PIPE,
+) -> subprocess.Popen[str]:
+    """``python -m rustok_server serve ARGS`` in ``cwd``, as a user starts it: with none of
+    this run's ``RUSTOK_*`` variables but ``variables``; stdout (and stderr) piped, as text."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "rustok_server", "serve", *args],
+        cwd=cwd,
+        env=clean_env(**(variables or {})),
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+    )
+
+
 Json = dict[str, Any]
 NODES = "/api/content/nodes"
 ORDERS = "/api/commerce/orders"

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from api_fixtures import CREATED_KEYS, KEYS, NODES, ServerFactory, auth, node_in, ok, secret_of
+from api_fixtures import (
+    CREATED_KEYS,
+    KEYS,
+    NODES,
+    ServerFactory,
+    auth,
+    node_in,
+    ok,
+    secret_of,
+    start_serve,
+)
 
 from rustok_server import ServerContext, Tenant
 from rustok_server.auth import KeyDirectory, parse_key
@@ -78,18 +85,10 @@ def test_serve_prints_its_demo_key_and_never_logs_it(tmp_path: Path) -> None:
     """The demo key ``serve`` makes (in another process, out of reach of this run's log
     capture): its secret is printed with the banner only (the key, and the curl line using
     it), and its server's log, which records the requests made with it, never shows it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUSTOK_")}
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rustok_server", "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_serve(tmp_path, "--port", str(port))
     logged: list[str] = []
     try:
         assert process.stdout is not None

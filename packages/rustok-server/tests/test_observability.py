@@ -6,10 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
 import socket
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +14,7 @@ from typing import IO
 
 import httpx
 import pytest
-from api_fixtures import ServerFactory, auth, client_for, node_in, order_in
+from api_fixtures import ServerFactory, auth, client_for, node_in, order_in, start_serve
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from pythonjsonlogger.json import JsonFormatter
@@ -131,19 +128,16 @@ class ServerLog:
 def two_workers(tmp_path: Path) -> Iterator[tuple[str, str, ServerLog]]:
     """`serve --workers 2 --metrics-port P` with JSON logs: app URL, metrics URL, its log."""
     metrics_port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUSTOK_")}
-    env["RUSTOK_LOG_FORMAT"] = "json"
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "rustok_server", "serve", "--port", "0", "--workers", "2",
-            "--metrics-port", str(metrics_port),
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
+    process = start_serve(
+        tmp_path,
+        "--port",
+        "0",
+        "--workers",
+        "2",
+        "--metrics-port",
+        str(metrics_port),
+        variables={"RUSTOK_LOG_FORMAT": "json"},
+    )
     log: ServerLog | None = None
     try:
         assert process.stdout is not None

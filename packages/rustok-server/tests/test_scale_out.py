@@ -15,7 +15,6 @@ import functools
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -32,6 +31,7 @@ from api_fixtures import (
     auth,
     create_keys,
     create_postgres_database,
+    start_serve,
 )
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, text
@@ -67,16 +67,8 @@ class Served:
     """One ``python -m rustok_server serve --port 0`` process, its output kept in memory."""
 
     def __init__(self, cwd: Path, settings: dict[str, str]) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RUSTOK_")}
-        env.update({f"RUSTOK_{name.upper()}": value for name, value in settings.items()})
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "rustok_server", "serve", "--port", "0"],
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        variables = {f"RUSTOK_{name.upper()}": value for name, value in settings.items()}
+        self.process = start_serve(cwd, "--port", "0", variables=variables)
         self.out: list[str] = []
         self.err: list[str] = []
         self.url = ""

@@ -13,12 +13,12 @@ import ctypes
 import os
 import re
 import socket
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from api_fixtures import start_serve
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="reads another process's socket (Linux only)"
@@ -90,16 +90,7 @@ def test_every_served_connection_is_tcp_with_nagle_off(
     tmp_path: Path, host: str, workers: int
 ) -> None:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUSTOK_")}
-    command = [sys.executable, "-m", "rustok_server", "serve", "--host", host, "--port", "0"]
-    process = subprocess.Popen(
-        [*command, "--workers", str(workers)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_serve(tmp_path, "--host", host, "--port", "0", "--workers", str(workers))
     try:
         assert process.stdout is not None
         assert process.stderr is not None

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from api_fixtures import clean_env, start_serve
 
 from rustok_server import __version__
 from rustok_server.cli import main
@@ -112,18 +113,10 @@ def test_every_command_describes_itself_in_its_help(
 
 
 def test_serve_in_a_fresh_directory_creates_database_and_demo_tenant(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUSTOK_")}
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rustok_server", "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_serve(tmp_path, "--port", str(port))
     try:
         assert process.stdout is not None
         assert process.stderr is not None
@@ -152,14 +145,7 @@ def test_serve_in_a_fresh_directory_creates_database_and_demo_tenant(tmp_path: P
 
 def _banner(cwd: Path) -> list[str]:
     """The banner of `serve --port 0` in ``cwd`` (everything it prints before serving)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rustok_server", "serve", "--port", "0"],
-        cwd=cwd,
-        env=_clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    process = start_serve(cwd, "--port", "0", stderr=subprocess.DEVNULL)
     try:
         assert process.stdout is not None
         lines = [process.stdout.readline()]
@@ -181,19 +167,13 @@ def test_serve_started_again_says_how_to_make_a_demo_key(tmp_path: Path) -> None
     assert command in again
 
 
-def _clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUSTOK_")}
-    env.update(extra)
-    return env
-
-
 def _command_fails(tmp_path: Path, *argv: str, **env: str) -> list[str]:
     """Run a command expecting exit status 2 (it refused to start); the lines it wrote to
     stderr."""
     done = subprocess.run(
         [sys.executable, "-m", "rustok_server", *argv],
         cwd=tmp_path,
-        env=_clean_env(**env),
+        env=clean_env(**env),
         capture_output=True,
         text=True,
         timeout=60,
