@@ -990,6 +990,7 @@ def _measure(
         )
     )
     bad[f"{setup.name} two workers"] = two_load.bad
+    bad[f"{setup.name} one worker, unpinned"] = one_load.bad
     confirm_load = merge(writes["confirm"])
     figures += _figures(
         f"{setup.name}: order confirm, POST .../{{id}}/confirm, {CONNECTIONS} connections",
