@@ -307,6 +307,14 @@ def _breaker_figures(client: httpx.Client, admin: dict[str, str]) -> dict[str, f
     return figures
 
 
+async def _count_a_change(database_url: str) -> None:
+    database = Database(database_url)
+    try:
+        await KeyDirectory(database).bump()
+    finally:
+        await database.dispose()
+
+
 def _cached_tenants(client: httpx.Client, admin: dict[str, str]) -> int:
     """How many entries the process's tenant cache holds (admin readiness details, which
     an admin key gets whether the database answers or not)."""
@@ -315,14 +323,19 @@ def _cached_tenants(client: httpx.Client, admin: dict[str, str]) -> int:
     return int(body["tenant_cache"]["entries"])
 
 
-def _until_changes_applied(clients: list[httpx.Client], admin: dict[str, str]) -> None:
+def _until_changes_applied(
+    clients: list[httpx.Client], admin: dict[str, str], database_url: str
+) -> None:
     """Until every process has applied the changes committed before this call: each is
-    asked for an unknown tenant (a negative entry in its tenant cache), which is dropped
-    when the process next reads the change counter (it moved: the caller just made a
-    change) and finds every change committed until then."""
+    asked for an unknown tenant (a negative entry in its tenant cache); then one more
+    change is counted, after those entries exist, so every process drops its entry when
+    it next hears of a change, having read every change committed until then. (Relying on
+    the caller's own change raced: a process that had applied it before the request kept
+    its negative entry.)"""
     for client in clients:
         response = client.get("/health/ready", headers={"X-Tenant-ID": "nobody"})
         assert response.status_code == 404, response.text
+    asyncio.run(_count_a_change(database_url))
     deadline = time.monotonic() + BOUND
     on_each(clients, lambda c: _cached_tenants(c, admin) == 0, deadline, "changes applied")
 
@@ -337,7 +350,7 @@ def test_the_breaker_opened_by_a_frozen_postgresql_in_one_process_rejects_in_the
     admin = bearer(fleet.keys["admin"])
     slug = f"frozen-{uuid.uuid4().hex[:8]}"
     warm, cold = asyncio.run(_tenant_with_keys(fleet.database_url, slug))
-    _until_changes_applied(fleet.http, admin)  # and nothing changes from here on
+    _until_changes_applied(fleet.http, admin, fleet.database_url)  # nothing changes after
     for client in fleet.http:  # the warm key and its tenant cached; the cold key never seen
         assert client.get("/api/tenant", headers=bearer(warm)).status_code == 200
     before = [_breaker_figures(client, admin) for client in fleet.http]
