@@ -19,9 +19,11 @@ from rustok_core.resilience import (
     CircuitBreakerConfig,
     CircuitOpenError,
     CircuitState,
+    CircuitStorage,
     Event,
     StateChange,
 )
+from rustok_core.resilience._pybreaker import pybreaker
 from rustok_core.testing import ManualClock
 
 
@@ -668,6 +670,13 @@ async def test_call_keeps_the_return_type(clock: ManualClock) -> None:
         ("half_open_max_requests", 0),
         ("timeout", -0.5),
         ("timeout", float("nan")),
+        ("max_timeout", -1.0),
+        ("max_timeout", float("nan")),
+        ("max_timeout", 59.0),  # below the default timeout, 60 s
+        ("timeout_multiplier", 0.5),
+        ("timeout_multiplier", float("nan")),
+        ("timeout_multiplier", float("inf")),
+        ("timeout_multiplier", True),
     ],
 )
 def test_invalid_config_names_the_field(field: str, value: float) -> None:
@@ -792,3 +801,229 @@ async def test_a_callable_returning_a_coroutine_is_awaited() -> None:
 
     assert await breaker.call(lambda: answer()) == 42
     assert breaker.stats().total_successes == 1
+
+
+# -- a growing open duration (max_timeout) -----------------------------------------
+
+
+def growing(
+    clock: ManualClock,
+    *,
+    timeout: float = 1.0,
+    max_timeout: float | None = 10.0,
+    multiplier: float = 2.0,
+    successes: int = 1,
+    storage: CircuitStorage | None = None,
+) -> CircuitBreaker:
+    config = CircuitBreakerConfig(
+        failure_threshold=1,
+        success_threshold=successes,
+        timeout=timeout,
+        half_open_max_requests=1,
+        max_timeout=max_timeout,
+        timeout_multiplier=multiplier,
+    )
+    return CircuitBreaker("growing", config, clock=clock, storage=storage)
+
+
+async def refused_for(breaker: CircuitBreaker) -> float:
+    """The ``retry_after`` of the error an open breaker refuses a call with."""
+    with pytest.raises(CircuitOpenError) as refused:
+        await breaker.call(succeed)
+    return refused.value.retry_after
+
+
+async def failed_trial(breaker: CircuitBreaker, clock: ManualClock) -> None:
+    """Wait out the open duration, then fail the trial call: the breaker opens again."""
+    clock.advance(breaker.retry_after)
+    with pytest.raises(Boom):
+        await breaker.call(fail)
+    assert state_of(breaker) is CircuitState.OPEN
+
+
+async def test_each_reopening_without_a_close_doubles_the_open_duration_up_to_max_timeout(
+    clock: ManualClock,
+) -> None:
+    breaker = growing(clock, timeout=1.0, max_timeout=10.0)
+    assert breaker.stats().open_duration == 1.0
+    await trip(breaker)
+    durations = [breaker.retry_after]
+    for _ in range(5):
+        await failed_trial(breaker, clock)
+        durations.append(breaker.retry_after)
+    assert durations == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    assert breaker.stats().open_duration == 10.0
+    clock.advance(9.5)  # the state change happens once: the open window is not re-read
+    assert await refused_for(breaker) == 0.5
+    clock.advance(0.5)
+    with pytest.raises(Boom):
+        await breaker.call(fail)
+
+
+async def test_the_multiplier_sets_the_growth(clock: ManualClock) -> None:
+    breaker = growing(clock, timeout=2.0, max_timeout=100.0, multiplier=3.0)
+    await trip(breaker)
+    durations = [await refused_for(breaker)]
+    for _ in range(4):
+        await failed_trial(breaker, clock)
+        durations.append(await refused_for(breaker))
+    assert durations == [2.0, 6.0, 18.0, 54.0, 100.0]
+
+
+async def test_recovered_trials_close_and_the_next_opening_lasts_timeout_again(
+    clock: ManualClock,
+) -> None:
+    breaker = growing(clock, successes=2)
+    await trip(breaker)
+    await failed_trial(breaker, clock)
+    await failed_trial(breaker, clock)
+    assert breaker.retry_after == 4.0
+    clock.advance(4.0)
+    await breaker.call(succeed)
+    assert state_of(breaker) is CircuitState.HALF_OPEN
+    assert breaker.stats().open_duration == 4.0  # the opening its trials are testing
+    await breaker.call(succeed)
+    assert state_of(breaker) is CircuitState.CLOSED
+    assert breaker.stats().open_duration == 1.0  # what the next opening will last
+    await trip(breaker)
+    assert breaker.retry_after == 1.0
+    await failed_trial(breaker, clock)
+    assert breaker.retry_after == 2.0
+
+
+async def test_close_and_reset_start_again_from_timeout(clock: ManualClock) -> None:
+    breaker = growing(clock)
+    await trip(breaker)
+    await failed_trial(breaker, clock)
+    assert breaker.retry_after == 2.0
+    breaker.close()
+    await trip(breaker)
+    assert breaker.retry_after == 1.0
+    await failed_trial(breaker, clock)
+    await failed_trial(breaker, clock)
+    assert breaker.retry_after == 4.0
+    breaker.reset()
+    breaker.open()
+    assert breaker.retry_after == 1.0
+
+
+async def test_a_manual_open_counts_as_an_opening(clock: ManualClock) -> None:
+    breaker = growing(clock, successes=2)
+    breaker.open()
+    assert breaker.retry_after == 1.0
+    clock.advance(1.0)
+    await breaker.call(succeed)  # a trial: half-open, one success of two
+    assert state_of(breaker) is CircuitState.HALF_OPEN
+    breaker.open()  # maintenance while half-open: a second opening in a row
+    assert breaker.retry_after == 2.0
+    clock.advance(0.5)
+    breaker.open()  # already open: no new opening, the window is neither stretched nor grown
+    assert breaker.retry_after == 1.5
+    await failed_trial(breaker, clock)
+    assert breaker.retry_after == 4.0
+
+
+def test_the_sync_path_grows_the_open_duration_too(clock: ManualClock) -> None:
+    breaker = growing(clock)
+
+    def down() -> int:
+        raise Boom("down")
+
+    durations = []
+    for _ in range(3):
+        clock.advance(breaker.retry_after)
+        with pytest.raises(Boom):
+            breaker.call_sync(down)
+        durations.append(breaker.retry_after)
+        with pytest.raises(CircuitOpenError) as refused:
+            breaker.call_sync(down)
+        assert refused.value.retry_after == durations[-1]
+    assert durations == [1.0, 2.0, 4.0]
+
+
+async def test_without_max_timeout_every_opening_lasts_timeout(clock: ManualClock) -> None:
+    breaker = growing(clock, timeout=3.0, max_timeout=None, multiplier=5.0)
+    await trip(breaker)
+    durations = [await refused_for(breaker)]
+    for _ in range(4):
+        await failed_trial(breaker, clock)
+        durations.append(await refused_for(breaker))
+    breaker.open()
+    assert durations == [3.0] * 5
+    assert breaker.stats().open_duration == 3.0
+
+
+async def test_a_rate_based_breaker_reopening_from_its_trials_grows_too(
+    clock: ManualClock,
+) -> None:
+    config = CircuitBreakerConfig(
+        failure_rate_threshold=0.5,
+        sliding_window_size=2,
+        minimum_calls=2,
+        half_open_max_requests=1,
+        timeout=1.0,
+        max_timeout=3.0,
+    )
+    breaker = CircuitBreaker("rated", config, clock=clock)
+    await trip(breaker)
+    assert breaker.retry_after == 1.0
+    await failed_trial(breaker, clock)
+    assert breaker.retry_after == 2.0
+    await failed_trial(breaker, clock)
+    assert breaker.retry_after == 3.0  # 4 s, capped
+    clock.advance(3.0)
+    await breaker.call(succeed)  # the one trial succeeds: closed
+    assert state_of(breaker) is CircuitState.CLOSED
+    await trip(breaker)
+    assert breaker.retry_after == 1.0
+
+
+def test_growth_settings_are_checked_with_a_clear_message() -> None:
+    with pytest.raises(ValueError, match=r"max_timeout must be >= timeout \(30.0 s\)"):
+        CircuitBreakerConfig(timeout=30.0, max_timeout=10.0)
+    with pytest.raises(ValueError, match="timeout_multiplier must be a finite number >= 1"):
+        CircuitBreakerConfig(max_timeout=120.0, timeout_multiplier=0.9)
+    config = CircuitBreakerConfig(timeout=30.0, max_timeout=30.0, timeout_multiplier=1)
+    assert (config.max_timeout, config.timeout_multiplier) == (30.0, 1)
+    defaults = CircuitBreakerConfig()
+    assert (defaults.max_timeout, defaults.timeout_multiplier) == (None, 2.0)
+    # The new fields come last: positional construction is unchanged.
+    assert CircuitBreakerConfig(5, 2, 60.0) == CircuitBreakerConfig()
+
+
+async def test_an_uncapped_growth_that_overflows_a_float_lasts_for_ever(
+    clock: ManualClock,
+) -> None:
+    breaker = growing(clock, timeout=1.0, max_timeout=float("inf"), multiplier=1e300)
+    await trip(breaker)
+    await failed_trial(breaker, clock)
+    assert breaker.retry_after == pytest.approx(1e300)
+    await failed_trial(breaker, clock)  # 1e300 ** 2 is beyond a float
+    assert breaker.retry_after == float("inf")
+
+
+async def test_with_a_shared_pybreaker_storage_each_process_counts_the_openings_it_saw(
+    clock: ManualClock,
+) -> None:
+    shared = pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
+    a, b = (growing(clock, successes=2, storage=CircuitStorage(shared, shared=True)) for _ in "ab")
+    await trip(a)
+    assert state_of(b) is CircuitState.OPEN
+    assert b.retry_after == pytest.approx(1.0, abs=0.5)  # opened_at is pybreaker's wall clock
+    clock.advance(1.0)
+    await a.call(succeed)  # a trial
+    assert state_of(b) is CircuitState.HALF_OPEN
+    with pytest.raises(Boom):
+        await a.call(fail)  # a failed trial: the second opening in a row
+    assert a.retry_after == 2.0
+    assert state_of(b) is CircuitState.OPEN
+    assert b.retry_after == pytest.approx(2.0, abs=0.5)
+    assert b.stats().open_duration == 2.0
+
+
+async def test_a_zero_timeout_does_not_grow(clock: ManualClock) -> None:
+    breaker = growing(clock, timeout=0.0, max_timeout=5.0)
+    await trip(breaker)
+    await failed_trial(breaker, clock)
+    await failed_trial(breaker, clock)
+    assert breaker.stats().open_duration == 0.0

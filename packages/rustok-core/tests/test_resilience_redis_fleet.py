@@ -371,6 +371,141 @@ def test_three_processes_send_at_most_the_trial_budget_per_half_open_period(
     assert calls <= 2 * len(probes) + 3 * 3 * (len(probes) + 1), (calls, probes)
 
 
+# -- a growing open duration (max_timeout) ---------------------------------------------
+
+
+def growing_pair(
+    redis_url: str, namespace: str, clock: ManualClock, **config: Any
+) -> tuple[CircuitBreaker, CircuitBreaker]:
+    """Two breakers ("processes") on one circuit: 1 failure opens, 1 s then doubling to 5 s."""
+    settings: dict[str, Any] = {
+        "failure_threshold": 1, "success_threshold": 1, "half_open_max_requests": 1,
+        "timeout": 1.0, "max_timeout": 5.0,
+    }  # fmt: skip
+    settings.update(config)
+    a, b = (
+        CircuitBreaker(
+            "db", CircuitBreakerConfig(**settings),
+            storage=redis_storage(redis_url, namespace=namespace, clock=clock), clock=clock,
+        )
+        for _ in range(2)
+    )  # fmt: skip
+    return a, b
+
+
+def opens_in(redis_url: str, namespace: str) -> int:
+    client = redis.Redis.from_url(redis_url)
+    opens = client.hget(hash_key(namespace), "opens")
+    client.close()
+    return int(opens or 0)
+
+
+async def refused_for(breaker: CircuitBreaker) -> float:
+    with pytest.raises(CircuitOpenError) as refused:
+        await breaker.call(succeed)
+    assert refused.value.state is CircuitState.OPEN
+    return refused.value.retry_after
+
+
+async def test_every_process_waits_out_the_fleets_grown_open_duration(
+    redis_url: str, namespace: str
+) -> None:
+    clock = ManualClock(start=0.0)
+    a, b = growing_pair(redis_url, namespace, clock)
+    with pytest.raises(Down):
+        await a.call(fail)
+    assert (a.retry_after, opens_in(redis_url, namespace)) == (1.0, 1)
+    clock.advance(0.25)  # b's last reply (closed) is too old to admit on: it asks the fleet
+    assert await refused_for(b) == 0.75
+    durations = [1.0]
+    for failing, other in [(b, a), (a, b), (b, a)]:
+        clock.advance(durations[-1])
+        with pytest.raises(Down):
+            await failing.call(fail)  # the trial fails: opened again, for longer
+        durations.append(failing.retry_after)
+        # The other process's own window is over, but the fleet's is not: it waits
+        # out the fleet's duration (one round trip), then refuses locally.
+        assert await refused_for(other) == durations[-1]
+        assert other.retry_after == durations[-1]
+        assert other.stats().open_duration == durations[-1]
+    assert durations == [1.0, 2.0, 4.0, 5.0]  # 8 s, capped at max_timeout
+    assert opens_in(redis_url, namespace) == 4
+    clock.advance(4.5)
+    assert await refused_for(a) == 0.5
+    clock.advance(0.5)
+    assert await a.call(succeed) == "ok"  # the trial succeeds: closed for the fleet
+    assert state_of(a) is CircuitState.CLOSED
+    assert opens_in(redis_url, namespace) == 0
+    clock.advance(1.0)  # b's last reply is old: its next call asks the fleet
+    with pytest.raises(Down):
+        await b.call(fail)
+    assert b.retry_after == 1.0  # a new streak: timeout again
+    clock.advance(0.5)
+    assert await refused_for(a) == 0.5
+
+
+async def test_manual_open_grows_and_close_or_reset_restart_the_fleets_streak(
+    redis_url: str, namespace: str
+) -> None:
+    clock = ManualClock(start=0.0)
+    a, b = growing_pair(redis_url, namespace, clock, success_threshold=2)
+    a.open()
+    assert a.retry_after == 1.0
+    clock.advance(1.0)
+    assert await b.call(succeed) == "ok"  # a trial, one success of two: half-open
+    b.open()  # a second opening in a row, on the fleet
+    assert b.retry_after == 2.0
+    assert opens_in(redis_url, namespace) == 2
+    assert await refused_for(a) == 2.0
+    a.close()
+    assert opens_in(redis_url, namespace) == 0
+    b.open()
+    assert b.retry_after == 1.0
+    clock.advance(1.0)
+    with pytest.raises(Down):
+        await a.call(fail)
+    assert a.retry_after == 2.0
+    b.reset()
+    assert opens_in(redis_url, namespace) == 0
+    a.open()
+    assert a.retry_after == 1.0
+
+
+async def test_without_max_timeout_every_fleet_opening_lasts_timeout(
+    redis_url: str, namespace: str
+) -> None:
+    clock = ManualClock(start=0.0)
+    a, b = growing_pair(redis_url, namespace, clock, max_timeout=None, timeout_multiplier=3.0)
+    a.open()
+    for breaker in (b, a, b):
+        clock.advance(1.0)
+        with pytest.raises(Down):
+            await breaker.call(fail)
+        assert breaker.retry_after == 1.0
+    assert opens_in(redis_url, namespace) == 4  # counted, but the duration does not grow
+    assert await refused_for(a) == 1.0
+
+
+async def test_a_rate_based_fleet_reopening_from_its_trials_grows_too(
+    redis_url: str, namespace: str
+) -> None:
+    clock = ManualClock(start=0.0)
+    a, b = growing_pair(
+        redis_url, namespace, clock, failure_rate_threshold=0.5, sliding_window_size=2,
+        minimum_calls=2, max_timeout=3.0,
+    )  # fmt: skip
+    with pytest.raises(Down):
+        await a.call(fail)
+    with pytest.raises(Down):
+        await b.call(fail)  # 2 failures of 2 in the shared window
+    assert b.retry_after == 1.0
+    for breaker, wait, expected in [(a, 1.0, 2.0), (b, 2.0, 3.0)]:
+        clock.advance(wait)
+        with pytest.raises(Down):
+            await breaker.call(fail)  # the one trial fails
+        assert breaker.retry_after == expected  # 2 s, then 4 s capped at 3 s
+
+
 # -- Redis unreachable or frozen ------------------------------------------------------
 
 

@@ -19,6 +19,8 @@ adds around it:
   the slow-call rate over a count- or time-based sliding window open the
   breaker once ``minimum_calls`` outcomes are in it; half-open, a fixed number
   of trial calls is admitted and their rates decide between closed and open;
+- an open duration that grows with each opening since the last close, up to
+  ``max_timeout`` (resilience4j's ``waitIntervalFunctionInOpenState``);
 - totals, ``reset()``, typed decorators, logging and our own listener events.
 """
 
@@ -31,7 +33,9 @@ import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Final, Literal, ParamSpec, TypeVar, overload
 
 from rustok_core.resilience._decorate import decorate
@@ -67,6 +71,11 @@ Clock = Callable[[], float]
 logger = logging.getLogger("rustok.resilience")
 
 _NOTHING: Final = object()
+
+# The blocks (``async with breaker:``) the current task is in: (breaker, admission, start).
+_BLOCKS: ContextVar[tuple[tuple[CircuitBreaker, tuple[int, int], float], ...]] = ContextVar(
+    "rustok_breaker_blocks", default=()
+)
 """What a call's function has returned before it returned anything."""
 
 
@@ -156,6 +165,15 @@ class CircuitBreakerConfig:
         sliding_window_size: calls, or seconds, in the window.
         minimum_calls: outcomes the window needs before its rates are evaluated
             (for a count window, at most the window's size is needed).
+        max_timeout: when set, the open duration grows while the dependency stays
+            down: the first opening after a close lasts ``timeout``, and each further
+            opening without a close in between (a failed half-open trial, a manual
+            `CircuitBreaker.open`) lasts ``timeout * timeout_multiplier ** k`` seconds
+            (``k`` openings since the last close, from 0), at most ``max_timeout``. A
+            close (recovered trials, ``close()``, ``reset()``) starts again from
+            ``timeout``. ``None`` (the default) keeps every opening at ``timeout``.
+        timeout_multiplier: the factor by which each further opening grows, with
+            ``max_timeout`` set (2.0 doubles it: 30, 60, 120 s...).
 
     In the rate-based mode (either rate threshold set), ``failure_threshold`` and
     ``success_threshold`` are not used, and half-open admits
@@ -165,7 +183,8 @@ class CircuitBreakerConfig:
     Raises:
         ValueError: if a threshold or ``half_open_max_requests`` is below 1, or
             ``timeout`` is negative, or a rate-based field is out of range or set
-            without the field it needs.
+            without the field it needs, or ``max_timeout`` is below ``timeout``, or
+            ``timeout_multiplier`` is below 1.
         TypeError: if ``excluded`` holds something that is not an exception class.
 
     Example::
@@ -174,6 +193,7 @@ class CircuitBreakerConfig:
         rated = CircuitBreakerConfig(
             failure_rate_threshold=0.5, sliding_window_size=20, minimum_calls=10
         )
+        growing = CircuitBreakerConfig(timeout=30.0, max_timeout=600.0)  # 30, 60, 120... 600 s
     """
 
     failure_threshold: int = 5
@@ -187,6 +207,8 @@ class CircuitBreakerConfig:
     sliding_window_type: Literal["count", "time"] = "count"
     sliding_window_size: int = 100
     minimum_calls: int = 100
+    max_timeout: float | None = None
+    timeout_multiplier: float = 2.0
 
     def __post_init__(self) -> None:
         _check_count("failure_threshold", self.failure_threshold)
@@ -194,6 +216,23 @@ class CircuitBreakerConfig:
         if self.half_open_max_requests is not None:
             _check_count("half_open_max_requests", self.half_open_max_requests, none_ok=True)
         _check_seconds("timeout", self.timeout)
+        if self.max_timeout is not None:
+            _check_seconds("max_timeout", self.max_timeout)
+            if not self.max_timeout >= self.timeout:
+                raise ValueError(
+                    f"max_timeout must be >= timeout ({self.timeout!r} s), the duration of a "
+                    f"first opening, got {self.max_timeout!r}; or None for a fixed timeout"
+                )
+        multiplier: object = self.timeout_multiplier
+        if (
+            isinstance(multiplier, bool)
+            or not isinstance(multiplier, int | float)
+            or not 1 <= multiplier < math.inf
+        ):
+            raise ValueError(
+                "timeout_multiplier must be a finite number >= 1 (2.0 doubles each further "
+                f"opening), got {multiplier!r}"
+            )
         excluded: tuple[object, ...] = tuple(self.excluded)
         for entry in excluded:
             # A class check, not callable(): exception classes with a metaclass
@@ -285,6 +324,9 @@ class CircuitBreakerStats:
     """Rate-based mode: failed share of the window, ``None`` below ``minimum_calls``."""
     slow_call_rate: float | None = None
     """Rate-based mode: slow share of the window, ``None`` below ``minimum_calls``."""
+    open_duration: float = 0.0
+    """Seconds the current (or, half-open, the latest) opening lasts; closed, what the next
+    opening will last: ``timeout``, unless ``max_timeout`` makes repeated openings grow."""
 
     @property
     def success_rate(self) -> float:
@@ -337,7 +379,8 @@ class CircuitBreaker:
     `CircuitOpenError` (``fn`` is not called) until ``timeout`` seconds have
     passed; then it is half-open and admits at most ``half_open_max_requests``
     trial calls at a time. ``success_threshold`` successful trials (and no trial
-    still running) close it; any failed trial opens it again.
+    still running) close it; any failed trial opens it again (for longer each
+    time, up to ``max_timeout``, if that is set).
 
     A failing call's own exception is re-raised unchanged after it is counted.
     Cancellation and other non-``Exception`` interruptions count as neither
@@ -389,11 +432,16 @@ class CircuitBreaker:
         "_in_flight",
         "_listeners",
         "_lock",
+        "_max_timeout",
         "_minimum_calls",
+        "_multiplier",
         "_name",
+        "_open_duration",
         "_open_message",
+        "_open_streak",
         "_open_until",
         "_opening_at",
+        "_opening_for",
         "_probe_successes",
         "_rejected",
         "_requests",
@@ -437,6 +485,12 @@ class CircuitBreaker:
         self._failure_threshold = config.failure_threshold
         self._success_threshold = config.success_threshold
         self._timeout = float(config.timeout)
+        max_timeout = config.max_timeout
+        self._max_timeout = float(max_timeout) if max_timeout is not None else None
+        self._multiplier = float(config.timeout_multiplier)
+        self._open_streak = 0  # openings since the last close (with max_timeout set)
+        self._open_duration = self._timeout
+        self._opening_for: float | None = None
         self._half_open_cap = config.half_open_max_requests
         self._lock = threading.RLock()  # a listener may call open() or close()
         self._requests = self._successes = self._failures = self._rejected = 0
@@ -480,6 +534,8 @@ class CircuitBreaker:
             name=name,
         )
         self._state = _FROM_PYBREAKER[self._breaker.current_state]
+        if self._state is not _CLOSED:
+            self._open_streak = 1  # opened before this object existed
         if self._state is _OPEN:
             self._open_until = self._deadline_from_storage()
         self._event_listeners = list(event_listeners)
@@ -656,8 +712,86 @@ class CircuitBreaker:
         """
         return decorate(fn, self.call, self.call_sync)
 
+    async def __aenter__(self) -> None:
+        """Admit the block of ``async with breaker:`` as one call, or refuse it.
+
+        The block's outcome is counted when it ends, as `call` counts a function's: an
+        ``Exception`` escaping it is a failure (or neither, if excluded), leaving it
+        normally a success, a cancellation neither. Blocks of one breaker may run in
+        many tasks at once, and nest within other breakers' blocks.
+
+        Raises:
+            CircuitOpenError: the breaker is open (or half-open and full); the block
+                does not run.
+        """
+        if self._fleet is not None:
+            admitted: tuple[int, int] = self._fleet_admit()
+        else:
+            admitted = (-2, self._enter())
+        entered = _BLOCKS.get()
+        _BLOCKS.set((*entered, (self, admitted, self._clock())))
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        entered = _BLOCKS.get()
+        for index in range(len(entered) - 1, -1, -1):
+            if entered[index][0] is self:
+                _, admitted, start = entered[index]
+                _BLOCKS.set(entered[:index] + entered[index + 1 :])
+                break
+        else:  # pragma: no cover - __aexit__ without __aenter__ in this task
+            raise RuntimeError(f"circuit breaker {self._name!r} exited a block it never entered")
+        duration = self._clock() - start
+        if admitted[0] != -2:
+            self._fleet_outcome(admitted, exc, duration)
+            return
+        epoch = admitted[1]
+        if self._window is None:
+            if exc is None:
+                self._record_success(epoch)
+            elif isinstance(exc, Exception):
+                self._record_error(exc, epoch)
+            else:
+                self._record_interrupted(epoch)
+        elif exc is None:
+            self._successes += 1
+            self._record_windowed(False, duration, epoch)
+        elif isinstance(exc, Exception):
+            self._record_windowed_error(exc, duration, epoch)
+        else:
+            self._record_interrupted(epoch)
+
+    def _enter(self) -> int:
+        """Admit a call of this process's circuit: its epoch, or CircuitOpenError."""
+        self._requests += 1
+        if self._shared:
+            self._sync()
+        if self._state is _CLOSED:
+            return self._epoch
+        return self._admit()
+
+    def half_open(self) -> None:
+        """Let trial calls through now, as if the open duration had passed (a health
+        check saw the dependency answer again). Nothing happens unless it is open.
+
+        The openings since the last close still count: if the trials fail, the next
+        opening lasts longer (with ``max_timeout``).
+        """
+        with self._lock:
+            if self._fleet is not None and self._fleet_force("half_open"):
+                return
+            if self._shared:
+                self._sync()
+            if self._state is _OPEN:
+                self._breaker.half_open()
+
     def open(self) -> None:
-        """Open the breaker now (it refuses calls until ``timeout`` has passed)."""
+        """Open the breaker now (it refuses calls until ``timeout`` has passed, or longer
+        with ``max_timeout`` if it has opened since it last closed)."""
         with self._lock:
             if self._fleet is not None and self._fleet_force("open"):
                 return
@@ -745,6 +879,7 @@ class CircuitBreaker:
             buffered_calls=calls,
             failure_rate=failure_rate,
             slow_call_rate=slow_call_rate,
+            open_duration=self._open_duration,
         )
 
     def __repr__(self) -> str:
@@ -774,7 +909,7 @@ class CircuitBreaker:
 
     @staticmethod
     def _fleet_config(config: CircuitBreakerConfig) -> list[str]:
-        """The configuration as the circuit scripts read it (ARGV 2 to 11)."""
+        """The configuration as the circuit scripts read it (ARGV 2 to 13)."""
 
         def rate(value: float | None) -> str:
             return repr(float(value)) if value is not None else "2"  # 2: never reached
@@ -794,6 +929,9 @@ class CircuitBreaker:
             str(minimum),
             rate(config.failure_rate_threshold),
             rate(config.slow_call_rate_threshold),
+            # No max_timeout: a cap equal to timeout keeps every opening at timeout.
+            repr(float(config.max_timeout if config.max_timeout is not None else config.timeout)),
+            repr(float(config.timeout_multiplier)),
         ]
 
     def _fleet_usable(self) -> bool:
@@ -839,10 +977,11 @@ class CircuitBreaker:
         self._fleet_gen = reply.generation
         if new is _OPEN:
             self._opening_at = self._clock() - max(0.0, reply.now - reply.opened_at)
+            self._opening_for = reply.open_duration  # the fleet's streak, not this process's
             try:
                 self._breaker.open()
             finally:
-                self._opening_at = None
+                self._opening_at = self._opening_for = None
         elif new is _HALF_OPEN:
             self._breaker.half_open()
         else:
@@ -875,7 +1014,7 @@ class CircuitBreaker:
             if self._state is _OPEN:
                 # Still open on the fleet's clock: wait locally for what is left of it,
                 # so that the next calls are refused without a round trip.
-                retry_after = max(0.0, reply.opened_at + self._timeout - reply.now)
+                retry_after = max(0.0, reply.opened_at + reply.open_duration - reply.now)
                 self._open_until = self._clock() + retry_after
                 raise self._refusal(_OPEN, retry_after)
             raise self._refusal(_HALF_OPEN, 0.0)
@@ -1157,10 +1296,19 @@ class CircuitBreaker:
         old = self._state
         self._new_epoch(new)
         if new is _OPEN:
+            # The opening's duration is worked out here, once per transition, so that
+            # neither the closed path nor the open rejection pays for it.
+            duration = self._timeout if self._max_timeout is None else self._grown()
+            if self._opening_for is not None:
+                duration = self._opening_for
+            self._open_duration = duration
             opened = self._opening_at
             self._open_until = (
-                opened + self._timeout if opened is not None else self._deadline_from_storage()
+                opened + duration if opened is not None else self._deadline_from_storage()
             )
+        elif new is _CLOSED:
+            self._open_streak = 0
+            self._open_duration = self._timeout
         self._state = new
         if old is new:
             return
@@ -1178,10 +1326,31 @@ class CircuitBreaker:
                 except Exception:
                     logger.exception("state listener %r of breaker %r failed", listener, self._name)
 
+    def _grown(self) -> float:
+        """The duration of a new opening with ``max_timeout`` set, from the streak of
+        openings since the last close (which every close sets back to 0).
+
+        A shared pybreaker storage holds no streak: each process counts the openings it
+        saw, so processes that saw different transitions may wait different durations.
+        """
+        cap = self._max_timeout
+        assert cap is not None
+        k = self._open_streak
+        self._open_streak = k + 1
+        timeout = self._timeout
+        if k == 0 or timeout == 0.0:
+            return timeout
+        try:
+            grown = timeout * self._multiplier**k
+        except OverflowError:  # an uncapped (infinite) max_timeout after many openings
+            return cap
+        return min(grown, cap)
+
     def _deadline_from_storage(self) -> float:
         """When a breaker opened elsewhere (another process) may admit trials, on our clock."""
         opened_at = self._storage.opened_at
+        duration = self._open_duration
         if opened_at is None:
-            return self._clock() + self._timeout
+            return self._clock() + duration
         elapsed = time.time() - opened_at.timestamp()
-        return self._clock() + max(0.0, self._timeout - elapsed)
+        return self._clock() + max(0.0, duration - elapsed)

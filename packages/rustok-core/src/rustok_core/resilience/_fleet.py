@@ -6,15 +6,17 @@ second, and when Redis is down the breaker is off). Here one script per
 operation reads and updates everything it needs atomically:
 
 - ``admit`` (only while open past the timeout, or half-open): moves the circuit
-  to half-open when the timeout has passed on the fleet's clock, and takes a
-  trial permit from the one budget every process shares;
+  to half-open when the open duration has passed on the fleet's clock, and takes
+  a trial permit from the one budget every process shares;
 - ``record`` (after every call the fleet admitted): counts the outcome in the
   consecutive counter or the sliding window, decides the transition, and
   returns the state, so that the process mirrors it without another trip;
 - ``force`` (manual ``open()``, ``close()``, ``reset()``) and ``read`` (at start).
 
 A generation number, bumped by every transition, tells stale outcomes apart.
-Each reply is ``(state, generation, opened_at, admitted)``.
+The hash also counts the openings since the last close (``opens``), so that with
+``max_timeout`` every process waits out the same, growing, open duration.
+Each reply is ``(state, generation, opened_at, admitted, open_duration)``.
 """
 
 from __future__ import annotations
@@ -42,8 +44,10 @@ local wsize = tonumber(ARGV[8])
 local minimum = tonumber(ARGV[9])
 local frate = tonumber(ARGV[10])
 local srate = tonumber(ARGV[11])
+local max_timeout = tonumber(ARGV[12])
+local mult = tonumber(ARGV[13])
 local f = redis.call('HMGET', h, 'state', 'gen', 'opened_at', 'failures', 'successes',
-  'permits', 'half_open_at', 't_calls', 't_fail', 't_slow')
+  'permits', 'half_open_at', 't_calls', 't_fail', 't_slow', 'opens')
 local state = f[1] or 'closed'
 local gen = tonumber(f[2] or '0')
 local opened_at = tonumber(f[3] or '0')
@@ -54,16 +58,20 @@ local half_open_at = tonumber(f[7] or '0')
 local t_calls = tonumber(f[8] or '0')
 local t_fail = tonumber(f[9] or '0')
 local t_slow = tonumber(f[10] or '0')
+local opens = tonumber(f[11] or '0')
 
 local function fmt(x) return string.format('%.17g', x) end
 
 local function transition(new)
+  -- The openings since the last close (also when a close left no 0 behind).
+  if state == 'closed' or new == 'closed' then opens = 0 end
+  if new == 'open' then opens = opens + 1 end
   gen = gen + 1
   state = new
   failures, successes, permits, t_calls, t_fail, t_slow = 0, 0, 0, 0, 0, 0
-  redis.call('HSET', h, 'state', new, 'gen', gen, 'failures', 0, 'successes', 0,
-    'permits', 0, 't_calls', 0, 't_fail', 0, 't_slow', 0, 'w_calls', 0, 'w_fail', 0,
-    'w_slow', 0)
+  redis.call('HSET', h, 'state', new, 'gen', gen, 'opens', opens, 'failures', 0,
+    'successes', 0, 'permits', 0, 't_calls', 0, 't_fail', 0, 't_slow', 0, 'w_calls', 0,
+    'w_fail', 0, 'w_slow', 0)
   redis.call('DEL', wkey, bkey)
   if new == 'open' then
     opened_at = now
@@ -74,8 +82,15 @@ local function transition(new)
   end
 end
 
+-- How long the current opening lasts: timeout for the first since a close, then
+-- timeout * mult ^ k up to max_timeout (which is timeout without growth).
+local function open_duration()
+  if opens <= 1 or timeout == 0 then return timeout end
+  return math.min(timeout * mult ^ (opens - 1), max_timeout)
+end
+
 local function reply(admitted)
-  return {state, gen, fmt(opened_at), admitted}
+  return {state, gen, fmt(opened_at), admitted, fmt(open_duration())}
 end
 
 local function exceeded(calls, fails, slows, needed)
@@ -88,7 +103,7 @@ _ADMIT = (
     _PRELUDE
     + """
 if state == 'open' then
-  if now < opened_at + timeout then return reply(0) end
+  if now < opened_at + open_duration() then return reply(0) end
   transition('half_open')
 end
 if state == 'half_open' then
@@ -113,9 +128,9 @@ return reply(1)
 _RECORD = (
     _PRELUDE
     + """
-local admitted_gen = tonumber(ARGV[12])
-local outcome = ARGV[13]
-local slow = tonumber(ARGV[14])
+local admitted_gen = tonumber(ARGV[14])
+local outcome = ARGV[15]
+local slow = tonumber(ARGV[16])
 if admitted_gen ~= gen then return reply(0) end
 local failed = 0
 if outcome == 'f' then failed = 1 end
@@ -192,8 +207,12 @@ return reply(0)
 _FORCE = (
     _PRELUDE
     + """
-local target = ARGV[12]
-if target ~= state or target == 'closed' then transition(target) end
+local target = ARGV[14]
+if target == 'half_open' then
+  if state == 'open' then transition(target) end
+elseif target ~= state or target == 'closed' then
+  transition(target)
+end
 return reply(0)
 """
 )
@@ -209,6 +228,8 @@ class FleetReply(NamedTuple):
     opened_at: float
     admitted: bool
     now: float
+    open_duration: float
+    """Seconds the current opening lasts (the fleet's streak of openings since a close)."""
 
 
 class FleetCircuit:
@@ -269,9 +290,18 @@ class FleetCircuit:
     @staticmethod
     def _reply(raw: object, now: float) -> FleetReply:
         assert isinstance(raw, list)
-        state, generation, opened_at, admitted = raw
+        state, generation, opened_at, admitted, open_duration = raw
         if isinstance(state, bytes):
             state = state.decode()
         if isinstance(opened_at, bytes):
             opened_at = opened_at.decode()
-        return FleetReply(str(state), int(generation), float(opened_at), bool(admitted), now)
+        if isinstance(open_duration, bytes):
+            open_duration = open_duration.decode()
+        return FleetReply(
+            str(state),
+            int(generation),
+            float(opened_at),
+            bool(admitted),
+            now,
+            float(open_duration),
+        )
