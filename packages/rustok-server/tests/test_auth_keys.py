@@ -161,14 +161,14 @@ def test_the_log_check_finds_a_secret_wherever_it_is_logged() -> None:
 
 
 class Outage:
-    """Key loads as the server makes them, through a ``tenant-db`` breaker (it opens at the
+    """Key loads as the server makes them, through a ``database`` breaker (it opens at the
     first failure), over a database that the test switches off (a query that times out)."""
 
     def __init__(self, directory: KeyDirectory, clock: ManualClock) -> None:
         self.directory = directory
         self.down = False
         self.breaker = CircuitBreaker(
-            "tenant-db", CircuitBreakerConfig(failure_threshold=1, timeout=30.0), clock=clock
+            "database", CircuitBreakerConfig(failure_threshold=1, timeout=30.0), clock=clock
         )
 
     async def _query(self, key_id: str) -> KeyRecord | None:

@@ -153,19 +153,19 @@ async def test_a_breaker_opened_in_one_namespace_stays_closed_in_the_other(
         return "answered"
 
     try:
-        opened = CircuitBreaker("tenant-db", config, storage=blue.breaker_storage("tenant-db"))
+        opened = CircuitBreaker("database", config, storage=blue.breaker_storage("database"))
         for _ in range(2):
             with pytest.raises(ConnectionError):
                 await opened.call(failing)
         assert opened.state.value == "open"
         # Breakers made now read the circuit of their namespace from Redis.
-        same = CircuitBreaker("tenant-db", config, storage=other_blue.breaker_storage("tenant-db"))
-        apart = CircuitBreaker("tenant-db", config, storage=green.breaker_storage("tenant-db"))
+        same = CircuitBreaker("database", config, storage=other_blue.breaker_storage("database"))
+        apart = CircuitBreaker("database", config, storage=green.breaker_storage("database"))
         with pytest.raises(CircuitOpenError):
             await same.call(working)
         assert await apart.call(working) == "answered"
         assert apart.state.value == "closed"
-        assert blue.client.exists(f"rustok:{{{prefix}-blue:tenant-db}}:circuit")
+        assert blue.client.exists(f"rustok:{{{prefix}-blue:database}}:circuit")
     finally:
         for link in (blue, other_blue, green):
             await link.stop()
@@ -310,7 +310,7 @@ def test_one_process_with_a_metrics_port_exports_the_apps_figures_there(tmp_path
                 text = http.get(f"{where}/metrics", headers=bearer(keys["admin"])).text
                 families = {f.name: f for f in text_string_to_metric_families(text)}
                 (state,) = families["rustok_circuit_breaker_state"].samples
-                assert state.labels == {"breaker": "tenant-db"}
+                assert state.labels == {"breaker": "database"}
                 assert any(
                     s.labels.get("route") == "/health/live" and s.value >= 1
                     for s in families["rustok_http_requests"].samples

@@ -291,14 +291,14 @@ async def _tenant_with_keys(url: str, slug: str) -> tuple[str, str]:
 
 
 def _breaker_figures(client: httpx.Client, admin: dict[str, str]) -> dict[str, float]:
-    """The ``tenant-db`` breaker's call counts by outcome, and its ``state``, as the
+    """The ``database`` breaker's call counts by outcome, and its ``state``, as the
     process's own ``/metrics`` has them (an admin key, no database needed)."""
     response = client.get("/metrics", headers=admin)
     assert response.status_code == 200, response.text
     figures: dict[str, float] = {}
     for family in text_string_to_metric_families(response.text):
         for sample in family.samples:
-            if sample.labels.get("breaker") != "tenant-db":
+            if sample.labels.get("breaker") != "database":
                 continue
             if sample.name == "rustok_circuit_breaker_calls_total":
                 figures[sample.labels["outcome"]] = sample.value
@@ -315,12 +315,9 @@ async def _count_a_change(database_url: str) -> None:
         await database.dispose()
 
 
-def _cached_tenants(client: httpx.Client, admin: dict[str, str]) -> int:
-    """How many entries the process's tenant cache holds (admin readiness details, which
-    an admin key gets whether the database answers or not)."""
-    body = client.get("/health/ready", headers=admin).json()
-    assert "tenant_cache" in body, body  # the admin key was recognised
-    return int(body["tenant_cache"]["entries"])
+def _stale_served(client: httpx.Client, admin: dict[str, str]) -> int:
+    """How many reads the process's tenant cache answered from a stale entry."""
+    return _cache_figure(client, admin, "stale_served")
 
 
 def _until_changes_applied(
@@ -337,7 +334,22 @@ def _until_changes_applied(
         assert response.status_code == 404, response.text
     asyncio.run(_count_a_change(database_url))
     deadline = time.monotonic() + BOUND
-    on_each(clients, lambda c: _cached_tenants(c, admin) == 0, deadline, "changes applied")
+    on_each(clients, lambda c: _loads_nobody_again(c, admin), deadline, "changes applied")
+
+
+def _loads_nobody_again(client: httpx.Client, admin: dict[str, str]) -> bool:
+    """Whether the process's cache no longer has its negative entry for ``nobody`` (a
+    change drops negative entries): asking for it is then a miss, not a negative hit."""
+    misses = _cache_figure(client, admin, "misses")
+    response = client.get("/health/ready", headers={"X-Tenant-ID": "nobody"})
+    assert response.status_code == 404, response.text
+    return _cache_figure(client, admin, "misses") > misses
+
+
+def _cache_figure(client: httpx.Client, admin: dict[str, str], name: str) -> int:
+    body = client.get("/health/ready", headers=admin).json()
+    assert "tenant_cache" in body, body
+    return int(body["tenant_cache"][name])
 
 
 @pytest.mark.postgres
@@ -363,16 +375,11 @@ def test_the_breaker_opened_by_a_frozen_postgresql_in_one_process_rejects_in_the
         # The first process meets the frozen database: each load waits out the query
         # timeout (the cold key's, and the admin key's reload for /metrics); two failures
         # (RUSTOK_BREAKER_FAILURE_THRESHOLD) open the breaker.
-        tried_at = 0.0
-
         def first_opened() -> bool:
-            nonlocal tried_at
-            tried_at = time.monotonic()
             assert_problem(first.get("/api/tenant", headers=bearer(cold)), 503)
             return _breaker_figures(first, admin)["state"] == 1
 
         wait_until(first_opened, time.monotonic() + 4 * FAILING_CALL, "the breaker open")
-        reset_at = tried_at + BREAKER_TIMEOUT  # it opened after the last try began
         assert _breaker_figures(first, admin)["failure"] >= before[0].get("failure", 0) + 2
 
         for client, earlier in zip(others, before[1:], strict=True):
@@ -386,20 +393,30 @@ def test_the_breaker_opened_by_a_frozen_postgresql_in_one_process_rejects_in_the
             assert 1 <= int(response.headers["retry-after"]) <= BREAKER_TIMEOUT
             assert took < DB_TIMEOUT / 2, f"{took:.3f} s"
             now = _breaker_figures(client, admin)  # the admin key, from its cache
-            assert now.get("failure", 0) == earlier.get("failure", 0), now
+            # (Their change-counter polls may have met the frozen database meanwhile, so
+            # their failure counts are not compared.)
             assert now.get("success", 0) == earlier.get("success", 0), now
             assert now["rejected"] > earlier.get("rejected", 0), now
 
-        # A key that was verified keeps working on every process: the warm key (and its
-        # tenant, served stale), and the admin key even after a change announced on the
-        # channel meanwhile (another host's) sends every process back to the database for
-        # its keys (which fails: their last entries stand in) and tenants (dropped).
+        # A key that was verified keeps working on every process: the warm key and its
+        # tenant, and the admin key, even after a change announced on the channel
+        # meanwhile (another host's) sends every process back to the database for its
+        # keys and tenants (which fails: their last entries stand in, marked stale).
         for client in fleet.http:
             assert client.get("/api/tenant", headers=bearer(warm)).status_code == 200
+        stale_before = [_stale_served(client, admin) for client in fleet.http]
         with redis_lib.Redis.from_url(fleet.redis.url) as announcer:
             assert announcer.publish(change_channel(), b"changed") == len(fleet.http)
         deadline = time.monotonic() + BOUND
-        on_each(fleet.http, lambda c: _cached_tenants(c, admin) == 0, deadline, "announced")
+        for client, before_stale in zip(fleet.http, stale_before, strict=True):
+            wait_until(
+                lambda c=client, b=before_stale: (
+                    c.get("/api/tenant", headers=bearer(warm)).status_code == 200
+                    and _stale_served(c, admin) > b
+                ),
+                deadline,
+                "announced, and the warm tenant served stale",
+            )
         for client in fleet.http:
             ready = client.get("/health/ready", headers=admin)
             assert_problem(ready, 503, "NOT_READY")
@@ -407,17 +424,19 @@ def test_the_breaker_opened_by_a_frozen_postgresql_in_one_process_rejects_in_the
     finally:
         for pid in reversed(frozen):
             os.kill(pid, signal.SIGCONT)
+    thawed_at = time.monotonic()
 
-    # Served again once the breaker lets its probes through (BREAKER_TIMEOUT after it
-    # opened), not before; the cold key is then loaded by every process.
-    deadline = reset_at + DB_TIMEOUT + 5.0
+    # Served again within about a second: each process pings the database while the
+    # breaker is open and lets trials through as soon as it answers, whatever the open
+    # duration; the cold key is then loaded by every process.
+    deadline = thawed_at + DB_TIMEOUT + 5.0
     served = wait_until(
         lambda: first.get("/api/tenant", headers=bearer(cold)).status_code == 200,
         deadline,
         "served again",
         pause=0.05,
     )
-    assert served >= reset_at, f"served {reset_at - served:.3f} s before the breaker's reset"
+    print(f"served again {served - thawed_at:.3f} s after the thaw")
     on_each(
         fleet.http,
         lambda c: c.get("/api/tenant", headers=bearer(cold)).status_code == 200,
@@ -530,7 +549,7 @@ def test_a_frozen_redis_costs_no_request_more_than_its_timeout_and_shows_in_read
             assert anonymous.json() == {"status": "degraded", "reasons": ["redis unreachable"]}
             detailed = timed(client, "/health/ready", admin).json()
             assert detailed["redis"]["status"] == "unreachable"
-            assert detailed["breakers"]["tenant-db"]["state"] == "closed"
+            assert detailed["breakers"]["database"]["state"] == "closed"
         for _ in range(10):  # every process keeps serving, at its usual pace
             for client in fleet.http:
                 assert timed(client, "/api/tenant", initech).status_code == 200

@@ -1,4 +1,4 @@
-"""End to end on PostgreSQL: a database that hangs trips the ``tenant-db`` breaker;
+"""End to end on PostgreSQL: a database that hangs trips the ``database`` breaker;
 unknown tenants then get a fast 503, known ones are served stale, and fresh data
 returns once the database does."""
 
@@ -203,7 +203,7 @@ async def test_hanging_database_trips_breaker_then_serves_stale_and_recovers(
 
             not_ready = await client.get("/health/ready", headers=auth("admin"))
             assert_503_problem(not_ready)
-            assert not_ready.json()["breakers"]["tenant-db"]["state"] == "open"
+            assert not_ready.json()["breakers"]["database"]["state"] == "open"
 
             # The database comes back, with acme renamed meanwhile.
             proxy.thaw()
@@ -282,8 +282,10 @@ async def test_a_frozen_database_shows_in_the_breaker_gauge_and_one_warning_with
         logger.removeHandler(handler)
     assert opener is not None, "the breaker never opened"
     text = generate_latest(metrics.registry).decode()
-    assert 'rustok_circuit_breaker_state{breaker="tenant-db"} 1.0' in text
+    assert 'rustok_circuit_breaker_state{breaker="database"} 1.0' in text
     opened = [r for r in records if "closed -> open" in r.getMessage()]
     assert len(opened) == 1  # once per event, not per request
     assert opened[0].levelno == logging.WARNING
-    assert getattr(opened[0], "request_id", None) == opener  # the request that opened it
+    # The request that opened it, or the change counter's poll in the background (no
+    # request), which passes the same breaker.
+    assert getattr(opened[0], "request_id", None) in {opener, "-"}

@@ -157,7 +157,7 @@ async def test_health_ready_reports_database_breaker_cache_and_tenant(
     body = response.json()
     assert body["status"] == "ready"
     assert body["database"]["status"] == "ok"
-    assert body["breakers"]["tenant-db"]["state"] == "closed"
+    assert body["breakers"]["database"]["state"] == "closed"
     assert body["tenant_cache"]["loads"] == 1
     assert body["tenant"] == {"id": str(tenants["acme"].id), "slug": "acme"}
     assert_problem(unknown, 404)

@@ -127,15 +127,32 @@ async def test_invalidate_forgets_one_key(cache: TenantCache[str, str], loader: 
     assert cache.get_fresh("globex") == (True, "GLOBEX")
 
 
-async def test_invalidate_all_forgets_everything(
+async def test_marking_all_stale_reloads_every_entry_on_its_next_read(
     cache: TenantCache[str, str], loader: Loader
 ) -> None:
     await cache.get("acme")
     await cache.get("nobody")
-    cache.invalidate_all()
-    assert len(cache) == 0
+    cache.mark_all_stale()
+    assert cache.get_fresh("acme") == (False, None)
+    assert cache.get_fresh("nobody") == (False, None)  # a negative entry is dropped
+    assert len(cache) == 1
+    assert await cache.get("acme") == "ACME"
+    assert await cache.get("nobody") is None
+    assert loader.calls == ["acme", "nobody", "acme", "nobody"]
+
+
+async def test_an_entry_marked_stale_stands_in_while_its_reload_fails(
+    cache: TenantCache[str, str], loader: Loader, clock: ManualClock
+) -> None:
+    # A change announced while the database is down must not turn the tenant away.
     await cache.get("acme")
-    assert loader.calls == ["acme", "nobody", "acme"]
+    cache.mark_all_stale()
+    loader.fail = True
+    assert await cache.get("acme") == "ACME"
+    assert cache.stats().stale_served == 1
+    clock.advance(CONFIG.stale_window)  # the stale window counts from the marking
+    with pytest.raises(DatabaseDown):
+        await cache.get("acme")
 
 
 async def test_a_load_invalidated_while_running_is_not_stored(

@@ -54,7 +54,7 @@ async def test_a_traced_request_has_breaker_span_transition_event_and_trace_id_p
     spans = _in_trace(exporter)
     servers = [s for s in spans if s.kind.name == "SERVER"]
     assert len(servers) == 2
-    breaker = [s for s in spans if s.name == "breaker tenant-db"]
+    breaker = [s for s in spans if s.name == "breaker database"]
     assert breaker  # globex's key and globex itself were loaded through it
     server_ids = {s.context.span_id for s in servers if s.context}
     for span in breaker:

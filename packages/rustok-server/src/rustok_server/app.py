@@ -15,7 +15,7 @@ from starlette.middleware import Middleware
 
 from rustok_commerce import Order
 from rustok_content import ContentNode
-from rustok_core.resilience import CircuitBreaker, CircuitBreakerConfig, CircuitState
+from rustok_core.resilience import CircuitState
 from rustok_core.tenancy import TenantIdentifier
 from rustok_server.__about__ import __version__
 from rustok_server.auth import admin_api
@@ -29,6 +29,12 @@ from rustok_server.content import api as content_api
 from rustok_server.context import ServerContext
 from rustok_server.db import Database
 from rustok_server.db.base import utcnow
+from rustok_server.db.guard import (
+    BREAKER_NAME,
+    DatabaseGuard,
+    DatabaseProber,
+    database_breaker,
+)
 from rustok_server.http import problem_pages, problem_types
 from rustok_server.http.body_limits import BodyLimitMiddleware
 from rustok_server.http.idempotency import IdempotencyPurger
@@ -78,7 +84,7 @@ def create_app(
     wall_clock: Callable[[], datetime] = utcnow,
     tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
-    """Build the server: database, ``tenant-db`` breaker, tenant cache, middleware, routes.
+    """Build the server: database and its breaker, tenant cache, middleware, routes.
 
     The database is not migrated here (``rustok-server serve`` and ``migrate`` do
     that). While the app runs, expired idempotency records are purged in the
@@ -98,12 +104,9 @@ def create_app(
     Example:
         >>> app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:"))
         >>> app.state.context.breaker.name
-        'tenant-db'
+        'database'
     """
     settings = settings if settings is not None else Settings()
-    database = Database(
-        settings.database_url, echo=settings.database_echo, pool_size=settings.postgres_pool_size
-    )
     redis = (
         None
         if settings.redis_url is None
@@ -111,15 +114,23 @@ def create_app(
             settings.redis_url, timeout=settings.redis_timeout, namespace=settings.redis_namespace
         )
     )
-    breaker = CircuitBreaker(
-        "tenant-db",
-        CircuitBreakerConfig(
-            failure_threshold=settings.breaker_failure_threshold,
-            success_threshold=settings.breaker_success_threshold,
-            timeout=settings.breaker_timeout,
-        ),
+    breaker = database_breaker(
+        failure_threshold=settings.breaker_failure_threshold,
+        success_threshold=settings.breaker_success_threshold,
+        timeout=settings.breaker_timeout,
+        max_timeout=settings.breaker_max_timeout,
         clock=clock,
-        storage=None if redis is None else redis.breaker_storage("tenant-db"),
+        storage=None if redis is None else redis.breaker_storage(BREAKER_NAME),
+    )
+    database = Database(
+        settings.database_url,
+        echo=settings.database_echo,
+        pool_size=settings.postgres_pool_size,
+        guard=DatabaseGuard(
+            breaker,
+            read_timeout=settings.db_query_timeout,
+            write_timeout=settings.db_write_timeout,
+        ),
     )
     metrics = ServerMetrics()
     metrics.resilience.watch_breaker(breaker)
@@ -129,7 +140,7 @@ def create_app(
     metrics.watch_machine("Order", Order.state_machine.triggers)
     directory = TenantDirectory(database)
     cache: TenantCache[TenantIdentifier, Tenant] = TenantCache(
-        guarded_loader(directory.find, breaker, settings.db_query_timeout),
+        guarded_loader(directory.find, breaker),
         TenantCacheConfig(
             ttl=settings.cache_ttl,
             idle=settings.cache_idle,
@@ -159,11 +170,10 @@ def create_app(
         clock=clock,
         wall_clock=wall_clock,
         redis=redis,
-        breaker=breaker,
-        query_timeout=settings.db_query_timeout,
+        stale_limit=settings.cache_stale_window,
         on_retry=metrics.resilience.retry_hook("jwks"),
     )
-    auth.on_tenant_change = cache.invalidate_all
+    auth.on_tenant_change = cache.mark_all_stale
     auth.rate_limits.on_limited = metrics.resilience.rate_limited.inc
     if auth.tokens is not None:
         metrics.resilience.watch_breaker(auth.tokens.breaker)
@@ -178,14 +188,17 @@ def create_app(
     )
 
     purger = IdempotencyPurger(database)
+    prober = DatabaseProber(breaker, database.probe)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await auth.start()
         purger.start()
+        prober.start()
         try:
             yield
         finally:
+            await prober.stop()
             await purger.stop()
             await auth.stop()
             await database.dispose()

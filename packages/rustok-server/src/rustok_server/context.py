@@ -26,7 +26,7 @@ class ServerContext:
     Attributes:
         settings: the settings the server was built from.
         database: the database engine and session factory.
-        breaker: the ``tenant-db`` circuit breaker every tenant load goes through.
+        breaker: the ``database`` circuit breaker every statement goes through.
         tenant_cache: the tenant cache.
         tenants: tenant administration that keeps the cache in step.
         resolver: finds the tenant of a request.

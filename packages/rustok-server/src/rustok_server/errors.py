@@ -14,6 +14,8 @@ from rustok_core.error import ErrorKind, RichError
 __all__ = [
     "ApiKeyNotFoundError",
     "CredentialRequiredError",
+    "DatabaseTimeoutError",
+    "DatabaseUnavailableError",
     "IdempotencyKeyReusedError",
     "InvalidCredentialError",
     "InvalidCursorError",
@@ -102,6 +104,53 @@ class TenantStoreUnavailableError(ServerError):
             user_message="Tenant data is temporarily unavailable; retry after the delay given.",
             code="TENANT_STORE_UNAVAILABLE",
         )
+        self.retry_after = retry_after
+
+
+class DatabaseUnavailableError(ServerError):
+    """The database failed or its breaker is open: the request was not served (503).
+
+    Nothing was written (a write that failed was rolled back with its connection).
+
+    Attributes:
+        retry_after: seconds after which the client may retry.
+        breaker_open: whether the breaker refused the request (nothing was tried).
+    """
+
+    def __init__(self, retry_after: float, *, breaker_open: bool = False) -> None:
+        reason = "the database breaker is open" if breaker_open else "the database did not answer"
+        super().__init__(
+            ErrorKind.EXTERNAL_SERVICE,
+            f"{reason}; retry after {retry_after:.3f} s",
+            user_message="The database is temporarily unavailable; retry after the delay given.",
+            code="DATABASE_UNAVAILABLE",
+        )
+        self.retry_after = retry_after
+        self.breaker_open = breaker_open
+
+
+class DatabaseTimeoutError(ServerError):
+    """A statement ran past its deadline and was cancelled with its connection (504).
+
+    A read changed nothing. A write was rolled back, unless the database had already
+    received its commit: send it again with the same ``Idempotency-Key`` to have it
+    exactly once.
+
+    Attributes:
+        retry_after: seconds after which the client may retry.
+    """
+
+    def __init__(self, seconds: float, retry_after: float = 1.0) -> None:
+        super().__init__(
+            ErrorKind.TIMEOUT,
+            f"a database statement took longer than its deadline of {seconds:g} s",
+            user_message=(
+                "The database did not answer in time; retry after the delay given "
+                "(with the same Idempotency-Key for a write)."
+            ),
+            code="DATABASE_TIMEOUT",
+        )
+        self.seconds = seconds
         self.retry_after = retry_after
 
 

@@ -98,7 +98,9 @@ class Settings(BaseSettings):
     cache_negative_ttl: float = Field(default=30.0, gt=0)
     """Seconds an unknown identifier is remembered as unknown."""
     cache_stale_window: float = Field(default=3600.0, ge=0)
-    """Seconds after expiry an entry may still be served while the database is failing."""
+    """Seconds after expiry (or after a change was announced) a tenant may still be served
+    while the database is failing; a verified API key likewise, counted from its last
+    load."""
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
     """Most bytes of a request body (1 MiB); a larger one is refused while it is read (413)."""
@@ -108,13 +110,25 @@ class Settings(BaseSettings):
     ``/problems/validation``, served by this server."""
 
     db_query_timeout: float = Field(default=2.0, gt=0)
-    """Seconds one tenant lookup or health ping may take before it counts as a failure."""
+    """Seconds a read may take (an entity, a page, a tenant, a key, the health ping);
+    past it the statement is cancelled, its connection discarded, the request answered
+    504, and the timeout counts as a failure of the ``database`` breaker."""
+    db_write_timeout: float = Field(default=5.0, gt=0)
+    """Seconds each step of a write may take (the begin, each statement, the commit; on
+    SQLite the wait for the write lock too); past it the write is rolled back with its
+    connection and the request answered 504."""
     breaker_failure_threshold: int = Field(default=5, ge=1)
-    """Consecutive failed lookups that open the ``tenant-db`` breaker."""
+    """Consecutive failed statements (timeouts, lost connections) that open the
+    ``database`` breaker; while it is open, requests that need the database are
+    answered 503 at once."""
     breaker_success_threshold: int = Field(default=2, ge=1)
     """Successful probes that close a half-open breaker."""
-    breaker_timeout: float = Field(default=30.0, gt=0)
-    """Seconds the breaker stays open before it lets a probe through."""
+    breaker_timeout: float = Field(default=1.0, gt=0)
+    """Seconds the breaker stays open the first time before it lets a probe through;
+    each reopening without a close in between doubles it, up to
+    ``breaker_max_timeout``."""
+    breaker_max_timeout: float = Field(default=30.0, gt=0)
+    """The longest the breaker stays open while the database stays down."""
 
     rate_limit_per_second: float = Field(default=100.0, ge=0)
     """Requests a second each tenant may make (a token bucket); ``0`` turns limits off."""

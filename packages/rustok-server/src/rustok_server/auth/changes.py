@@ -98,7 +98,7 @@ class DatabaseChangeFeed:
 
     async def version(self) -> int:
         """The counter's current value (0 before the first change)."""
-        async with self.database.sessions() as session:
+        async with self.database.reading() as session:
             value = await session.scalar(select(AuthChangeRow.version).where(AuthChangeRow.id == 1))
         return int(value or 0)
 
@@ -132,17 +132,24 @@ class ChangeWatcher:
         self.interval = interval
         self.polls = 0
         self._seen: int | None = None
+        self._failing = False
         self._task: asyncio.Task[None] | None = None
 
     async def poll(self) -> bool:
         """Read the feed once; call ``on_change`` if it moved. Returns whether it did."""
         try:
             current = await asyncio.wait_for(self.feed.version(), _READ_TIMEOUT)
-        except Exception as exc:  # the database is failing: the tenant breaker says so
-            logger.warning("could not read the change counter: %s", type(exc).__name__)
+        except Exception as exc:  # the database is failing: its breaker says so
+            # One line per outage, not one per poll.
+            level = logging.DEBUG if self._failing else logging.WARNING
+            self._failing = True
+            logger.log(level, "could not read the change counter: %s", type(exc).__name__)
             return False
         finally:
             self.polls += 1
+        if self._failing:
+            self._failing = False
+            logger.info("the change counter is readable again")
         changed = self._seen is not None and current != self._seen
         self._seen = current
         if changed:

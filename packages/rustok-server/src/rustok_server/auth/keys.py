@@ -204,7 +204,7 @@ class KeyDirectory:
         key_id, token = new_key()
         secret = token[len(KEY_PREFIX) + len(key_id) + 1 :]
         now = self.clock()
-        async with self.database.sessions() as session:
+        async with self.database.writing() as session:
             tenant_id = None if tenant is None else (await self._tenant(session, tenant)).id
             row = ApiKeyRow(
                 id=key_id,
@@ -226,7 +226,7 @@ class KeyDirectory:
         Raises:
             TenantNotFoundError: no tenant answers to ``tenant``.
         """
-        async with self.database.sessions() as session:
+        async with self.database.reading() as session:
             query = select(ApiKeyRow).order_by(ApiKeyRow.created_at, ApiKeyRow.id)
             if tenant is None:
                 query = query.where(ApiKeyRow.tenant_id.is_(None))
@@ -236,7 +236,7 @@ class KeyDirectory:
 
     async def get(self, key_id: str) -> ApiKey:
         """The key with this id. Raises `ApiKeyNotFoundError`."""
-        async with self.database.sessions() as session:
+        async with self.database.reading() as session:
             row = await session.get(ApiKeyRow, key_id)
             if row is None:
                 raise ApiKeyNotFoundError(key_id)
@@ -248,7 +248,7 @@ class KeyDirectory:
         Raises:
             ApiKeyNotFoundError: no such key (for that tenant).
         """
-        async with self.database.sessions() as session:
+        async with self.database.writing() as session:
             row = await session.get(ApiKeyRow, key_id)
             if row is None or (tenant_id is not None and row.tenant_id != tenant_id):
                 raise ApiKeyNotFoundError(key_id)
@@ -265,7 +265,7 @@ class KeyDirectory:
             .outerjoin(TenantRow, TenantRow.id == ApiKeyRow.tenant_id)
             .where(ApiKeyRow.id == key_id)
         )
-        async with self.database.sessions() as session:
+        async with self.database.reading() as session:
             found = (await session.execute(query)).one_or_none()
         if found is None:
             return None
@@ -276,7 +276,7 @@ class KeyDirectory:
 
     async def record_use(self, used: dict[str, datetime]) -> None:
         """Write the last-used times of keys (one statement each, one transaction)."""
-        async with self.database.sessions() as session:
+        async with self.database.writing() as session:
             for key_id, at in used.items():
                 await session.execute(
                     update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(last_used_at=at)
@@ -285,19 +285,19 @@ class KeyDirectory:
 
     async def bump(self) -> None:
         """Count a change made elsewhere (a tenant's), for the other processes to see."""
-        async with self.database.sessions() as session:
+        async with self.database.writing() as session:
             await bump_version(session)
             await session.commit()
 
     async def rate_limits(self) -> dict[uuid.UUID, RateLimit]:
         """Every tenant's own rate limit."""
-        async with self.database.sessions() as session:
+        async with self.database.reading() as session:
             rows = (await session.scalars(select(TenantRateLimitRow))).all()
         return {row.tenant_id: RateLimit(row.per_second, row.burst) for row in rows}
 
     async def set_rate_limit(self, tenant_id: uuid.UUID, limit: RateLimit | None) -> None:
         """Give a tenant its own rate limit, or (``None``) return it to the default."""
-        async with self.database.sessions() as session:
+        async with self.database.writing() as session:
             row = await session.get(TenantRateLimitRow, tenant_id)
             if limit is None:
                 if row is not None:

@@ -8,18 +8,18 @@ import time
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 
-from rustok_core.resilience import CircuitBreaker, RetryAttempt, with_timeout
+from rustok_core.resilience import RetryAttempt
 from rustok_server.auth.changes import (
     ChangeFeed,
     ChangeWatcher,
     DatabaseChangeFeed,
     announce_changes,
 )
-from rustok_server.auth.keys import KEY_PREFIX, KeyDirectory, KeyRecord, RateLimit
+from rustok_server.auth.keys import KEY_PREFIX, KeyDirectory, RateLimit
 from rustok_server.auth.principal import Principal
 from rustok_server.auth.rate_limits import TenantRateLimits
 from rustok_server.auth.tokens import JwtConfig, JwtVerifier
-from rustok_server.auth.verification import KeyVerifier
+from rustok_server.auth.verification import KEY_STALE_LIMIT, KeyVerifier
 from rustok_server.db import Database
 from rustok_server.db.base import utcnow
 from rustok_server.errors import InvalidCredentialError
@@ -46,9 +46,10 @@ class Authentication:
             there, and changes are announced and heard on its channel.
         feed: where changes are counted (the database's change counter by default); it
             is read twice a second, with Redis too.
-        breaker: the breaker key loads go through (the server's ``tenant-db`` one).
-        query_timeout: seconds one key load may take.
         on_retry: told of each retried JWKS fetch (for metrics).
+        stale_limit: seconds after its last load a verified key may stand in for a
+            failed load (the server passes ``RUSTOK_CACHE_STALE_WINDOW``, the tenant
+            cache's limit).
     """
 
     def __init__(
@@ -61,20 +62,14 @@ class Authentication:
         wall_clock: Callable[[], datetime] = utcnow,
         redis: RedisLink | None = None,
         feed: ChangeFeed | None = None,
-        breaker: CircuitBreaker | None = None,
-        query_timeout: float = 2.0,
         on_retry: Callable[[RetryAttempt], None] | None = None,
+        stale_limit: float = KEY_STALE_LIMIT,
     ) -> None:
+        # Key loads, like every statement, pass the database's breaker and deadline.
         self.keys = KeyDirectory(database, clock=wall_clock)
-        keys = self.keys
-
-        async def query(key_id: str) -> KeyRecord | None:
-            return await with_timeout(query_timeout, keys.load, key_id)
-
-        async def load(key_id: str) -> KeyRecord | None:
-            return await query(key_id) if breaker is None else await breaker.call(query, key_id)
-
-        self.verifier = KeyVerifier(self.keys, clock=clock, wall_clock=wall_clock, load=load)
+        self.verifier = KeyVerifier(
+            self.keys, clock=clock, wall_clock=wall_clock, stale_limit=stale_limit
+        )
         self.redis = redis
         self.tokens = None
         if jwt is not None:

@@ -111,7 +111,7 @@ async def seed_demo_data(database: Database, tenant_id: uuid.UUID) -> DemoData:
     Returns:
         The nodes and orders as stored (their last values).
     """
-    async with database.sessions() as session:
+    async with database.writing() as session:
         nodes = await _seed_nodes(NodeService(SqlNodeRepository(session)), tenant_id)
         orders = await _seed_orders(OrderService(SqlOrderRepository(session)), tenant_id)
         await session.commit()

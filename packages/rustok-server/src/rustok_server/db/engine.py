@@ -12,10 +12,16 @@ SQLite (one file, one process writing at a time by its nature):
 - Writes take turns: `writing` holds an `asyncio.Lock` of the process and runs on its
   own connection whose transactions start with ``BEGIN IMMEDIATE``, so a write never
   discovers half-way that another one got there first ("database is locked"). Other
-  processes (the CLI, more workers) wait for the file lock up to `SQLITE_BUSY_SECONDS`.
-- The hot reads (`read_sqlite`) use one plain ``sqlite3`` connection on the event loop:
+  processes (the CLI, more workers) wait for the file lock, within the write deadline.
+- The hot reads (`read`) use one plain ``sqlite3`` connection on the event loop:
   a point read by primary key costs microseconds, less than handing it to a thread, and
   a page read is bounded by the page size. The loop is blocked for exactly that long.
+
+Every unit of work passes the `DatabaseGuard` (`rustok_server.db.guard`): the database
+breaker, and a deadline past which the work is cancelled and its connection aborted (not
+closed politely: a frozen server would never answer the goodbye). On SQLite the hot
+reads are not bounded: in WAL mode a reader never waits, not even for another process
+holding the write lock; a write's deadline includes its wait for the write lock.
 
 PostgreSQL: the routes' statements on one asyncpg pool of up to ``pool_size``
 connections (`POSTGRES_POOL_SIZE` by default), one round trip each, no ORM; a
@@ -32,13 +38,14 @@ import asyncio
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -46,6 +53,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from starlette.requests import Request
 
+from rustok_server.db.guard import DatabaseGuard
 from rustok_server.db.statements import ConstraintError
 
 if TYPE_CHECKING:
@@ -54,8 +62,9 @@ if TYPE_CHECKING:
 __all__ = [
     "POSTGRES_ORM_POOL_SIZE",
     "POSTGRES_POOL_SIZE",
-    "SQLITE_BUSY_SECONDS",
+    "READ_TIMEOUT",
     "SQLITE_SYNCHRONOUS",
+    "WRITE_TIMEOUT",
     "Database",
     "Transaction",
     "get_session",
@@ -63,8 +72,11 @@ __all__ = [
 
 SQLITE_SYNCHRONOUS: Final = "NORMAL"
 """SQLite's ``synchronous`` mode: see the module's documentation for what it costs."""
-SQLITE_BUSY_SECONDS: Final = 30.0
-"""How long a SQLite connection waits for another process's write lock."""
+READ_TIMEOUT: Final = 2.0
+"""Seconds a read may take, unless the guard says otherwise (``RUSTOK_DB_QUERY_TIMEOUT``)."""
+WRITE_TIMEOUT: Final = 5.0
+"""Seconds each step of a write may take, the wait for SQLite's write lock included,
+unless the guard says otherwise (``RUSTOK_DB_WRITE_TIMEOUT``)."""
 POSTGRES_POOL_SIZE: Final = 10
 """The most connections one worker's statements pool opens to PostgreSQL (default)."""
 POSTGRES_ORM_POOL_SIZE: Final = 2
@@ -82,6 +94,8 @@ class Database:
             ``postgresql+asyncpg://...``.
         echo: log every statement.
         pool_size: on PostgreSQL, the most connections the statements pool opens.
+        guard: the breaker and deadlines every unit of work runs under; by default
+            no breaker, and `READ_TIMEOUT` and `WRITE_TIMEOUT`.
 
     Example:
         >>> db = Database("sqlite+aiosqlite:///:memory:")
@@ -90,21 +104,32 @@ class Database:
     """
 
     def __init__(
-        self, url: str, *, echo: bool = False, pool_size: int = POSTGRES_POOL_SIZE
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        pool_size: int = POSTGRES_POOL_SIZE,
+        guard: DatabaseGuard | None = None,
     ) -> None:
         parsed = make_url(url)
         self.url = url
+        self.guard = (
+            guard
+            if guard is not None
+            else DatabaseGuard(None, read_timeout=READ_TIMEOUT, write_timeout=WRITE_TIMEOUT)
+        )
         self.dialect: str = parsed.get_backend_name()
         options: dict[str, Any] = {"echo": echo}
         self._sqlite_path: str | None = None
         if self.dialect == "sqlite":
-            options["connect_args"] = {"timeout": SQLITE_BUSY_SECONDS}
+            # A write waits for another process's write lock at most its deadline.
+            options["connect_args"] = {"timeout": self.guard.write_timeout}
             database = parsed.database or ""
             if database and database != ":memory:" and not database.startswith("file:"):
                 self._sqlite_path = database
         else:
             options.update(
-                pool_pre_ping=True,
+                pool_pre_ping=True,  # a cancelled ping aborts its connection: _abort_at_once
                 pool_size=POSTGRES_ORM_POOL_SIZE,
                 max_overflow=POSTGRES_ORM_POOL_SIZE,
             )
@@ -118,6 +143,8 @@ class Database:
         self._raw_writer: sqlite3.Connection | None = None
         self._pool: asyncpg.Pool | None = None
         self._pool_lock: asyncio.Lock | None = None
+        if self.dialect != "sqlite":
+            event.listen(self.engine.sync_engine, "invalidate", _abort_at_once)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             # Writes: one connection (an in-memory database is one connection anyway).
@@ -141,19 +168,52 @@ class Database:
         """The URL with any password masked, safe to print or log."""
         return make_url(self.url).render_as_string(hide_password=True)
 
-    @asynccontextmanager
-    async def writing(self) -> AsyncIterator[AsyncSession]:
-        """A session for a unit of work that writes; the caller commits.
+    def reading(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A session for a unit of work that only reads, through the breaker, within
+        the read deadline (`DatabaseGuard`).
+
+        Raises:
+            DatabaseUnavailableError: the breaker is open, or the database is unreachable.
+            DatabaseTimeoutError: the block ran past its deadline; its connection was
+                aborted.
+        """
+        # On SQLite a read never waits (WAL): bounded, but neither refused nor counted.
+        counted = self.dialect != "sqlite"
+        return self._session(self.engine, self.guard.read_timeout, lock=False, counted=counted)
+
+    def writing(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A session for a unit of work that writes, through the breaker, within the
+        write deadline; the caller commits (what it does not commit is rolled back).
 
         On SQLite the writers of this process take turns (one at a time, in arrival
-        order), each on the writer connection in a ``BEGIN IMMEDIATE`` transaction.
+        order), each on the writer connection in a ``BEGIN IMMEDIATE`` transaction; the
+        wait for its turn counts against the deadline.
+
+        Raises:
+            DatabaseUnavailableError: the breaker is open, or the database is unreachable.
+            DatabaseTimeoutError: the block ran past its deadline; its connection was
+                aborted and nothing it wrote was committed.
         """
-        if self.dialect != "sqlite":
-            async with self.sessions() as session:
-                yield session
-            return
-        async with self._lock(), self.write_sessions() as session:
-            yield session
+        lock = self.dialect == "sqlite"
+        return self._session(self.writer, self.guard.write_timeout, lock=lock)
+
+    @asynccontextmanager
+    async def _session(
+        self, engine: AsyncEngine, seconds: float, *, lock: bool, counted: bool = True
+    ) -> AsyncIterator[AsyncSession]:
+        async with self.guard.bounded(seconds, counted=counted):
+            async with self._lock() if lock else contextlib.nullcontext():
+                async with engine.connect() as connection:
+                    async with AsyncSession(
+                        bind=connection, expire_on_commit=False, info={"database": self}
+                    ) as session:
+                        try:
+                            yield session
+                        except asyncio.CancelledError:
+                            # Past the deadline: abort the connection before the session
+                            # rolls back on it, which would wait for the server.
+                            await _abort_session_connection(connection)
+                            raise
 
     async def read(self, sql: str, values: Sequence[object]) -> Sequence[Sequence[Any]]:
         """The rows of a query on committed data, outside any transaction: on SQLite on
@@ -161,22 +221,23 @@ class Database:
         pooled asyncpg connection (one round trip). ``values`` are the driver's
         (`rustok_server.db.statements.encode`)."""
         if self._sqlite_path is not None:
+            # Not bounded: in WAL mode a read never waits (module documentation).
             reader = self._reader
             if reader is None:
-                self._reader = reader = self._connect_sqlite(SQLITE_BUSY_SECONDS)
+                self._reader = reader = self._connect_sqlite(self.guard.write_timeout)
             return reader.execute(sql, values).fetchall()
-        if self.dialect == "sqlite":  # in memory: the engine's one connection
-            async with self.engine.connect() as connection:
-                result = await connection.exec_driver_sql(sql, tuple(values))
-                return [tuple(row) for row in result.all()]
-        pool = self._pool or await self._open_pool()
-        try:
-            rows: list[Any] = await pool.fetch(sql, *values)
-        except _LOST_CONNECTION:
-            # A connection broken while the database was away: a read is safe to repeat,
-            # and the pool has replaced that connection.
-            rows = await pool.fetch(sql, *values)
-        return rows
+        async with self.guard.bounded(self.guard.read_timeout):
+            if self.dialect == "sqlite":  # in memory: the engine's one connection
+                async with self.engine.connect() as connection:
+                    result = await connection.exec_driver_sql(sql, tuple(values))
+                    return [tuple(row) for row in result.all()]
+            pool = self._pool or await self._open_pool()
+            try:
+                return await _fetch(pool, sql, values)
+            except _LOST_CONNECTION:
+                # A connection broken while the database was away: a read is safe to
+                # repeat, and the pool has replaced that connection.
+                return await _fetch(pool, sql, values)
 
     async def begin(self) -> Transaction:
         """A write transaction; end it with `Transaction.end`.
@@ -184,38 +245,52 @@ class Database:
         On SQLite the writers of this process take turns (an `asyncio.Lock`, in
         arrival order) on one ``sqlite3`` writer connection, on the event loop, in a
         ``BEGIN IMMEDIATE`` transaction. While another process holds the file's write
-        lock, the wait for it (up to `SQLITE_BUSY_SECONDS`) runs in a worker thread.
-        On PostgreSQL, a pooled connection in a transaction.
+        lock, the wait for it runs in a worker thread. The wait for the turn and for the
+        lock together take at most the write deadline. On PostgreSQL, a pooled
+        connection in a transaction.
+
+        Raises:
+            DatabaseUnavailableError: the breaker is open, or the database is unreachable.
+            DatabaseTimeoutError: no transaction could begin within the write deadline.
         """
+        guard = self.guard
         if self._sqlite_path is not None:
             lock = self._lock()
-            await lock.acquire()
-            try:
-                writer = self._raw_writer
-                if writer is None:
-                    self._raw_writer = writer = self._connect_sqlite(0.0)
-                await _begin_immediate_raw(writer)
-            except BaseException:
-                lock.release()
-                raise
+            loop = asyncio.get_running_loop()
+            async with guard.bounded(guard.write_timeout):
+                deadline = loop.time() + guard.write_timeout
+                await lock.acquire()
+                try:
+                    writer = self._raw_writer
+                    if writer is None:
+                        self._raw_writer = writer = self._connect_sqlite(0.0)
+                    await _begin_immediate_raw(writer, max(0.0, deadline - loop.time()))
+                except BaseException:
+                    lock.release()
+                    raise
             return _SqliteTransaction(writer, lock)
         if self.dialect == "sqlite":
             return await _SessionTransaction.begin(self)
         pool = self._pool or await self._open_pool()
-        connection = await pool.acquire()
-        try:
+        async with guard.bounded(guard.write_timeout):
+            connection = await pool.acquire()
             try:
-                transaction = connection.transaction()
-                await transaction.start()
-            except _LOST_CONNECTION:  # nothing was written: try a fresh connection
+                try:
+                    transaction = connection.transaction()
+                    await transaction.start()
+                except _LOST_CONNECTION:  # nothing was written: try a fresh connection
+                    await pool.release(connection)
+                    connection = await pool.acquire()
+                    transaction = connection.transaction()
+                    await transaction.start()
+            except asyncio.CancelledError:
+                connection.terminate()
                 await pool.release(connection)
-                connection = await pool.acquire()
-                transaction = connection.transaction()
-                await transaction.start()
-        except BaseException:
-            await pool.release(connection)
-            raise
-        return _PostgresTransaction(pool, connection, transaction)
+                raise
+            except BaseException:
+                await pool.release(connection)
+                raise
+        return _PostgresTransaction(pool, connection, transaction, guard)
 
     def _lock(self) -> asyncio.Lock:
         if self._write_lock is None:
@@ -251,9 +326,44 @@ class Database:
             return self._pool
 
     async def ping(self) -> None:
-        """Run ``SELECT 1``; raises the driver's error when the database is unreachable."""
-        async with self.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        """Run ``SELECT 1`` through the guard (`reading`).
+
+        Raises:
+            DatabaseUnavailableError: the breaker is open, or the database is unreachable.
+            DatabaseTimeoutError: it took longer than the read deadline.
+        """
+        async with self.reading() as session:
+            await session.execute(text("SELECT 1"))
+
+    async def probe(self) -> None:
+        """One health check of what a frozen database stops, not through the breaker,
+        within the read deadline (`DatabaseProber`): on PostgreSQL ``SELECT 1`` on a
+        pooled connection (aborted if it does not answer); on a SQLite file, whether the
+        write lock can be taken now (``BEGIN IMMEDIATE`` then ``ROLLBACK``, waiting for
+        nothing), since a read never waits there.
+
+        Raises:
+            TimeoutError: no answer within the read deadline.
+            Exception: the driver's error.
+        """
+        async with asyncio.timeout(self.guard.read_timeout):
+            if self._sqlite_path is not None:
+                lock = self._lock()
+                if lock.locked():
+                    return  # a write of this process is under way: the lock was free
+                async with lock:
+                    writer = self._raw_writer
+                    if writer is None:
+                        self._raw_writer = writer = self._connect_sqlite(0.0)
+                    writer.execute("BEGIN IMMEDIATE")
+                    writer.execute("ROLLBACK")
+                return
+            if self.dialect == "sqlite":
+                async with self.engine.connect() as connection:
+                    await connection.exec_driver_sql("SELECT 1")
+                return
+            pool = self._pool or await self._open_pool()
+            await _fetch(pool, "SELECT 1", ())
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
@@ -314,24 +424,24 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
 
 
-def _begin_waiting(connection: sqlite3.Connection) -> None:
-    connection.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
+def _begin_waiting(connection: sqlite3.Connection, seconds: float) -> None:
+    connection.execute(f"PRAGMA busy_timeout={int(seconds * 1000)}")
     try:
         connection.execute("BEGIN IMMEDIATE")
     finally:
         connection.execute("PRAGMA busy_timeout=0")
 
 
-async def _begin_immediate_raw(connection: sqlite3.Connection) -> None:
+async def _begin_immediate_raw(connection: sqlite3.Connection, seconds: float) -> None:
     """``BEGIN IMMEDIATE`` on the loop; if another process holds the write lock, wait
-    for it in a worker thread instead of blocking the loop."""
+    for it in a worker thread, at most ``seconds``, instead of blocking the loop."""
     try:
         connection.execute("BEGIN IMMEDIATE")
         return
     except sqlite3.OperationalError as exc:
         if not _is_busy(exc):
             raise
-    waiting = asyncio.ensure_future(asyncio.to_thread(_begin_waiting, connection))
+    waiting = asyncio.ensure_future(asyncio.to_thread(_begin_waiting, connection, seconds))
     try:
         await asyncio.shield(waiting)
     except asyncio.CancelledError:
@@ -375,38 +485,60 @@ class _SqliteTransaction:
 
 
 class _PostgresTransaction:
-    """A transaction on one pooled asyncpg connection."""
+    """A transaction on one pooled asyncpg connection; each statement, and the end,
+    through the guard. A statement cancelled (past its deadline, or with its request)
+    aborts the connection, and with it the transaction: nothing of it is committed."""
 
-    __slots__ = ("_connection", "_pool", "_transaction")
+    __slots__ = ("_connection", "_guard", "_pool", "_transaction")
 
     def __init__(
-        self, pool: asyncpg.Pool, connection: Any, transaction: Any
+        self, pool: asyncpg.Pool, connection: Any, transaction: Any, guard: DatabaseGuard
     ) -> None:  # asyncpg's pool hands out proxies of its connections
         self._pool = pool
         self._connection = connection
         self._transaction = transaction
+        self._guard = guard
 
     async def fetch(self, sql: str, values: Sequence[object]) -> Sequence[Sequence[Any]]:
-        rows: list[Any] = await self._connection.fetch(sql, *values)
+        connection = self._connection
+        async with self._guard.bounded(self._guard.write_timeout):
+            try:
+                rows: list[Any] = await connection.fetch(sql, *values)
+            except asyncio.CancelledError:
+                connection.terminate()
+                raise
         return rows
 
     async def execute(self, sql: str, values: Sequence[object]) -> int:
         import asyncpg
 
-        try:
-            status: str = await self._connection.execute(sql, *values)
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise ConstraintError(str(exc)) from exc
+        connection = self._connection
+        async with self._guard.bounded(self._guard.write_timeout):
+            try:
+                status: str = await connection.execute(sql, *values)
+            except asyncpg.IntegrityConstraintViolationError as exc:
+                raise ConstraintError(str(exc)) from exc
+            except asyncio.CancelledError:
+                connection.terminate()
+                raise
         return int(status.rsplit(" ", 1)[-1])  # "UPDATE 1", "INSERT 0 1"
 
     async def end(self, *, commit: bool) -> None:
+        connection = self._connection
         try:
-            if commit:
-                await self._transaction.commit()
-            else:
-                await self._transaction.rollback()
+            if connection.is_closed():  # aborted: the server rolled it back
+                return
+            async with self._guard.bounded(self._guard.write_timeout):
+                try:
+                    if commit:
+                        await self._transaction.commit()
+                    else:
+                        await self._transaction.rollback()
+                except asyncio.CancelledError:
+                    connection.terminate()
+                    raise
         finally:
-            await self._pool.release(self._connection)
+            await self._pool.release(connection)
 
 
 class _SessionTransaction:
@@ -448,6 +580,41 @@ class _SessionTransaction:
             await self._stack.aclose()
 
 
+async def _fetch(pool: asyncpg.Pool, sql: str, values: Sequence[object]) -> list[Any]:
+    """A statement on a pooled connection, which is aborted if the statement is
+    cancelled (past its deadline, or with its request)."""
+    connection = await pool.acquire()
+    try:
+        rows: list[Any] = await connection.fetch(sql, *values)
+    except asyncio.CancelledError:
+        connection.terminate()
+        raise
+    finally:
+        await pool.release(connection)
+    return rows
+
+
+async def _abort_session_connection(connection: AsyncConnection) -> None:
+    """Abort the driver connection under a session's connection (PostgreSQL), so that
+    neither the session's rollback nor the pool's reset waits for the server, and have
+    the pool replace it."""
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    terminate = getattr(driver, "terminate", None)  # asyncpg's; aiosqlite has none
+    if terminate is not None:
+        terminate()
+        await connection.invalidate()
+
+
+def _abort_at_once(_dbapi_connection: Any, record: Any, _error: object) -> None:
+    """SQLAlchemy discards a connection (a statement or a ping past its deadline was
+    cancelled on it): abort it now. Its own close waits up to 2 s for the server to say
+    goodbye, which a frozen server never does."""
+    terminate = getattr(record.driver_connection, "terminate", None)  # asyncpg's
+    if terminate is not None:
+        terminate()
+
+
 async def _reset(connection: Any) -> None:
     """What a connection goes back to the pool with: no transaction. The server sets no
     session state (no ``SET``, ``LISTEN`` or advisory locks) for asyncpg's full reset
@@ -474,7 +641,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """
     database: Database = request.app.state.database
     if request.method in _SAFE_METHODS:
-        async with database.sessions() as session:
+        async with database.reading() as session:
             yield session
     else:
         async with database.writing() as session:

@@ -156,7 +156,7 @@ def _problem_for(
     if isinstance(exc, RichError):
         if exc.trace_id is None and trace_id:
             exc.trace_id = trace_id
-        if exc.kind is ErrorKind.EXTERNAL_SERVICE:
+        if exc.kind in (ErrorKind.EXTERNAL_SERVICE, ErrorKind.TIMEOUT):
             # Expected while a dependency is down: one line each, no traceback flood.
             logger.warning("request failed: %s", exc.to_log_dict())
         elif exc.is_server_error:

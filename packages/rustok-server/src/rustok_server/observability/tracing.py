@@ -3,7 +3,7 @@
 When on, `instrument` sets up the OpenTelemetry SDK from the standard ``OTEL_*`` variables
 (service name, OTLP endpoint, sampler, ...), instruments FastAPI (an incoming W3C
 ``traceparent`` is honoured) and SQLAlchemy, and the server adds its own spans and events:
-a span per call through the ``tenant-db`` breaker (`breaker_span`), a client span per
+a span per tenant load through the ``database`` breaker (`breaker_span`), a client span per
 statement the routes run on the driver, past SQLAlchemy (`statement_span`), and a
 ``transition`` event per state transition. The request id of logs and problems is then the trace id.
 

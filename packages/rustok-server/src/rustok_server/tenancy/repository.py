@@ -242,7 +242,7 @@ class TenantDirectory:
 
     async def create(self, slug: str, name: str, *, domain: str | None = None) -> Tenant:
         """Create a tenant. Raises `TenantConflictError` or `InvalidTenantIdentifierError`."""
-        async with self.database.sessions() as session:
+        async with self.database.writing() as session:
             tenant = await TenantRepository(session).create(slug, name, domain=domain)
             await session.commit()
         self._invalidate(tenant)
@@ -250,13 +250,13 @@ class TenantDirectory:
 
     async def find(self, identifier: TenantIdentifier) -> Tenant | None:
         """The tenant ``identifier`` names, active or not, or ``None`` (one query)."""
-        async with self.database.sessions() as session:
+        async with self.database.reading() as session:
             return await TenantRepository(session).find(identifier)
 
     async def get(self, identifier: str) -> Tenant:
         """The tenant a UUID or slug names, active or not. Raises `TenantNotFoundError`."""
         parsed = parse_tenant_identifier(identifier)
-        async with self.database.sessions() as session:
+        async with self.database.reading() as session:
             tenant = await TenantRepository(session).find(parsed)
         if tenant is None:
             raise TenantNotFoundError(identifier)
@@ -264,18 +264,18 @@ class TenantDirectory:
 
     async def list(self, *, limit: int = 100, offset: int = 0) -> Sequence[Tenant]:
         """Tenants ordered by slug, one page."""
-        async with self.database.sessions() as session:
+        async with self.database.reading() as session:
             return await TenantRepository(session).list(limit=limit, offset=offset)
 
     async def count(self) -> int:
         """How many tenants exist."""
-        async with self.database.sessions() as session:
+        async with self.database.reading() as session:
             return await TenantRepository(session).count()
 
     async def set_active(self, identifier: str, active: bool) -> Tenant:
         """Enable or disable the tenant a UUID or slug names. Raises `TenantNotFoundError`."""
         parsed = parse_tenant_identifier(identifier)
-        async with self.database.sessions() as session:
+        async with self.database.writing() as session:
             before, after = await TenantRepository(session).set_active(parsed, active)
             await session.commit()
         self._invalidate(before, after)
@@ -293,7 +293,7 @@ class TenantDirectory:
         Raises `TenantNotFoundError`, `TenantConflictError` or `InvalidTenantIdentifierError`.
         """
         parsed = parse_tenant_identifier(identifier)
-        async with self.database.sessions() as session:
+        async with self.database.writing() as session:
             before, after = await TenantRepository(session).update(parsed, name=name, domain=domain)
             await session.commit()
         self._invalidate(before, after)

@@ -8,8 +8,8 @@ request resolves no tenant (its route answers 401 or serves the platform). Elsew
 
 Identifiers are validated with `rustok_core.tenancy` before anything is looked
 up, so a malformed one costs no query. Lookups go through the tenant cache,
-whose loads go through the ``tenant-db`` circuit breaker with a per-query
-timeout. The middleware is pure ASGI: a cache hit costs a dictionary lookup and
+whose loads go through the database breaker within the read deadline
+(`rustok_server.db.guard`). The middleware is pure ASGI: a cache hit costs a dictionary lookup and
 no await on anything slow.
 """
 
@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from rustok_core.resilience import CircuitBreaker, CircuitOpenError, with_timeout
+from rustok_core.resilience import CircuitBreaker
 from rustok_core.tenancy import (
     IdentifierKind,
     InvalidTenantIdentifierError,
@@ -76,20 +76,17 @@ _PARSED_CAPACITY: Final = 10_000
 def guarded_loader(
     find: Callable[[TenantIdentifier], Awaitable[Tenant | None]],
     breaker: CircuitBreaker,
-    timeout: float,
 ) -> Callable[[TenantIdentifier], Awaitable[Tenant | None]]:
-    """Wrap a tenant query in a timeout, inside the breaker (for `TenantCache`).
+    """A tenant query as `TenantCache` loads it: with tracing on, each load is a span
+    with the database breaker's name, state and outcome (the database runs the query
+    through that breaker, within the read deadline).
 
-    A "not found" is a ``None`` result, so it never counts as a failure. With tracing on,
-    each call is a span with the breaker's name, state and outcome.
+    A "not found" is a ``None`` result, so it never counts as a failure.
     """
-
-    async def query(identifier: TenantIdentifier) -> Tenant | None:
-        return await with_timeout(timeout, find, identifier)
 
     async def load(identifier: TenantIdentifier) -> Tenant | None:
         with breaker_span(breaker.name, breaker.state.value):
-            return await breaker.call(query, identifier)
+            return await find(identifier)
 
     return load
 
@@ -229,10 +226,10 @@ class TenantResolver:
             return tenant
         try:
             return await self.cache.get(identifier)
-        except CircuitOpenError as exc:
-            raise TenantStoreUnavailableError(identifier.value, max(exc.retry_after, 1.0)) from exc
         except Exception as exc:
-            retry_after = max(self.breaker.retry_after, 1.0)
+            retry_after = max(
+                float(getattr(exc, "retry_after", 0.0)), self.breaker.retry_after, 1.0
+            )
             raise TenantStoreUnavailableError(identifier.value, retry_after) from exc
 
     @staticmethod

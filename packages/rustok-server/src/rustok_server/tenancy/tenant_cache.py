@@ -290,9 +290,19 @@ class TenantCache(Generic[K, V]):
         self._store.pop(key, None)
         self._loads.pop(key, None)
 
-    def invalidate_all(self) -> None:
-        """Forget every entry; loads under way are not stored."""
-        self._store.clear()
+    def mark_all_stale(self) -> None:
+        """Something changed, somewhere: every entry is loaded again on its next read,
+        and until that load succeeds it may stand in, within ``stale_window``, as it would
+        for any failed load (an announcement during an outage must not turn every
+        tenant away). Negative entries are dropped; loads under way are not stored.
+        """
+        now = self._clock()
+        store = self._store
+        for key, entry in list(store.items()):
+            if entry.value is None:
+                del store[key]
+            elif entry.expires_at > now:
+                store[key] = _Entry(entry.value, now, min(entry.last_read, now))
         self._loads.clear()
 
     def stats(self) -> TenantCacheStats:
