@@ -409,14 +409,12 @@ def test_the_breaker_opened_by_a_frozen_postgresql_in_one_process_rejects_in_the
             assert announcer.publish(change_channel(), b"changed") == len(fleet.http)
         deadline = time.monotonic() + BOUND
         for client, before_stale in zip(fleet.http, stale_before, strict=True):
-            wait_until(
-                lambda c=client, b=before_stale: (
-                    c.get("/api/tenant", headers=bearer(warm)).status_code == 200
-                    and _stale_served(c, admin) > b
-                ),
-                deadline,
-                "announced, and the warm tenant served stale",
-            )
+
+            def served_stale(c: httpx.Client = client, b: int = before_stale) -> bool:
+                response = c.get("/api/tenant", headers=bearer(warm))
+                return response.status_code == 200 and _stale_served(c, admin) > b
+
+            wait_until(served_stale, deadline, "announced, and the warm tenant served stale")
         for client in fleet.http:
             ready = client.get("/health/ready", headers=admin)
             assert_problem(ready, 503, "NOT_READY")
