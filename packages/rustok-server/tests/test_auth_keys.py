@@ -232,6 +232,41 @@ async def test_an_entry_stands_in_for_a_failed_load_up_to_the_stale_limit_after_
         await database.dispose()
 
 
+async def test_while_the_database_fails_a_key_being_reloaded_is_answered_from_its_entry_at_once(
+    database_url: str, tenants: dict[str, Tenant]
+) -> None:
+    database = Database(database_url)
+    clock = ManualClock()
+    try:
+        directory = KeyDirectory(database)
+        key, token = await directory.create("acme", ["orders:read"])
+        hanging = asyncio.Event()
+        released = asyncio.Event()
+        failing = False
+
+        async def load(key_id: str) -> KeyRecord | None:
+            if failing:
+                hanging.set()
+                await released.wait()  # a reload that waits out its deadline
+                raise TimeoutError("the database does not answer")
+            return await directory.load(key_id)
+
+        verifier = KeyVerifier(directory, clock=clock, load=load, degraded=lambda: failing)
+        await verifier.verify(token)
+        failing = True
+        clock.advance(1.0)  # the entry came due: the next use reloads it
+        first = asyncio.create_task(verifier.verify(token))
+        await hanging.wait()
+        # Another request for the same key does not join the reload: its entry answers.
+        assert (await verifier.verify(token)).actor == key.id
+        assert not first.done()
+        released.set()
+        assert (await first).actor == key.id  # the failed reload: the entry stands in
+        await verifier.close()
+    finally:
+        await database.dispose()
+
+
 async def test_a_forgotten_key_never_stands_in_for_a_failed_load(
     database_url: str, tenants: dict[str, Tenant]
 ) -> None:

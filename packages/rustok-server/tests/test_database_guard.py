@@ -144,6 +144,53 @@ async def test_the_prober_half_opens_the_breaker_as_soon_as_the_database_answers
         await prober.stop()
 
 
+async def test_when_the_trials_after_a_probe_fail_the_next_probe_waits_twice_as_long() -> None:
+    clock = ManualClock()
+    guard = guard_on(clock, failures=1)  # the breaker's longest opening: 8 s
+    breaker = guard.breaker
+    assert breaker is not None
+    probe = Probe()
+    probe.answering = True  # a ping is answered, but the requests' statements are not
+    waits: list[float] = []
+    waited = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        waited.set()
+        await asyncio.sleep(0)
+
+    half_opened = asyncio.Event()
+    breaker.add_listener(
+        lambda change: half_opened.set() if change.new is CircuitState.HALF_OPEN else None
+    )
+    prober = DatabaseProber(breaker, probe, interval=1.0, sleep=sleep)
+    prober.start()
+    try:
+        breaker.open()
+        for _ in range(5):
+            await half_opened.wait()
+            half_opened.clear()
+            await failing_trial(guard)  # open again
+        assert waits[:5] == [1.0, 2.0, 4.0, 8.0, 8.0]
+        await half_opened.wait()
+        async with guard.bounded(1.0):
+            pass  # the trial succeeds: closed, and the next outage starts from 1 s again
+        assert state_of(guard) is CircuitState.CLOSED
+        waited.clear()
+        waits.clear()
+        breaker.open()
+        await waited.wait()
+        assert waits == [1.0]
+    finally:
+        await prober.stop()
+
+
+async def failing_trial(guard: DatabaseGuard) -> None:
+    with pytest.raises(DatabaseUnavailableError):
+        async with guard.bounded(1.0):
+            raise ConnectionResetError("the statement failed")
+
+
 async def test_a_sqlite_probe_fails_while_another_connection_holds_the_write_lock(
     tmp_path: Path,
 ) -> None:

@@ -241,9 +241,9 @@ async def test_transitions_and_tenant_cache_reads_are_counted(
     assert _sample(metrics, reads, result="miss") == 1  # the first request loaded acme
     assert _sample(metrics, reads, result="hit") >= 4  # every later request hit
     calls = "rustok_circuit_breaker_calls_total"
-    # Every statement passes the breaker (the loads of acme and of its key, the writes and
-    # reads of the transitions, the change counter's polls): all of them succeeded.
-    assert _sample(metrics, calls, breaker="database", outcome="success") >= 8
+    # Every statement passes the breaker (the loads of acme and of its key, the writes of
+    # the transitions; on PostgreSQL the reads too): all of them succeeded.
+    assert _sample(metrics, calls, breaker="database", outcome="success") > 2
     assert _sample(metrics, calls, breaker="database", outcome="failure") == 0
 
 

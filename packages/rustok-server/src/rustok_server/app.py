@@ -132,6 +132,12 @@ def create_app(
             write_timeout=settings.db_write_timeout,
         ),
     )
+
+    def database_failing() -> bool:
+        # While the breaker is not closed, cached tenants and keys are served stale at
+        # once rather than waiting for a load that started before it opened.
+        return breaker.state is not CircuitState.CLOSED
+
     metrics = ServerMetrics()
     metrics.resilience.watch_breaker(breaker)
     if redis is not None:
@@ -149,9 +155,7 @@ def create_app(
             stale_window=settings.cache_stale_window,
         ),
         clock=clock,
-        # While the breaker is not closed, known tenants are served stale at once rather
-        # than waiting for a load that started before it opened.
-        degraded=lambda: breaker.state is not CircuitState.CLOSED,
+        degraded=database_failing,
         on_result=metrics.count_cache_result,
     )
     directory.cache = cache
@@ -171,6 +175,7 @@ def create_app(
         wall_clock=wall_clock,
         redis=redis,
         stale_limit=settings.cache_stale_window,
+        degraded=database_failing,
         on_retry=metrics.resilience.retry_hook("jwks"),
     )
     auth.on_tenant_change = cache.mark_all_stale

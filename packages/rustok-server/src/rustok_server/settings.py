@@ -123,11 +123,13 @@ class Settings(BaseSettings):
     answered 503 at once."""
     breaker_success_threshold: int = Field(default=2, ge=1)
     """Successful probes that close a half-open breaker."""
-    breaker_timeout: float = Field(default=1.0, gt=0)
-    """Seconds the breaker stays open the first time before it lets a probe through;
-    each reopening without a close in between doubles it, up to
-    ``breaker_max_timeout``."""
-    breaker_max_timeout: float = Field(default=30.0, gt=0)
+    breaker_timeout: float = Field(default=5.0, gt=0)
+    """Seconds the breaker stays open the first time before it lets trial requests
+    through; each reopening without a close in between doubles it, up to
+    ``breaker_max_timeout``. (Recovery does not wait for it: while the breaker is open
+    each process pings the database once a second and lets trials through as soon as
+    it answers.)"""
+    breaker_max_timeout: float = Field(default=60.0, gt=0)
     """The longest the breaker stays open while the database stays down."""
 
     rate_limit_per_second: float = Field(default=100.0, ge=0)

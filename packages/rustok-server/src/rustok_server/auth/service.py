@@ -50,6 +50,8 @@ class Authentication:
         stale_limit: seconds after its last load a verified key may stand in for a
             failed load (the server passes ``RUSTOK_CACHE_STALE_WINDOW``, the tenant
             cache's limit).
+        degraded: says whether the database is failing (for the key cache, as for the
+            tenant cache).
     """
 
     def __init__(
@@ -64,11 +66,16 @@ class Authentication:
         feed: ChangeFeed | None = None,
         on_retry: Callable[[RetryAttempt], None] | None = None,
         stale_limit: float = KEY_STALE_LIMIT,
+        degraded: Callable[[], bool] | None = None,
     ) -> None:
         # Key loads, like every statement, pass the database's breaker and deadline.
         self.keys = KeyDirectory(database, clock=wall_clock)
         self.verifier = KeyVerifier(
-            self.keys, clock=clock, wall_clock=wall_clock, stale_limit=stale_limit
+            self.keys,
+            clock=clock,
+            wall_clock=wall_clock,
+            stale_limit=stale_limit,
+            degraded=degraded,
         )
         self.redis = redis
         self.tokens = None

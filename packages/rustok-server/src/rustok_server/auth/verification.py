@@ -79,6 +79,9 @@ class KeyVerifier:
         load: how to load one key (the server wraps `KeyDirectory.load` in its breaker
             and query timeout); ``keys.load`` by default.
         stale_limit: seconds after its last load an entry may stand in for a failed load.
+        degraded: says whether the database is failing right now (the server passes "the
+            database breaker is not closed"): a key whose reload is already under way is
+            then answered from its last entry at once, instead of waiting for that reload.
 
     Raises:
         ValueError: ``ttl`` is not positive, or ``stale_limit`` is negative.
@@ -93,6 +96,7 @@ class KeyVerifier:
         ttl: float = KEY_CACHE_TTL,
         load: Callable[[str], Awaitable[KeyRecord | None]] | None = None,
         stale_limit: float = KEY_STALE_LIMIT,
+        degraded: Callable[[], bool] | None = None,
     ) -> None:
         if not ttl > 0:
             raise ValueError(f"KeyVerifier ttl must be > 0 seconds, got {ttl!r}")
@@ -104,6 +108,7 @@ class KeyVerifier:
         self.wall_clock = wall_clock
         self.ttl = ttl
         self.stale_limit = stale_limit
+        self.degraded = degraded
         self._entries: dict[str, _Entry] = {}
         self._generation = 0
         self._failing: set[str] = set()
@@ -159,6 +164,12 @@ class KeyVerifier:
     async def _load(self, key_id: str) -> _Entry:
         loading = self._loading.get(key_id)
         if loading is not None:
+            if self.degraded is not None and self.degraded():
+                # A reload is under way while the database is failing: its last entry
+                # answers at once rather than waiting for that reload's deadline.
+                stale = self._entries.get(key_id)
+                if stale is not None and self.clock() - stale.loaded_at <= self.stale_limit:
+                    return stale
             return await asyncio.shield(loading)
         future: asyncio.Future[_Entry] = asyncio.get_running_loop().create_future()
         self._loading[key_id] = future

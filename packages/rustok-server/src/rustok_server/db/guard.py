@@ -202,16 +202,19 @@ class DatabaseProber:
     """While the database breaker is open, probe the database once a second and, as soon
     as it answers, let trial requests through (half-open).
 
-    The breaker's open duration grows while the database stays down (up to a cap that
-    spares a dead database from probing requests); a probe costs no request, so recovery
-    after a thaw takes about a second whatever that duration has grown to. If the
-    trial requests fail, the breaker opens again, for longer.
+    A probe costs no request, so recovery after a thaw takes about a second whatever the
+    breaker's open duration has grown to; that duration then only says how often
+    requests themselves probe a database that stays down. If the trials let through
+    after a successful probe fail (the database answers a ping but not the requests'
+    statements), the next probe waits twice as long, up to the breaker's longest open
+    duration, and a close starts again from ``interval``.
 
     Args:
         breaker: the database breaker.
         probe: one health check of the database (not through the breaker), bounded by
             its own deadline; raises when the database does not answer.
         interval: seconds between probes.
+        sleep: how to wait that long (tests pass one that records the waits).
     """
 
     def __init__(
@@ -220,11 +223,16 @@ class DatabaseProber:
         probe: Callable[[], Awaitable[None]],
         *,
         interval: float = PROBE_INTERVAL,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.breaker = breaker
+        self._sleep = sleep
         self.probe = probe
         self.interval = interval
         self.probes = 0
+        self._wait = interval
+        self._cap = max(interval, breaker.config.max_timeout or breaker.config.timeout)
+        self._trials_pending = False
         self._opened = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         breaker.add_listener(self._on_change)
@@ -246,12 +254,18 @@ class DatabaseProber:
 
     def _on_change(self, change: StateChange) -> None:
         if change.new is CircuitState.OPEN:
+            if self._trials_pending:  # the trials after a successful probe failed
+                self._wait = min(self._wait * 2, self._cap)
+            self._trials_pending = False
             self._opened.set()
+        elif change.new is CircuitState.CLOSED:
+            self._wait = self.interval
+            self._trials_pending = False
 
     async def _run(self) -> None:
         while True:
             await self._opened.wait()
-            await asyncio.sleep(self.interval)
+            await self._sleep(self._wait)
             if self.breaker.state is not CircuitState.OPEN:
                 self._opened.clear()
                 continue
@@ -264,4 +278,5 @@ class DatabaseProber:
             if self.breaker.state is CircuitState.OPEN:
                 logger.info("the database answered a probe; trial requests are let through")
                 self.breaker.half_open()
+                self._trials_pending = True
             self._opened.clear()
