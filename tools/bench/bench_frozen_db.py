@@ -12,11 +12,12 @@ from its log.
 Settings: the breaker runs with the server's defaults (``RUSTOK_BREAKER_FAILURE_THRESHOLD``
 5, ``RUSTOK_BREAKER_TIMEOUT`` 5 s for the first opening, doubling at each reopening up to
 ``RUSTOK_BREAKER_MAX_TIMEOUT`` 60 s, and a ping a second while it is open; the drill
-prints the values it read from the server's settings). The deadlines are set explicitly, shorter than their defaults (2 s
-and 5 s), so that a freeze shows within a second: ``RUSTOK_DB_QUERY_TIMEOUT`` (each read,
-``QUERY_TIMEOUT``) and ``RUSTOK_DB_WRITE_TIMEOUT`` (each step of a write,
-``WRITE_TIMEOUT``), both 0.5 s. A request's deadline, below, is the read deadline for a read and the longer of
-the two for a write (its first statement is a read).
+prints the values it read from the server's settings). The deadlines are set explicitly,
+shorter than their defaults (2 s and 5 s), so that a freeze shows within a second:
+``RUSTOK_DB_QUERY_TIMEOUT`` (each read, ``QUERY_TIMEOUT``) and ``RUSTOK_DB_WRITE_TIMEOUT``
+(each step of a write, ``WRITE_TIMEOUT``), both 0.5 s. A request's deadline, below, is the
+read deadline for a read and the longer of the two for a write (its first statement is a
+read).
 
 The drill, run twice on the same load: with the breaker, then with the breaker in effect
 disabled by a failure threshold no drill reaches (the "without breaker" column: the same
