@@ -8,6 +8,8 @@ Figures, each beside its baseline measured in this same process:
   overhead over a bare call (target: at most 0.5x);
 - closed rate-based breaker (count window), the same overhead, vs the consecutive
   mode's (target: at most 1.5x);
+- closed breaker judging each result with a predicate (``breaker.judging(failed_if)``),
+  the same overhead, vs the closed breaker without one (target: at most 1.2x);
 - RetryPolicy, first-attempt success overhead over a bare await (target: at most 3 us),
   beside a shared tenacity AsyncRetrying doing the same;
 - when purgatory and stamina are installed (the bench session installs them), the same
@@ -44,6 +46,7 @@ from rustok_core.resilience import (
     CircuitBreaker,
     CircuitBreakerConfig,
     CircuitOpenError,
+    JudgedBreaker,
     RetryPolicy,
     redis_storage,
 )
@@ -98,6 +101,9 @@ async def _measure() -> dict[str, list[float]]:
         "bench-rated",
         CircuitBreakerConfig(failure_rate_threshold=0.5, sliding_window_size=100),
     )
+    judged_breaker: JudgedBreaker[int] = CircuitBreaker("bench-judged").judging(
+        lambda status: status >= 500
+    )
     policy = RetryPolicy()
     shared_tenacity = tenacity.AsyncRetrying(
         stop=tenacity.stop_after_attempt(3), wait=tenacity.wait_none(), reraise=True
@@ -115,6 +121,9 @@ async def _measure() -> dict[str, list[float]]:
 
     async def rated() -> int:
         return await rated_breaker.call(_value)
+
+    async def judged() -> int:
+        return await judged_breaker.call(_value)
 
     async def retried() -> int:
         return await policy.execute(_value)
@@ -137,6 +146,7 @@ async def _measure() -> dict[str, list[float]]:
         "reject": reject,
         "closed": closed,
         "rated": rated,
+        "judged": judged,
         "retry": retried,
         "tenacity": tenacity_retried,
     }
@@ -249,6 +259,7 @@ def main() -> None:
     pb_reject_p99 = percentile(theirs["pb_reject"], 99) * us
     closed_overhead = (median(ours["closed"]) - bare_async) * us
     rated_overhead = (median(ours["rated"]) - bare_async) * us
+    judged_overhead = (median(ours["judged"]) - bare_async) * us
     pb_call_overhead = (median(theirs["pb_call"]) - median(theirs["pb_bare"])) * us
     retry_overhead = (median(ours["retry"]) - bare_async) * us
     tenacity_overhead = (median(ours["tenacity"]) - bare_async) * us
@@ -294,6 +305,16 @@ def main() -> None:
                 closed_overhead,
                 "<= 1.5x baseline",
                 rated_overhead <= 1.5 * closed_overhead,
+            ),
+            Figure(
+                BENCH,
+                "closed breaker with a result predicate overhead (median)",
+                judged_overhead,
+                "us",
+                "closed breaker without one overhead (median)",
+                closed_overhead,
+                "<= 1.2x baseline",
+                judged_overhead <= 1.2 * closed_overhead,
             ),
             Figure(
                 BENCH,

@@ -9,7 +9,10 @@ with a native asyncio path and a rate-based mode over sliding windows; retries
 are built on tenacity, with a shared retry budget. `Bulkhead` limits concurrent
 calls, `RateLimiter` is a token bucket per key (in memory or on Redis),
 `Fallback` turns errors into values, and `ResiliencePolicy` composes them in an
-explicit order. Every strategy reports events to listeners. See the package
+explicit order. A breaker excludes exceptions by type or by predicate
+(``excluded_if``), and ``judging(failed_if)`` makes a breaker, a retry policy or a
+whole policy treat results as failures too (an HTTP 503 returned, not raised).
+Every strategy reports events to listeners. See the package
 README and ``docs/CIRCUIT_BREAKER_GUIDE.md``.
 """
 
@@ -19,6 +22,7 @@ from rustok_core.resilience._breaker import (
     CircuitBreakerStats,
     CircuitState,
     Clock,
+    JudgedBreaker,
     StateChange,
     StateListener,
 )
@@ -27,6 +31,7 @@ from rustok_core.resilience._bulkhead import Bulkhead, BulkheadStats
 from rustok_core.resilience._errors import (
     BulkheadFullError,
     CircuitOpenError,
+    FailedResultError,
     OperationTimeoutError,
     RateLimitedError,
 )
@@ -40,7 +45,12 @@ from rustok_core.resilience._events import (
     StorageUnavailable,
 )
 from rustok_core.resilience._fallback import Fallback
-from rustok_core.resilience._policy import DEFAULT_ORDER, PolicyStep, ResiliencePolicy
+from rustok_core.resilience._policy import (
+    DEFAULT_ORDER,
+    JudgedPolicy,
+    PolicyStep,
+    ResiliencePolicy,
+)
 from rustok_core.resilience._ratelimit import RateLimiter
 from rustok_core.resilience._redis import redis_storage
 from rustok_core.resilience._registry import BreakerRegistry
@@ -48,6 +58,7 @@ from rustok_core.resilience._retry import (
     Backoff,
     Exponential,
     Fixed,
+    JudgedRetry,
     Linear,
     RetryAttempt,
     RetryOn,
@@ -77,9 +88,13 @@ __all__ = [
     "Event",
     "EventListener",
     "Exponential",
+    "FailedResultError",
     "Fallback",
     "FallbackUsed",
     "Fixed",
+    "JudgedBreaker",
+    "JudgedPolicy",
+    "JudgedRetry",
     "Linear",
     "OperationTimeoutError",
     "PolicyStep",

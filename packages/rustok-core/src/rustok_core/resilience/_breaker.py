@@ -13,8 +13,10 @@ adds around it:
   probe cannot close a breaker that just re-opened; concurrent failures cannot
   re-stamp ``opened_at``);
 - a controllable clock for open-to-half-open, instead of ``datetime.now``;
-- excluded exceptions that are neutral (pybreaker counts them as successes) and
-  cancellation that is neither a success nor a failure;
+- excluded exceptions that are neutral (pybreaker counts them as successes), chosen
+  by type or by a predicate, and cancellation that is neither a success nor a failure;
+- results judged by a predicate (`JudgedBreaker`): a call that returns a value the
+  predicate calls failed counts as a failure, and the value is still returned;
 - a rate-based mode (resilience4j's model and names): the failure rate and
   the slow-call rate over a count- or time-based sliding window open the
   breaker once ``minimum_calls`` outcomes are in it; half-open, a fixed number
@@ -36,9 +38,9 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Final, Literal, ParamSpec, TypeVar, overload
+from typing import Final, Generic, Literal, ParamSpec, TypeVar, overload
 
-from rustok_core.resilience._decorate import decorate
+from rustok_core.resilience._decorate import decorate, predicate_name
 from rustok_core.resilience._errors import CircuitOpenError, rejection_message
 from rustok_core.resilience._events import (
     CallOutcome,
@@ -58,6 +60,7 @@ __all__ = [
     "CircuitBreakerStats",
     "CircuitState",
     "Clock",
+    "JudgedBreaker",
     "StateChange",
     "StateListener",
 ]
@@ -174,6 +177,11 @@ class CircuitBreakerConfig:
             ``timeout``. ``None`` (the default) keeps every opening at ``timeout``.
         timeout_multiplier: the factor by which each further opening grows, with
             ``max_timeout`` set (2.0 doubles it: 30, 60, 120 s...).
+        excluded_if: a predicate choosing, by more than their type, the exceptions that
+            are excluded like those of ``excluded`` (an HTTP error whose status is below
+            500, say). It sees each ``Exception`` a call raises that ``excluded`` does not
+            already exclude; ``None`` (the default) excludes by type only. If it raises,
+            that is logged and the call's exception counts as a failure.
 
     In the rate-based mode (either rate threshold set), ``failure_threshold`` and
     ``success_threshold`` are not used, and half-open admits
@@ -185,7 +193,9 @@ class CircuitBreakerConfig:
             ``timeout`` is negative, or a rate-based field is out of range or set
             without the field it needs, or ``max_timeout`` is below ``timeout``, or
             ``timeout_multiplier`` is below 1.
-        TypeError: if ``excluded`` holds something that is not an exception class.
+        TypeError: if ``excluded`` holds something that is not an exception class, or
+            ``excluded_if`` is neither ``None`` nor a callable (an exception class is
+            refused there: put it in ``excluded``).
 
     Example::
 
@@ -194,6 +204,9 @@ class CircuitBreakerConfig:
             failure_rate_threshold=0.5, sliding_window_size=20, minimum_calls=10
         )
         growing = CircuitBreakerConfig(timeout=30.0, max_timeout=600.0)  # 30, 60, 120... 600 s
+        answers = CircuitBreakerConfig(
+            excluded_if=lambda e: isinstance(e, HTTPStatusError) and e.status < 500
+        )
     """
 
     failure_threshold: int = 5
@@ -209,6 +222,7 @@ class CircuitBreakerConfig:
     minimum_calls: int = 100
     max_timeout: float | None = None
     timeout_multiplier: float = 2.0
+    excluded_if: Callable[[Exception], bool] | None = None
 
     def __post_init__(self) -> None:
         _check_count("failure_threshold", self.failure_threshold)
@@ -243,6 +257,13 @@ class CircuitBreakerConfig:
                     "pass types such as (KeyError, NotFoundError)"
                 )
         object.__setattr__(self, "excluded", excluded)
+        excluded_if: object = self.excluded_if
+        if excluded_if is not None and (isinstance(excluded_if, type) or not callable(excluded_if)):
+            raise TypeError(
+                "excluded_if must be None or a predicate taking the exception, such as "
+                f"lambda e: isinstance(e, HTTPStatusError) and e.status < 500; got {excluded_if!r}"
+                + (" (exception classes go in excluded)" if isinstance(excluded_if, type) else "")
+            )
         if self.failure_rate_threshold is not None:
             _check_rate("failure_rate_threshold", self.failure_rate_threshold)
         if self.slow_call_rate_threshold is not None:
@@ -418,6 +439,7 @@ class CircuitBreaker:
         "_event_listeners",
         "_excluded",
         "_excluded_count",
+        "_excluded_if",
         "_failure_rate",
         "_failure_threshold",
         "_failures",
@@ -482,6 +504,7 @@ class CircuitBreaker:
         self._storage = storage.backend
         self._shared = storage.shared
         self._excluded = config.excluded
+        self._excluded_if = config.excluded_if
         self._failure_threshold = config.failure_threshold
         self._success_threshold = config.success_threshold
         self._timeout = float(config.timeout)
@@ -594,7 +617,7 @@ class CircuitBreaker:
             BaseException: whatever ``fn`` raised, unchanged, after it was counted.
         """
         if self._fleet is not None:
-            return await self._call_fleet(fn, *args, **kwargs)
+            return await self._call_fleet(None, fn, args, kwargs)
         self._requests += 1
         if self._shared:
             self._sync()
@@ -670,7 +693,7 @@ class CircuitBreaker:
             BaseException: whatever ``fn`` raised, unchanged, after it was counted.
         """
         if self._fleet is not None:
-            return self._call_fleet_sync(fn, *args, **kwargs)
+            return self._call_fleet_sync(None, fn, args, kwargs)
         if self._window is not None:
             return self._call_windowed_sync(fn, *args, **kwargs)
         lock = self._lock
@@ -711,6 +734,31 @@ class CircuitBreaker:
             async def load_tenant(tenant_id: str) -> Tenant: ...
         """
         return decorate(fn, self.call, self.call_sync)
+
+    def judging(self, failed_if: Callable[[T], bool]) -> JudgedBreaker[T]:
+        """This breaker, judging each result with ``failed_if``: a call that returns a
+        value for which it is true counts as a failure, and the value is still returned.
+
+        An HTTP client returns a 503 response rather than raising; with
+        ``breaker.judging(server_error)`` such responses open the breaker like errors
+        do. The view shares this breaker's state, counters and listeners (a judged
+        failure is a ``"failure"`` `CallOutcome`); exceptions are counted as by `call`.
+
+        The view is typed by the predicate: ``failed_if`` takes the calls' result type,
+        so give a typed function, or annotate the view when it is a lambda::
+
+            def server_error(response: Response) -> bool:
+                return response.status_code >= 500
+
+
+            api = breaker.judging(server_error)
+            same: JudgedBreaker[Response] = breaker.judging(lambda r: r.status_code >= 500)
+            response = await api.call(client.get, "/charges")
+
+        Raises:
+            TypeError: if ``failed_if`` is not callable.
+        """
+        return JudgedBreaker(self, failed_if)
 
     async def __aenter__(self) -> None:
         """Admit the block of ``async with breaker:`` as one call, or refuse it.
@@ -902,8 +950,22 @@ class CircuitBreaker:
     ) -> None:
         notify(self._event_listeners, CallOutcome("breaker", self._name, outcome, duration))
 
-    def _emit_error(self, exc: Exception, duration: float) -> None:
-        self._emit_outcome("excluded" if isinstance(exc, self._excluded) else "failure", duration)
+    def _excludes(self, exc: Exception) -> bool:
+        """Whether ``exc`` is excluded: by type (``excluded``) or by ``excluded_if``."""
+        if isinstance(exc, self._excluded):
+            return True
+        excluded_if = self._excluded_if
+        if excluded_if is None:
+            return False
+        try:
+            return bool(excluded_if(exc))
+        except Exception:
+            logger.exception(
+                "circuit breaker %r: excluded_if raised on a %s; counted as a failure",
+                self._name,
+                type(exc).__name__,
+            )
+            return False
 
     # -- the shared circuit on Redis (storage from redis_storage) ----------------
 
@@ -1021,49 +1083,50 @@ class CircuitBreaker:
         return reply.generation, -1
 
     def _fleet_outcome(
-        self, admitted: tuple[int, int], error: BaseException | None, duration: float
+        self,
+        admitted: tuple[int, int],
+        error: BaseException | None,
+        duration: float,
+        failed: bool = False,
     ) -> None:
+        """Count a call's outcome: ``error`` raised, or a result (``error`` None), which
+        ``failed`` says a result predicate judged failed."""
         generation, epoch = admitted
         fleet = self._fleet
         assert fleet is not None
         if generation < 0:
             # Admitted on local state while Redis was away: counted locally; if
             # Redis may be back, learn the shared state again.
-            self._count_locally(error, duration, epoch)
+            self._count_locally(error, duration, epoch, failed)
             if self._fleet_usable():
                 self._fleet_call(fleet.read)
             return
-        if error is None:
-            outcome = "s"
+        verdict: Literal["success", "failure", "excluded", "cancelled"]
+        if error is None and not failed:
+            outcome, verdict = "s", "success"
             self._successes += 1
-        elif isinstance(error, self._excluded):
-            outcome = "r"
-            self._excluded_count += 1
-        elif isinstance(error, Exception):
-            outcome = "f"
+        elif error is None or (isinstance(error, Exception) and not self._excludes(error)):
+            outcome, verdict = "f", "failure"
             self._failures += 1
+        elif isinstance(error, Exception):
+            outcome, verdict = "r", "excluded"
+            self._excluded_count += 1
         else:
-            outcome = "r"  # cancelled or interrupted: neither success nor failure
+            # cancelled or interrupted: neither success nor failure
+            outcome, verdict = "r", "cancelled"
             self._cancelled += 1
         if self._event_listeners:
-            if error is None:
-                self._emit_outcome("success", duration)
-            elif isinstance(error, Exception):
-                self._emit_error(error, duration)
-            else:
-                self._emit_outcome("cancelled", duration)
+            self._emit_outcome(verdict, duration)
         slow = duration > self._slow_duration
         self._fleet_call(fleet.record, generation, outcome, slow)
         # If Redis failed just now, this outcome is lost to the fleet; the next
         # calls run on local state.
 
-    def _count_locally(self, error: BaseException | None, duration: float, epoch: int) -> None:
+    def _count_locally(
+        self, error: BaseException | None, duration: float, epoch: int, failed: bool = False
+    ) -> None:
         if error is None:
-            if self._window is not None:
-                self._successes += 1
-                self._record_windowed(False, duration, epoch)
-            else:
-                self._record_success(epoch)
+            self._record_result(failed, duration, epoch)
         elif isinstance(error, Exception):
             if self._window is not None:
                 self._record_windowed_error(error, duration, epoch)
@@ -1073,39 +1136,111 @@ class CircuitBreaker:
             self._record_interrupted(epoch)
 
     async def _call_fleet(
-        self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+        self,
+        failed_if: Callable[[T], bool] | None,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
     ) -> T:
         admitted = self._fleet_admit()
         clock = self._clock
         start = clock()
         returned: object = _NOTHING
+        failed = False
         try:
             returned = awaitable = fn(*args, **kwargs)
             result = await awaitable
+            if failed_if is not None:
+                failed = failed_if(result)
         except BaseException as exc:
             if returned is not _NOTHING and not inspect.isawaitable(returned):
                 self._fleet_outcome(admitted, _NotAwaitedError(), clock() - start)
                 raise _not_awaitable(fn, returned) from None
             self._fleet_outcome(admitted, exc, clock() - start)
             raise
-        self._fleet_outcome(admitted, None, clock() - start)
+        self._fleet_outcome(admitted, None, clock() - start, failed)
         return result
 
-    def _call_fleet_sync(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    def _call_fleet_sync(
+        self,
+        failed_if: Callable[[T], bool] | None,
+        fn: Callable[..., T],
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+    ) -> T:
         lock = self._lock
         with lock:
             admitted = self._fleet_admit()
         clock = self._clock
         start = clock()
+        failed = False
         try:
             result = fn(*args, **kwargs)
+            if failed_if is not None:
+                failed = failed_if(result)
         except BaseException as exc:
             with lock:
                 self._fleet_outcome(admitted, exc, clock() - start)
             raise
         with lock:
-            self._fleet_outcome(admitted, None, clock() - start)
+            self._fleet_outcome(admitted, None, clock() - start, failed)
         return result
+
+    # -- a result predicate (JudgedBreaker) ----------------------------------------
+
+    def _call_judged_sync(
+        self,
+        failed_if: Callable[[T], bool],
+        fn: Callable[..., T],
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+    ) -> T:
+        lock = self._lock
+        with lock:
+            self._requests += 1
+            if self._shared:
+                self._sync()
+            epoch = self._epoch if self._state is _CLOSED else self._admit()
+        clock = self._clock
+        timed = self._timed
+        start = clock() if timed else 0.0
+        try:
+            result = fn(*args, **kwargs)
+            failed = failed_if(result)
+        except Exception as exc:
+            with lock:
+                if self._window is None:
+                    self._record_error(exc, epoch)
+                else:
+                    self._record_windowed_error(exc, clock() - start if timed else 0.0, epoch)
+            raise
+        except BaseException:
+            with lock:
+                self._record_interrupted(epoch)
+            raise
+        with lock:
+            self._record_result(failed, clock() - start if timed else 0.0, epoch)
+        return result
+
+    def _record_result(self, failed: bool, duration: float, epoch: int) -> None:
+        """Count a call that returned: a success, or a failure if judged failed."""
+        if failed:
+            self._record_failed_result(duration, epoch)
+        elif self._window is None:
+            self._record_success(epoch)
+        else:
+            self._successes += 1
+            self._record_windowed(False, duration, epoch)
+
+    def _record_failed_result(self, duration: float, epoch: int) -> None:
+        """Count a call whose result a result predicate judged failed: a failure."""
+        if self._event_listeners:
+            self._emit_outcome("failure", duration)
+        if self._window is None:
+            self._record_failure(epoch)
+        else:
+            self._failures += 1
+            self._record_windowed(True, duration, epoch)
 
     # -- the rate-based mode ---------------------------------------------------
 
@@ -1134,9 +1269,10 @@ class CircuitBreaker:
         return result
 
     def _record_windowed_error(self, exc: Exception, duration: float, epoch: int) -> None:
+        excluded = self._excludes(exc)
         if self._event_listeners:
-            self._emit_error(exc, duration)
-        if isinstance(exc, self._excluded):
+            self._emit_outcome("excluded" if excluded else "failure", duration)
+        if excluded:
             self._excluded_count += 1
             self._release(epoch)
             return
@@ -1232,12 +1368,16 @@ class CircuitBreaker:
         self._close_if_recovered()
 
     def _record_error(self, exc: Exception, epoch: int) -> None:
+        excluded = self._excludes(exc)
         if self._event_listeners:
-            self._emit_error(exc, 0.0)
-        if isinstance(exc, self._excluded):
+            self._emit_outcome("excluded" if excluded else "failure", 0.0)
+        if excluded:
             self._excluded_count += 1
             self._release(epoch)
             return
+        self._record_failure(epoch)
+
+    def _record_failure(self, epoch: int) -> None:
         self._failures += 1
         if epoch != self._epoch:
             return
@@ -1354,3 +1494,145 @@ class CircuitBreaker:
             return self._clock() + duration
         elapsed = time.time() - opened_at.timestamp()
         return self._clock() + max(0.0, duration - elapsed)
+
+
+class JudgedBreaker(Generic[T]):
+    """A `CircuitBreaker` that also judges results (from `CircuitBreaker.judging`).
+
+    A call that returns a value for which ``failed_if`` is true counts as a failure of
+    the dependency (toward ``failure_threshold``, in the sliding window, as a failed
+    half-open trial, on the Redis fleet circuit, as a ``"failure"`` `CallOutcome`),
+    and the value is returned to the caller unchanged: a 503 response is still the
+    caller's to read. Any other value is a success. What ``failed_if`` raises is
+    treated as if the call had raised it (counted, excluded or not, and re-raised).
+
+    Everything else is the breaker's: it refuses calls while open, counts exceptions
+    as `CircuitBreaker.call` does, and shares its state with every other view and
+    with the breaker itself.
+
+    Args:
+        breaker: the breaker whose state the calls go through.
+        failed_if: the predicate on a call's result; true means the call failed.
+
+    Raises:
+        TypeError: if ``failed_if`` is not callable.
+    """
+
+    __slots__ = ("_breaker", "_failed_if")
+
+    def __init__(self, breaker: CircuitBreaker, failed_if: Callable[[T], bool]) -> None:
+        if not callable(failed_if):
+            raise TypeError(
+                "failed_if must be a predicate taking the call's result, such as "
+                f"lambda response: response.status_code >= 500; got {failed_if!r}"
+            )
+        self._breaker = breaker
+        self._failed_if = failed_if
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        """The breaker whose state this view's calls go through."""
+        return self._breaker
+
+    @property
+    def failed_if(self) -> Callable[[T], bool]:
+        """The predicate on results: true means the call failed."""
+        return self._failed_if
+
+    async def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Await ``fn(*args, **kwargs)`` through the breaker, judge its result, return it.
+
+        Raises:
+            CircuitOpenError: the breaker is open (or half-open and full); ``fn`` was
+                not called.
+            BaseException: whatever ``fn`` (or ``failed_if``) raised, unchanged, after
+                it was counted.
+        """
+        # As CircuitBreaker.call does, inline: one coroutine and no wrapper, so that
+        # judging costs little more than the predicate's own call.
+        breaker = self._breaker
+        if breaker._fleet is not None:
+            return await breaker._call_fleet(self._failed_if, fn, args, kwargs)
+        breaker._requests += 1
+        if breaker._shared:
+            breaker._sync()
+        epoch = breaker._epoch if breaker._state is _CLOSED else breaker._admit()
+        returned: object = _NOTHING
+        if breaker._window is None:
+            try:
+                returned = awaitable = fn(*args, **kwargs)
+                result = await awaitable
+                failed = self._failed_if(result)
+            except Exception as exc:
+                if returned is not _NOTHING and not inspect.isawaitable(returned):
+                    breaker._record_interrupted(epoch)  # a misuse, not the dependency's failure
+                    raise _not_awaitable(fn, returned) from None
+                breaker._record_error(exc, epoch)
+                raise
+            except BaseException:
+                breaker._record_interrupted(epoch)
+                raise
+            if failed:
+                breaker._record_failed_result(0.0, epoch)
+            elif epoch == breaker._epoch and breaker._state is _CLOSED:
+                # A success while closed, the common case (what _record_success does).
+                breaker._successes += 1
+                if breaker._event_listeners:
+                    breaker._emit_outcome("success", 0.0)
+                storage = breaker._storage
+                if storage.counter and epoch == breaker._epoch:
+                    storage.reset_counter()
+            else:
+                breaker._record_success(epoch)
+            return result
+        timed = breaker._timed
+        start = breaker._clock() if timed else 0.0
+        try:
+            returned = awaitable = fn(*args, **kwargs)
+            result = await awaitable
+            failed = self._failed_if(result)
+        except Exception as exc:
+            if returned is not _NOTHING and not inspect.isawaitable(returned):
+                breaker._record_interrupted(epoch)
+                raise _not_awaitable(fn, returned) from None
+            breaker._record_windowed_error(exc, breaker._clock() - start if timed else 0.0, epoch)
+            raise
+        except BaseException:
+            breaker._record_interrupted(epoch)
+            raise
+        breaker._record_result(failed, breaker._clock() - start if timed else 0.0, epoch)
+        return result
+
+    def call_sync(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Call the plain callable ``fn(*args, **kwargs)`` through the breaker, judge its
+        result, return it; the same rules as `call`, safe to use from several threads.
+
+        Raises:
+            CircuitOpenError: the breaker refused the call; ``fn`` was not called.
+            BaseException: whatever ``fn`` (or ``failed_if``) raised, after it was counted.
+        """
+        breaker = self._breaker
+        if breaker._fleet is not None:
+            return breaker._call_fleet_sync(self._failed_if, fn, args, kwargs)
+        return breaker._call_judged_sync(self._failed_if, fn, args, kwargs)
+
+    @overload
+    def __call__(
+        self, fn: Callable[P, Coroutine[object, object, T]], /
+    ) -> Callable[P, Coroutine[object, object, T]]: ...
+
+    @overload
+    def __call__(self, fn: Callable[P, T], /) -> Callable[P, T]: ...
+
+    def __call__(self, fn: Callable[P, object], /) -> Callable[P, object]:
+        """Decorate a coroutine function (through `call`) or a plain one (`call_sync`).
+
+        The signature is kept, and each call's result is judged::
+
+            @breaker.judging(server_error)
+            async def charge(order_id: str) -> Response: ...
+        """
+        return decorate(fn, self.call, self.call_sync)
+
+    def __repr__(self) -> str:
+        return f"<JudgedBreaker {self._breaker.name!r} failed_if={predicate_name(self._failed_if)}>"

@@ -1,4 +1,5 @@
-"""The one body of every strategy's typed decorator (breaker, bulkhead, retry, policy)."""
+"""The one body of every strategy's typed decorator (breaker, bulkhead, retry, policy), and
+the name a description gives a predicate."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec
 
-__all__ = ["decorate"]
+__all__ = ["decorate", "predicate_name"]
 
 P = ParamSpec("P")
 
@@ -35,3 +36,9 @@ def decorate(
         return run_sync(fn, *args, **kwargs)
 
     return sync_wrapper
+
+
+def predicate_name(predicate: object) -> str:
+    """A predicate's name for descriptions: ``server_error``, ``<lambda>``, or its type's."""
+    name = getattr(predicate, "__name__", None)
+    return name if isinstance(name, str) else type(predicate).__name__

@@ -9,7 +9,13 @@ from rustok_core.error import ErrorKind, FieldViolation, RichError
 if TYPE_CHECKING:
     from rustok_core.resilience._breaker import CircuitState
 
-__all__ = ["BulkheadFullError", "CircuitOpenError", "OperationTimeoutError", "RateLimitedError"]
+__all__ = [
+    "BulkheadFullError",
+    "CircuitOpenError",
+    "FailedResultError",
+    "OperationTimeoutError",
+    "RateLimitedError",
+]
 
 
 class CircuitOpenError(RichError):
@@ -161,3 +167,29 @@ class RateLimitedError(RichError):
         self.limiter_name = limiter_name
         self.key = key
         self.retry_after = retry_after
+
+
+class FailedResultError(RichError):
+    """A call returned a result that a result predicate judged failed.
+
+    It stands for that result wherever the resilience tools expect an error: as the
+    `RetryAttempt` of a `JudgedRetry` whose attempt returned a failed result (the
+    error that was retried), and as the error the fallback step of a `JudgedPolicy`
+    is offered when the final result failed. A judged strategy never raises it to its
+    caller: the caller gets the result itself. Its kind is ``EXTERNAL_SERVICE`` (HTTP
+    503), should code of yours raise it. Its message names the result's type, not the
+    result (which may hold data that does not belong in logs).
+
+    Attributes:
+        result: the value the call returned.
+    """
+
+    result: object
+
+    def __init__(self, result: object) -> None:
+        super().__init__(
+            ErrorKind.EXTERNAL_SERVICE,
+            f"the call returned a {type(result).__name__} that its result predicate judged failed",
+            user_message="The service is temporarily unavailable. Please retry later.",
+        )
+        self.result = result

@@ -5,6 +5,10 @@ outside in, is the one that works for almost every caller: a fallback sees only
 what everything else could not fix, each retry attempt goes through the
 breaker (which counts it), a refused attempt costs no rate-limit token and no
 bulkhead slot, and the timeout bounds the call itself, not the waits around it.
+
+`JudgedPolicy` (``policy.judging(failed_if)``) also judges results: its breaker
+counts a result judged failed as a failure, its retry retries it, and its fallback
+is offered it as a `FailedResultError`; ``describe()`` marks those steps.
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ import functools
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Generic, Literal, ParamSpec, TypeAlias, TypeVar, overload
+from typing import Generic, Literal, ParamSpec, TypeAlias, TypeVar, cast, overload
 
-from rustok_core.resilience._breaker import CircuitBreaker
+from rustok_core.resilience._breaker import CircuitBreaker, JudgedBreaker
 from rustok_core.resilience._bulkhead import Bulkhead
-from rustok_core.resilience._decorate import decorate
+from rustok_core.resilience._decorate import decorate, predicate_name
+from rustok_core.resilience._errors import FailedResultError
 from rustok_core.resilience._fallback import Fallback
 from rustok_core.resilience._ratelimit import RateLimiter
 from rustok_core.resilience._retry import RetryPolicy
@@ -31,10 +36,11 @@ else:
 
     from typing_extensions import TypeVar as DefaultTypeVar
 
-__all__ = ["DEFAULT_ORDER", "PolicyStep", "ResiliencePolicy"]
+__all__ = ["DEFAULT_ORDER", "JudgedPolicy", "PolicyStep", "ResiliencePolicy"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+V = TypeVar("V")
 R = DefaultTypeVar("R", default=Never)
 
 PolicyStep: TypeAlias = Literal["fallback", "retry", "breaker", "limiter", "bulkhead", "timeout"]
@@ -136,16 +142,57 @@ class ResiliencePolicy(Generic[R]):
 
     def describe(self) -> str:
         """What the policy does, outside in, e.g.
-        ``"retry(max_attempts=3) > breaker('payments') > timeout(2 s) > call"``."""
+        ``"retry(max_attempts=3) > breaker('payments') > timeout(2 s) > call"``.
+
+        A breaker with ``excluded_if`` reads ``breaker('payments', excluded_if=client_error)``.
+        """
+        return self._describe(None)
+
+    def judging(self, failed_if: Callable[[T], bool]) -> JudgedPolicy[T, R]:
+        """This policy, also judging each result with ``failed_if`` (true: it failed).
+
+        In the order of the steps, the breaker counts a result judged failed as a
+        failure (and returns it), the retry retries it (and returns the last one when
+        attempts or budgets run out), and the fallback is offered it as a
+        `FailedResultError` (its ``on`` decides; the handler reads ``error.result``).
+        The limiter, bulkhead and timeout do not look at results. The view shares the
+        strategies of this policy; its `JudgedPolicy.describe` marks the judging steps.
+
+        Give a typed function, or annotate the view when ``failed_if`` is a lambda::
+
+            def server_error(response: Response) -> bool:
+                return response.status_code >= 500
+
+
+            payments = ResiliencePolicy(retry=retry, breaker=breaker).judging(server_error)
+            response = await payments.execute(client.post, "/charges")
+
+        Raises:
+            TypeError: if ``failed_if`` is not callable.
+        """
+        return JudgedPolicy(self, failed_if)
+
+    def _describe(self, judged: str | None) -> str:
+        """`describe`, with ``failed_if=<judged>`` on the steps that judge results."""
+        marked = f", failed_if={judged}" if judged is not None else ""
         parts: list[str] = []
         for step in self.steps:
             if step == "fallback" and self.fallback is not None:
-                parts.append(self.fallback.describe())
+                described = self.fallback.describe()
+                if marked and described.endswith(")"):
+                    described = f"{described[:-1]}{marked})"
+                parts.append(described)
             elif step == "retry" and self.retry is not None:
                 budget = f", budget={self.retry.budget:g} s" if self.retry.budget else ""
-                parts.append(f"retry(max_attempts={self.retry.max_attempts}{budget})")
+                parts.append(f"retry(max_attempts={self.retry.max_attempts}{budget}{marked})")
             elif step == "breaker" and self.breaker is not None:
-                parts.append(f"breaker({self.breaker.name!r})")
+                excluded_if = self.breaker.config.excluded_if
+                excluded = (
+                    f", excluded_if={predicate_name(excluded_if)}"
+                    if excluded_if is not None
+                    else ""
+                )
+                parts.append(f"breaker({self.breaker.name!r}{excluded}{marked})")
             elif step == "limiter" and self.limiter is not None:
                 per_key = ", per key" if self.limiter_key is not None else ""
                 parts.append(f"limiter({self.limiter.name!r}{per_key})")
@@ -217,11 +264,18 @@ class ResiliencePolicy(Generic[R]):
         return self.limiter_key() if self.limiter_key is not None else ""
 
     def _wrap_async(
-        self, name: PolicyStep, inner: Callable[[], Awaitable[T | R]]
-    ) -> Callable[[], Awaitable[T | R]]:
+        self,
+        name: PolicyStep,
+        inner: Callable[[], Awaitable[V]],
+        judge: _Judge[V] | None = None,
+    ) -> Callable[[], Awaitable[V]]:
         if name == "retry" and self.retry is not None:
+            if judge is not None:
+                return functools.partial(self.retry._execute_judged, judge, inner, (), {})
             return functools.partial(self.retry.execute, inner)
         if name == "breaker" and self.breaker is not None:
+            if judge is not None:
+                return functools.partial(JudgedBreaker(self.breaker, judge).call, inner)
             return functools.partial(self.breaker.call, inner)
         if name == "bulkhead" and self.bulkhead is not None:
             return functools.partial(self.bulkhead.call, inner)
@@ -229,11 +283,29 @@ class ResiliencePolicy(Generic[R]):
             return functools.partial(self.limiter.call_for, self._limiter_key(), inner)
         if name == "timeout" and self.timeout is not None:
             return functools.partial(with_timeout, self.timeout, inner)
-        fallback = self.fallback
+        fallback = cast("Fallback[V] | None", self.fallback)  # V is T | R here
         assert name == "fallback"
         assert fallback is not None
 
-        async def with_fallback() -> T | R:
+        if judge is not None:
+
+            async def with_judged_fallback() -> V:
+                try:
+                    result = await inner()
+                    failed = judge(result)
+                except Exception as error:
+                    if not fallback.handles(error):
+                        raise
+                    return judge.fall_back(fallback, error)
+                if failed:
+                    judged = FailedResultError(result)
+                    if fallback.handles(judged):
+                        return judge.fall_back(fallback, judged)
+                return result
+
+            return with_judged_fallback
+
+        async def with_fallback() -> V:
             try:
                 return await inner()
             except Exception as error:
@@ -243,26 +315,50 @@ class ResiliencePolicy(Generic[R]):
 
         return with_fallback
 
-    def _wrap_sync(self, name: PolicyStep, inner: Callable[[], T | R]) -> Callable[[], T | R]:
+    def _wrap_sync(
+        self, name: PolicyStep, inner: Callable[[], V], judge: _Judge[V] | None = None
+    ) -> Callable[[], V]:
         if name == "retry" and self.retry is not None:
+            if judge is not None:
+                return functools.partial(self.retry._execute_judged_sync, judge, inner, (), {})
             return functools.partial(self.retry.execute_sync, inner)
         if name == "breaker" and self.breaker is not None:
+            if judge is not None:
+                return functools.partial(JudgedBreaker(self.breaker, judge).call_sync, inner)
             return functools.partial(self.breaker.call_sync, inner)
         if name == "bulkhead" and self.bulkhead is not None:
             return functools.partial(self.bulkhead.call_sync, inner)
         if name == "limiter" and self.limiter is not None:
             limiter, key = self.limiter, self._limiter_key()
 
-            def limited() -> T | R:
+            def limited() -> V:
                 limiter.acquire_sync(key)
                 return inner()
 
             return limited
-        fallback = self.fallback
+        fallback = cast("Fallback[V] | None", self.fallback)  # V is T | R here
         assert name == "fallback"
         assert fallback is not None
 
-        def with_fallback() -> T | R:
+        if judge is not None:
+
+            def with_judged_fallback() -> V:
+                try:
+                    result = inner()
+                    failed = judge(result)
+                except Exception as error:
+                    if not fallback.handles(error):
+                        raise
+                    return judge.fall_back(fallback, error)
+                if failed:
+                    judged = FailedResultError(result)
+                    if fallback.handles(judged):
+                        return judge.fall_back(fallback, judged)
+                return result
+
+            return with_judged_fallback
+
+        def with_fallback() -> V:
             try:
                 return inner()
             except Exception as error:
@@ -271,3 +367,147 @@ class ResiliencePolicy(Generic[R]):
                 return fallback.apply(error)
 
         return with_fallback
+
+
+class _Judge(Generic[V]):
+    """One call's result predicate, as the steps of a `JudgedPolicy` apply it.
+
+    A fallback value is not the call's result: once the fallback step has produced one,
+    the steps outside it (an explicit order may put some there) judge nothing more.
+    """
+
+    __slots__ = ("failed_if", "fell_back")
+
+    def __init__(self, failed_if: Callable[[V], bool]) -> None:
+        self.failed_if = failed_if
+        self.fell_back = False
+
+    def __call__(self, result: V) -> bool:
+        return not self.fell_back and self.failed_if(result)
+
+    def fall_back(self, fallback: Fallback[V], error: Exception) -> V:
+        self.fell_back = True
+        return fallback.apply(error)
+
+
+class JudgedPolicy(Generic[T, R]):
+    """A `ResiliencePolicy` whose steps also judge results (from `ResiliencePolicy.judging`).
+
+    Each step applies ``failed_if`` where it stands in the policy's order: the breaker
+    counts a result judged failed as a failure and passes it on, the retry retries it
+    and, when attempts or budgets run out, passes the last one on, and the fallback is
+    offered it as a `FailedResultError` (a value if its ``on`` selects that error, the
+    result unchanged otherwise). The limiter, bulkhead and timeout pass results on
+    unjudged. The caller gets the last result, judged failed or not, unless the
+    fallback replaced it. What ``failed_if`` raises is treated as the call's own error.
+    ``failed_if`` may be called once per judging step and attempt: keep it cheap and
+    free of side effects.
+
+    Args:
+        policy: the policy whose steps, order and strategies are used.
+        failed_if: the predicate on a call's result; true means it failed.
+
+    Raises:
+        TypeError: if ``failed_if`` is not callable.
+    """
+
+    __slots__ = ("_failed_if", "_policy")
+
+    def __init__(self, policy: ResiliencePolicy[R], failed_if: Callable[[T], bool]) -> None:
+        if not callable(failed_if):
+            raise TypeError(
+                "failed_if must be a predicate taking the call's result, such as "
+                f"lambda response: response.status_code >= 500; got {failed_if!r}"
+            )
+        self._policy = policy
+        self._failed_if = failed_if
+
+    @property
+    def policy(self) -> ResiliencePolicy[R]:
+        """The policy whose steps this view runs."""
+        return self._policy
+
+    @property
+    def failed_if(self) -> Callable[[T], bool]:
+        """The predicate on results: true means the call failed."""
+        return self._failed_if
+
+    @property
+    def steps(self) -> tuple[PolicyStep, ...]:
+        """The configured steps, outside in."""
+        return self._policy.steps
+
+    def describe(self) -> str:
+        """What the policy does, outside in, with ``failed_if=<name>`` on the steps that
+        judge results, e.g. ``"retry(max_attempts=3, failed_if=server_error) >
+        breaker('payments', failed_if=server_error) > timeout(2 s) > call"``."""
+        return self._policy._describe(predicate_name(self._failed_if))
+
+    def _judge(self) -> _Judge[T | R]:
+        # Only the call's own results (of type T) reach the predicate: a fallback value
+        # (of type R) stops the judging (see _Judge).
+        return _Judge(cast("Callable[[T | R], bool]", self._failed_if))
+
+    async def execute(
+        self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T | R:
+        """Await ``fn(*args, **kwargs)`` through every step, judging its results; return
+        the last result or the fallback's value.
+
+        Raises:
+            CircuitOpenError: the breaker refused the last attempt.
+            BulkheadFullError: the bulkhead refused the last attempt.
+            RateLimitedError: the rate limiter refused the last attempt.
+            OperationTimeoutError: the last attempt ran out of time.
+            BaseException: the last attempt's own error (or what ``failed_if`` raised),
+                unless the fallback turned it into a value.
+        """
+
+        async def call() -> T | R:
+            return await fn(*args, **kwargs)
+
+        policy = self._policy
+        judge = self._judge()
+        step: Callable[[], Awaitable[T | R]] = call
+        for name in reversed(policy.steps):
+            step = policy._wrap_async(name, step, judge)
+        return await step()
+
+    def execute_sync(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T | R:
+        """Call the plain callable ``fn(*args, **kwargs)`` through every step, judging its
+        results.
+
+        Raises:
+            TypeError: the policy has a timeout, which only an async call can honour.
+            BaseException: as for `execute`.
+        """
+        policy = self._policy
+        if policy.timeout is not None:
+            raise TypeError(
+                "this policy has a timeout, which only execute() (async) can enforce; "
+                "use a policy without timeout for plain callables"
+            )
+
+        def call() -> T | R:
+            return fn(*args, **kwargs)
+
+        judge = self._judge()
+        step: Callable[[], T | R] = call
+        for name in reversed(policy.steps):
+            step = policy._wrap_sync(name, step, judge)
+        return step()
+
+    @overload
+    def __call__(
+        self, fn: Callable[P, Coroutine[object, object, T]], /
+    ) -> Callable[P, Coroutine[object, object, T | R]]: ...
+
+    @overload
+    def __call__(self, fn: Callable[P, T], /) -> Callable[P, T | R]: ...
+
+    def __call__(self, fn: Callable[P, object], /) -> Callable[P, object]:
+        """Decorate a coroutine function (through `execute`) or a plain one (`execute_sync`)."""
+        return decorate(fn, self.execute, self.execute_sync)
+
+    def __repr__(self) -> str:
+        return f"<JudgedPolicy {self.describe()}>"

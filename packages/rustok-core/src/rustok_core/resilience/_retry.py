@@ -7,6 +7,12 @@ before engaging tenacity at all (so a call that succeeds at once costs little),
 keeps statistics per policy rather than per thread, and knows about
 `CircuitOpenError`: it is retried only when a time budget is set and the
 breaker's ``retry_after`` fits in what is left of it.
+
+`JudgedRetry` (``policy.judging(failed_if)``) also retries results that a predicate
+judges failed (tenacity's ``retry_if_result``), and returns the last result when the
+attempts or budgets run out: an attempt's failed result is raised inside tenacity's
+attempt as a `FailedResultError`, so that waits, stops, budgets, logs and events
+treat it as they treat an error, and is turned back into the result at the end.
 """
 
 from __future__ import annotations
@@ -17,13 +23,18 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, ParamSpec, TypeAlias, TypeVar, overload
+from typing import Generic, Literal, ParamSpec, TypeAlias, TypeVar, cast, overload
 
 import tenacity
 
 from rustok_core.resilience._budget import RetryBudget
-from rustok_core.resilience._decorate import decorate
-from rustok_core.resilience._errors import BulkheadFullError, CircuitOpenError, RateLimitedError
+from rustok_core.resilience._decorate import decorate, predicate_name
+from rustok_core.resilience._errors import (
+    BulkheadFullError,
+    CircuitOpenError,
+    FailedResultError,
+    RateLimitedError,
+)
 from rustok_core.resilience._events import BudgetExhausted, EventListener, RetryAttempt, notify
 from rustok_core.resilience._waiting import Elapsed
 
@@ -31,6 +42,7 @@ __all__ = [
     "Backoff",
     "Exponential",
     "Fixed",
+    "JudgedRetry",
     "Linear",
     "RetryAttempt",
     "RetryOn",
@@ -192,9 +204,10 @@ class RetryStats:
     retries: int
     """Attempts that were retries (attempts minus first attempts)."""
     successes: int
-    """Calls that returned a result."""
+    """Calls that returned a result (through `JudgedRetry`, one not judged failed)."""
     failures: int
-    """Calls that raised (after their last attempt)."""
+    """Calls that raised (after their last attempt), or, through `JudgedRetry`, whose
+    last result was judged failed."""
     total_delay: float
     """Seconds of waiting between attempts (as computed; skipped, but counted, in test mode)."""
 
@@ -376,6 +389,107 @@ class RetryPolicy:
         """Decorate a coroutine function (through `execute`) or a plain one (`execute_sync`)."""
         return decorate(fn, self.execute, self.execute_sync)
 
+    def judging(self, failed_if: Callable[[T], bool]) -> JudgedRetry[T]:
+        """This policy, also retrying results that ``failed_if`` judges failed.
+
+        A call that returns a value for which ``failed_if`` is true is retried like a
+        retryable error (whatever ``retry_on`` says: the predicate chose it), within
+        ``max_attempts``, the time budget and the retry budget; when they run out, the
+        last attempt's result is returned (an HTTP client's caller gets the last 503
+        response, not an error). The view shares this policy's counters and listeners.
+
+        Give a typed function, or annotate the view when ``failed_if`` is a lambda::
+
+            def server_error(response: Response) -> bool:
+                return response.status_code >= 500
+
+
+            retrying = RetryPolicy(max_attempts=3).judging(server_error)
+            response = await retrying.execute(client.get, "/charges")
+
+        Raises:
+            TypeError: if ``failed_if`` is not callable.
+        """
+        return JudgedRetry(self, failed_if)
+
+    async def _execute_judged(
+        self,
+        failed_if: Callable[[T], bool],
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+    ) -> T:
+        counters = self._counters
+        counters.attempts += 1
+        elapsed = Elapsed(self.clock)
+        failed = False
+        try:
+            result = await fn(*args, **kwargs)
+            failed = failed_if(result)
+        except Exception as exc:
+            if self.max_attempts == 1 or not self._retryable(exc):
+                counters.calls += 1
+                counters.failures += 1
+                raise
+            first_error: Exception = exc
+        except BaseException:
+            counters.calls += 1
+            counters.failures += 1
+            raise
+        else:
+            if failed and self.max_attempts > 1:
+                first_error = FailedResultError(result)
+            else:
+                return self._done(result, failed)
+        return await self._retry_async(
+            first_error, elapsed, fn, args, kwargs, failed_if, first_failed=failed
+        )
+
+    def _execute_judged_sync(
+        self,
+        failed_if: Callable[[T], bool],
+        fn: Callable[..., T],
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+    ) -> T:
+        counters = self._counters
+        counters.attempts += 1
+        elapsed = Elapsed(self.clock)
+        failed = False
+        try:
+            result = fn(*args, **kwargs)
+            failed = failed_if(result)
+        except Exception as exc:
+            if self.max_attempts == 1 or not self._retryable(exc):
+                counters.calls += 1
+                counters.failures += 1
+                raise
+            first_error: Exception = exc
+        except BaseException:
+            counters.calls += 1
+            counters.failures += 1
+            raise
+        else:
+            if failed and self.max_attempts > 1:
+                first_error = FailedResultError(result)
+            else:
+                return self._done(result, failed)
+        return self._retry_sync(
+            first_error, elapsed, fn, args, kwargs, failed_if, first_failed=failed
+        )
+
+    def _done(self, result: T, failed: bool) -> T:
+        """Count a call that returned ``result`` (``failed``: judged failed) and return it."""
+        counters = self._counters
+        counters.calls += 1
+        if failed:
+            counters.failures += 1
+        else:
+            counters.successes += 1
+            if self.retry_budget is not None:
+                self.retry_budget.record_success()
+        return result
+
     # -- the retry machinery, engaged only after a first failure -----------------
 
     def _retryable(self, exc: Exception) -> bool:
@@ -390,17 +504,22 @@ class RetryPolicy:
         fn: Callable[P, Awaitable[T]],
         args: tuple[object, ...],
         kwargs: dict[str, object],
+        failed_if: Callable[[T], bool] | None = None,
+        first_failed: bool = False,
     ) -> T:
         counters = self._counters
         retrying = tenacity.AsyncRetrying(
             sleep=elapsed.sleep_async,
             stop=functools.partial(self._stop, elapsed),
             wait=functools.partial(self._wait, self.backoff._wait()),
-            retry=self._retry,
+            retry=self._retry if failed_if is None else self._retry_judged,
             before_sleep=functools.partial(self._before_sleep, elapsed, _name_of(fn)),
             reraise=True,
         )
         pending: Exception | None = first_error
+        # The failed result the last attempt stands for, when it returned one (the
+        # first attempt's is first_error, when first_failed).
+        judged = first_error if first_failed else None
         try:
             async for attempt in retrying:
                 with attempt:
@@ -411,16 +530,21 @@ class RetryPolicy:
                         raise error
                     counters.attempts += 1
                     result = await fn(*args, **kwargs)  # type: ignore[arg-type]  # P erased
+                    if failed_if is not None and failed_if(result):
+                        judged = FailedResultError(result)
+                        raise judged
                     break
+        except FailedResultError as error:
+            if failed_if is None or error is not judged:
+                counters.calls += 1
+                counters.failures += 1
+                raise
+            return self._done(cast(T, error.result), True)
         except BaseException:
             counters.calls += 1
             counters.failures += 1
             raise
-        counters.calls += 1
-        counters.successes += 1
-        if self.retry_budget is not None:
-            self.retry_budget.record_success()
-        return result
+        return self._done(result, False)
 
     def _retry_sync(
         self,
@@ -429,17 +553,20 @@ class RetryPolicy:
         fn: Callable[P, T],
         args: tuple[object, ...],
         kwargs: dict[str, object],
+        failed_if: Callable[[T], bool] | None = None,
+        first_failed: bool = False,
     ) -> T:
         counters = self._counters
         retrying = tenacity.Retrying(
             sleep=elapsed.sleep_sync,
             stop=functools.partial(self._stop, elapsed),
             wait=functools.partial(self._wait, self.backoff._wait()),
-            retry=self._retry,
+            retry=self._retry if failed_if is None else self._retry_judged,
             before_sleep=functools.partial(self._before_sleep, elapsed, _name_of(fn)),
             reraise=True,
         )
         pending: Exception | None = first_error
+        judged = first_error if first_failed else None
         try:
             for attempt in retrying:
                 with attempt:
@@ -448,16 +575,21 @@ class RetryPolicy:
                         raise error
                     counters.attempts += 1
                     result = fn(*args, **kwargs)  # type: ignore[arg-type]  # P erased
+                    if failed_if is not None and failed_if(result):
+                        judged = FailedResultError(result)
+                        raise judged
                     break
+        except FailedResultError as error:
+            if failed_if is None or error is not judged:
+                counters.calls += 1
+                counters.failures += 1
+                raise
+            return self._done(cast(T, error.result), True)
         except BaseException:
             counters.calls += 1
             counters.failures += 1
             raise
-        counters.calls += 1
-        counters.successes += 1
-        if self.retry_budget is not None:
-            self.retry_budget.record_success()
-        return result
+        return self._done(result, False)
 
     @staticmethod
     def _error_of(retry_state: tenacity.RetryCallState) -> BaseException | None:
@@ -469,6 +601,12 @@ class RetryPolicy:
     def _retry(self, retry_state: tenacity.RetryCallState) -> bool:
         error = self._error_of(retry_state)
         return isinstance(error, Exception) and self._retryable(error)
+
+    def _retry_judged(self, retry_state: tenacity.RetryCallState) -> bool:
+        # A result judged failed is retried whatever retry_on says: the predicate chose it.
+        return isinstance(self._error_of(retry_state), FailedResultError) or self._retry(
+            retry_state
+        )
 
     def _wait(
         self, backoff: tenacity.wait.wait_base, retry_state: tenacity.RetryCallState
@@ -531,3 +669,80 @@ class RetryPolicy:
                 self.on_retry(event)
             if self.listeners:
                 notify(self.listeners, event)
+
+
+class JudgedRetry(Generic[T]):
+    """A `RetryPolicy` that also retries results judged failed (from `RetryPolicy.judging`).
+
+    An attempt that returns a value for which ``failed_if`` is true is retried as a
+    retryable error would be (its `RetryAttempt` carries a `FailedResultError` holding
+    the value), within the policy's ``max_attempts``, time ``budget`` and
+    ``retry_budget``. When they run out, the last attempt's outcome is the call's: its
+    result, returned unchanged, if it returned one; its error, raised, if it raised.
+    What ``failed_if`` raises is treated as the attempt's own error (retried if
+    ``retry_on`` selects it). `RetryStats.failures` counts the calls that ended on a
+    failed result.
+
+    Args:
+        policy: the retry policy whose settings, counters and listeners are used.
+        failed_if: the predicate on an attempt's result; true means it failed.
+
+    Raises:
+        TypeError: if ``failed_if`` is not callable.
+    """
+
+    __slots__ = ("_failed_if", "_policy")
+
+    def __init__(self, policy: RetryPolicy, failed_if: Callable[[T], bool]) -> None:
+        if not callable(failed_if):
+            raise TypeError(
+                "failed_if must be a predicate taking the call's result, such as "
+                f"lambda response: response.status_code >= 500; got {failed_if!r}"
+            )
+        self._policy = policy
+        self._failed_if = failed_if
+
+    @property
+    def policy(self) -> RetryPolicy:
+        """The retry policy this view applies."""
+        return self._policy
+
+    @property
+    def failed_if(self) -> Callable[[T], bool]:
+        """The predicate on results: true means the attempt failed."""
+        return self._failed_if
+
+    async def execute(
+        self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Await ``fn(*args, **kwargs)``, retrying errors and failed results; return the
+        result of the last attempt.
+
+        Raises:
+            BaseException: the last attempt's own error, when it raised one that is not
+                retryable or attempts or budget ran out.
+        """
+        return await self._policy._execute_judged(self._failed_if, fn, args, kwargs)
+
+    def execute_sync(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Call the plain callable ``fn(*args, **kwargs)`` as `execute` awaits a coroutine.
+
+        Raises:
+            BaseException: the last attempt's own error, as for `execute`.
+        """
+        return self._policy._execute_judged_sync(self._failed_if, fn, args, kwargs)
+
+    @overload
+    def __call__(
+        self, fn: Callable[P, Coroutine[object, object, T]], /
+    ) -> Callable[P, Coroutine[object, object, T]]: ...
+
+    @overload
+    def __call__(self, fn: Callable[P, T], /) -> Callable[P, T]: ...
+
+    def __call__(self, fn: Callable[P, object], /) -> Callable[P, object]:
+        """Decorate a coroutine function (through `execute`) or a plain one (`execute_sync`)."""
+        return decorate(fn, self.execute, self.execute_sync)
+
+    def __repr__(self) -> str:
+        return f"<JudgedRetry {self._policy.name!r} failed_if={predicate_name(self._failed_if)}>"
