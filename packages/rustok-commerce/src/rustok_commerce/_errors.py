@@ -29,7 +29,7 @@ class InvalidAmountError(CommerceError):
     """
 
     def __init__(self, amount: object, currency: str | None, reason: str, detail: str) -> None:
-        self.amount = str(amount)
+        self.amount: str = str(amount)
         self.currency = currency
         self.reason = reason
         super().__init__(
@@ -52,7 +52,7 @@ class NonPositiveAmountError(CommerceError):
     """
 
     def __init__(self, amount: object, currency: str) -> None:
-        self.amount = str(amount)
+        self.amount: str = str(amount)
         self.currency = currency
         super().__init__(
             ErrorKind.BUSINESS_LOGIC,
@@ -155,7 +155,7 @@ class MissingOrderDetailError(CommerceError):
 
     def __init__(self, field: str, order_id: object = None) -> None:
         self.field = field
-        self.order_id = None if order_id is None else str(order_id)
+        self.order_id: str | None = None if order_id is None else str(order_id)
         code, needed_for = _DETAILS.get(field, ("MISSING_ORDER_DETAIL", "this transition"))
         target = f" of order {self.order_id}" if self.order_id else ""
         super().__init__(
@@ -177,7 +177,7 @@ class RefundNotApplicableError(CommerceError):
     """
 
     def __init__(self, order_id: object, state: str) -> None:
-        self.order_id = str(order_id)
+        self.order_id: str = str(order_id)
         self.state = state
         super().__init__(
             ErrorKind.BUSINESS_LOGIC,
@@ -201,7 +201,7 @@ class OrderNotFoundError(CommerceError):
     """
 
     def __init__(self, order_id: object, tenant_id: object) -> None:
-        self.order_id = str(order_id)
+        self.order_id: str = str(order_id)
         super().__init__(
             ErrorKind.NOT_FOUND,
             f"order {self.order_id} not found for tenant {tenant_id}",
@@ -225,7 +225,7 @@ class OrderVersionConflictError(CommerceError):
     """
 
     def __init__(self, order_id: object, expected_version: int, actual_version: int) -> None:
-        self.order_id = str(order_id)
+        self.order_id: str = str(order_id)
         self.expected_version = expected_version
         self.actual_version = actual_version
         super().__init__(

@@ -444,9 +444,15 @@ class Order(Entity[S]):
             ) from error
 
 
+# Not a string: pyright reads no implicitly concatenated string as a type, so a quoted alias
+# split over two lines was Unknown to it, and `is_state` narrowed an order to a bare Entity.
 AnyOrder: TypeAlias = (
-    "Order[Pending] | Order[Confirmed] | Order[Paid] | Order[Shipped] | Order[Delivered]"
-    " | Order[Cancelled]"
+    Order[Pending]
+    | Order[Confirmed]
+    | Order[Paid]
+    | Order[Shipped]
+    | Order[Delivered]
+    | Order[Cancelled]
 )
 """An order in any state: the type of an order loaded from storage."""
 

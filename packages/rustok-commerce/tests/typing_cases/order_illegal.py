@@ -1,12 +1,16 @@
-"""Every transition an order's state does not have: each marked line must be a mypy error.
+"""Every transition an order's state does not have: each marked line must be an error of
+mypy and of pyright.
 
 Checked by test_order_typing.py. A line marked ``# E: <code>`` must get a mypy error with
-that code; no other line may get one.
+that code and the pyright error of the same kind; no other line may get one.
 """
 
 from uuid import UUID
 
+from rustok_core.state_machine import is_state
+
 from rustok_commerce import (
+    AnyOrder,
     Cancelled,
     Confirmed,
     Delivered,
@@ -74,3 +78,11 @@ def never_run() -> None:
     # A transition returns the next state, not the one it started from.
     still_pending: Order[Pending] = pending.confirm()  # E: assignment
     not_shipped: Order[Paid] = paid.ship("1Z", "UPS")  # E: assignment
+
+
+def loaded(order: AnyOrder) -> None:
+    """A loaded order has no transition until it is narrowed, then only its state's."""
+    order.ship("1Z", "UPS")  # E: misc
+    if is_state(order, Paid):
+        order.confirm()  # E: misc
+        order.cancel("late")  # E: misc

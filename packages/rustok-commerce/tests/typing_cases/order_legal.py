@@ -1,4 +1,4 @@
-"""Every legal order chain type-checks clean (checked by test_order_typing.py, never run)."""
+"""Every legal order chain type-checks clean under mypy and pyright (test_order_typing.py)."""
 
 from uuid import UUID
 
@@ -62,3 +62,17 @@ def pay_loaded(data: dict[str, object]) -> Order[Paid] | None:
 def cancel_early(order: Order[Pending] | Order[Confirmed]) -> Order[Cancelled]:
     """cancel accepts an order that is either Pending or Confirmed."""
     return order.cancel("changed my mind")
+
+
+def narrowing_keeps_the_order(data: dict[str, object]) -> None:
+    """is_state narrows a loaded order to the Order in that state, never to a bare Entity
+    (whose transitions would be gone): assert_type checks the exact type, for each checker."""
+    from typing import assert_type
+
+    order = Order.from_data(data)
+    assert_type(order, AnyOrder)
+    if is_state(order, Paid):
+        assert_type(order, Order[Paid])
+    elif is_state(order, Pending) or is_state(order, Confirmed):
+        assert_type(order, Order[Pending] | Order[Confirmed])
+        assert_type(order.cancel("changed my mind"), Order[Cancelled])

@@ -48,7 +48,7 @@ def _reason_given(request: TransitionRequest) -> bool:
     return isinstance(target, Archived) and bool(target.reason.strip())
 
 
-reason_given = Guard(
+reason_given: Guard = Guard(
     _reason_given,
     "archiving needs a reason: say why the content is taken down",
     name="reason given",

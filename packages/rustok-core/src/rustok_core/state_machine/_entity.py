@@ -229,7 +229,8 @@ class Entity(Generic[S_co]):
         state_data = data.get("state_data", {})
         if not isinstance(state_data, Mapping):
             raise InvalidStateDataError(cls.__name__, state_name, "'state_data' must be a mapping")
-        state = cls.state_machine.parse_state(state_name, state_data)
+        # The state's class validates the data, its keys included.
+        state = cls.state_machine.parse_state(state_name, cast("Mapping[str, object]", state_data))
         values = {k: v for k, v in data.items() if k not in ("state", "state_data")}
         values["state"] = state
         try:
@@ -276,11 +277,16 @@ def _entity_adapter(cls: type[Entity[State]]) -> TypeAdapter[Entity[State]]:
 
 
 def is_state(entity: Entity[State], state: type[T]) -> TypeIs[Entity[T]]:
-    """``True`` when ``entity`` is in ``state``; narrows a loaded value for mypy.
+    """``True`` when ``entity`` is in ``state``; narrows a loaded value for mypy and pyright.
 
     Type loaded values as a union of the entity in each state (``AnyContentNode``); after
-    ``if is_state(node, Published):`` mypy knows ``node`` is a ``ContentNode[Published]``
-    and allows ``node.archive(...)``.
+    ``if is_state(node, Published):`` both checkers know ``node`` is a
+    ``ContentNode[Published]`` and allow ``node.archive(...)``, and in the ``else`` branch
+    that it is in one of the other states. The union is what keeps the entity's class: the
+    narrowing keeps the members that are an ``Entity[Published]``. A value typed
+    ``ContentNode[State]`` (one type, not a union) narrows to ``Entity[Published]`` for mypy
+    and to ``<subclass of ContentNode[State] and Entity[Published]>`` for pyright: neither
+    has the transitions.
     """
     return isinstance(entity.state, state)
 

@@ -50,7 +50,7 @@ class InvalidTransitionError(RichError):
         self.entity_id = entity_id
         self.from_state = from_state
         self.trigger = trigger
-        self.allowed = tuple(allowed)
+        self.allowed: tuple[str, ...] = tuple(allowed)
 
 
 class GuardFailedError(RichError):

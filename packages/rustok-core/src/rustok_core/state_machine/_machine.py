@@ -36,7 +36,7 @@ class StateMachine:
     def __init__(
         self, name: str, states: Sequence[type[State]], initial: type[State], machine: Machine
     ) -> None:
-        self.name = name
+        self.name: str = name
         self._states = tuple(states)
         self._by_name: Mapping[str, type[State]] = {s.state_name: s for s in states}
         self._initial = initial
