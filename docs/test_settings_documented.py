@@ -31,7 +31,7 @@ def _default_cell(name: str) -> str:
 
 def _documents(cell: str, value: object) -> bool:
     """Whether the table's default ``cell`` writes the default ``value``."""
-    if value is None:
+    if value is None or value == ():
         return cell == "unset"
     shown = cell.strip("`")
     if isinstance(value, bool):

@@ -14,7 +14,15 @@ from typing import IO
 
 import httpx
 import pytest
-from api_fixtures import ServerFactory, auth, client_for, node_in, order_in, start_serve
+from api_fixtures import (
+    CREATED_KEYS,
+    ServerFactory,
+    auth,
+    client_for,
+    node_in,
+    order_in,
+    start_serve,
+)
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from pythonjsonlogger.json import JsonFormatter
@@ -125,8 +133,9 @@ class ServerLog:
 
 
 @pytest.fixture
-def two_workers(tmp_path: Path) -> Iterator[tuple[str, str, ServerLog]]:
-    """`serve --workers 2 --metrics-port P` with JSON logs: app URL, metrics URL, its log."""
+def two_workers(tmp_path: Path) -> Iterator[tuple[str, str, ServerLog, str]]:
+    """`serve --workers 2 --metrics-port P` with JSON logs: app URL, metrics URL, its log,
+    and the demo key its banner shows."""
     metrics_port = _free_port()
     process = start_serve(
         tmp_path,
@@ -144,10 +153,16 @@ def two_workers(tmp_path: Path) -> Iterator[tuple[str, str, ServerLog]]:
         assert process.stderr is not None
         banner = process.stdout.readline().strip()
         url = banner.split(" listening on ")[1].split(",")[0]
+        lines = [banner]
+        while "try: curl" not in lines[-1]:  # the rest of the banner, the demo key in it
+            lines.append(process.stdout.readline())
+            assert lines[-1], lines
+        demo_key = next(line for line in lines if "rsk_" in line and "curl" not in line)
+        CREATED_KEYS.append(demo_key.strip())
         log = ServerLog(process.stderr)
         # Both workers started: each logs its own start-up.
         log.wait_for(lambda lines: sum("Application startup complete" in x for x in lines) == 2)
-        yield url, f"http://127.0.0.1:{metrics_port}/metrics", log
+        yield url, f"http://127.0.0.1:{metrics_port}/metrics", log, demo_key.strip()
     finally:
         process.terminate()
         process.wait(30)
@@ -158,9 +173,9 @@ def two_workers(tmp_path: Path) -> Iterator[tuple[str, str, ServerLog]]:
 
 
 def test_two_workers_metrics_add_up_and_every_name_is_there(
-    two_workers: tuple[str, str, ServerLog],
+    two_workers: tuple[str, str, ServerLog, str],
 ) -> None:
-    url, metrics_url, _log = two_workers
+    url, metrics_url, _log, _demo_key = two_workers
     sent = 40
     for _ in range(sent // 2):
         # A new connection each time, so that both workers get some of them.
@@ -196,10 +211,11 @@ def test_two_workers_metrics_add_up_and_every_name_is_there(
 
 
 def test_json_logs_every_line_parses_and_requests_carry_their_fields(
-    two_workers: tuple[str, str, ServerLog],
+    two_workers: tuple[str, str, ServerLog, str],
 ) -> None:
-    url, _metrics_url, log = two_workers
-    response = httpx.get(f"{url}/health/ready", headers={"X-Tenant-ID": "demo"})
+    url, _metrics_url, log, demo_key = two_workers
+    # A tenant-resolved request (a health check resolves no tenant).
+    response = httpx.get(f"{url}/api/tenant", headers={"Authorization": f"Bearer {demo_key}"})
     assert response.status_code == 200
     request_id = response.headers["X-Request-ID"]
     log.wait_for(lambda lines: any(request_id in line for line in lines))
@@ -209,7 +225,7 @@ def test_json_logs_every_line_parses_and_requests_carry_their_fields(
     assert [r["logger"] for r in mine] == ["rustok.access"]
     assert mine[0]["tenant"] == "demo"
     assert mine[0]["method"] == "GET"
-    assert mine[0]["route"] == "/health/ready"
+    assert mine[0]["route"] == "/api/tenant"
     assert mine[0]["status"] == 200
     assert mine[0]["duration_ms"] >= 0
 

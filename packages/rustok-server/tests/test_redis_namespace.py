@@ -307,8 +307,12 @@ def test_one_process_with_a_metrics_port_exports_the_apps_figures_there(tmp_path
         with httpx.Client(timeout=30.0) as http:
             assert http.get(f"{served.url}/health/live").status_code == 200
             for where in (f"http://127.0.0.1:{port}", served.url):
-                text = http.get(f"{where}/metrics", headers=bearer(keys["admin"])).text
-                families = {f.name: f for f in text_string_to_metric_families(text)}
+                response = http.get(f"{where}/metrics", headers=bearer(keys["admin"]))
+                text = response.text
+                try:
+                    families = {f.name: f for f in text_string_to_metric_families(text)}
+                except ValueError as exc:
+                    raise AssertionError(f"{where}: {response.status_code} {text}") from exc
                 (state,) = families["rustok_circuit_breaker_state"].samples
                 assert state.labels == {"breaker": "database"}
                 assert any(

@@ -49,12 +49,13 @@ from rustok_server.testing import LiveServer
 
 BOUND = 1.0  # seconds: a change made anywhere is seen everywhere within this (DESIGN 11)
 REDIS_TIMEOUT = 0.25  # RUSTOK_REDIS_TIMEOUT of the processes (the default)
-DB_TIMEOUT = 0.5  # RUSTOK_DB_QUERY_TIMEOUT of the fleet
+# RUSTOK_DB_QUERY_TIMEOUT of the fleet: long enough for a first connection on a busy
+# machine (the processes' background reads at start must not open the breaker).
+DB_TIMEOUT = 1.0
 BREAKER_TIMEOUT = 3.0  # RUSTOK_BREAKER_TIMEOUT of the fleet: seconds open before a probe
-# The longest one failing call may take on a frozen PostgreSQL: the query timeout, then up
-# to 2 s in which SQLAlchemy's asyncpg adapter tries to close the pooled connection it gave
-# up on (its graceful close, before it terminates the connection).
-FAILING_CALL = DB_TIMEOUT + 2.0
+# The longest one failing call may take on a frozen PostgreSQL: the query timeout (the
+# connection is then aborted, not closed), and a margin for a busy machine.
+FAILING_CALL = DB_TIMEOUT + 1.0
 ADMIN = "/api/admin/tenants"
 
 ServerFactory = Callable[..., LiveServer]
@@ -324,13 +325,14 @@ def _until_changes_applied(
     clients: list[httpx.Client], admin: dict[str, str], database_url: str
 ) -> None:
     """Until every process has applied the changes committed before this call: each is
-    asked for an unknown tenant (a negative entry in its tenant cache); then one more
+    asked for an unknown tenant by an admin's readiness check (a negative entry in its
+    tenant cache); then one more
     change is counted, after those entries exist, so every process drops its entry when
     it next hears of a change, having read every change committed until then. (Relying on
     the caller's own change raced: a process that had applied it before the request kept
     its negative entry.)"""
     for client in clients:
-        response = client.get("/health/ready", headers={"X-Tenant-ID": "nobody"})
+        response = client.get("/health/ready", headers={"X-Tenant-ID": "nobody", **admin})
         assert response.status_code == 404, response.text
     asyncio.run(_count_a_change(database_url))
     deadline = time.monotonic() + BOUND
@@ -341,7 +343,7 @@ def _loads_nobody_again(client: httpx.Client, admin: dict[str, str]) -> bool:
     """Whether the process's cache no longer has its negative entry for ``nobody`` (a
     change drops negative entries): asking for it is then a miss, not a negative hit."""
     misses = _cache_figure(client, admin, "misses")
-    response = client.get("/health/ready", headers={"X-Tenant-ID": "nobody"})
+    response = client.get("/health/ready", headers={"X-Tenant-ID": "nobody", **admin})
     assert response.status_code == 404, response.text
     return _cache_figure(client, admin, "misses") > misses
 
@@ -393,9 +395,8 @@ def test_the_breaker_opened_by_a_frozen_postgresql_in_one_process_rejects_in_the
             assert 1 <= int(response.headers["retry-after"]) <= BREAKER_TIMEOUT
             assert took < DB_TIMEOUT / 2, f"{took:.3f} s"
             now = _breaker_figures(client, admin)  # the admin key, from its cache
-            # (Their change-counter polls may have met the frozen database meanwhile, so
-            # their failure counts are not compared.)
-            assert now.get("success", 0) == earlier.get("success", 0), now
+            # (Their own background reads, the change counter's polls, pass the same
+            # breaker, so their success and failure counts are not compared.)
             assert now["rejected"] > earlier.get("rejected", 0), now
 
         # A key that was verified keeps working on every process: the warm key and its
@@ -488,7 +489,8 @@ def test_a_change_made_on_one_process_is_seen_by_the_others_within_a_second(flee
     # it existed, so they remember it as unknown (the negative cache) until told.
     slug = f"new-{uuid.uuid4().hex[:8]}"
     for client in fleet.http[:2]:
-        assert client.get("/health/ready", headers={"X-Tenant-ID": slug}).status_code == 404
+        unknown = client.get("/health/ready", headers={"X-Tenant-ID": slug, **admin})
+        assert unknown.status_code == 404, unknown.text
     response = others[1].post(ADMIN, json={"slug": slug, "name": "New"}, headers=admin)
     assert response.status_code == 201, response.text
     deadline = time.monotonic() + BOUND

@@ -17,6 +17,7 @@ from prometheus_client import generate_latest
 from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
+from rustok_core.resilience import CircuitState
 from rustok_core.testing import ManualClock
 from rustok_server import ServerContext, Settings, Tenant, TenantDirectory, create_app
 from rustok_server.db import Database
@@ -148,7 +149,9 @@ async def seeded(postgres_database: str) -> dict[str, Tenant]:
 
 
 FAULT_SETTINGS: dict[str, object] = {
-    "db_query_timeout": 0.3,
+    # Long enough for a first connection through the proxy on a busy machine: the
+    # background reads at start (change counter, rate limits) must not open the breaker.
+    "db_query_timeout": 1.0,
     "breaker_failure_threshold": 2,
     "breaker_success_threshold": 1,
     "breaker_timeout": 30.0,
@@ -205,7 +208,13 @@ async def test_hanging_database_trips_breaker_then_serves_stale_and_recovers(
             assert_503_problem(not_ready)
             assert not_ready.json()["breakers"]["database"]["state"] == "open"
 
-            # The database comes back, with acme renamed meanwhile.
+            # The database comes back, with acme renamed meanwhile. While the breaker is
+            # open the server pings the database once a second (not a request), and lets
+            # trial calls through as soon as it answers, whatever the open duration.
+            trials = threading.Event()
+            context.breaker.add_listener(
+                lambda change: trials.set() if change.new is not CircuitState.OPEN else None
+            )
             proxy.thaw()
             database = Database(postgres_database)
             try:
@@ -214,8 +223,8 @@ async def test_hanging_database_trips_breaker_then_serves_stale_and_recovers(
                     await session.commit()
             finally:
                 await database.dispose()
-            clock.advance(31)  # past the breaker's timeout: the next call is a trial
-            fresh = await client.get("/api/tenant", headers=acme())
+            assert await asyncio.to_thread(trials.wait, 30), "the prober never half-opened"
+            fresh = await client.get("/api/tenant", headers=acme())  # the trial call
             assert fresh.status_code == 200, fresh.text
             assert fresh.json()["name"] == "Acme Renamed"
             assert context.breaker.state.value == "closed"

@@ -150,7 +150,10 @@ async def test_health_ready_reports_database_breaker_cache_and_tenant(
         terse = await client.get("/health/ready", headers=acme())
         admin = {"X-Tenant-ID": "acme", **auth("admin")}
         response = await client.get("/health/ready", headers=admin)
-        unknown = await client.get("/health/ready", headers={"X-Tenant-ID": "nobody"})
+        ignored = await client.get("/health/ready", headers={"X-Tenant-ID": "nobody"})
+        unknown = await client.get(
+            "/health/ready", headers={"X-Tenant-ID": "nobody", **auth("admin")}
+        )
     assert anonymous.status_code == 200
     assert anonymous.json() == {"status": "ready"}
     assert terse.json() == {"status": "ready"}  # details for admin keys only
@@ -160,7 +163,8 @@ async def test_health_ready_reports_database_breaker_cache_and_tenant(
     assert body["breakers"]["database"]["state"] == "closed"
     assert body["tenant_cache"]["loads"] == 1
     assert body["tenant"] == {"id": str(tenants["acme"].id), "slug": "acme"}
-    assert_problem(unknown, 404)
+    assert ignored.json() == {"status": "ready"}  # only an admin's header is read
+    assert assert_problem(unknown, 404)["code"] == "TENANT_NOT_FOUND"
 
 
 async def test_openapi_documents_problem_responses(

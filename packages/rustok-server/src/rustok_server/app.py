@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 
 from rustok_commerce import Order
 from rustok_content import ContentNode
@@ -36,10 +38,16 @@ from rustok_server.db.guard import (
     database_breaker,
 )
 from rustok_server.http import problem_pages, problem_types
+from rustok_server.http.api_docs import install_api_docs
 from rustok_server.http.body_limits import BodyLimitMiddleware
-from rustok_server.http.idempotency import IdempotencyPurger
+from rustok_server.http.idempotency import (
+    IDEMPOTENCY_HEADER,
+    REPLAYED_HEADER,
+    IdempotencyPurger,
+)
 from rustok_server.http.openapi import document_app, operation_id
 from rustok_server.http.problems import (
+    REQUEST_ID_HEADER,
     ProblemMiddleware,
     install_problem_handlers,
 )
@@ -52,9 +60,9 @@ from rustok_server.settings import Settings
 from rustok_server.tenancy import api as tenancy_api
 from rustok_server.tenancy.repository import Tenant, TenantDirectory
 from rustok_server.tenancy.resolution import (
+    API_PREFIX,
     EXEMPT_PATHS,
     EXEMPT_PREFIXES,
-    OPTIONAL_TENANT_PREFIX,
     TenantMiddleware,
     TenantResolver,
     guarded_loader,
@@ -74,6 +82,28 @@ _NO_NATIVE_TELEMETRY: dict[str, Any] = (
     {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
     if "telemetry" in inspect.signature(FastAPI.__init__).parameters
     else {}
+)
+
+# What a browser app on an allowed origin (RUSTOK_CORS_ORIGINS) may send beyond the
+# safelisted headers (the tenant header is added under its configured name), and which
+# response headers its script may read beyond the safelisted ones.
+_CORS_REQUEST_HEADERS: Final = (
+    "Authorization",
+    "Content-Type",
+    "If-Match",
+    IDEMPOTENCY_HEADER,
+    REQUEST_ID_HEADER,
+)
+_CORS_EXPOSED_HEADERS: Final = (
+    "ETag",
+    "Location",
+    "Retry-After",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "WWW-Authenticate",
+    REPLAYED_HEADER,
+    REQUEST_ID_HEADER,
 )
 
 
@@ -209,20 +239,43 @@ def create_app(
             await database.dispose()
 
     type_base = problem_types.problem_type_base(settings.problem_base_url)
+    # Each feature's router, in the order of the documentation.
+    routers = (
+        health.router,
+        tenancy_api.router,
+        content_api.router,
+        commerce_api.router,
+        problem_pages.router,
+        admin_api.router,
+        metrics_route.router,
+    )
     app = FastAPI(
         title="RusTok",
         version=__version__,
         summary="Multi-tenant content and commerce service.",
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
+        # Served from the server's own assets (install_api_docs), or not at all.
+        docs_url=None,
+        redoc_url=None,
+        # A path with a trailing slash is a 404, never a redirect built from the Host.
+        redirect_slashes=False,
         **_NO_NATIVE_TELEMETRY,
         middleware=[
             Middleware(ObservabilityMiddleware, metrics=metrics, access_log=settings.access_log),
             Middleware(SecurityHeadersMiddleware),
+            # A preflight is answered here, before any credential or tenant is looked at;
+            # the problems answered inside carry the CORS headers too.
+            *_cors(settings, routers),
             Middleware(ProblemMiddleware, type_base=type_base),
             # An anonymous request is refused before its body is read.
             Middleware(AuthMiddleware, auth=auth),
-            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+            Middleware(
+                BodyLimitMiddleware,
+                max_bytes=settings.max_body_bytes,
+                max_json_depth=settings.max_json_depth,
+                max_json_keys=settings.max_json_keys,
+            ),
             Middleware(TenantMiddleware, resolver=resolver),
         ],
     )
@@ -234,18 +287,10 @@ def create_app(
     if settings.tracing:
         tracing.instrument(app, database.engine, provider=tracer_provider)
     install_problem_handlers(app)
-    # Each feature's router, in the order of the documentation.
-    routers = (
-        health.router,
-        tenancy_api.router,
-        content_api.router,
-        commerce_api.router,
-        problem_pages.router,
-        admin_api.router,
-        metrics_route.router,
-    )
     for router in routers:
         app.include_router(router)
+    if settings.api_docs:
+        install_api_docs(app)
 
     def openapi() -> dict[str, Any]:  # FastAPI's own signature
         if app.openapi_schema is None:
@@ -261,7 +306,7 @@ def create_app(
                     tenant_header=settings.tenant_header,
                     exempt=EXEMPT_PATHS,
                     exempt_prefixes=EXEMPT_PREFIXES,
-                    optional_prefix=OPTIONAL_TENANT_PREFIX,
+                    admin_named=(health.READY_PATH,),
                 ),
                 [route for router in routers for route in router.routes],
             )
@@ -269,6 +314,33 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
     return app
+
+
+def _cors(settings: Settings, routers: Iterable[APIRouter]) -> list[Middleware]:
+    """Starlette's CORS middleware for ``settings.cors_origins``, or none without them (no
+    ``Access-Control-*`` header at all).
+
+    The allowed methods are those of the ``/api`` routes; no cookie is ever allowed (the
+    credential is the ``Authorization`` header).
+    """
+    if not settings.cors_origins:
+        return []
+    methods = {
+        method
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute) and route.path.startswith(API_PREFIX)
+        for method in route.methods or ()
+    }
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=sorted(methods),
+            allow_headers=(*_CORS_REQUEST_HEADERS, settings.tenant_header),
+            expose_headers=_CORS_EXPOSED_HEADERS,
+        )
+    ]
 
 
 def _jwt_config(settings: Settings) -> JwtConfig | None:

@@ -385,6 +385,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         config = uvicorn.Config(
             APP,
             factory=True,
+            # Imported by each worker: limits on request heads, slow clients and connections.
+            http="rustok_server.http.protocol:HttpProtocol",
+            # uvicorn declares an int, but only waits that long: a float works.
+            timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]
+            h11_max_incomplete_event_size=settings.max_header_bytes,  # without httptools
             workers=args.workers,
             reload=args.reload,
             log_config=logging_config(settings.log_format, level),

@@ -104,6 +104,39 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
     """Most bytes of a request body (1 MiB); a larger one is refused while it is read (413)."""
+    max_json_depth: int = Field(default=32, ge=1)
+    """Most nesting of arrays and objects in a JSON body; a deeper one is a 400 problem,
+    refused before it is parsed."""
+    max_json_keys: int = Field(default=1000, ge=1)
+    """Most object members in a JSON body, all objects together; more is a 400 problem."""
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)
+    """Most bytes of a request's line and headers together (32 KiB); past it the client gets
+    a 431 problem and the connection is closed."""
+    max_headers: int = Field(default=100, ge=1)
+    """Most header fields of a request; past it a 431 problem and the connection closed."""
+    head_timeout: float = Field(default=10.0, gt=0)
+    """Seconds a client may take to send a request's line and headers (from the start of
+    the connection, or from the end of the previous response); a slower one is closed."""
+    keep_alive_timeout: float = Field(default=5.0, gt=0)
+    """Seconds an idle keep-alive connection is kept open."""
+    max_connections: int = Field(default=512, ge=1)
+    """Most open connections of one worker; past it a new connection is answered 503 and
+    closed (keep it under the process's open-file limit, with room for the database)."""
+    auth_failure_rate: float = Field(default=10.0, ge=0)
+    """Failed authentications a second one client address may make (a token bucket) before
+    its requests with a credential are answered 429; ``0`` turns the limit off."""
+    auth_failure_burst: int = Field(default=20, ge=1)
+    """Failed authentications one client address may make at once."""
+    key_negative_ttl: float = Field(default=5.0, gt=0)
+    """Seconds an API key id that does not exist is remembered as unknown (no query)."""
+    key_negative_capacity: int = Field(default=10_000, ge=1)
+    """Most unknown key ids remembered; the oldest go first, so memory stays flat."""
+    api_docs: bool = True
+    """Serve the interactive API documentation (``/docs``, ``/redoc``) from the server's own
+    assets; ``false`` in production to hide it (``/openapi.json`` stays)."""
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    """Origins (``https://app.example.com``, comma-separated) whose browser apps may call the
+    API; none by default."""
     problem_base_url: str | None = None
     """Where problem types are documented: ``type`` is this URL followed by the type's name
     (``https://docs.example.com/problems/validation``); by default the relative reference
@@ -198,6 +231,22 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"use a sqlite+aiosqlite:/// or postgresql+asyncpg:// URL, got {scheme!r}"
             )
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            scheme, _, rest = origin.partition("://")
+            if scheme not in ("http", "https") or not rest or "/" in rest:
+                raise ValueError(f"an origin is scheme://host[:port] with no path, got {origin!r}")
         return value
 
     @field_validator("tenant_resolution", mode="before")

@@ -2,9 +2,9 @@
 
 FastAPI documents a route's own parameters, body and the responses it declares. What the
 middleware adds to every request is declared here, once, from the running app: the
-request id header, the tenant header under its configured name (required on tenant
-routes, optional where the tenant is), the problems tenant resolution answers (400, 404,
-503), and the 500 any route can answer. A malformed request is a 400 problem in this
+request id header, the tenant header under its configured name (on the tenant routes, and
+on the admin's readiness check), the problems tenant resolution answers (400, 404, 503),
+and the 500 any route can answer. A malformed request is a 400 problem in this
 API, so FastAPI's default 422 ``HTTPValidationError`` entry is removed.
 """
 
@@ -128,24 +128,26 @@ def document_app(
     *,
     tenant_header: str,
     exempt: Iterable[str],
-    optional_prefix: str,
     exempt_prefixes: tuple[str, ...] = ("/problems/",),
+    admin_named: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Complete the OpenAPI ``document`` with what the middleware reads and answers (see
     the module docstring) and the ``ProblemDetails`` schema.
 
-    The tenant header is declared where `TenantMiddleware` reads it: on every path but
-    the ``exempt`` ones, optional under ``optional_prefix``.
+    The tenant header is declared where it is read: on every path but the ``exempt``
+    ones, and on the ``admin_named`` paths, where only an admin key's request reads it.
 
     Args:
         document: what ``fastapi.openapi.utils.get_openapi`` made.
         tenant_header: the tenant header's name, from the settings.
         exempt: the paths the tenant middleware skips.
-        optional_prefix: the path prefix where the tenant is optional (health checks).
         exempt_prefixes: the path prefixes the tenant middleware skips (problem pages, the
-            admin API).
+            admin API, health checks).
+        admin_named: the paths where an admin key may name a tenant in the header (the
+            readiness check).
     """
     skipped = frozenset(exempt)
+    admin_paths = frozenset(admin_named)
     paths: dict[str, dict[str, Any]] = document.get("paths", {})
     for path, operations in paths.items():
         for operation in operations.values():
@@ -160,14 +162,25 @@ def document_app(
             if operation.get("parameters") or "requestBody" in operation:
                 statuses.append(400)  # a malformed parameter or body
             parameters: list[dict[str, Any]] = operation.setdefault("parameters", [])
-            if path not in skipped and not path.startswith(exempt_prefixes):
-                optional = path.startswith(optional_prefix)
-                where = " (optional here; when sent, it is resolved)." if optional else "."
+            if path in admin_paths:
                 parameters.append(
                     _header(
                         tenant_header,
-                        f"The tenant: its UUID or slug{where} Without it the host name, then "
-                        "the default tenant, may name it. Sent at most once.",
+                        "Admin keys only: a tenant's UUID or slug, to see the tenant it "
+                        "resolves to (404 for an unknown or disabled one). Ignored for any "
+                        "other request. Sent at most once.",
+                        required=False,
+                        schema={"type": "string", "pattern": _TENANT_PATTERN},
+                    )
+                )
+                statuses.extend(TENANT_PROBLEMS)
+            elif path not in skipped and not path.startswith(exempt_prefixes):
+                parameters.append(
+                    _header(
+                        tenant_header,
+                        "The tenant: its UUID or slug. The credential decides the tenant; "
+                        "when sent, this must name the same one (403 otherwise). Sent at "
+                        "most once.",
                         required=False,
                         schema={"type": "string", "pattern": _TENANT_PATTERN},
                     )

@@ -3,7 +3,8 @@
 Every problem's ``type`` names one entry of `PROBLEM_TYPES`: the eleven error kinds of
 ``rustok_core.error`` (``validation``, ``not-found``, ...) and the HTTP-level refusals the
 server makes itself (``method-not-allowed``, ``precondition-failed``,
-``payload-too-large``, ``unsupported-media-type``, ``not-acceptable``); ``GET /problems/{name}``
+``payload-too-large``, ``unsupported-media-type``, ``request-header-fields-too-large``,
+``request-timeout``, ``too-many-connections``, ``not-acceptable``); ``GET /problems/{name}``
 (`rustok_server.http.problem_pages`) explains each one.
 
 By default ``type`` is the relative reference ``/problems/{name}``; RFC 9457 resolves it
@@ -142,6 +143,35 @@ PROBLEM_TYPES: Final[dict[str, ProblemType]] = {
             "Unsupported media type",
             "The body is not of a media type the route reads.",
             "Send application/json.",
+        ),
+        ProblemType(
+            "request-header-fields-too-large",
+            431,
+            "Request header fields too large",
+            "The request line and headers are larger than the server accepts "
+            "(RUSTOK_MAX_HEADER_BYTES, 32 KiB by default), or have more header fields than "
+            "it accepts (RUSTOK_MAX_HEADERS, 100 by default); the connection was closed.",
+            "Send fewer or smaller headers (large cookies are the usual cause), on a new "
+            "connection.",
+        ),
+        ProblemType(
+            "request-timeout",
+            408,
+            "Request timeout",
+            "The request line and headers did not all arrive within RUSTOK_HEAD_TIMEOUT "
+            "(10 s by default) of the connection's start or the previous response's end; the "
+            "connection was closed.",
+            "Send the whole request head promptly, on a new connection.",
+        ),
+        ProblemType(
+            "too-many-connections",
+            503,
+            "Too many connections",
+            "The server process already holds as many connections as it allows "
+            "(RUSTOK_MAX_CONNECTIONS, per worker); the connection was closed before any "
+            "request was read.",
+            "Wait for the Retry-After delay, then retry; reuse kept-alive connections rather "
+            "than opening many.",
         ),
         ProblemType(
             "not-acceptable",

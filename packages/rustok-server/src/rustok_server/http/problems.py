@@ -42,6 +42,7 @@ from rustok_server.http.problem_types import DEFAULT_PROBLEM_TYPE_BASE, PROBLEM_
 from rustok_server.observability.tracing import current_trace_id
 
 __all__ = [
+    "MAX_VALIDATION_ERRORS",
     "PROBLEM_RESPONSES",
     "REQUEST_ID_HEADER",
     "ProblemMiddleware",
@@ -57,6 +58,9 @@ __all__ = [
 logger = logging.getLogger("rustok.server")
 
 REQUEST_ID_HEADER: Final = "X-Request-ID"
+MAX_VALIDATION_ERRORS: Final = 100
+"""Most entries of a validation problem's ``errors``; past it ``errors_omitted`` counts the
+rest and ``detail`` says the list was cut short."""
 _REQUEST_ID_KEY: Final = b"x-request-id"
 # A client's request id is echoed back and logged: accept only a short, plain token.
 _REQUEST_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
@@ -166,9 +170,20 @@ def _problem_for(
             problem = _of_status_type(problem, problem.code)
         return problem
     if isinstance(exc, RequestValidationError):
-        error = validation_error_from_pydantic(exc.errors(), strip_prefix=("body",))
+        errors = exc.errors()
+        error = validation_error_from_pydantic(
+            errors[:MAX_VALIDATION_ERRORS], strip_prefix=("body",)
+        )
         error.trace_id = trace_id or None
-        return ProblemDetails.from_error(error, instance=instance)
+        problem = ProblemDetails.from_error(error, instance=instance)
+        if len(errors) > MAX_VALIDATION_ERRORS:
+            # Cut short: a body with thousands of bad fields gets a bounded answer.
+            omitted = len(errors) - MAX_VALIDATION_ERRORS
+            cut_short = f"{problem.detail} (the first {MAX_VALIDATION_ERRORS} errors are listed)"
+            problem = ProblemDetails.model_validate(
+                {**problem.to_dict(), "detail": cut_short, "errors_omitted": omitted}
+            )
+        return problem
     if isinstance(exc, StarletteHTTPException):
         status = exc.status_code
         detail = exc.detail if status < 500 and isinstance(exc.detail, str) else None

@@ -1,11 +1,15 @@
 """Health endpoints: ``/health/live`` (the process answers) and ``/health/ready``
 (the database answers through the ``database`` breaker; ``degraded`` while the
-configured Redis does not answer)."""
+configured Redis does not answer).
+
+Health checks resolve no tenant: whatever an anonymous or tenant request names, the answer
+is the same, and nothing is looked up for it. Only an admin key's readiness check reads
+the tenant header, to show the tenant it resolves to."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Literal
+from typing import Final, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -17,7 +21,7 @@ from rustok_core.resilience import CircuitBreaker
 from rustok_server.auth.principal import Principal
 from rustok_server.auth.scopes import ADMIN
 from rustok_server.context import ServerContext
-from rustok_server.errors import DatabaseUnavailableError
+from rustok_server.errors import DatabaseUnavailableError, RepeatedHeaderError
 from rustok_server.http.problems import (
     REQUEST_ID_HEADER,
     problem_response,
@@ -26,10 +30,14 @@ from rustok_server.http.problems import (
 )
 from rustok_server.scaleout import RedisLink
 from rustok_server.tenancy.repository import Tenant
+from rustok_server.tenancy.resolution import TenantResolver
 
-__all__ = ["Liveness", "Readiness", "router"]
+__all__ = ["READY_PATH", "Liveness", "Readiness", "router"]
 
 router = APIRouter(prefix="/health", tags=["health"])
+
+READY_PATH: Final = "/health/ready"
+"""The readiness check: the one health path that reads the tenant header (admin keys only)."""
 
 
 class Readiness(BaseModel):
@@ -63,7 +71,9 @@ class Readiness(BaseModel):
         default=None, description="the tenant cache's statistics (admin keys only)"
     )
     tenant: dict[str, str] | None = Field(
-        default=None, description="id and slug, when the request named a tenant (admin keys only)"
+        default=None,
+        description="id and slug of the tenant the tenant header names (admin keys only; "
+        "the header is ignored for anyone else)",
     )
 
 
@@ -97,10 +107,15 @@ async def ready(request: Request) -> Response:
     ``degraded`` (200, with ``reasons``) while the configured Redis does not answer: what
     the last Redis calls and pings found, never a wait on Redis here. Anyone gets the
     status (and reasons) alone; an admin key (``Authorization: Bearer``) gets the checks
-    too, and with a tenant header the tenant it resolves to. 503 (a problem document,
+    too, and with a tenant header the tenant it resolves to (404 for an unknown or
+    disabled one). Anyone else's tenant header is ignored. 503 (a problem document,
     carrying the checks for an admin) when the database does not answer.
     """
     context: ServerContext = request.app.state.context
+    principal = request.scope.get("state", {}).get("principal")
+    admin = isinstance(principal, Principal) and ADMIN.value in principal.scopes
+    # Resolved before the checks are taken, so that the cache statistics count it.
+    tenant = await _named_tenant(request, context.resolver) if admin else None
     database_check: dict[str, object]
     try:
         await context.database.ping()  # through the breaker, within the read deadline
@@ -125,12 +140,9 @@ async def ready(request: Request) -> Response:
     }
     if link is not None:
         checks["redis"] = {**link.health.check(), "namespace": link.namespace}
-    principal = request.scope.get("state", {}).get("principal")
-    admin = isinstance(principal, Principal) and ADMIN.value in principal.scopes
     if not admin:
         checks = {}
-    tenant = request.scope.get("state", {}).get("tenant")
-    if admin and isinstance(tenant, Tenant):
+    if tenant is not None:
         checks["tenant"] = {"id": str(tenant.id), "slug": tenant.slug}
     rid = request_id(request)
     if database_check["status"] == "ok":
@@ -150,6 +162,24 @@ async def ready(request: Request) -> Response:
         max(context.breaker.retry_after, 1.0)
     )
     return problem_response(document, headers={REQUEST_ID_HEADER: rid})
+
+
+async def _named_tenant(request: Request, resolver: TenantResolver) -> Tenant | None:
+    """The tenant the tenant header names (only the header: not the host, nor a default),
+    also put in the request state for the access log; ``None`` without the header.
+
+    Raises:
+        RepeatedHeaderError: the header was sent more than once (400).
+        InvalidTenantIdentifierError: a malformed identifier (400).
+        TenantNotFoundError: an unknown or disabled tenant (404).
+        TenantStoreUnavailableError: the store is failing and nothing is cached (503).
+    """
+    values = [value for name, value in request.scope["headers"] if name == resolver.header_key]
+    if len(values) > 1:
+        raise RepeatedHeaderError(resolver.header)
+    tenant = await resolver.resolve(values[0] if values else None, None, required=False)
+    request.scope.setdefault("state", {})["tenant"] = tenant
+    return tenant
 
 
 def _breaker_check(breaker: CircuitBreaker, link: RedisLink | None) -> dict[str, object]:

@@ -6,6 +6,10 @@ is written. `ObservabilityMiddleware` marks the request (`serving`) and writes o
 record per request (``rustok.access``, with status and duration) in the same format as every
 other record. uvicorn's own access log is switched off.
 
+A text record is one line whatever the client sent: `TextFormatter` escapes the control
+characters (line breaks included) of the message and of its request fields, so a path
+with ``%0a`` in it cannot forge a second record. A JSON record escapes them as JSON does.
+
 Example:
     >>> config = logging_config("json", "info")
     >>> sorted(config["loggers"])
@@ -25,10 +29,12 @@ __all__ = [
     "LOG_FORMATS",
     "LogFormat",
     "RequestContextFilter",
+    "TextFormatter",
     "access_logger",
     "configure_logging",
     "current_request",
     "done_serving",
+    "escape_controls",
     "logging_config",
     "serving",
 ]
@@ -39,6 +45,37 @@ LOG_FORMATS: Final = ("text", "json")
 _TEXT = "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s %(tenant)s] %(message)s"
 _JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
 _NONE: Final = "-"
+
+# Every C0 control character, DEL, C1 and the Unicode line and paragraph separators.
+_CONTROLS: Final = {
+    code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    for code in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)
+}
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with its control characters written as escapes (``\\n`` as ``\\x0a``).
+
+    Example:
+        >>> escape_controls("/api/x\\nDELETE /api/admin/tenants/demo 200")
+        '/api/x\\\\x0aDELETE /api/admin/tenants/demo 200'
+    """
+    return text.translate(_CONTROLS)
+
+
+class TextFormatter(logging.Formatter):
+    """The text format, one line per record: the message and the request fields have their
+    control characters escaped (a traceback, appended after the message, keeps its lines).
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # logging's name
+        record.message = escape_controls(record.message)
+        for name in ("tenant", "route", "method", "request_id"):
+            value = getattr(record, name, None)
+            if isinstance(value, str):
+                setattr(record, name, escape_controls(value))
+        return super().formatMessage(record)
+
 
 _current: ContextVar[Scope | None] = ContextVar("rustok_request", default=None)
 access_logger = logging.getLogger("rustok.access")
@@ -121,7 +158,7 @@ def logging_config(fmt: LogFormat, level: str) -> dict[str, object]:
             "reserved_attrs": [*RESERVED_ATTRS, "color_message"],
         }
     else:
-        formatter = {"format": _TEXT}
+        formatter = {"()": TextFormatter, "format": _TEXT}
     handler = {
         "class": "logging.StreamHandler",
         "stream": "ext://sys.stderr",

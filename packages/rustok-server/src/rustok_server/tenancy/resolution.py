@@ -3,8 +3,10 @@
 Under ``/api`` the credential decides the tenant (`TenantResolver.resolve_for`): the
 tenant header, or a ``<slug>.<base domain>`` host, may name it too and must then agree (a
 403 otherwise, the same whether the named tenant exists or not); an anonymous or admin
-request resolves no tenant (its route answers 401 or serves the platform). Elsewhere
-(health checks) the header, host or default name the tenant.
+request resolves no tenant (its route answers 401 or serves the platform). Nothing else
+is resolved: no anonymous request makes the server look a tenant up, so no answer tells a
+tenant that exists from one that does not. (An admin's readiness check may name a tenant
+in the header: `rustok_server.observability.health` resolves it with `TenantResolver.resolve`.)
 
 Identifiers are validated with `rustok_core.tenancy` before anything is looked
 up, so a malformed one costs no query. Lookups go through the tenant cache,
@@ -21,7 +23,6 @@ from typing import Annotated, Final
 
 from fastapi import Depends
 from starlette.requests import Request
-from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rustok_core.resilience import CircuitBreaker
@@ -49,7 +50,6 @@ __all__ = [
     "API_PREFIX",
     "EXEMPT_PATHS",
     "EXEMPT_PREFIXES",
-    "OPTIONAL_TENANT_PREFIX",
     "CurrentTenant",
     "TenantMiddleware",
     "TenantResolver",
@@ -57,15 +57,14 @@ __all__ = [
     "guarded_loader",
 ]
 
-EXEMPT_PATHS: Final = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/metrics")
+EXEMPT_PATHS: Final = ("/openapi.json", "/docs", "/redoc", "/metrics")
 """Paths that need no tenant (the API's documentation, the admins' metrics)."""
-EXEMPT_PREFIXES: Final = ("/problems/", "/api/admin/")
-"""Paths under these prefixes need no tenant either: the problem type pages, and the admin
-API, whose key belongs to no tenant and names the tenants it acts on in the path."""
+EXEMPT_PREFIXES: Final = ("/problems/", "/api/admin/", "/health/", "/docs/")
+"""Paths under these prefixes need no tenant either: the problem type pages, the admin
+API, whose key belongs to no tenant and names the tenants it acts on in the path, the
+health checks, and the documentation's assets."""
 API_PREFIX: Final = "/api/"
 """Paths under this prefix are served for the tenant of their credential."""
-OPTIONAL_TENANT_PREFIX: Final = "/health/"
-"""Paths under this prefix (health checks) resolve a tenant only when the header is sent."""
 
 # Longer than any valid identifier or host name: refused before decoding.
 _MAX_RAW_IDENTIFIER: Final = 512
@@ -140,7 +139,7 @@ class TenantResolver:
             header: raw value of the tenant header, if sent.
             host: raw value of the Host header, if sent.
             required: when false, only the tenant header is consulted and ``None``
-                is returned without it (health checks).
+                is returned without it (an admin's readiness check).
 
         Raises:
             InvalidTenantIdentifierError: a malformed identifier (400; nothing looked up).
@@ -259,22 +258,22 @@ def _is_ipv4(host: str) -> bool:
 
 
 class TenantMiddleware:
-    """Pure ASGI middleware resolving the tenant of every request.
+    """Pure ASGI middleware resolving the tenant of every ``/api`` request.
 
-    The tenant is put in the request state (read it with `get_tenant`). Paths in
-    ``exempt`` (documentation) are not resolved; paths under ``optional_prefix``
-    (health checks) are resolved only when the tenant header is sent. Paths under
+    The tenant is put in the request state (read it with `get_tenant`). Paths under
     ``/api`` are resolved for the request's credential (the ``principal`` that
-    ``AuthMiddleware`` put in the state), or not at all without one. A repeated tenant
-    header is a 400. A path that no route serves, sent without naming a tenant, is left
-    to the router's 404. Errors are
-    raised as `RichError` for `ProblemMiddleware` to answer.
+    ``AuthMiddleware`` put in the state), or not at all without one: the route then
+    answers 401, or a path that no route serves 404, whatever the request names. A
+    repeated tenant header is a 400. Exempt paths (the admin API) and every path outside
+    ``/api`` (health checks, documentation, problem pages, unknown paths) resolve no
+    tenant and read no tenant header. Errors are raised as `RichError` for
+    `ProblemMiddleware` to answer.
 
     Args:
         app: the inner application.
         resolver: the resolver.
         exempt: exact paths that need no tenant.
-        optional_prefix: path prefix where a tenant is optional.
+        exempt_prefixes: path prefixes that need no tenant.
     """
 
     def __init__(
@@ -282,16 +281,21 @@ class TenantMiddleware:
         app: ASGIApp,
         resolver: TenantResolver,
         exempt: Iterable[str] = EXEMPT_PATHS,
-        optional_prefix: str = OPTIONAL_TENANT_PREFIX,
+        exempt_prefixes: tuple[str, ...] = EXEMPT_PREFIXES,
     ) -> None:
         self.app = app
         self.resolver = resolver
         self.exempt = frozenset(exempt)
-        self.optional_prefix = optional_prefix
+        self.exempt_prefixes = exempt_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or path in self.exempt or path.startswith(EXEMPT_PREFIXES):
+        if (
+            scope["type"] != "http"
+            or not path.startswith(API_PREFIX)
+            or path in self.exempt
+            or path.startswith(self.exempt_prefixes)
+        ):
             await self.app(scope, receive, send)
             return
         header_key = self.resolver.header_key
@@ -308,31 +312,12 @@ class TenantMiddleware:
         if state is None:
             scope["state"] = state = {}
         tenant: Tenant | None = None
-        if scope["path"].startswith(API_PREFIX):
-            principal = state.get("principal")
-            credential: TenantIdentifier | None = getattr(principal, "tenant", None)
-            if credential is not None:
-                tenant = await self.resolver.resolve_for(credential, header, host)
-        else:
-            required = not scope["path"].startswith(self.optional_prefix)
-            try:
-                tenant = await self.resolver.resolve(header, host, required=required)
-            except TenantRequiredError:
-                if _is_routed(scope):
-                    raise
-                # no route has this path: the router answers 404, not "name a tenant"
+        principal = state.get("principal")
+        credential: TenantIdentifier | None = getattr(principal, "tenant", None)
+        if credential is not None:
+            tenant = await self.resolver.resolve_for(credential, header, host)
         state["tenant"] = tenant
         await self.app(scope, receive, send)
-
-
-def _is_routed(scope: Scope) -> bool:
-    """Whether a route of the app serving ``scope`` matches its path (any method)."""
-    app = scope.get("app")
-    router = getattr(app, "router", None)
-    routes = getattr(router, "routes", None)
-    if routes is None:
-        return True  # not under a Starlette app: keep the stricter answer
-    return any(route.matches(scope)[0] is not Match.NONE for route in routes)
 
 
 async def get_tenant(request: Request) -> Tenant:
