@@ -148,6 +148,7 @@ def start_server(
             "database_url": database_url,
             "db_query_timeout": 5.0,
             "rate_limit_per_second": 0,
+            "auth_failure_rate": 0,  # the hostile-input tests send bad credentials
         }
         options.update(overrides)
         settings = Settings.model_validate(options)

@@ -207,9 +207,13 @@ def create_app(
         stale_limit=settings.cache_stale_window,
         degraded=database_failing,
         on_retry=metrics.resilience.retry_hook("jwks"),
+        failure_limit=RateLimit(settings.auth_failure_rate, settings.auth_failure_burst),
+        key_negative_ttl=settings.key_negative_ttl,
+        key_negative_capacity=settings.key_negative_capacity,
     )
     auth.on_tenant_change = cache.mark_all_stale
     auth.rate_limits.on_limited = metrics.resilience.rate_limited.inc
+    auth.failures.on_limited = metrics.resilience.rate_limited.inc
     if auth.tokens is not None:
         metrics.resilience.watch_breaker(auth.tokens.breaker)
     context = ServerContext(

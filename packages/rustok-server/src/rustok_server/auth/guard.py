@@ -4,12 +4,21 @@
 (401 with ``WWW-Authenticate: Bearer``), a credential without the scope (403 naming it)
 and a tenant over its rate limit (429 with ``Retry-After`` and the ``RateLimit`` headers),
 and declares the bearer scheme with the scope in the OpenAPI document.
+
+The checks (`authorize`) run once the route is known and before its body is read: FastAPI
+reads and parses a body before it solves the dependencies, so `AuthMiddleware` runs them
+when the route first asks for its body (`route_requirements` names what the route
+requires), and the dependency then finds the token taken; a route without a body runs them
+in the dependency. Either way the same requests are refused, in the same order (401, 403,
+then 429), the tenant's token is taken once per request, and a refused request's body is
+never read.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Final
+from collections.abc import MutableMapping
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
@@ -17,20 +26,65 @@ from fastapi.params import Depends as DependsParam
 from fastapi.routing import APIRoute
 
 from rustok_server.auth.principal import Principal
-from rustok_server.errors import CredentialRequiredError, ScopeRequiredError
+from rustok_server.errors import CredentialRequiredError, RateLimitExceededError, ScopeRequiredError
+
+if TYPE_CHECKING:
+    from rustok_server.auth.rate_limits import TenantRateLimits
 
 __all__ = [
     "BEARER_SCHEME",
+    "REFUSED_CREDENTIAL",
     "Actor",
     "CurrentPrincipal",
+    "authorize",
     "get_actor",
     "get_principal",
     "require",
     "required_scopes",
+    "route_requirements",
 ]
 
 BEARER_SCHEME: Final = "bearer"
 """The name of the security scheme in the OpenAPI document."""
+REFUSED_CREDENTIAL: Final = "refused_credential"
+"""The request-state key of the 429 of a credential that was not verified (its client
+address used up its failed authentications) on a path where the middleware lets it pass
+anonymous: a route that requires a credential answers that 429 instead of a 401."""
+_ADMITTED: Final = "rate_limit_admitted"
+
+
+def authorize(
+    state: MutableMapping[str, Any], scopes: tuple[str, ...], limits: TenantRateLimits
+) -> Principal:
+    """The request's principal, if it holds one of ``scopes`` (any principal for none) and
+    its tenant (or admin key) is under its rate limit; the limit's token is taken once per
+    request, however often this runs.
+
+    Args:
+        state: the request state (``principal`` and ``tenant`` set by the middleware).
+        scopes: the scopes any one of which the route accepts.
+        limits: the server's rate limits.
+
+    Raises:
+        CredentialRequiredError: no credential (401).
+        AuthFailureLimitError: the credential was not verified: its client address used
+            up its failed authentications (429).
+        ScopeRequiredError: none of ``scopes`` (403).
+        RateLimitExceededError: the tenant's bucket is empty (429).
+    """
+    principal = state.get("principal")
+    if not isinstance(principal, Principal):
+        refused = state.get(REFUSED_CREDENTIAL)
+        if isinstance(refused, RateLimitExceededError):
+            raise refused
+        raise CredentialRequiredError()
+    if scopes and not principal.has_any(scopes):
+        raise ScopeRequiredError(scopes)
+    if not state.get(_ADMITTED):
+        tenant_id: uuid.UUID | None = getattr(state.get("tenant"), "id", None)
+        limits.admit(tenant_id, str(tenant_id) if tenant_id is not None else principal.actor)
+        state[_ADMITTED] = True
+    return principal
 
 
 class _Authorize:
@@ -50,16 +104,8 @@ class _Authorize:
         self.scopes = scopes
 
     async def __call__(self, request: Request) -> Principal:
-        state = request.scope.get("state", {})
-        principal = state.get("principal")
-        if not isinstance(principal, Principal):
-            raise CredentialRequiredError()
-        if self.scopes and not principal.has_any(self.scopes):
-            raise ScopeRequiredError(self.scopes)
-        tenant_id: uuid.UUID | None = getattr(state.get("tenant"), "id", None)
-        limits = request.app.state.context.auth.rate_limits
-        limits.admit(tenant_id, str(tenant_id) if tenant_id is not None else principal.actor)
-        return principal
+        state = request.scope.setdefault("state", {})
+        return authorize(state, self.scopes, request.app.state.context.auth.rate_limits)
 
 
 def require(*scopes: str) -> DependsParam:
@@ -89,14 +135,39 @@ def required_scopes(route: APIRoute) -> tuple[str, ...] | None:
     return walk(route.dependant)
 
 
+def route_requirements(route: object) -> tuple[tuple[str, ...], ...]:
+    """The scopes of every `require` of ``route`` (any route object; none for a route that
+    is not a FastAPI route or not secured), in the order FastAPI solves them."""
+    dependant = getattr(route, "dependant", None)
+    if not isinstance(dependant, Dependant):
+        return ()
+    found: list[tuple[str, ...]] = []
+
+    def walk(dependant: Dependant) -> None:
+        for sub in dependant.dependencies:
+            if isinstance(sub.call, _Authorize):
+                found.append(sub.call.scopes)
+            else:
+                walk(sub)
+
+    walk(dependant)
+    return tuple(found)
+
+
 async def get_principal(request: Request) -> Principal:
     """FastAPI dependency: the verified principal of this request.
 
     Raises:
         CredentialRequiredError: the request carries no credential (401).
+        AuthFailureLimitError: its credential was not verified: its client address used
+            up its failed authentications (429).
     """
-    principal = request.scope.get("state", {}).get("principal")
+    state = request.scope.get("state", {})
+    principal = state.get("principal")
     if not isinstance(principal, Principal):
+        refused = state.get(REFUSED_CREDENTIAL)
+        if isinstance(refused, RateLimitExceededError):
+            raise refused
         raise CredentialRequiredError()
     return principal
 

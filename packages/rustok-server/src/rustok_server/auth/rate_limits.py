@@ -1,18 +1,30 @@
-"""Per-tenant rate limits: a token bucket per tenant on `rustok_core.resilience.RateLimiter`.
+"""Rate limits: a token bucket per tenant, and one per client address for failed
+authentications.
 
-Every tenant gets the server's default limit (``RUSTOK_RATE_LIMIT_PER_SECOND`` and
-``RUSTOK_RATE_LIMIT_BURST``) unless the admin API gave it its own. One limiter exists per
-distinct limit (a limiter has one rate), keyed by tenant, so tenants never share a bucket.
-On Redis the limiters are named under the deployment's namespace
-(``<namespace>:api-<rate>-<burst>``), so two deployments on one Redis never share one.
+Per tenant (`TenantRateLimits`), on `rustok_core.resilience.RateLimiter`: every tenant gets
+the server's default limit (``RUSTOK_RATE_LIMIT_PER_SECOND`` and ``RUSTOK_RATE_LIMIT_BURST``)
+unless the admin API gave it its own. One limiter exists per distinct limit (a limiter has
+one rate), keyed by tenant, so tenants never share a bucket. On Redis the limiters are named
+under the deployment's namespace (``<namespace>:api-<rate>-<burst>``), so two deployments on
+one Redis never share one.
+
+Per client address (`FailureLimits`): each refused credential takes a token of its address's
+bucket (``RUSTOK_AUTH_FAILURE_RATE`` a second, bursts of ``RUSTOK_AUTH_FAILURE_BURST``); while
+the bucket is empty, every request of that address that carries a credential is a 429 before
+the credential is verified, so guessing keys costs the guesser, not the database. These
+buckets live in each process, even with Redis: a fleet of N processes lets an address fail
+up to N times as often, which still bounds guessing, and no failure waits for Redis.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from rustok_core.resilience import RateLimiter
 from rustok_server.auth.keys import RateLimit
@@ -22,7 +34,19 @@ from rustok_server.scaleout import check_namespace
 if TYPE_CHECKING:
     from redis import Redis
 
-__all__ = ["TenantRateLimits"]
+__all__ = [
+    "FAILURE_ADDRESS_CAPACITY",
+    "AuthFailureLimitError",
+    "FailureLimits",
+    "TenantRateLimits",
+    "address_key",
+]
+
+logger = logging.getLogger("rustok.server.auth")
+
+FAILURE_ADDRESS_CAPACITY: Final = 10_000
+"""Most client addresses whose failed authentications are remembered (the least recently
+failed is forgotten first, and starts again with a full bucket)."""
 
 
 class TenantRateLimits:
@@ -100,3 +124,135 @@ class TenantRateLimits:
         """Close the limiters' Redis connections (those opened from a URL)."""
         for limiter in self._limiters.values():
             limiter.close()
+
+
+class AuthFailureLimitError(RateLimitExceededError):
+    """A client address used up its failed authentications (429, with ``Retry-After``).
+
+    The request was not verified: its credential, valid or not, is refused until a token
+    is back. No ``RateLimit`` headers: those describe the tenant's limit.
+    """
+
+    def __init__(self, burst: int, retry_after: float) -> None:
+        super().__init__(burst, retry_after)
+        self.message = (
+            f"{burst} failed authentications from this address; retry after {retry_after:.3f} s"
+        )
+        self.user_message = (
+            "Too many failed authentications from this address; retry after the delay given."
+        )
+        self.response_headers = {}
+
+
+def address_key(host: str) -> str:
+    """The bucket of a client address: an IPv4 address itself, an IPv6 address its /64 (one
+    host usually holds a whole /64, so its addresses are one client); an IPv4 address mapped
+    into IPv6 is the IPv4 address.
+
+    Example:
+        >>> address_key("203.0.113.7"), address_key("2001:db8:1:2:3:4:5:6")
+        ('203.0.113.7', '2001:db8:1:2::/64')
+    """
+    if ":" not in host:
+        return host
+    try:
+        address = ipaddress.IPv6Address(host.partition("%")[0])
+    except ValueError:
+        return host
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network((address, 64), strict=False))
+
+
+class FailureLimits:
+    """Failed authentications per client address: a token bucket each, in this process.
+
+    A failure (`failed`) takes a token; while an address's bucket holds less than one,
+    `refusal` answers the 429 its requests get. Concurrent failures may take the bucket
+    below zero (down to ``-burst``): a burst of parallel guesses is paid back by waiting
+    longer. A bucket that has filled up again is forgotten, and at most ``capacity``
+    addresses are remembered (the least recently failed goes first), so memory stays flat
+    whatever is sent. Successful authentications never touch a bucket.
+
+    Args:
+        limit: failures a second (``per_second``) and at once (``burst``); a disabled
+            limit (``0``) refuses nothing.
+        clock: monotonic seconds; tests pass a ``ManualClock``.
+        capacity: most addresses remembered.
+
+    Raises:
+        ValueError: ``capacity`` is below 1.
+    """
+
+    def __init__(
+        self,
+        limit: RateLimit,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        capacity: int = FAILURE_ADDRESS_CAPACITY,
+    ) -> None:
+        if capacity < 1:
+            raise ValueError(f"FailureLimits capacity must be >= 1, got {capacity!r}")
+        self.limit = limit
+        self.clock = clock
+        self.capacity = capacity
+        # address -> [tokens, when they were counted]; least recently failed first.
+        self._buckets: OrderedDict[str, list[float]] = OrderedDict()
+        self.on_limited: Callable[[], None] = lambda: None
+        """Told of each request refused by a limit (for metrics)."""
+
+    @property
+    def enabled(self) -> bool:
+        """Whether failures are limited at all."""
+        return self.limit.enabled
+
+    def __len__(self) -> int:
+        """How many addresses have a bucket now."""
+        return len(self._buckets)
+
+    def refusal(self, address: str) -> AuthFailureLimitError | None:
+        """The 429 for a request of ``address`` that carries a credential, or ``None`` when
+        its bucket holds a token (or it has none). Takes nothing."""
+        bucket = self._buckets.get(address)
+        if bucket is None:
+            return None
+        tokens = self._refill(bucket, self.clock())
+        if tokens >= 1.0:
+            if tokens >= self.limit.burst:
+                del self._buckets[address]  # full again: as if it never failed
+            return None
+        self.on_limited()
+        return AuthFailureLimitError(self.limit.burst, (1.0 - tokens) / self.limit.per_second)
+
+    def failed(self, address: str) -> None:
+        """Take a token of ``address``'s bucket for a refused credential."""
+        if not self.limit.enabled:
+            return
+        now = self.clock()
+        buckets = self._buckets
+        bucket = buckets.get(address)
+        if bucket is None:
+            bucket = buckets[address] = [float(self.limit.burst), now]
+            if len(buckets) > self.capacity:
+                buckets.popitem(last=False)
+        else:
+            self._refill(bucket, now)
+            buckets.move_to_end(address)
+        before = bucket[0]
+        bucket[0] = max(before - 1.0, -float(self.limit.burst))
+        if before >= 1.0 > bucket[0]:
+            logger.warning(
+                "client %s: too many failed authentications (%d at once, %g a second); "
+                "its credentials are refused for %.1f s",
+                address,
+                self.limit.burst,
+                self.limit.per_second,
+                (1.0 - bucket[0]) / self.limit.per_second,
+            )
+
+    def _refill(self, bucket: list[float], now: float) -> float:
+        if now > bucket[1]:
+            limit = self.limit
+            bucket[0] = min(float(limit.burst), bucket[0] + (now - bucket[1]) * limit.per_second)
+            bucket[1] = now
+        return bucket[0]

@@ -17,9 +17,14 @@ from rustok_server.auth.changes import (
 )
 from rustok_server.auth.keys import KEY_PREFIX, KeyDirectory, RateLimit
 from rustok_server.auth.principal import Principal
-from rustok_server.auth.rate_limits import TenantRateLimits
+from rustok_server.auth.rate_limits import FailureLimits, TenantRateLimits
 from rustok_server.auth.tokens import JwtConfig, JwtVerifier
-from rustok_server.auth.verification import KEY_STALE_LIMIT, KeyVerifier
+from rustok_server.auth.verification import (
+    KEY_NEGATIVE_CAPACITY,
+    KEY_NEGATIVE_TTL,
+    KEY_STALE_LIMIT,
+    KeyVerifier,
+)
 from rustok_server.db import Database
 from rustok_server.db.base import utcnow
 from rustok_server.errors import InvalidCredentialError
@@ -31,8 +36,9 @@ logger = logging.getLogger("rustok.server.auth")
 
 
 class Authentication:
-    """Key and token verification, rate limits, and the watcher that keeps them (and the
-    tenant cache) in step with changes made by other processes.
+    """Key and token verification, rate limits, the failure limits of client addresses, and
+    the watcher that keeps them (and the tenant cache) in step with changes made by other
+    processes.
 
     Args:
         database: the server's database.
@@ -52,6 +58,13 @@ class Authentication:
             cache's limit).
         degraded: says whether the database is failing (for the key cache, as for the
             tenant cache).
+        failure_limit: failed authentications a second and at once per client address
+            (``RUSTOK_AUTH_FAILURE_RATE``, ``RUSTOK_AUTH_FAILURE_BURST``), counted in this
+            process even with Redis; ``None`` (or a ``0`` rate) for no limit.
+        key_negative_ttl: seconds an unknown key id is remembered as unknown
+            (``RUSTOK_KEY_NEGATIVE_TTL``).
+        key_negative_capacity: most unknown key ids remembered
+            (``RUSTOK_KEY_NEGATIVE_CAPACITY``).
     """
 
     def __init__(
@@ -67,6 +80,9 @@ class Authentication:
         on_retry: Callable[[RetryAttempt], None] | None = None,
         stale_limit: float = KEY_STALE_LIMIT,
         degraded: Callable[[], bool] | None = None,
+        failure_limit: RateLimit | None = None,
+        key_negative_ttl: float = KEY_NEGATIVE_TTL,
+        key_negative_capacity: int = KEY_NEGATIVE_CAPACITY,
     ) -> None:
         # Key loads, like every statement, pass the database's breaker and deadline.
         self.keys = KeyDirectory(database, clock=wall_clock)
@@ -76,7 +92,10 @@ class Authentication:
             wall_clock=wall_clock,
             stale_limit=stale_limit,
             degraded=degraded,
+            negative_ttl=key_negative_ttl,
+            negative_capacity=key_negative_capacity,
         )
+        self.failures = FailureLimits(failure_limit or RateLimit(0.0, 0), clock=clock)
         self.redis = redis
         self.tokens = None
         if jwt is not None:

@@ -14,6 +14,15 @@ rather than dropping it, so the entry still stands in when that reload fails: wh
 database is down or its breaker open, a key verified in the last `KEY_STALE_LIMIT` seconds
 keeps working (stale-on-error, as the tenant cache does), and only a request that needs a
 load the cache cannot answer gets the 503 of the store.
+
+Memory stays flat whatever ids are sent. A key id that the table does not hold is
+remembered as unknown for `KEY_NEGATIVE_TTL` seconds (``RUSTOK_KEY_NEGATIVE_TTL``), so
+repeating it costs no query; at most `KEY_NEGATIVE_CAPACITY` of them
+(``RUSTOK_KEY_NEGATIVE_CAPACITY``), the oldest forgotten first. Only keys that exist get an
+entry, at most `KEY_CACHE_CAPACITY` of them, the least recently used forgotten first (and
+read again on its next use). Concurrent lookups of one id, known or not, share one load.
+Random ids still cost a query each: what bounds them is the failure limit per client
+address (`rustok_server.auth.rate_limits.FailureLimits`), checked before a key is looked up.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,7 +46,15 @@ from rustok_server.errors import (
     TenantStoreUnavailableError,
 )
 
-__all__ = ["KEY_CACHE_TTL", "KEY_STALE_LIMIT", "LAST_USED_INTERVAL", "KeyVerifier"]
+__all__ = [
+    "KEY_CACHE_CAPACITY",
+    "KEY_CACHE_TTL",
+    "KEY_NEGATIVE_CAPACITY",
+    "KEY_NEGATIVE_TTL",
+    "KEY_STALE_LIMIT",
+    "LAST_USED_INTERVAL",
+    "KeyVerifier",
+]
 
 logger = logging.getLogger("rustok.server.auth")
 
@@ -49,6 +67,12 @@ through an outage is not refused for its key. It bounds how long a key revoked j
 an outage may be honoured by a process that could not read the revocation."""
 LAST_USED_INTERVAL: Final = 60.0
 """Seconds between two writes of one key's last-used time."""
+KEY_CACHE_CAPACITY: Final = 10_000
+"""Most keys with an entry; the least recently used is forgotten first."""
+KEY_NEGATIVE_TTL: Final = 5.0
+"""Seconds an id the key table does not hold is remembered as unknown (no query)."""
+KEY_NEGATIVE_CAPACITY: Final = 10_000
+"""Most unknown ids remembered; the oldest is forgotten first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +106,13 @@ class KeyVerifier:
         degraded: says whether the database is failing right now (the server passes "the
             database breaker is not closed"): a key whose reload is already under way is
             then answered from its last entry at once, instead of waiting for that reload.
+        capacity: most keys with an entry (the least recently used is forgotten first).
+        negative_ttl: seconds an unknown id is remembered as unknown.
+        negative_capacity: most unknown ids remembered (the oldest is forgotten first).
 
     Raises:
-        ValueError: ``ttl`` is not positive, or ``stale_limit`` is negative.
+        ValueError: ``ttl`` or ``negative_ttl`` is not positive, ``stale_limit`` is
+            negative, or a capacity is below 1.
     """
 
     def __init__(
@@ -97,11 +125,19 @@ class KeyVerifier:
         load: Callable[[str], Awaitable[KeyRecord | None]] | None = None,
         stale_limit: float = KEY_STALE_LIMIT,
         degraded: Callable[[], bool] | None = None,
+        capacity: int = KEY_CACHE_CAPACITY,
+        negative_ttl: float = KEY_NEGATIVE_TTL,
+        negative_capacity: int = KEY_NEGATIVE_CAPACITY,
     ) -> None:
         if not ttl > 0:
             raise ValueError(f"KeyVerifier ttl must be > 0 seconds, got {ttl!r}")
         if not stale_limit >= 0:
             raise ValueError(f"KeyVerifier stale_limit must be >= 0 seconds, got {stale_limit!r}")
+        if not negative_ttl > 0:
+            raise ValueError(f"KeyVerifier negative_ttl must be > 0 seconds, got {negative_ttl!r}")
+        for name, count in (("capacity", capacity), ("negative_capacity", negative_capacity)):
+            if count < 1:
+                raise ValueError(f"KeyVerifier {name} must be >= 1, got {count!r}")
         self.keys = keys
         self.load = load or keys.load
         self.clock = clock
@@ -109,7 +145,13 @@ class KeyVerifier:
         self.ttl = ttl
         self.stale_limit = stale_limit
         self.degraded = degraded
-        self._entries: dict[str, _Entry] = {}
+        self.capacity = capacity
+        self.negative_ttl = negative_ttl
+        self.negative_capacity = negative_capacity
+        # Keys that exist, least recently used first.
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        # Ids the table did not hold, with when that was read; oldest first.
+        self._unknown: OrderedDict[str, float] = OrderedDict()
         self._generation = 0
         self._failing: set[str] = set()
         self._loading: dict[str, asyncio.Future[_Entry]] = {}
@@ -130,12 +172,17 @@ class KeyVerifier:
         key_id, secret = parsed
         now = self.clock()
         entry = self._entries.get(key_id)
-        if (
-            entry is None
-            or entry.generation != self._generation
-            or now - entry.loaded_at >= self.ttl
-        ):
+        if entry is None:
+            known_unknown = self._unknown.get(key_id)
+            if known_unknown is not None:
+                if now - known_unknown < self.negative_ttl:
+                    raise InvalidCredentialError(f"no key {key_id}")
+                del self._unknown[key_id]
             entry = await self._load(key_id)
+        elif entry.generation != self._generation or now - entry.loaded_at >= self.ttl:
+            entry = await self._load(key_id)
+        else:
+            self._entries.move_to_end(key_id)
         record, principal = entry.record, entry.principal
         if record is None or principal is None:
             raise InvalidCredentialError(f"no key {key_id}")
@@ -155,11 +202,24 @@ class KeyVerifier:
         """Drop one key's entry, which then never stands in for a failed load (this process
         changed the key: it is read again on its next use)."""
         self._entries.pop(key_id, None)
+        self._unknown.pop(key_id, None)
 
     def clear(self) -> None:
         """Mark every entry for reloading (something changed, somewhere): each key is read
-        again on its next use, and its old entry stands in only while that read fails."""
+        again on its next use, and its old entry stands in only while that read fails.
+        The ids remembered as unknown are forgotten."""
         self._generation += 1
+        self._unknown.clear()
+
+    @property
+    def entry_count(self) -> int:
+        """How many keys have an entry now (at most ``capacity``)."""
+        return len(self._entries)
+
+    @property
+    def unknown_count(self) -> int:
+        """How many ids are remembered as unknown now (at most ``negative_capacity``)."""
+        return len(self._unknown)
 
     async def _load(self, key_id: str) -> _Entry:
         loading = self._loading.get(key_id)
@@ -191,7 +251,7 @@ class KeyVerifier:
                 self._failing.discard(key_id)
                 logger.info("API key %s loaded again", key_id)
             entry = self._entry(record, generation)
-            self._entries[key_id] = entry
+            self._keep(key_id, entry)
             future.set_result(entry)
             return entry
         except BaseException as exc:
@@ -202,11 +262,35 @@ class KeyVerifier:
         finally:
             del self._loading[key_id]
 
+    def _keep(self, key_id: str, entry: _Entry) -> None:
+        entries = self._entries
+        if entry.record is None:
+            # Unknown: no entry (a row that vanished loses its own), only the id and when,
+            # unless a change was announced while the load was on its way.
+            entries.pop(key_id, None)
+            if entry.generation == self._generation:
+                unknown = self._unknown
+                unknown.pop(key_id, None)
+                unknown[key_id] = entry.loaded_at
+                if len(unknown) > self.negative_capacity:
+                    unknown.popitem(last=False)
+            return
+        self._unknown.pop(key_id, None)
+        entries[key_id] = entry
+        entries.move_to_end(key_id)
+        if len(entries) > self.capacity:
+            forgotten, _ = entries.popitem(last=False)
+            self._noted.pop(forgotten, None)
+
     def _note_failure(self, key_id: str, exc: Exception, stale: _Entry | None) -> None:
         # The first failure of a run is a warning; the retries of each later use, while
-        # the database stays down, are not worth a line each.
-        level = logging.DEBUG if key_id in self._failing else logging.WARNING
-        self._failing.add(key_id)
+        # the database stays down, are not worth a line each. The failing ids are kept up
+        # to the cache's capacity, then started over (random ids sent during an outage).
+        failing = self._failing
+        level = logging.DEBUG if key_id in failing else logging.WARNING
+        if len(failing) >= self.capacity:
+            failing.clear()
+        failing.add(key_id)
         if stale is None:
             logger.log(level, "could not load API key %s: %s", key_id, type(exc).__name__)
         else:
