@@ -5,7 +5,8 @@ clients that send slowly or not at all, and more connections than a worker takes
 The server is the real command in its own process; the clients are raw sockets. Each case
 opens a bounded number of connections, and asserts only bounds that a hang or unbounded
 memory would break, never how fast an answer comes. These limits act before a request
-reaches the app, so no database is involved: every server runs on its own SQLite file.
+reaches the app, so no database is involved; the head, slow-client and memory cases still
+run on both databases (the `database_url` fixture), the others on a SQLite file.
 """
 
 from __future__ import annotations
@@ -210,9 +211,11 @@ def serving(tmp_path: Path, *, h11: bool = False, **variables: str) -> Iterator[
 
 
 def test_a_head_over_the_limits_is_a_431_problem_and_the_connection_closes(
-    tmp_path: Path,
+    tmp_path: Path, database_url: str
 ) -> None:
-    with serving(tmp_path, max_header_bytes="8192", max_headers="20") as server:
+    with serving(
+        tmp_path, database_url=database_url, max_header_bytes="8192", max_headers="20"
+    ) as server:
         # At the limits, on a kept-alive connection: each request's head is counted afresh.
         with server.connect() as sock:
             assert server.get(sock).status == 200
@@ -236,9 +239,11 @@ def test_a_head_over_the_limits_is_a_431_problem_and_the_connection_closes(
         assert server.get().status == 200
 
 
-def test_unfinished_heads_are_cut_off_and_memory_stays_flat(tmp_path: Path) -> None:
+def test_unfinished_heads_are_cut_off_and_memory_stays_flat(
+    tmp_path: Path, database_url: str
+) -> None:
     connections, each, chunk = 20, 4 * MIB, b"a" * 65536
-    with serving(tmp_path) as server, ExitStack() as stack:
+    with serving(tmp_path, database_url=database_url) as server, ExitStack() as stack:
         for _ in range(3):
             assert server.get().status == 200
         rss_before, peak_before = server.memory()
@@ -269,9 +274,13 @@ def test_unfinished_heads_are_cut_off_and_memory_stays_flat(tmp_path: Path) -> N
     assert peak < max(peak_before, rss_before + ceiling), (rss_before, peak_before, peak)
 
 
-def test_slow_and_silent_clients_are_closed_after_the_head_timeout(tmp_path: Path) -> None:
+def test_slow_and_silent_clients_are_closed_after_the_head_timeout(
+    tmp_path: Path, database_url: str
+) -> None:
     with (
-        serving(tmp_path, head_timeout="1", keep_alive_timeout="30") as server,
+        serving(
+            tmp_path, database_url=database_url, head_timeout="1", keep_alive_timeout="30"
+        ) as server,
         ExitStack() as stack,
     ):
         started = time.monotonic()
