@@ -259,8 +259,13 @@ def test_two_deployments_on_one_redis_share_neither_changes_nor_rate_buckets(
         listener.subscribe(*channels)
         for _ in channels:
             assert listener.get_message(timeout=5.0) is not None  # the subscription replies
-        # Each process listens on its deployment's channel (we are the second subscriber).
-        assert dict(client.pubsub_numsub(*channels)) == {name.encode(): 2 for name in channels}
+        # Each process listens on its deployment's channel (we are the second subscriber). A
+        # process subscribes in the background once it serves, so this waits for Redis to say so.
+        wanted = {name.encode(): 2 for name in channels}
+        deadline = time.monotonic() + 10.0
+        while (numbers := dict(client.pubsub_numsub(*channels))) != wanted:
+            assert time.monotonic() < deadline, f"subscribers {numbers}, wanted {wanted}"
+            time.sleep(0.05)  # Redis has no event for a new subscriber: poll it
         with (
             httpx.Client(base_url=served[0].url, timeout=30.0) as blue,
             httpx.Client(base_url=served[1].url, timeout=30.0) as green,
