@@ -9,12 +9,19 @@ same call at run time for values loaded from storage::
         MachineBuilder,
         State,
         InvalidTransitionError,
+        invalid_transition,
         is_state,
         to_mermaid,
     )
 """
 
-from rustok_core.state_machine._entity import Entity, allowed_triggers, fire, is_state
+from rustok_core.state_machine._entity import (
+    Entity,
+    allowed_triggers,
+    fire,
+    invalid_transition,
+    is_state,
+)
 from rustok_core.state_machine._errors import (
     GuardFailedError,
     InvalidStateDataError,
@@ -41,6 +48,7 @@ __all__ = [
     "allowed_triggers",
     "and_",
     "fire",
+    "invalid_transition",
     "is_state",
     "not_",
     "or_",

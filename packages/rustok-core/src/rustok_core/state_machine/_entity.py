@@ -190,14 +190,7 @@ class Entity(Generic[S_co]):
             raise self._invalid(trigger)
 
     def _invalid(self, trigger: str) -> InvalidTransitionError:
-        source = self.state.state_name
-        return InvalidTransitionError(
-            entity_type=type(self).__name__,
-            entity_id=str(self.id),
-            from_state=source,
-            trigger=trigger,
-            allowed=type(self).state_machine.allowed_triggers(source),
-        )
+        return invalid_transition(self, trigger)
 
     def to_data(self) -> dict[str, JsonValue]:
         """The entity as a JSON-ready dict: its fields, ``state`` (the state name) and
@@ -289,6 +282,31 @@ def is_state(entity: Entity[State], state: type[T]) -> TypeIs[Entity[T]]:
     has the transitions.
     """
     return isinstance(entity.state, state)
+
+
+def invalid_transition(entity: Entity[State], trigger: str) -> InvalidTransitionError:
+    """The ``InvalidTransitionError`` of ``trigger`` on ``entity`` in its current state, to
+    raise where a service finds a loaded entity in a state the trigger does not start from.
+
+    The error names the entity, its state, the trigger and the triggers that state allows;
+    it is the error the typed transition method itself raises from a wrong state::
+
+        if not is_state(order, Paid):
+            raise invalid_transition(order, "ship")
+        shipped = order.ship(tracking_number, carrier)  # typed: an Order[Paid]
+
+    Returns:
+        the error; the caller raises it (so type checkers see the branch end).
+    """
+    source = entity.state.state_name
+    machine = type(entity).state_machine
+    return InvalidTransitionError(
+        entity_type=type(entity).__name__,
+        entity_id=str(entity.id),
+        from_state=source,
+        trigger=trigger,
+        allowed=machine.allowed_triggers(source),
+    )
 
 
 def allowed_triggers(entity: Entity[State]) -> tuple[str, ...]:
