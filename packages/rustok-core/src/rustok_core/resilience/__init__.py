@@ -45,6 +45,14 @@ from rustok_core.resilience._events import (
     StorageUnavailable,
 )
 from rustok_core.resilience._fallback import Fallback
+from rustok_core.resilience._hedging import (
+    Hedge,
+    HedgeAttemptEnded,
+    HedgeEvent,
+    HedgeListener,
+    HedgeOn,
+    HedgeStarted,
+)
 from rustok_core.resilience._policy import (
     DEFAULT_ORDER,
     JudgedPolicy,
@@ -92,6 +100,12 @@ __all__ = [
     "Fallback",
     "FallbackUsed",
     "Fixed",
+    "Hedge",
+    "HedgeAttemptEnded",
+    "HedgeEvent",
+    "HedgeListener",
+    "HedgeOn",
+    "HedgeStarted",
     "JudgedBreaker",
     "JudgedPolicy",
     "JudgedRetry",
