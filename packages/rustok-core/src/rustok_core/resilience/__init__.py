@@ -28,6 +28,7 @@ from rustok_core.resilience._breaker import (
 )
 from rustok_core.resilience._budget import RetryBudget
 from rustok_core.resilience._bulkhead import Bulkhead, BulkheadStats
+from rustok_core.resilience._chaos import Chaos, ChaosInjected, ChaosKind, ChaosListener
 from rustok_core.resilience._errors import (
     BulkheadFullError,
     CircuitOpenError,
@@ -86,6 +87,10 @@ __all__ = [
     "BulkheadStats",
     "CallOutcome",
     "CallRejected",
+    "Chaos",
+    "ChaosInjected",
+    "ChaosKind",
+    "ChaosListener",
     "CircuitBreaker",
     "CircuitBreakerConfig",
     "CircuitBreakerStats",
