@@ -3,7 +3,7 @@ node; tenants isolated; optimistic locking."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -12,7 +12,6 @@ import pytest
 
 from rustok_content import (
     Archived,
-    ConcurrentModificationError,
     ContentNode,
     CreateNodeInput,
     Draft,
@@ -23,6 +22,7 @@ from rustok_content import (
     NodeService,
     Published,
     UpdateNodeInput,
+    VersionConflictError,
 )
 from rustok_core.error import ErrorKind
 from rustok_core.state_machine import GuardFailedError, InvalidTransitionError, is_state
@@ -105,7 +105,7 @@ async def test_update_saves_the_changes_and_a_record(
 async def test_a_refused_transition_saves_nothing(service: NodeService) -> None:
     node = await service.create(TENANT, post())
     with pytest.raises(InvalidTransitionError) as caught:
-        await service.transition(TENANT, node.id, "archive", reason="x")
+        await service.archive(TENANT, node.id, "x")
     assert caught.value.status == 409
     assert await service.get(TENANT, node.id) == node
     assert await service.history(TENANT, node.id) == []
@@ -115,14 +115,8 @@ async def test_archiving_without_a_reason_is_refused(service: NodeService) -> No
     node = await service.create(TENANT, post())
     await service.publish(TENANT, node.id)
     with pytest.raises(GuardFailedError):
-        await service.transition(TENANT, node.id, "archive")
+        await service.archive(TENANT, node.id, "")
     assert len(await service.history(TENANT, node.id)) == 1
-
-
-async def test_an_unknown_trigger_is_an_invalid_transition(service: NodeService) -> None:
-    node = await service.create(TENANT, post())
-    with pytest.raises(InvalidTransitionError, match="'delete'"):
-        await service.transition(TENANT, node.id, "delete")
 
 
 async def test_another_tenants_node_is_not_found(service: NodeService) -> None:
@@ -155,11 +149,51 @@ async def test_a_stale_expected_version_is_a_concurrent_modification(
 ) -> None:
     node = await service.create(TENANT, post())
     await service.update(TENANT, node.id, UpdateNodeInput(title="One"), expected_version=1)
-    with pytest.raises(ConcurrentModificationError) as caught:
+    with pytest.raises(VersionConflictError) as caught:
         await service.update(TENANT, node.id, UpdateNodeInput(title="Two"), expected_version=1)
     assert caught.value.kind is ErrorKind.CONFLICT
     assert (caught.value.expected_version, caught.value.actual_version) == (1, 2)
     assert (await service.get(TENANT, node.id)).title == "One"
+
+
+async def test_an_expected_version_may_be_any_of_several(service: NodeService) -> None:
+    node = await service.create(TENANT, post())
+    with pytest.raises(VersionConflictError) as caught:
+        await service.publish(TENANT, node.id, expected_version=frozenset({2, 7}))
+    assert (caught.value.expected_version, caught.value.actual_version) == ({2, 7}, 1)
+    assert "expected one of 2, 7" in caught.value.message
+    published = await service.publish(TENANT, node.id, expected_version=frozenset({1, 7}))
+    assert published.version == 2
+
+
+@pytest.mark.parametrize(
+    ("state_of", "change"),
+    [
+        ("published", "publish"),
+        ("draft", "archive"),
+        ("draft", "restore"),
+        ("archived", "update"),
+    ],
+)
+async def test_a_change_from_the_wrong_state_names_it_and_saves_nothing(
+    service: NodeService, state_of: str, change: str
+) -> None:
+    node = await service.create(TENANT, post())
+    if state_of != "draft":
+        await service.publish(TENANT, node.id)
+    if state_of == "archived":
+        await service.archive(TENANT, node.id, "old")
+    before = await service.get(TENANT, node.id)
+    calls: dict[str, Callable[[], Awaitable[object]]] = {
+        "publish": lambda: service.publish(TENANT, node.id),
+        "archive": lambda: service.archive(TENANT, node.id, "why"),
+        "restore": lambda: service.restore(TENANT, node.id),
+        "update": lambda: service.update(TENANT, node.id, UpdateNodeInput(title="New")),
+    }
+    with pytest.raises(InvalidTransitionError) as caught:
+        await calls[change]()
+    assert (caught.value.from_state, caught.value.trigger) == (state_of, change)
+    assert await service.get(TENANT, node.id) == before
 
 
 async def test_of_two_writers_of_one_version_only_the_first_is_saved(
@@ -178,7 +212,7 @@ async def test_of_two_writers_of_one_version_only_the_first_is_saved(
     assert published.last_transition is not None
     assert edited.last_transition is not None
     await repository.save(published, expected_version=1, record=published.last_transition)
-    with pytest.raises(ConcurrentModificationError):
+    with pytest.raises(VersionConflictError):
         await repository.save(edited, expected_version=1, record=edited.last_transition)
     stored = await service.get(TENANT, node.id)
     assert stored == published

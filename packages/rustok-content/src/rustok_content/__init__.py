@@ -8,18 +8,17 @@ A user imports everything from here::
 
 from rustok_content.__about__ import __version__
 from rustok_content._errors import (
-    ConcurrentModificationError,
     ContentError,
     DuplicateSlugError,
     InvalidContentError,
     NodeNotFoundError,
+    VersionConflictError,
 )
 from rustok_content._inputs import (
     ArchiveNodeInput,
     CreateNodeInput,
     UpdateNodeInput,
 )
-from rustok_content._memory import InMemoryNodeRepository
 from rustok_content._node import (
     CONTENT_MACHINE,
     AnyContentNode,
@@ -29,6 +28,7 @@ from rustok_content._node import (
     Published,
     reason_given,
 )
+from rustok_content._repository import InMemoryNodeRepository, NodePosition, NodeRepository
 from rustok_content._rules import (
     SLUG_MAX_LENGTH,
     SLUG_PATTERN,
@@ -38,13 +38,7 @@ from rustok_content._rules import (
     check_slug,
     check_title,
 )
-from rustok_content._service import (
-    ContentTrigger,
-    NodePage,
-    NodePosition,
-    NodeRepository,
-    NodeService,
-)
+from rustok_content._service import NodePage, NodeService
 from rustok_core.text import TEXT_PATTERN  # the rule is core's, shared by every package
 
 __all__ = [
@@ -56,10 +50,8 @@ __all__ = [
     "AnyContentNode",
     "ArchiveNodeInput",
     "Archived",
-    "ConcurrentModificationError",
     "ContentError",
     "ContentNode",
-    "ContentTrigger",
     "CreateNodeInput",
     "Draft",
     "DuplicateSlugError",
@@ -73,6 +65,7 @@ __all__ = [
     "NodeService",
     "Published",
     "UpdateNodeInput",
+    "VersionConflictError",
     "__version__",
     "check_kind",
     "check_slug",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from uuid import UUID
 
 from rustok_core.error import ErrorKind, RichError
@@ -45,33 +46,49 @@ class DuplicateSlugError(ContentError):
         self.slug = slug
 
 
-class ConcurrentModificationError(ContentError):
-    """The node changed since it was read: its version is not the one expected (409).
+class VersionConflictError(ContentError):
+    """The node is not at the version a change was based on (409): another change was saved
+    first, or the caller's expected version (``If-Match``) is not the stored one.
 
-    Read the node again and retry the change on the new version.
+    Nothing of the change is stored. Read the node again and retry the change on the new
+    version. ``rustok_commerce.VersionConflictError`` is the same error for orders.
 
     Attributes:
         node_id: the node concerned.
-        expected_version: the version the change was based on.
+        expected_version: the version the change was based on, or the versions it
+            accepted when the caller named several (an ``If-Match`` list).
         actual_version: the version found in storage.
     """
 
-    def __init__(self, node_id: UUID, expected: int, actual: int) -> None:
+    def __init__(
+        self, node_id: UUID, expected_version: int | Collection[int], actual_version: int
+    ) -> None:
+        expected = (
+            (expected_version,)
+            if isinstance(expected_version, int)
+            else tuple(sorted(expected_version))
+        )
         super().__init__(
             ErrorKind.CONFLICT,
-            f"content node {node_id} is at version {actual}, expected {expected}; "
-            "read it again and retry",
+            f"content node {node_id} is at version {actual_version}, expected "
+            f"{_versions_text(expected)}; read it again and retry",
             user_message="This content was changed by someone else. Reload it and try again.",
             code="CONCURRENT_MODIFICATION",
             fields={
                 "node_id": str(node_id),
-                "expected_version": str(expected),
-                "actual_version": str(actual),
+                "expected_version": ",".join(map(str, expected)),
+                "actual_version": str(actual_version),
             },
         )
         self.node_id = node_id
-        self.expected_version = expected
-        self.actual_version = actual
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+
+
+def _versions_text(versions: tuple[int, ...]) -> str:
+    if len(versions) == 1:
+        return str(versions[0])
+    return f"one of {', '.join(map(str, versions))}" if versions else "no version"
 
 
 class InvalidContentError(ContentError):

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar, TypeAlias, TypeVar, cast, overload
 from uuid import UUID, uuid4
 
+from rustok_content._errors import InvalidContentError
 from rustok_content._rules import NodeKind, check_kind, check_slug, check_title
 from rustok_core.state_machine import (
     SAME,
@@ -229,12 +230,17 @@ class ContentNode(Entity[S_co]):
             InvalidTransitionError: when the node is archived (restore it first).
             InvalidContentError: when a new title or slug breaks its rule.
         """
-        self._check_trigger("update")
         changes: dict[str, object] = {}
-        if title is not None:
-            changes["title"] = check_title(title)
-        if slug is not None:
-            changes["slug"] = check_slug(slug)
+        try:
+            if title is not None:
+                changes["title"] = check_title(title)
+            if slug is not None:
+                changes["slug"] = check_slug(slug)
+        except InvalidContentError:
+            # An archived node is refused as such (409), whatever its fields; valid fields
+            # go straight to _transition, which checks the state once.
+            self._check_trigger("update")
+            raise
         if category_id is not None:
             changes["category_id"] = category_id
         if parent_id is not None:

@@ -1,4 +1,10 @@
-"""The node service and the repository protocol it works through.
+"""The node service: validated input in, typed transitions, one audit record each.
+
+Each change loads the node for the tenant, checks the version the caller expects (when
+given), narrows the node to the state the transition starts from (or refuses with
+`InvalidTransitionError` naming the state it is in), applies the typed transition, and
+saves the new node together with its `TransitionRecord` through `NodeRepository.save`,
+one unit of work.
 
 `NodeService` is the one implementation of every operation on nodes: the HTTP API of
 rustok-server, a script or a worker all go through it, over their own repository.
@@ -6,25 +12,20 @@ rustok-server, a script or a worker all go through it, over their own repository
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, Protocol, TypeVar, cast
+from typing import TypeVar
 from uuid import UUID
 
-from rustok_content._errors import ConcurrentModificationError, NodeNotFoundError
+from rustok_content._errors import NodeNotFoundError, VersionConflictError
 from rustok_content._inputs import CreateNodeInput, UpdateNodeInput
 from rustok_content._node import AnyContentNode, Archived, ContentNode, Draft, Published
+from rustok_content._repository import NodePosition, NodeRepository
 from rustok_content._rules import NodeKind
-from rustok_core.state_machine import State, TransitionRecord, fire
+from rustok_core.state_machine import State, TransitionRecord, invalid_transition, is_state
 
-T = TypeVar("T", bound=State)
-
-ContentTrigger = Literal["publish", "archive", "restore"]
-"""The triggers :meth:`NodeService.transition` accepts (``update`` has its own method)."""
-
-NodePosition = tuple[datetime, UUID]
-"""Where a node stands in a list: its ``(created_at, id)``, the order every list uses."""
+_S = TypeVar("_S", bound=State)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,57 +39,6 @@ class NodePage:
 
     items: tuple[AnyContentNode, ...]
     next_after: NodePosition | None
-
-
-class NodeRepository(Protocol):
-    """Where nodes and their transition records live; every call is scoped to a tenant.
-
-    An implementation stores a node as its fields plus ``state`` (name), ``state_data``
-    and ``version`` (see ``ContentNode.to_data``), and the records as the audit trail.
-    """
-
-    async def add(self, node: ContentNode[Draft]) -> None:
-        """Store a new node.
-
-        Raises:
-            DuplicateSlugError: when the tenant already has a node with this slug.
-        """
-        ...
-
-    async def get(self, tenant_id: UUID, node_id: UUID) -> AnyContentNode | None:
-        """The node, or ``None`` when the tenant has no node with this id."""
-        ...
-
-    async def page(
-        self,
-        tenant_id: UUID,
-        *,
-        state: str | None = None,
-        kind: NodeKind | None = None,
-        after: NodePosition | None = None,
-        limit: int = 50,
-    ) -> Sequence[AnyContentNode]:
-        """Up to ``limit`` of the tenant's nodes in ``(created_at, id)`` order, only those
-        strictly after ``after`` when given (keyset paging: rows added meanwhile never
-        shift a page), optionally only those in ``state`` (a state name) or of ``kind``."""
-        ...
-
-    async def save(
-        self, node: AnyContentNode, *, expected_version: int, record: TransitionRecord
-    ) -> None:
-        """Replace the stored node by ``node`` and append ``record``, in one unit of work,
-        only if the stored version is still ``expected_version``.
-
-        Raises:
-            NodeNotFoundError: when the node does not exist.
-            ConcurrentModificationError: when the stored version is another one.
-            DuplicateSlugError: when another node of the tenant has the new slug.
-        """
-        ...
-
-    async def history(self, tenant_id: UUID, node_id: UUID) -> Sequence[TransitionRecord]:
-        """The node's transition records, oldest first."""
-        ...
 
 
 def _utc_now() -> datetime:
@@ -113,6 +63,8 @@ class NodeService:
         node = await service.create(tenant_id, CreateNodeInput(kind="post", title="Hi", slug="hi"))
         published = await service.publish(tenant_id, node.id, actor="alice")
     """
+
+    __slots__ = ("_clock", "_on_transition", "_repository")
 
     def __init__(
         self,
@@ -191,68 +143,96 @@ class NodeService:
         data: UpdateNodeInput,
         *,
         actor: str | None = None,
-        expected_version: int | None = None,
-    ) -> AnyContentNode:
-        """Change the fields of a draft or published node.
+        expected_version: int | Collection[int] | None = None,
+    ) -> ContentNode[State]:
+        """Change the fields of a draft or published node; its state stays (the node
+        returned is in the state it was in).
 
         Raises:
-            NodeNotFoundError, ConcurrentModificationError, DuplicateSlugError, InvalidContentError.
+            NodeNotFoundError: when the tenant has no such node.
             InvalidTransitionError: when the node is archived.
+            InvalidContentError: when a new title or slug breaks its rule.
+            DuplicateSlugError: when another node of the tenant has the new slug.
+            VersionConflictError: when the node changed since it was read, or is not at
+                ``expected_version`` (one version, or any of several).
         """
-        return await self._move(
-            tenant_id,
-            node_id,
-            "update",
-            expected_version,
+        node = await self._load(tenant_id, node_id, expected_version)
+        if is_state(node, Archived):
+            raise invalid_transition(node, "update")
+        updated = node.update(
             title=data.title,
             slug=data.slug,
             parent_id=data.parent_id,
             category_id=data.category_id,
             actor=actor,
+            at=self._clock(),
         )
+        return await self._save(updated)
 
-    async def transition(
+    async def publish(
         self,
         tenant_id: UUID,
         node_id: UUID,
-        trigger: ContentTrigger | str,
         *,
         actor: str | None = None,
-        reason: str | None = None,
-        expected_version: int | None = None,
-    ) -> AnyContentNode:
-        """Fire ``trigger`` on the node as stored, and save the node with its record.
+        expected_version: int | Collection[int] | None = None,
+    ) -> ContentNode[Published]:
+        """Publish a draft.
 
         Raises:
             NodeNotFoundError: when the tenant has no such node.
-            InvalidTransitionError: when the node's state does not allow ``trigger``.
-            GuardFailedError: when archiving without a reason.
-            ConcurrentModificationError: when the node changed since it was read, or is not
-                at ``expected_version``.
+            InvalidTransitionError: when the node is not a draft.
+            VersionConflictError: when the node changed since it was read, or is not at
+                ``expected_version``.
         """
-        arguments: dict[str, object] = {"actor": actor}
-        if trigger == "archive":
-            arguments["reason"] = reason or ""
-        return await self._move(tenant_id, node_id, trigger, expected_version, **arguments)
-
-    async def publish(
-        self, tenant_id: UUID, node_id: UUID, *, actor: str | None = None
-    ) -> ContentNode[Published]:
-        """Publish a draft; see :meth:`transition` for the errors."""
-        return _expect(await self.transition(tenant_id, node_id, "publish", actor=actor), Published)
+        node = await self._load(tenant_id, node_id, expected_version)
+        if not is_state(node, Draft):
+            raise invalid_transition(node, "publish")
+        return await self._save(node.publish(actor=actor, at=self._clock()))
 
     async def archive(
-        self, tenant_id: UUID, node_id: UUID, reason: str, *, actor: str | None = None
+        self,
+        tenant_id: UUID,
+        node_id: UUID,
+        reason: str,
+        *,
+        actor: str | None = None,
+        expected_version: int | Collection[int] | None = None,
     ) -> ContentNode[Archived]:
-        """Archive a published node; see :meth:`transition` for the errors."""
-        moved = await self.transition(tenant_id, node_id, "archive", actor=actor, reason=reason)
-        return _expect(moved, Archived)
+        """Take a published node down, for ``reason``.
+
+        Raises:
+            NodeNotFoundError: when the tenant has no such node.
+            InvalidTransitionError: when the node is not published.
+            GuardFailedError: when ``reason`` is blank.
+            VersionConflictError: when the node changed since it was read, or is not at
+                ``expected_version``.
+        """
+        node = await self._load(tenant_id, node_id, expected_version)
+        if not is_state(node, Published):
+            raise invalid_transition(node, "archive")
+        return await self._save(node.archive(reason, actor=actor, at=self._clock()))
 
     async def restore(
-        self, tenant_id: UUID, node_id: UUID, *, actor: str | None = None
+        self,
+        tenant_id: UUID,
+        node_id: UUID,
+        *,
+        actor: str | None = None,
+        expected_version: int | Collection[int] | None = None,
     ) -> ContentNode[Draft]:
-        """Bring an archived node back to draft; see :meth:`transition` for the errors."""
-        return _expect(await self.transition(tenant_id, node_id, "restore", actor=actor), Draft)
+        """Bring an archived node back to draft.
+
+        Raises:
+            NodeNotFoundError: when the tenant has no such node.
+            InvalidTransitionError: when the node is not archived.
+            VersionConflictError: when the node changed since it was read, or is not at
+                ``expected_version``.
+        """
+        node = await self._load(tenant_id, node_id, expected_version)
+        if not is_state(node, Archived):
+            raise invalid_transition(node, "restore")
+        return await self._save(node.restore(actor=actor, at=self._clock()))
 
     async def history(self, tenant_id: UUID, node_id: UUID) -> list[TransitionRecord]:
         """The node's transition records, oldest first.
@@ -263,28 +243,23 @@ class NodeService:
         await self.get(tenant_id, node_id)
         return list(await self._repository.history(tenant_id, node_id))
 
-    async def _move(
-        self,
-        tenant_id: UUID,
-        node_id: UUID,
-        trigger: str,
-        expected_version: int | None,
-        **arguments: object,
+    async def _load(
+        self, tenant_id: UUID, node_id: UUID, expected_version: int | Collection[int] | None
     ) -> AnyContentNode:
+        # The one read of a change: the caller's expected version is checked on it.
         node = await self.get(tenant_id, node_id)
-        if expected_version is not None and node.version != expected_version:
-            raise ConcurrentModificationError(node_id, expected_version, node.version)
-        # A ContentNode's transition methods return ContentNodes.
-        moved = cast("AnyContentNode", fire(node, trigger, at=self._clock(), **arguments))
-        record = moved.last_transition
+        if expected_version is not None and not _at(node.version, expected_version):
+            raise VersionConflictError(node_id, expected_version, node.version)
+        return node
+
+    async def _save(self, node: ContentNode[_S]) -> ContentNode[_S]:
+        record = node.last_transition
         assert record is not None, "every transition sets last_transition"
-        await self._repository.save(moved, expected_version=node.version, record=record)
+        await self._repository.save(node, expected_version=node.version - 1, record=record)
         if self._on_transition is not None:
             self._on_transition(record)
-        return moved
+        return node
 
 
-def _expect(node: AnyContentNode, state: type[T]) -> ContentNode[T]:
-    if not isinstance(node.state, state):  # pragma: no cover - the machine decides the target
-        raise AssertionError(f"expected a node in {state.__name__}, got {node.state_name}")
-    return cast("ContentNode[T]", node)
+def _at(version: int, expected: int | Collection[int]) -> bool:
+    return version == expected if isinstance(expected, int) else version in expected
