@@ -221,3 +221,18 @@ async def test_a_result_chaos_types_calls_as_their_own_result_or_the_injected_on
     assert_type(answer, str | int)
     assert_type(await fault.call(Calls()), str)
     assert answer == "real"
+
+
+def test_prometheus_counts_the_injections_by_kind() -> None:
+    from prometheus_client import generate_latest
+
+    from rustok_core.resilience.prometheus import ResilienceMetrics
+
+    metrics = ResilienceMetrics()
+    chaos = Chaos.result("drill", "injected", rate=0.5, seed=7)
+    metrics.watch_chaos(chaos)
+    for _ in range(100):
+        chaos.call_sync(Calls().sync)
+    expected = len(seeded_picks(7, 0.5, 100))
+    text = generate_latest(metrics.registry).decode()
+    assert f'rustok_chaos_injections_total{{chaos="drill",kind="result"}} {expected:.1f}' in text

@@ -301,3 +301,26 @@ def test_invalid_settings_are_refused(kwargs: dict[str, object], message: str) -
 def test_on_must_be_exception_types_or_a_predicate() -> None:
     with pytest.raises(TypeError, match="on must"):
         Hedge("s", delay=0.1, on=42)  # type: ignore[arg-type]
+
+
+async def test_prometheus_counts_the_hedged_attempts_by_reason() -> None:
+    from prometheus_client import generate_latest
+
+    from rustok_core.resilience.prometheus import ResilienceMetrics
+
+    metrics = ResilienceMetrics()
+    delays = Delays()
+    hedge, replicas = make(delays, max_hedged=2)
+    metrics.watch_hedge(hedge)
+    replicas.failures[0] = ConnectionError("replica 0 refused")
+    call = asyncio.create_task(hedge.execute_attempts(replicas))
+    await settle()
+    replicas.release[0].set()  # fails: attempt 1 starts at once
+    await settle()
+    delays.elapse()  # attempt 1 is slow: attempt 2 starts after the delay
+    await settle()
+    replicas.release[2].set()
+    assert await call == "replica 2"
+    text = generate_latest(metrics.registry).decode()
+    assert 'rustok_hedged_attempts_total{hedge="search",reason="failure"} 1.0' in text
+    assert 'rustok_hedged_attempts_total{hedge="search",reason="delay"} 1.0' in text

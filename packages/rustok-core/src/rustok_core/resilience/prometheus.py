@@ -14,7 +14,11 @@ Metrics (label values are the strategies' names, so keep those few and fixed):
 - ``rustok_retry_attempts_total{policy}``: retries (attempts after the first);
 - ``rustok_bulkhead_calls_total{bulkhead,outcome}``: success, failure, excluded, cancelled,
   rejected;
-- ``rustok_rate_limited_total``: calls a rate limiter refused.
+- ``rustok_rate_limited_total``: calls a rate limiter refused;
+- ``rustok_hedged_attempts_total{hedge,reason}``: attempts a hedge started beside the first,
+  by reason (delay, failure);
+- ``rustok_chaos_injections_total{chaos,kind}``: calls a chaos strategy injected into, by
+  kind (fault, latency, result).
 
 Example:
     >>> from prometheus_client import CollectorRegistry, generate_latest
@@ -34,7 +38,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from rustok_core.resilience._breaker import CircuitBreaker, CircuitState, StateChange
 from rustok_core.resilience._bulkhead import Bulkhead
+from rustok_core.resilience._chaos import Chaos, ChaosInjected
 from rustok_core.resilience._events import CallOutcome, CallRejected, Event, EventListener
+from rustok_core.resilience._hedging import Hedge, HedgeEvent, HedgeStarted
 from rustok_core.resilience._retry import RetryAttempt
 
 __all__ = ["BREAKER_STATE_VALUES", "CALL_OUTCOMES", "ResilienceMetrics"]
@@ -87,6 +93,18 @@ class ResilienceMetrics:
         self.rate_limited = Counter(
             "rustok_rate_limited", "Calls a rate limiter refused.", registry=self.registry
         )
+        self.hedged_attempts = Counter(
+            "rustok_hedged_attempts",
+            "Attempts a hedge started beside the first, by reason (delay, failure).",
+            ["hedge", "reason"],
+            registry=self.registry,
+        )
+        self.chaos_injections = Counter(
+            "rustok_chaos_injections",
+            "Calls a chaos strategy injected a fault, latency or result into, by kind.",
+            ["chaos", "kind"],
+            registry=self.registry,
+        )
 
     def watch_breaker(self, breaker: CircuitBreaker) -> None:
         """Keep the state gauge and call counters of ``breaker`` current."""
@@ -104,6 +122,25 @@ class ResilienceMetrics:
         """Count the calls of ``bulkhead`` by outcome."""
         calls = {o: self.bulkhead_calls.labels(bulkhead.name, o) for o in CALL_OUTCOMES}
         bulkhead.add_listener(_count_calls(calls))
+
+    def watch_hedge(self, hedge: Hedge) -> None:
+        """Count the attempts ``hedge`` starts beside the first, by reason."""
+        started = {r: self.hedged_attempts.labels(hedge.name, r) for r in ("delay", "failure")}
+
+        def on_event(event: HedgeEvent) -> None:
+            if isinstance(event, HedgeStarted):
+                started[event.reason].inc()
+
+        hedge.add_listener(on_event)
+
+    def watch_chaos(self, chaos: Chaos[object]) -> None:
+        """Count the calls ``chaos`` injects into (so a drill shows on the dashboards)."""
+        injected = self.chaos_injections.labels(chaos.name, chaos.kind)
+
+        def on_event(_event: ChaosInjected) -> None:
+            injected.inc()
+
+        chaos.add_listener(on_event)
 
     def limiter_listener(self) -> EventListener:
         """A listener for `RateLimiter` (``listeners=[...]``) counting the calls it refuses.
