@@ -27,6 +27,7 @@ from rustok_core.resilience._fallback import Fallback
 from rustok_core.resilience._ratelimit import RateLimiter
 from rustok_core.resilience._retry import RetryPolicy
 from rustok_core.resilience._timeout import with_timeout
+from rustok_core.resilience._waiting import ATTEMPT, Steps, run_steps_async, run_steps_sync
 
 if sys.version_info >= (3, 13):
     from typing import Never
@@ -216,14 +217,7 @@ class ResiliencePolicy(Generic[R]):
             BaseException: the last attempt's own error, unchanged (unless a
                 fallback turned it into a value).
         """
-
-        async def call() -> T | R:
-            return await fn(*args, **kwargs)
-
-        step: Callable[[], Awaitable[T | R]] = call
-        for name in reversed(self.steps):
-            step = self._wrap_async(name, step)
-        return await step()
+        return await self._run_async(fn, args, kwargs, None)
 
     def execute_sync(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T | R:
         """Call the plain callable ``fn(*args, **kwargs)`` through every step.
@@ -232,19 +226,7 @@ class ResiliencePolicy(Generic[R]):
             TypeError: the policy has a timeout, which only an async call can honour.
             BaseException: as for `execute`.
         """
-        if self.timeout is not None:
-            raise TypeError(
-                "this policy has a timeout, which only execute() (async) can enforce; "
-                "use a policy without timeout for plain callables"
-            )
-
-        def call() -> T | R:
-            return fn(*args, **kwargs)
-
-        step: Callable[[], T | R] = call
-        for name in reversed(self.steps):
-            step = self._wrap_sync(name, step)
-        return step()
+        return self._run_sync(fn, args, kwargs, None)
 
     @overload
     def __call__(
@@ -260,6 +242,48 @@ class ResiliencePolicy(Generic[R]):
 
     # -- steps ------------------------------------------------------------------------
 
+    async def _run_async(
+        self,
+        fn: Callable[..., Awaitable[V]],
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+        judge: _Judge[V] | None,
+    ) -> V | R:
+        """The call through every step, outside in (``judge``: a `JudgedPolicy`'s).
+
+        A fallback's value takes the place of the call's result (``V`` is then ``T | R``).
+        """
+
+        async def call() -> V:
+            return await fn(*args, **kwargs)
+
+        step: Callable[[], Awaitable[V]] = call
+        for name in reversed(self.steps):
+            step = self._wrap_async(name, step, judge)
+        return await step()
+
+    def _run_sync(
+        self,
+        fn: Callable[..., V],
+        args: tuple[object, ...],
+        kwargs: dict[str, object],
+        judge: _Judge[V] | None,
+    ) -> V | R:
+        """The plain call through every step, as `_run_async` awaits a coroutine."""
+        if self.timeout is not None:
+            raise TypeError(
+                "this policy has a timeout, which only execute() (async) can enforce; "
+                "use a policy without timeout for plain callables"
+            )
+
+        def call() -> V:
+            return fn(*args, **kwargs)
+
+        step: Callable[[], V] = call
+        for name in reversed(self.steps):
+            step = self._wrap_sync(name, step, judge)
+        return step()
+
     def _limiter_key(self) -> str:
         return self.limiter_key() if self.limiter_key is not None else ""
 
@@ -271,7 +295,7 @@ class ResiliencePolicy(Generic[R]):
     ) -> Callable[[], Awaitable[V]]:
         if name == "retry" and self.retry is not None:
             if judge is not None:
-                return functools.partial(self.retry._execute_judged, judge, inner, (), {})
+                return functools.partial(self.retry.judging(judge).execute, inner)
             return functools.partial(self.retry.execute, inner)
         if name == "breaker" and self.breaker is not None:
             if judge is not None:
@@ -287,31 +311,8 @@ class ResiliencePolicy(Generic[R]):
         assert name == "fallback"
         assert fallback is not None
 
-        if judge is not None:
-
-            async def with_judged_fallback() -> V:
-                try:
-                    result = await inner()
-                    failed = judge(result)
-                except Exception as error:
-                    if not fallback.handles(error):
-                        raise
-                    return judge.fall_back(fallback, error)
-                if failed:
-                    judged = FailedResultError(result)
-                    if fallback.handles(judged):
-                        return judge.fall_back(fallback, judged)
-                return result
-
-            return with_judged_fallback
-
         async def with_fallback() -> V:
-            try:
-                return await inner()
-            except Exception as error:
-                if not fallback.handles(error):
-                    raise
-                return fallback.apply(error)
+            return await run_steps_async(_falling_back(fallback, judge), _NO_CLOCK, inner, (), {})
 
         return with_fallback
 
@@ -320,7 +321,7 @@ class ResiliencePolicy(Generic[R]):
     ) -> Callable[[], V]:
         if name == "retry" and self.retry is not None:
             if judge is not None:
-                return functools.partial(self.retry._execute_judged_sync, judge, inner, (), {})
+                return functools.partial(self.retry.judging(judge).execute_sync, inner)
             return functools.partial(self.retry.execute_sync, inner)
         if name == "breaker" and self.breaker is not None:
             if judge is not None:
@@ -340,33 +341,35 @@ class ResiliencePolicy(Generic[R]):
         assert name == "fallback"
         assert fallback is not None
 
-        if judge is not None:
-
-            def with_judged_fallback() -> V:
-                try:
-                    result = inner()
-                    failed = judge(result)
-                except Exception as error:
-                    if not fallback.handles(error):
-                        raise
-                    return judge.fall_back(fallback, error)
-                if failed:
-                    judged = FailedResultError(result)
-                    if fallback.handles(judged):
-                        return judge.fall_back(fallback, judged)
-                return result
-
-            return with_judged_fallback
-
         def with_fallback() -> V:
-            try:
-                return inner()
-            except Exception as error:
-                if not fallback.handles(error):
-                    raise
-                return fallback.apply(error)
+            return run_steps_sync(_falling_back(fallback, judge), _NO_CLOCK, inner, (), {})
 
         return with_fallback
+
+
+def _falling_back(fallback: Fallback[V], judge: _Judge[V] | None) -> Steps[V]:
+    """The fallback step's one body, sync or async: the call's result, or the fallback's
+    value for an error it handles (or, judging, for a result judged failed)."""
+    try:
+        result: V = yield ATTEMPT
+        failed = judge is not None and judge(result)
+    except Exception as error:
+        if not fallback.handles(error):
+            raise
+        return fallback.apply(error) if judge is None else judge.fall_back(fallback, error)
+    if failed:
+        assert judge is not None
+        judged = FailedResultError(result)
+        if fallback.handles(judged):
+            return judge.fall_back(fallback, judged)
+    return result
+
+
+def _no_clock() -> float:  # pragma: no cover - the fallback's steps never wait
+    return 0.0
+
+
+_NO_CLOCK: Callable[[], float] = _no_clock
 
 
 class _Judge(Generic[V]):
@@ -462,16 +465,7 @@ class JudgedPolicy(Generic[T, R]):
             BaseException: the last attempt's own error (or what ``failed_if`` raised),
                 unless the fallback turned it into a value.
         """
-
-        async def call() -> T | R:
-            return await fn(*args, **kwargs)
-
-        policy = self._policy
-        judge = self._judge()
-        step: Callable[[], Awaitable[T | R]] = call
-        for name in reversed(policy.steps):
-            step = policy._wrap_async(name, step, judge)
-        return await step()
+        return await self._policy._run_async(fn, args, kwargs, self._judge())
 
     def execute_sync(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T | R:
         """Call the plain callable ``fn(*args, **kwargs)`` through every step, judging its
@@ -481,21 +475,7 @@ class JudgedPolicy(Generic[T, R]):
             TypeError: the policy has a timeout, which only an async call can honour.
             BaseException: as for `execute`.
         """
-        policy = self._policy
-        if policy.timeout is not None:
-            raise TypeError(
-                "this policy has a timeout, which only execute() (async) can enforce; "
-                "use a policy without timeout for plain callables"
-            )
-
-        def call() -> T | R:
-            return fn(*args, **kwargs)
-
-        judge = self._judge()
-        step: Callable[[], T | R] = call
-        for name in reversed(policy.steps):
-            step = policy._wrap_sync(name, step, judge)
-        return step()
+        return self._policy._run_sync(fn, args, kwargs, self._judge())
 
     @overload
     def __call__(

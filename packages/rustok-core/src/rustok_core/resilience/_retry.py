@@ -36,7 +36,13 @@ from rustok_core.resilience._errors import (
     RateLimitedError,
 )
 from rustok_core.resilience._events import BudgetExhausted, EventListener, RetryAttempt, notify
-from rustok_core.resilience._waiting import Elapsed
+from rustok_core.resilience._waiting import (
+    ATTEMPT,
+    Elapsed,
+    Steps,
+    run_steps_async,
+    run_steps_sync,
+)
 
 __all__ = [
     "Backoff",
@@ -323,28 +329,7 @@ class RetryPolicy:
             BaseException: the last attempt's own error, when it is not retryable
                 or attempts or budget ran out.
         """
-        counters = self._counters
-        counters.attempts += 1
-        elapsed = Elapsed(self.clock)
-        try:
-            result = await fn(*args, **kwargs)
-        except Exception as exc:
-            if self.max_attempts == 1 or not self._retryable(exc):
-                counters.calls += 1
-                counters.failures += 1
-                raise
-            first_error = exc
-        except BaseException:
-            counters.calls += 1
-            counters.failures += 1
-            raise
-        else:
-            counters.calls += 1
-            counters.successes += 1
-            if self.retry_budget is not None:
-                self.retry_budget.record_success()
-            return result
-        return await self._retry_async(first_error, elapsed, fn, args, kwargs)
+        return await run_steps_async(self._steps(fn, None), self.clock, fn, args, kwargs)
 
     def execute_sync(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Call the plain callable ``fn(*args, **kwargs)``, retrying per this policy.
@@ -354,28 +339,7 @@ class RetryPolicy:
         Raises:
             BaseException: the last attempt's own error, as for `execute`.
         """
-        counters = self._counters
-        counters.attempts += 1
-        elapsed = Elapsed(self.clock)
-        try:
-            result = fn(*args, **kwargs)
-        except Exception as exc:
-            if self.max_attempts == 1 or not self._retryable(exc):
-                counters.calls += 1
-                counters.failures += 1
-                raise
-            first_error = exc
-        except BaseException:
-            counters.calls += 1
-            counters.failures += 1
-            raise
-        else:
-            counters.calls += 1
-            counters.successes += 1
-            if self.retry_budget is not None:
-                self.retry_budget.record_success()
-            return result
-        return self._retry_sync(first_error, elapsed, fn, args, kwargs)
+        return run_steps_sync(self._steps(fn, None), self.clock, fn, args, kwargs)
 
     @overload
     def __call__(
@@ -412,72 +376,6 @@ class RetryPolicy:
         """
         return JudgedRetry(self, failed_if)
 
-    async def _execute_judged(
-        self,
-        failed_if: Callable[[T], bool],
-        fn: Callable[..., Awaitable[T]],
-        args: tuple[object, ...],
-        kwargs: dict[str, object],
-    ) -> T:
-        counters = self._counters
-        counters.attempts += 1
-        elapsed = Elapsed(self.clock)
-        failed = False
-        try:
-            result = await fn(*args, **kwargs)
-            failed = failed_if(result)
-        except Exception as exc:
-            if self.max_attempts == 1 or not self._retryable(exc):
-                counters.calls += 1
-                counters.failures += 1
-                raise
-            first_error: Exception = exc
-        except BaseException:
-            counters.calls += 1
-            counters.failures += 1
-            raise
-        else:
-            if failed and self.max_attempts > 1:
-                first_error = FailedResultError(result)
-            else:
-                return self._done(result, failed)
-        return await self._retry_async(
-            first_error, elapsed, fn, args, kwargs, failed_if, first_failed=failed
-        )
-
-    def _execute_judged_sync(
-        self,
-        failed_if: Callable[[T], bool],
-        fn: Callable[..., T],
-        args: tuple[object, ...],
-        kwargs: dict[str, object],
-    ) -> T:
-        counters = self._counters
-        counters.attempts += 1
-        elapsed = Elapsed(self.clock)
-        failed = False
-        try:
-            result = fn(*args, **kwargs)
-            failed = failed_if(result)
-        except Exception as exc:
-            if self.max_attempts == 1 or not self._retryable(exc):
-                counters.calls += 1
-                counters.failures += 1
-                raise
-            first_error: Exception = exc
-        except BaseException:
-            counters.calls += 1
-            counters.failures += 1
-            raise
-        else:
-            if failed and self.max_attempts > 1:
-                first_error = FailedResultError(result)
-            else:
-                return self._done(result, failed)
-        return self._retry_sync(
-            first_error, elapsed, fn, args, kwargs, failed_if, first_failed=failed
-        )
-
     def _done(self, result: T, failed: bool) -> T:
         """Count a call that returned ``result`` (``failed``: judged failed) and return it."""
         counters = self._counters
@@ -497,94 +395,67 @@ class RetryPolicy:
             return False  # a refusal is not retried blindly
         return self._should_retry(exc)
 
-    async def _retry_async(
-        self,
-        first_error: Exception,
-        elapsed: Elapsed,
-        fn: Callable[P, Awaitable[T]],
-        args: tuple[object, ...],
-        kwargs: dict[str, object],
-        failed_if: Callable[[T], bool] | None = None,
-        first_failed: bool = False,
-    ) -> T:
+    def _steps(self, fn: object, failed_if: Callable[[T], bool] | None) -> Steps[T]:
+        """The one body of every call, sync or async (`run_steps_async` and
+        `run_steps_sync` drive it): the first attempt, then, only if it failed and may be
+        retried, tenacity's retrying; ``failed_if`` (`JudgedRetry`) judges results."""
         counters = self._counters
-        retrying = tenacity.AsyncRetrying(
-            sleep=elapsed.sleep_async,
-            stop=functools.partial(self._stop, elapsed),
-            wait=functools.partial(self._wait, self.backoff._wait()),
-            retry=self._retry if failed_if is None else self._retry_judged,
-            before_sleep=functools.partial(self._before_sleep, elapsed, _name_of(fn)),
-            reraise=True,
-        )
-        pending: Exception | None = first_error
-        # The failed result the last attempt stands for, when it returned one (the
-        # first attempt's is first_error, when first_failed).
-        judged = first_error if first_failed else None
+        counters.attempts += 1
+        elapsed = Elapsed(self.clock)
+        failed = False
         try:
-            async for attempt in retrying:
-                with attempt:
-                    if pending is not None:
-                        # Hand the first attempt, made before tenacity was engaged,
-                        # to tenacity as its attempt 1.
-                        error, pending = pending, None
-                        raise error
-                    counters.attempts += 1
-                    result = await fn(*args, **kwargs)  # type: ignore[arg-type]  # P erased
-                    if failed_if is not None and failed_if(result):
-                        judged = FailedResultError(result)
-                        raise judged
-                    break
-        except FailedResultError as error:
-            if failed_if is None or error is not judged:
+            result: T = yield ATTEMPT
+            failed = failed_if is not None and failed_if(result)
+        except Exception as exc:
+            if self.max_attempts == 1 or not self._retryable(exc):
                 counters.calls += 1
                 counters.failures += 1
                 raise
-            return self._done(cast(T, error.result), True)
+            error: Exception = exc
         except BaseException:
             counters.calls += 1
             counters.failures += 1
             raise
-        return self._done(result, False)
-
-    def _retry_sync(
-        self,
-        first_error: Exception,
-        elapsed: Elapsed,
-        fn: Callable[P, T],
-        args: tuple[object, ...],
-        kwargs: dict[str, object],
-        failed_if: Callable[[T], bool] | None = None,
-        first_failed: bool = False,
-    ) -> T:
-        counters = self._counters
+        else:
+            if not failed or self.max_attempts == 1:
+                return self._done(result, failed)
+            error = FailedResultError(result)
+        # The retry machinery, engaged only after a first failure: tenacity decides (retry,
+        # wait, stop, before_sleep) on each failed attempt, the first one included.
         retrying = tenacity.Retrying(
-            sleep=elapsed.sleep_sync,
             stop=functools.partial(self._stop, elapsed),
             wait=functools.partial(self._wait, self.backoff._wait()),
             retry=self._retry if failed_if is None else self._retry_judged,
             before_sleep=functools.partial(self._before_sleep, elapsed, _name_of(fn)),
             reraise=True,
         )
-        pending: Exception | None = first_error
-        judged = first_error if first_failed else None
+        retrying.begin()
+        state = tenacity.RetryCallState(retrying, None, (), {})
+        # The failed result the last attempt stands for, when it returned one.
+        judged = error if failed else None
         try:
-            for attempt in retrying:
-                with attempt:
-                    if pending is not None:
-                        error, pending = pending, None
-                        raise error
-                    counters.attempts += 1
-                    result = fn(*args, **kwargs)  # type: ignore[arg-type]  # P erased
-                    if failed_if is not None and failed_if(result):
-                        judged = FailedResultError(result)
-                        raise judged
-                    break
-        except FailedResultError as error:
-            if failed_if is None or error is not judged:
+            while True:
+                state.set_exception((type(error), error, error.__traceback__))
+                # Raises the last error (judged or not) when it is not to be retried.
+                delay = retrying.iter(state)
+                assert isinstance(delay, tenacity.DoSleep)
+                state.prepare_for_next_attempt()
+                elapsed.add_skipped((yield float(delay)))
+                counters.attempts += 1
+                try:
+                    result = yield ATTEMPT
+                    if failed_if is None or not failed_if(result):
+                        break
+                except Exception as exc:
+                    error = exc
+                else:
+                    error = judged = FailedResultError(result)
+        except FailedResultError as last:
+            if failed_if is None or last is not judged:
                 counters.calls += 1
                 counters.failures += 1
                 raise
-            return self._done(cast(T, error.result), True)
+            return self._done(cast(T, last.result), True)
         except BaseException:
             counters.calls += 1
             counters.failures += 1
@@ -722,7 +593,8 @@ class JudgedRetry(Generic[T]):
             BaseException: the last attempt's own error, when it raised one that is not
                 retryable or attempts or budget ran out.
         """
-        return await self._policy._execute_judged(self._failed_if, fn, args, kwargs)
+        steps = self._policy._steps(fn, self._failed_if)
+        return await run_steps_async(steps, self._policy.clock, fn, args, kwargs)
 
     def execute_sync(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Call the plain callable ``fn(*args, **kwargs)`` as `execute` awaits a coroutine.
@@ -730,7 +602,8 @@ class JudgedRetry(Generic[T]):
         Raises:
             BaseException: the last attempt's own error, as for `execute`.
         """
-        return self._policy._execute_judged_sync(self._failed_if, fn, args, kwargs)
+        steps = self._policy._steps(fn, self._failed_if)
+        return run_steps_sync(steps, self._policy.clock, fn, args, kwargs)
 
     @overload
     def __call__(

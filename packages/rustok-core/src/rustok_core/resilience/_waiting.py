@@ -6,15 +6,43 @@ waits through `sleep_async` / `sleep_sync`. In test mode (switched by
 (``rustok_core.testing.ManualClock``) is moved forward by the wait instead, and
 otherwise the wait is returned to the caller, which adds it to the time it has
 spent. Either way a time budget sees the waits, so it behaves as in real time.
+
+It also drives the steps of a strategy written once for both kinds of call
+(`run_steps_async`, `run_steps_sync`), as ``stamina`` does: the strategy is a
+generator that yields what to do next (make an attempt, or wait) and is sent
+what came of it, so that its logic is not written again for sync callers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any, Final, TypeAlias, TypeVar
 
-__all__ = ["Elapsed", "is_test_mode", "set_test_mode", "sleep_async", "sleep_sync"]
+__all__ = [
+    "ATTEMPT",
+    "Elapsed",
+    "Steps",
+    "is_test_mode",
+    "run_steps_async",
+    "run_steps_sync",
+    "set_test_mode",
+    "sleep_async",
+    "sleep_sync",
+]
+
+T = TypeVar("T")
+
+ATTEMPT: Final = None
+"""What a strategy's steps yield to have the call made: they are sent its result, or
+thrown its exception (whatever it raised, ``BaseException`` included)."""
+
+Steps: TypeAlias = Generator[float | None, Any, T]  # Any: sent a result, or a float
+"""A strategy's steps, written once for both kinds of call: a generator that yields
+`ATTEMPT` (make the call) or a number of seconds (wait that long: it is sent the part of
+the wait that the clock did not see, as `sleep_async` returns it, or thrown what
+interrupted the wait), and returns the call's outcome or raises its error."""
 
 _test_mode = False
 
@@ -72,8 +100,55 @@ class Elapsed:
     def __call__(self) -> float:
         return self._clock() - self._start + self._skipped
 
-    async def sleep_async(self, seconds: float) -> None:
-        self._skipped += await sleep_async(seconds, self._clock)
+    def add_skipped(self, seconds: float) -> None:
+        """Count ``seconds`` of a wait that test mode skipped (what `sleep_async` returned)."""
+        self._skipped += seconds
 
-    def sleep_sync(self, seconds: float) -> None:
-        self._skipped += sleep_sync(seconds, self._clock)
+
+async def run_steps_async(
+    steps: Steps[T],
+    clock: Callable[[], float],
+    fn: Callable[..., Awaitable[object]],
+    args: tuple[object, ...],
+    kwargs: dict[str, object],
+) -> T:
+    """Drive ``steps`` for an async call: await ``fn(*args, **kwargs)`` for each attempt,
+    `sleep_async` on ``clock`` for each wait; return what the steps return (or raise what
+    they raise)."""
+    try:
+        step = next(steps)
+        while True:
+            try:
+                outcome = (
+                    await fn(*args, **kwargs) if step is None else await sleep_async(step, clock)
+                )
+            except BaseException as exc:
+                step = steps.throw(exc)
+            else:
+                step = steps.send(outcome)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+
+
+def run_steps_sync(
+    steps: Steps[T],
+    clock: Callable[[], float],
+    fn: Callable[..., object],
+    args: tuple[object, ...],
+    kwargs: dict[str, object],
+) -> T:
+    """The blocking twin of `run_steps_async`: ``fn(*args, **kwargs)`` for each attempt,
+    `sleep_sync` for each wait."""
+    try:
+        step = next(steps)
+        while True:
+            try:
+                outcome = fn(*args, **kwargs) if step is None else sleep_sync(step, clock)
+            except BaseException as exc:
+                step = steps.throw(exc)
+            else:
+                step = steps.send(outcome)
+    except StopIteration as done:
+        result: T = done.value
+        return result
