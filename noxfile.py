@@ -130,12 +130,14 @@ def docs(session: nox.Session) -> None:
 @nox.session(python=PYTHONS[0])
 def lint(session: nox.Session) -> None:
     """ruff check, ruff format --check, the workspace dependency check, and the check that
-    every test and tool starts its servers through rustok_core.testing."""
+    every test and tool starts its servers through rustok_core.testing, and the check that
+    no two folders of a package import each other (tools/check_imports.py)."""
     session.install("ruff>=0.8", "packaging>=24")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("python", "tools/check_workspace.py")
     session.run("python", "tools/check_servers.py")
+    session.run("python", "tools/check_imports.py")
 
 
 # The typing tests: mypy and pyright on each lifecycle's typing cases (tests/typing_cases/).

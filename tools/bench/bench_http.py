@@ -81,7 +81,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _report import Figure, emit, median, percentile
 from rustok_server import Tenant
-from rustok_server.tenancy.api import TenantOut
+from rustok_server.auth.tenant_api import TenantOut
 
 BENCH = "http"
 QUICK = os.environ.get("RUSTOK_BENCH_QUICK") == "1"  # one short round, while iterating

@@ -9,7 +9,7 @@ from rustok_server.commerce.repository import SqlOrderRepository
 from rustok_server.content.repository import SqlNodeRepository
 from rustok_server.context import ServerContext, get_context
 from rustok_server.db import Database, get_session
-from rustok_server.db.demo_data import seed_demo_data
+from rustok_server.demo_data import seed_demo_data
 from rustok_server.errors import (
     ApiKeyNotFoundError,
     CredentialRequiredError,

@@ -20,7 +20,7 @@ from rustok_content import ContentNode
 from rustok_core.resilience import CircuitState
 from rustok_core.tenancy import TenantIdentifier
 from rustok_server.__about__ import __version__
-from rustok_server.auth import admin_api
+from rustok_server.auth import admin_api, tenant_api
 from rustok_server.auth.keys import RateLimit
 from rustok_server.auth.middleware import AuthMiddleware
 from rustok_server.auth.openapi import document_security
@@ -52,12 +52,12 @@ from rustok_server.http.problems import (
     install_problem_handlers,
 )
 from rustok_server.http.security_headers import SecurityHeadersMiddleware
-from rustok_server.observability import health, metrics_route, tracing
+from rustok_server.observability import tracing
 from rustok_server.observability.metrics import ServerMetrics
 from rustok_server.observability.middleware import ObservabilityMiddleware
+from rustok_server.operations import health, metrics_route
 from rustok_server.scaleout import RedisLink
 from rustok_server.settings import Settings
-from rustok_server.tenancy import api as tenancy_api
 from rustok_server.tenancy.repository import Tenant, TenantDirectory
 from rustok_server.tenancy.resolution import (
     API_PREFIX,
@@ -246,7 +246,7 @@ def create_app(
     # Each feature's router, in the order of the documentation.
     routers = (
         health.router,
-        tenancy_api.router,
+        tenant_api.router,
         content_api.router,
         commerce_api.router,
         problem_pages.router,

@@ -25,8 +25,8 @@ from rustok_server.__about__ import __version__
 from rustok_server.auth.keys import KeyDirectory
 from rustok_server.auth.scopes import TENANT_SCOPES
 from rustok_server.db import Database
-from rustok_server.db.demo_data import seed_demo_data
 from rustok_server.db.migrations import upgrade
+from rustok_server.demo_data import seed_demo_data
 from rustok_server.scaleout import announce_on_redis
 from rustok_server.settings import Settings
 from rustok_server.tenancy.repository import Tenant, TenantDirectory

@@ -1,2 +1,3 @@
-"""What the server tells about itself: health checks (``/health/live``, ``/health/ready``),
-logs (`logs`), metrics (`metrics`) and the middleware that records every request."""
+"""What the server records about itself: logs (`logs`), metrics (`metrics`), traces
+(`tracing`) and the middleware that records every request. The routes that expose them
+(``/health/*``, ``/metrics``) are in `rustok_server.operations`."""

@@ -19,7 +19,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Final, get_args
+from typing import TYPE_CHECKING, Final
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -39,10 +39,15 @@ from rustok_server.observability.multiprocess import (
     prepare_multiprocess_dir,
 )
 from rustok_server.observability.tracing import record_transition
-from rustok_server.tenancy.tenant_cache import LookupResult
 
 if TYPE_CHECKING:
     from rustok_server.scaleout import RedisHealth
+    from rustok_server.tenancy.tenant_cache import LookupResult
+
+# Every answer of the tenant cache, each exported from the start (zero until counted). Named
+# here rather than read from the cache's type at run time, so that observability does not
+# import tenancy, which reports through it; a test holds the two equal.
+CACHE_RESULTS: Final[tuple[LookupResult, ...]] = ("hit", "negative_hit", "miss", "stale")
 
 __all__ = [
     "MULTIPROCESS_ENV",
@@ -94,9 +99,7 @@ class ServerMetrics:
             "rustok_tenant_cache_requests", "Tenant cache look-ups, by result.", ["result"],
             registry=r,
         )  # fmt: skip
-        self._cache_results = {
-            result: self.tenant_cache.labels(result) for result in get_args(LookupResult)
-        }
+        self._cache_results = {result: self.tenant_cache.labels(result) for result in CACHE_RESULTS}
         self._transitions: dict[tuple[str, str], Counter] = {}
         self.redis_up: Gauge | None = None
 

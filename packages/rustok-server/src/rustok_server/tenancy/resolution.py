@@ -6,7 +6,7 @@ tenant header, or a ``<slug>.<base domain>`` host, may name it too and must then
 request resolves no tenant (its route answers 401 or serves the platform). Nothing else
 is resolved: no anonymous request makes the server look a tenant up, so no answer tells a
 tenant that exists from one that does not. (An admin's readiness check may name a tenant
-in the header: `rustok_server.observability.health` resolves it with `TenantResolver.resolve`.)
+in the header: `rustok_server.operations.health` resolves it with `TenantResolver.resolve`.)
 
 Identifiers are validated with `rustok_core.tenancy` before anything is looked
 up, so a malformed one costs no query. Lookups go through the tenant cache,
