@@ -25,12 +25,12 @@ from rustok_commerce import (
     OrderNotFoundError,
     OrderRepository,
     OrderService,
-    OrderVersionConflictError,
     Paid,
     PayOrderInput,
     Pending,
     RefundNotApplicableError,
     ShipOrderInput,
+    VersionConflictError,
 )
 from rustok_core.error import ErrorKind
 from rustok_core.state_machine import GuardFailedError, InvalidTransitionError, State, is_state
@@ -310,12 +310,22 @@ async def test_a_stale_expected_version_is_refused_before_anything_changes(
 ) -> None:
     order = await service.create(TENANT, new_order())
     await service.confirm(TENANT, order.id, expected_version=1)
-    with pytest.raises(OrderVersionConflictError) as info:
+    with pytest.raises(VersionConflictError) as info:
         await service.pay(TENANT, order.id, PAY, expected_version=1)
     assert (info.value.expected_version, info.value.actual_version) == (1, 2)
     assert (await service.get(TENANT, order.id)).state_name == "confirmed"
     paid = await service.pay(TENANT, order.id, PAY, expected_version=2)
     assert paid.version == 3
+
+
+async def test_an_expected_version_may_be_any_of_several(service: OrderService) -> None:
+    order = await service.create(TENANT, new_order())
+    with pytest.raises(VersionConflictError) as info:
+        await service.confirm(TENANT, order.id, expected_version=frozenset({2, 7}))
+    assert (info.value.expected_version, info.value.actual_version) == ({2, 7}, 1)
+    assert "one of versions 2, 7" in info.value.message
+    confirmed = await service.confirm(TENANT, order.id, expected_version=frozenset({1, 7}))
+    assert confirmed.version == 2
 
 
 async def test_of_two_concurrent_transitions_exactly_one_wins(
@@ -334,7 +344,7 @@ async def test_of_two_concurrent_transitions_exactly_one_wins(
     assert paid.last_transition is not None
     assert cancelled.last_transition is not None
     await repository.save(paid, expected_version=2, record=paid.last_transition)
-    with pytest.raises(OrderVersionConflictError) as info:
+    with pytest.raises(VersionConflictError) as info:
         await repository.save(cancelled, expected_version=2, record=cancelled.last_transition)
     assert (info.value.expected_version, info.value.actual_version) == (2, 3)
     assert info.value.kind is ErrorKind.CONFLICT
@@ -353,7 +363,7 @@ async def test_concurrent_service_calls_apply_each_transition_once(
     wins = [r for r in results if isinstance(r, Order)]
     losses = [r for r in results if isinstance(r, BaseException)]
     assert len(wins) == 1
-    assert all(isinstance(e, InvalidTransitionError | OrderVersionConflictError) for e in losses)
+    assert all(isinstance(e, InvalidTransitionError | VersionConflictError) for e in losses)
     history = await service.history(TENANT, order.id)
     assert [r.trigger for r in history] == ["confirm", "pay"]
 
@@ -363,7 +373,7 @@ async def test_adding_the_same_order_twice_is_refused(
 ) -> None:
     order = Order.new_pending(tenant_id=TENANT, customer_id=CUSTOMER, total=Money.of("1", "EUR"))
     await repository.add(order)
-    with pytest.raises(OrderVersionConflictError):
+    with pytest.raises(VersionConflictError):
         await repository.add(order)
 
 

@@ -13,9 +13,9 @@ from rustok_commerce._errors import (
     MissingOrderDetailError,
     NonPositiveAmountError,
     OrderNotFoundError,
-    OrderVersionConflictError,
     RefundNotApplicableError,
     UnknownCurrencyError,
+    VersionConflictError,
 )
 from rustok_commerce._inputs import (
     AMOUNT_MAX_INTEGER_DIGITS,
@@ -41,7 +41,6 @@ from rustok_commerce._order import (
     Paid,
     Pending,
     Shipped,
-    raise_invalid_transition,
 )
 from rustok_commerce._repository import (
     InMemoryOrderRepository,
@@ -78,7 +77,6 @@ __all__ = [
     "OrderPosition",
     "OrderRepository",
     "OrderService",
-    "OrderVersionConflictError",
     "Paid",
     "PayOrderInput",
     "Pending",
@@ -86,8 +84,8 @@ __all__ = [
     "ShipOrderInput",
     "Shipped",
     "UnknownCurrencyError",
+    "VersionConflictError",
     "__version__",
     "currency_minor_units",
     "is_currency",
-    "raise_invalid_transition",
 ]

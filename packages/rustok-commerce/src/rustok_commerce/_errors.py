@@ -8,6 +8,8 @@ Invalid input is `VALIDATION` (400); a rule the order's lifecycle refuses is
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from rustok_core.error import ErrorKind, RichError
 
 
@@ -212,31 +214,46 @@ class OrderNotFoundError(CommerceError):
         )
 
 
-class OrderVersionConflictError(CommerceError):
-    """Another change to the order was saved first (optimistic locking lost, kind CONFLICT).
+class VersionConflictError(CommerceError):
+    """The order is not at the version a change was based on (kind CONFLICT, 409): another
+    change was saved first, or the caller's expected version (``If-Match``) is not the
+    stored one.
 
     Two transitions of one order raced: exactly one was saved; this one was not, and
     nothing of it was stored. Reload the order and decide again.
+    ``rustok_content.VersionConflictError`` is the same error for content nodes.
 
     Attributes:
         order_id: the order concerned.
-        expected_version: the version this change was based on.
+        expected_version: the version this change was based on, or the versions it
+            accepted when the caller named several (an ``If-Match`` list).
         actual_version: the version found in storage.
     """
 
-    def __init__(self, order_id: object, expected_version: int, actual_version: int) -> None:
+    def __init__(
+        self, order_id: object, expected_version: int | Collection[int], actual_version: int
+    ) -> None:
         self.order_id: str = str(order_id)
         self.expected_version = expected_version
         self.actual_version = actual_version
+        expected = (
+            (expected_version,)
+            if isinstance(expected_version, int)
+            else tuple(sorted(expected_version))
+        )
+        if len(expected) == 1:
+            based_on = f"version {expected[0]}"
+        else:
+            based_on = f"one of versions {', '.join(map(str, expected))}" if expected else "none"
         super().__init__(
             ErrorKind.CONFLICT,
-            f"order {self.order_id} changed meanwhile: this change was based on version "
-            f"{expected_version} but version {actual_version} is stored; reload and retry",
+            f"order {self.order_id} changed meanwhile: this change was based on {based_on} "
+            f"but version {actual_version} is stored; reload and retry",
             user_message="The order was changed by someone else; reload it and try again.",
             code="ORDER_VERSION_CONFLICT",
             fields={
                 "order_id": self.order_id,
-                "expected_version": str(expected_version),
+                "expected_version": ",".join(map(str, expected)),
                 "actual_version": str(actual_version),
             },
         )

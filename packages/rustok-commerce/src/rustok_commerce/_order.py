@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, ClassVar, Final, NoReturn, TypeAlias, TypeVar, cast
+from typing import TYPE_CHECKING, ClassVar, Final, TypeAlias, TypeVar, cast
 from uuid import UUID, uuid4
 
 from rustok_commerce._errors import (
@@ -31,7 +31,6 @@ from rustok_core.state_machine import (
     Entity,
     Guard,
     InvalidStateDataError,
-    InvalidTransitionError,
     MachineBuilder,
     State,
     StateMachine,
@@ -458,20 +457,3 @@ AnyOrder: TypeAlias = (
 
 ORDER_STATES: Final[tuple[type[State], ...]] = ORDER_MACHINE.states
 """The state classes of an order, in the order they were declared."""
-
-
-def raise_invalid_transition(order: Entity[State], trigger: str) -> NoReturn:
-    """Raise the `InvalidTransitionError` for `trigger` on `order` in its current state.
-
-    Raises:
-        InvalidTransitionError: always, naming the order, its state, the trigger and the
-            triggers that state allows.
-    """
-    source = order.state.state_name
-    raise InvalidTransitionError(
-        entity_type=type(order).__name__,
-        entity_id=str(order.id),
-        from_state=source,
-        trigger=trigger,
-        allowed=type(order).state_machine.allowed_triggers(source),
-    )

@@ -14,7 +14,7 @@ from uuid import UUID
 
 from pydantic import JsonValue
 
-from rustok_commerce._errors import OrderNotFoundError, OrderVersionConflictError
+from rustok_commerce._errors import OrderNotFoundError, VersionConflictError
 from rustok_commerce._order import AnyOrder, Order, Pending
 from rustok_core.state_machine import State, TransitionRecord
 
@@ -34,7 +34,7 @@ class OrderRepository(Protocol):
         """Store a new order.
 
         Raises:
-            OrderVersionConflictError: an order with this id already exists.
+            VersionConflictError: an order with this id already exists.
         """
         ...
 
@@ -63,7 +63,7 @@ class OrderRepository(Protocol):
         `expected_version`.
 
         Raises:
-            OrderVersionConflictError: the stored order is at another version (another
+            VersionConflictError: the stored order is at another version (another
                 change was saved first); nothing is stored.
             OrderNotFoundError: the order was never stored.
         """
@@ -95,9 +95,7 @@ class InMemoryOrderRepository:
         existing = self._orders.get(key)
         if existing is not None:
             version = existing["version"]
-            raise OrderVersionConflictError(
-                order.id, 0, version if isinstance(version, int) else -1
-            )
+            raise VersionConflictError(order.id, 0, version if isinstance(version, int) else -1)
         self._orders[key] = order.to_data()
         self._records[key] = []
 
@@ -142,7 +140,7 @@ class InMemoryOrderRepository:
             raise OrderNotFoundError(order.id, order.tenant_id)
         stored_version = stored["version"]
         if stored_version != expected_version:
-            raise OrderVersionConflictError(
+            raise VersionConflictError(
                 order.id,
                 expected_version,
                 stored_version if isinstance(stored_version, int) else -1,

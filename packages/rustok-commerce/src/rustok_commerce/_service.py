@@ -11,7 +11,7 @@ rustok-server, a script or a worker all go through it, over their own repository
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -20,8 +20,8 @@ from uuid import UUID, uuid4
 from rustok_commerce._errors import (
     MissingOrderDetailError,
     OrderNotFoundError,
-    OrderVersionConflictError,
     RefundNotApplicableError,
+    VersionConflictError,
 )
 from rustok_commerce._inputs import (
     CancelOrderInput,
@@ -41,10 +41,9 @@ from rustok_commerce._order import (
     Paid,
     Pending,
     Shipped,
-    raise_invalid_transition,
 )
 from rustok_commerce._repository import OrderPosition, OrderRepository
-from rustok_core.state_machine import State, TransitionRecord, is_state
+from rustok_core.state_machine import State, TransitionRecord, invalid_transition, is_state
 
 _S = TypeVar("_S", bound=State)
 _STATE_NAMES = tuple(state.state_name for state in ORDER_MACHINE.states)
@@ -180,7 +179,7 @@ class OrderService:
         data: ConfirmOrderInput | None = None,
         *,
         actor: str | None = None,
-        expected_version: int | None = None,
+        expected_version: int | Collection[int] | None = None,
     ) -> Order[Confirmed]:
         """Confirm a `Pending` order whose items are reserved (``data`` left out: they are).
 
@@ -188,12 +187,13 @@ class OrderService:
             OrderNotFoundError: no such order for this tenant.
             InvalidTransitionError: the order is not `Pending`.
             GuardFailedError: the items are not reserved.
-            OrderVersionConflictError: another change of the order was saved first, or
-                the order is not at `expected_version` (when given).
+            VersionConflictError: another change of the order was saved first, or
+                the order is not at `expected_version` (when given: one version, or any of
+                several).
         """
         order = await self._load(tenant_id, order_id, expected_version)
         if not is_state(order, Pending):
-            raise_invalid_transition(order, "confirm")
+            raise invalid_transition(order, "confirm")
         reserved = data.inventory_reserved if data is not None else True
         confirmed = order.confirm(inventory_reserved=reserved, actor=actor, at=self._clock())
         return await self._save(confirmed)
@@ -205,19 +205,20 @@ class OrderService:
         data: PayOrderInput,
         *,
         actor: str | None = None,
-        expected_version: int | None = None,
+        expected_version: int | Collection[int] | None = None,
     ) -> Order[Paid]:
         """Record the payment of a `Confirmed` order.
 
         Raises:
             OrderNotFoundError: no such order for this tenant.
             InvalidTransitionError: the order is not `Confirmed`.
-            OrderVersionConflictError: another change of the order was saved first, or
-                the order is not at `expected_version` (when given).
+            VersionConflictError: another change of the order was saved first, or
+                the order is not at `expected_version` (when given: one version, or any of
+                several).
         """
         order = await self._load(tenant_id, order_id, expected_version)
         if not is_state(order, Confirmed):
-            raise_invalid_transition(order, "pay")
+            raise invalid_transition(order, "pay")
         paid = order.pay(data.payment_id, data.payment_method, actor=actor, at=self._clock())
         return await self._save(paid)
 
@@ -228,19 +229,20 @@ class OrderService:
         data: ShipOrderInput,
         *,
         actor: str | None = None,
-        expected_version: int | None = None,
+        expected_version: int | Collection[int] | None = None,
     ) -> Order[Shipped]:
         """Ship a `Paid` order.
 
         Raises:
             OrderNotFoundError: no such order for this tenant.
             InvalidTransitionError: the order is not `Paid`.
-            OrderVersionConflictError: another change of the order was saved first, or
-                the order is not at `expected_version` (when given).
+            VersionConflictError: another change of the order was saved first, or
+                the order is not at `expected_version` (when given: one version, or any of
+                several).
         """
         order = await self._load(tenant_id, order_id, expected_version)
         if not is_state(order, Paid):
-            raise_invalid_transition(order, "ship")
+            raise invalid_transition(order, "ship")
         shipped = order.ship(data.tracking_number, data.carrier, actor=actor, at=self._clock())
         return await self._save(shipped)
 
@@ -251,19 +253,20 @@ class OrderService:
         data: DeliverOrderInput | None = None,
         *,
         actor: str | None = None,
-        expected_version: int | None = None,
+        expected_version: int | Collection[int] | None = None,
     ) -> Order[Delivered]:
         """Record the delivery of a `Shipped` order.
 
         Raises:
             OrderNotFoundError: no such order for this tenant.
             InvalidTransitionError: the order is not `Shipped`.
-            OrderVersionConflictError: another change of the order was saved first, or
-                the order is not at `expected_version` (when given).
+            VersionConflictError: another change of the order was saved first, or
+                the order is not at `expected_version` (when given: one version, or any of
+                several).
         """
         order = await self._load(tenant_id, order_id, expected_version)
         if not is_state(order, Shipped):
-            raise_invalid_transition(order, "deliver")
+            raise invalid_transition(order, "deliver")
         signature = data.signature if data is not None else None
         delivered = order.deliver(signature, actor=actor, at=self._clock())
         return await self._save(delivered)
@@ -275,7 +278,7 @@ class OrderService:
         data: CancelOrderInput,
         *,
         actor: str | None = None,
-        expected_version: int | None = None,
+        expected_version: int | Collection[int] | None = None,
     ) -> Order[Cancelled]:
         """Cancel an order: `Pending` or `Confirmed` plainly, `Paid` with its refund.
 
@@ -288,8 +291,9 @@ class OrderService:
             MissingOrderDetailError: the order is paid and no refund id was given
                 (field ``refund_id``).
             RefundNotApplicableError: a refund id was given for an unpaid order.
-            OrderVersionConflictError: another change of the order was saved first, or
-                the order is not at `expected_version` (when given).
+            VersionConflictError: another change of the order was saved first, or
+                the order is not at `expected_version` (when given: one version, or any of
+                several).
         """
         order = await self._load(tenant_id, order_id, expected_version)
         at = self._clock()
@@ -302,15 +306,16 @@ class OrderService:
                 raise RefundNotApplicableError(order.id, order.state_name)
             cancelled = order.cancel(data.reason, actor=actor, at=at)
         else:
-            raise_invalid_transition(order, "cancel")
+            raise invalid_transition(order, "cancel")
         return await self._save(cancelled)
 
     async def _load(
-        self, tenant_id: UUID, order_id: UUID, expected_version: int | None
+        self, tenant_id: UUID, order_id: UUID, expected_version: int | Collection[int] | None
     ) -> AnyOrder:
+        # The one read of a transition: the caller's expected version is checked on it.
         order = await self.get(tenant_id, order_id)
-        if expected_version is not None and order.version != expected_version:
-            raise OrderVersionConflictError(order_id, expected_version, order.version)
+        if expected_version is not None and not _at(order.version, expected_version):
+            raise VersionConflictError(order_id, expected_version, order.version)
         return order
 
     async def _save(self, order: Order[_S]) -> Order[_S]:
@@ -320,3 +325,7 @@ class OrderService:
         if self._on_transition is not None:
             self._on_transition(record)
         return order
+
+
+def _at(version: int, expected: int | Collection[int]) -> bool:
+    return version == expected if isinstance(expected, int) else version in expected
