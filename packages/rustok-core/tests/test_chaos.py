@@ -236,3 +236,54 @@ def test_prometheus_counts_the_injections_by_kind() -> None:
     expected = len(seeded_picks(7, 0.5, 100))
     text = generate_latest(metrics.registry).decode()
     assert f'rustok_chaos_injections_total{{chaos="drill",kind="result"}} {expected:.1f}' in text
+
+
+def test_a_policy_runs_its_chaos_drill_innermost() -> None:
+    from rustok_core.resilience import CircuitBreaker, ResiliencePolicy, RetryPolicy
+
+    policy = ResiliencePolicy(
+        retry=RetryPolicy(max_attempts=2),
+        breaker=CircuitBreaker("payments"),
+        timeout=1.0,
+        chaos=Chaos.fault("drill", ConnectionError, rate=0.5),
+    )
+    assert policy.steps == ("retry", "breaker", "timeout", "chaos")
+    assert policy.describe() == (
+        "retry(max_attempts=2) > breaker('payments') > timeout(1 s) "
+        "> chaos('drill', fault, rate=0.5) > call"
+    )
+
+
+def test_the_breaker_and_retry_of_a_policy_see_the_injected_faults() -> None:
+    from rustok_core.resilience import (
+        CircuitBreaker,
+        CircuitBreakerConfig,
+        CircuitOpenError,
+        Fixed,
+        ResiliencePolicy,
+        RetryPolicy,
+    )
+
+    breaker = CircuitBreaker("payments", CircuitBreakerConfig(failure_threshold=3))
+    retry = RetryPolicy(max_attempts=2, backoff=Fixed(0.1))
+    drill = Chaos.fault("drill", ConnectionError, rate=1.0)
+    policy = ResiliencePolicy(retry=retry, breaker=breaker, chaos=drill)
+    call = Calls()
+    with test_mode(), pytest.raises(ConnectionError):
+        policy.execute_sync(call.sync)
+    with test_mode(), pytest.raises(CircuitOpenError):
+        policy.execute_sync(call.sync)  # the third injected fault opened the breaker
+    assert call.count == 0
+    assert drill.injected == 3
+    assert retry.stats().retries == 2
+
+
+def test_an_explicit_order_may_put_the_drill_elsewhere() -> None:
+    from rustok_core.resilience import CircuitBreaker, ResiliencePolicy
+
+    policy = ResiliencePolicy(
+        breaker=CircuitBreaker("payments"),
+        chaos=Chaos.latency("drill", 1.0, rate=0.1),
+        order=("chaos", "breaker"),
+    )
+    assert policy.describe() == "chaos('drill', latency=1 s, rate=0.1) > breaker('payments') > call"

@@ -324,3 +324,52 @@ async def test_prometheus_counts_the_hedged_attempts_by_reason() -> None:
     text = generate_latest(metrics.registry).decode()
     assert 'rustok_hedged_attempts_total{hedge="search",reason="failure"} 1.0' in text
     assert 'rustok_hedged_attempts_total{hedge="search",reason="delay"} 1.0' in text
+
+
+def test_a_policy_hedges_outside_the_breaker_and_the_per_attempt_timeout() -> None:
+    from rustok_core.resilience import CircuitBreaker, ResiliencePolicy, RetryPolicy
+
+    policy = ResiliencePolicy(
+        retry=RetryPolicy(max_attempts=2),
+        breaker=CircuitBreaker("search"),
+        timeout=1.0,
+        hedge=Hedge("search", delay=0.05),
+    )
+    assert policy.steps == ("retry", "hedge", "breaker", "timeout")
+    assert policy.describe() == (
+        "retry(max_attempts=2) > hedge('search', delay=0.05 s, max_hedged=1) "
+        "> breaker('search') > timeout(1 s) > call"
+    )
+
+
+async def test_each_hedged_attempt_of_a_policy_goes_through_its_breaker() -> None:
+    from rustok_core.resilience import CircuitBreaker, ResiliencePolicy
+
+    delays = Delays()
+    breaker = CircuitBreaker("search")
+    hedge = Hedge("search", delay=0.05, sleep=delays)
+    policy = ResiliencePolicy(breaker=breaker, hedge=hedge)
+    replicas = Replicas()
+    attempts = iter(range(3))
+
+    async def attempt() -> str:
+        return await replicas(next(attempts))
+
+    call = asyncio.create_task(policy.execute(attempt))
+    await settle()
+    delays.elapse()
+    await settle()
+    replicas.release[1].set()
+    assert await call == "replica 1"
+    stats = breaker.stats()
+    assert (stats.total_requests, stats.total_successes, stats.total_cancelled) == (2, 1, 1)
+
+
+def test_a_policy_with_a_hedge_refuses_plain_calls() -> None:
+    from rustok_core.resilience import ResiliencePolicy
+
+    policy = ResiliencePolicy(hedge=Hedge("search", delay=0.05))
+    ran: list[int] = []
+    with pytest.raises(TypeError, match="only execute"):
+        policy.execute_sync(ran.append, 1)
+    assert ran == []

@@ -6,6 +6,10 @@ what everything else could not fix, each retry attempt goes through the
 breaker (which counts it), a refused attempt costs no rate-limit token and no
 bulkhead slot, and the timeout bounds the call itself, not the waits around it.
 
+A hedge stands outside the per-attempt steps, so that each hedged attempt is
+counted by the breaker, takes its own token, slot and time limit; a chaos drill
+is innermost, so that every other step sees what it injects as a real failure.
+
 `JudgedPolicy` (``policy.judging(failed_if)``) also judges results: its breaker
 counts a result judged failed as a failure, its retry retries it, and its fallback
 is offered it as a `FailedResultError`; ``describe()`` marks those steps.
@@ -21,9 +25,11 @@ from typing import Generic, Literal, ParamSpec, TypeAlias, TypeVar, cast, overlo
 
 from rustok_core.resilience._breaker import CircuitBreaker, JudgedBreaker
 from rustok_core.resilience._bulkhead import Bulkhead
+from rustok_core.resilience._chaos import Chaos
 from rustok_core.resilience._decorate import decorate, predicate_name
 from rustok_core.resilience._errors import FailedResultError
 from rustok_core.resilience._fallback import Fallback
+from rustok_core.resilience._hedging import Hedge
 from rustok_core.resilience._ratelimit import RateLimiter
 from rustok_core.resilience._retry import RetryPolicy
 from rustok_core.resilience._timeout import with_timeout
@@ -44,16 +50,20 @@ T = TypeVar("T")
 V = TypeVar("V")
 R = DefaultTypeVar("R", default=Never)
 
-PolicyStep: TypeAlias = Literal["fallback", "retry", "breaker", "limiter", "bulkhead", "timeout"]
+PolicyStep: TypeAlias = Literal[
+    "fallback", "retry", "hedge", "breaker", "limiter", "bulkhead", "timeout", "chaos"
+]
 """The name of a step of a `ResiliencePolicy`, for its ``order``."""
 
 DEFAULT_ORDER: tuple[PolicyStep, ...] = (
     "fallback",
     "retry",
+    "hedge",
     "breaker",
     "limiter",
     "bulkhead",
     "timeout",
+    "chaos",
 )
 """The steps outside in, when a policy is given no ``order``."""
 
@@ -79,6 +89,10 @@ class ResiliencePolicy(Generic[R]):
             a context variable, say); the default key ``""`` if omitted.
         fallback: turns chosen errors into a value; the result type of the
             policy is then the call's type or the fallback's.
+        hedge: starts more attempts of a slow call, each through the steps inside
+            it (async calls only).
+        chaos: a fault or latency drill (`Chaos.fault`, `Chaos.latency`) injected
+            into the call itself.
         order: the configured steps, outside in; `DEFAULT_ORDER` if omitted.
 
     Raises:
@@ -102,6 +116,8 @@ class ResiliencePolicy(Generic[R]):
     limiter: RateLimiter | None = None
     limiter_key: Callable[[], str] | None = None
     fallback: Fallback[R] | None = None
+    hedge: Hedge | None = None
+    chaos: Chaos[Never] | None = None
     order: tuple[PolicyStep, ...] | None = None
 
     def __post_init__(self) -> None:
@@ -202,6 +218,10 @@ class ResiliencePolicy(Generic[R]):
                 parts.append(f"bulkhead({self.bulkhead.name!r}, max_concurrent={slots})")
             elif step == "timeout" and self.timeout is not None:
                 parts.append(f"timeout({self.timeout:g} s)")
+            elif step == "hedge" and self.hedge is not None:
+                parts.append(self.hedge.describe())
+            elif step == "chaos" and self.chaos is not None:
+                parts.append(self.chaos.describe())
         return " > ".join([*parts, "call"])
 
     async def execute(
@@ -223,7 +243,7 @@ class ResiliencePolicy(Generic[R]):
         """Call the plain callable ``fn(*args, **kwargs)`` through every step.
 
         Raises:
-            TypeError: the policy has a timeout, which only an async call can honour.
+            TypeError: the policy has a timeout or a hedge, which only an async call can honour.
             BaseException: as for `execute`.
         """
         return self._run_sync(fn, args, kwargs, None)
@@ -307,6 +327,10 @@ class ResiliencePolicy(Generic[R]):
             return functools.partial(self.limiter.call_for, self._limiter_key(), inner)
         if name == "timeout" and self.timeout is not None:
             return functools.partial(with_timeout, self.timeout, inner)
+        if name == "hedge" and self.hedge is not None:
+            return functools.partial(self.hedge.execute, inner)
+        if name == "chaos" and self.chaos is not None:
+            return functools.partial(self.chaos.call, inner)
         fallback = cast("Fallback[V] | None", self.fallback)  # V is T | R here
         assert name == "fallback"
         assert fallback is not None
@@ -337,6 +361,13 @@ class ResiliencePolicy(Generic[R]):
                 return inner()
 
             return limited
+        if name == "hedge":
+            raise TypeError(
+                "this policy hedges, which only execute() (async) can do: a plain call "
+                "cannot be cancelled once another attempt wins"
+            )
+        if name == "chaos" and self.chaos is not None:
+            return functools.partial(self.chaos.call_sync, inner)
         fallback = cast("Fallback[V] | None", self.fallback)  # V is T | R here
         assert name == "fallback"
         assert fallback is not None
@@ -472,7 +503,7 @@ class JudgedPolicy(Generic[T, R]):
         results.
 
         Raises:
-            TypeError: the policy has a timeout, which only an async call can honour.
+            TypeError: the policy has a timeout or a hedge, which only an async call can honour.
             BaseException: as for `execute`.
         """
         return self._policy._run_sync(fn, args, kwargs, self._judge())
