@@ -23,7 +23,6 @@ from rustok_core.resilience import (
     Event,
     StateChange,
 )
-from rustok_core.resilience._pybreaker import pybreaker
 from rustok_core.testing import ManualClock
 
 
@@ -1000,25 +999,6 @@ async def test_an_uncapped_growth_that_overflows_a_float_lasts_for_ever(
     assert breaker.retry_after == pytest.approx(1e300)
     await failed_trial(breaker, clock)  # 1e300 ** 2 is beyond a float
     assert breaker.retry_after == float("inf")
-
-
-async def test_with_a_shared_pybreaker_storage_each_process_counts_the_openings_it_saw(
-    clock: ManualClock,
-) -> None:
-    shared = pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
-    a, b = (growing(clock, successes=2, storage=CircuitStorage(shared, shared=True)) for _ in "ab")
-    await trip(a)
-    assert state_of(b) is CircuitState.OPEN
-    assert b.retry_after == pytest.approx(1.0, abs=0.5)  # opened_at is pybreaker's wall clock
-    clock.advance(1.0)
-    await a.call(succeed)  # a trial
-    assert state_of(b) is CircuitState.HALF_OPEN
-    with pytest.raises(Boom):
-        await a.call(fail)  # a failed trial: the second opening in a row
-    assert a.retry_after == 2.0
-    assert state_of(b) is CircuitState.OPEN
-    assert b.retry_after == pytest.approx(2.0, abs=0.5)
-    assert b.stats().open_duration == 2.0
 
 
 async def test_a_zero_timeout_does_not_grow(clock: ManualClock) -> None:

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import assert_type
 
-import pybreaker
 import pytest
 
 from rustok_core.resilience import (
@@ -21,7 +20,6 @@ from rustok_core.resilience import (
     CircuitBreakerConfig,
     CircuitOpenError,
     CircuitState,
-    CircuitStorage,
     Event,
     FailedResultError,
     Fallback,
@@ -301,19 +299,6 @@ async def test_the_rate_based_view_counts_errors_misuses_and_cancellations() -> 
         "cancelled",
         "cancelled",
     ]
-
-
-async def test_breakers_sharing_a_storage_see_each_others_judged_failures() -> None:
-    shared = CircuitStorage(pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED), shared=True)
-    clock = ManualClock()
-    config = CircuitBreakerConfig(failure_threshold=2, timeout=10.0)
-    first = CircuitBreaker("api", config, storage=shared, clock=clock)
-    second = CircuitBreaker("api", config, storage=shared, clock=clock)
-    await first.judging(server_error).call(Upstream(503).get)
-    second.judging(server_error).call_sync(Upstream(503).get_sync)  # failure 2 of 2
-    assert state_of(second) is CircuitState.OPEN
-    with pytest.raises(CircuitOpenError):
-        await first.judging(server_error).call(Upstream().get)  # read from the storage
 
 
 def test_call_sync_judges_results_in_both_modes() -> None:

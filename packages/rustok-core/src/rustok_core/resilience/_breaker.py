@@ -467,7 +467,6 @@ class CircuitBreaker:
         "_probe_successes",
         "_rejected",
         "_requests",
-        "_shared",
         "_slow_duration",
         "_slow_rate",
         "_state",
@@ -502,7 +501,6 @@ class CircuitBreaker:
         self._clock = clock
         self._listeners = list(listeners)
         self._storage = storage.backend
-        self._shared = storage.shared
         self._excluded = config.excluded
         self._excluded_if = config.excluded_if
         self._failure_threshold = config.failure_threshold
@@ -590,20 +588,16 @@ class CircuitBreaker:
 
     @property
     def state(self) -> CircuitState:
-        """The current state (read from the shared storage, if there is one).
+        """The current state (with `redis_storage`, as this process last learnt it).
 
         An open breaker stays ``OPEN`` here until the first call after the
         timeout moves it to ``HALF_OPEN``; `retry_after` says when that may be.
         """
-        if self._shared:
-            self._sync()
         return self._state
 
     @property
     def retry_after(self) -> float:
         """Seconds until an open breaker admits a trial call (0.0 unless open)."""
-        if self._shared:
-            self._sync()
         if self._state is not _OPEN:
             return 0.0
         return max(0.0, self._open_until - self._clock())
@@ -619,8 +613,6 @@ class CircuitBreaker:
         if self._fleet is not None:
             return await self._call_fleet(None, fn, args, kwargs)
         self._requests += 1
-        if self._shared:
-            self._sync()
         state = self._state
         if state is _CLOSED:
             epoch = self._epoch
@@ -678,7 +670,7 @@ class CircuitBreaker:
             # past that, it never raises a rate that was below the thresholds.
             window.record(False, False, 0.0)
             if window.calls == self._minimum_calls and self._exceeded(window, 0):
-                self._trip_from_closed(epoch)
+                self._trip()
             if self._event_listeners:
                 self._emit_outcome("success", 0.0)
         return result
@@ -699,8 +691,6 @@ class CircuitBreaker:
         lock = self._lock
         with lock:
             self._requests += 1
-            if self._shared:
-                self._sync()
             epoch = self._epoch if self._state is _CLOSED else self._admit()
         try:
             result = fn(*args, **kwargs)
@@ -816,8 +806,6 @@ class CircuitBreaker:
     def _enter(self) -> int:
         """Admit a call of this process's circuit: its epoch, or CircuitOpenError."""
         self._requests += 1
-        if self._shared:
-            self._sync()
         if self._state is _CLOSED:
             return self._epoch
         return self._admit()
@@ -832,8 +820,6 @@ class CircuitBreaker:
         with self._lock:
             if self._fleet is not None and self._fleet_force("half_open"):
                 return
-            if self._shared:
-                self._sync()
             if self._state is _OPEN:
                 self._breaker.half_open()
 
@@ -843,8 +829,6 @@ class CircuitBreaker:
         with self._lock:
             if self._fleet is not None and self._fleet_force("open"):
                 return
-            if self._shared:
-                self._sync()
             if self._state is not _OPEN:
                 self._trip()
 
@@ -853,16 +837,12 @@ class CircuitBreaker:
         with self._lock:
             if self._fleet is not None and self._fleet_force("closed"):
                 return
-            if self._shared:
-                self._sync()
             if self._state is not _CLOSED:
                 self._breaker.close()
 
     def reset(self) -> None:
         """Close the breaker and set every counter and total, transitions included, to 0."""
         with self._lock:
-            if self._shared:
-                self._sync()
             if self._fleet is not None and self._fleet_force("closed"):
                 self._new_epoch()
             elif self._state is not _CLOSED:
@@ -893,8 +873,6 @@ class CircuitBreaker:
 
     def stats(self) -> CircuitBreakerStats:
         """A snapshot of totals, counters and state."""
-        if self._shared:
-            self._sync()
         window = self._window
         failure_rate: float | None = None
         slow_call_rate: float | None = None
@@ -1198,8 +1176,6 @@ class CircuitBreaker:
         lock = self._lock
         with lock:
             self._requests += 1
-            if self._shared:
-                self._sync()
             epoch = self._epoch if self._state is _CLOSED else self._admit()
         clock = self._clock
         timed = self._timed
@@ -1248,8 +1224,6 @@ class CircuitBreaker:
         lock = self._lock
         with lock:
             self._requests += 1
-            if self._shared:
-                self._sync()
             epoch = self._epoch if self._state is _CLOSED else self._admit()
         clock = self._clock
         start = clock()
@@ -1292,7 +1266,7 @@ class CircuitBreaker:
         if self._state is _CLOSED:
             window.record(failed, slow, self._clock() if self._timed else 0.0)
             if window.calls >= self._minimum_calls and self._exceeded(window, 0):
-                self._trip_from_closed(epoch)
+                self._trip()
             return
         self._in_flight -= 1
         trials.record(failed, slow, self._clock())
@@ -1303,13 +1277,6 @@ class CircuitBreaker:
             self._trip()
         else:
             self._breaker.close()
-
-    def _trip_from_closed(self, epoch: int) -> None:
-        if self._shared:
-            self._sync()  # another process may have opened it already
-            if epoch != self._epoch:
-                return
-        self._trip()
 
     def _exceeded(self, window: Window, minimum: int) -> bool:
         calls = window.calls
@@ -1385,10 +1352,6 @@ class CircuitBreaker:
             self._storage.increment_counter()
             if self._storage.counter < self._failure_threshold:
                 return
-            if self._shared:
-                self._sync()  # another process may have opened it already
-                if epoch != self._epoch:
-                    return
         self._trip()
 
     def _record_interrupted(self, epoch: int) -> None:
@@ -1416,11 +1379,6 @@ class CircuitBreaker:
             self._breaker.open()
         finally:
             self._opening_at = None
-
-    def _sync(self) -> None:
-        # pybreaker's `state` compares the storage with its cached state object and,
-        # when another process changed it, rebuilds it and notifies our bridge.
-        self._breaker.state  # noqa: B018
 
     def _new_epoch(self, new: CircuitState = _CLOSED) -> None:
         self._epoch += 1
@@ -1468,11 +1426,7 @@ class CircuitBreaker:
 
     def _grown(self) -> float:
         """The duration of a new opening with ``max_timeout`` set, from the streak of
-        openings since the last close (which every close sets back to 0).
-
-        A shared pybreaker storage holds no streak: each process counts the openings it
-        saw, so processes that saw different transitions may wait different durations.
-        """
+        openings since the last close (which every close sets back to 0)."""
         cap = self._max_timeout
         assert cap is not None
         k = self._open_streak
@@ -1487,7 +1441,8 @@ class CircuitBreaker:
         return min(grown, cap)
 
     def _deadline_from_storage(self) -> float:
-        """When a breaker opened elsewhere (another process) may admit trials, on our clock."""
+        """When a breaker whose storage was already open when it was built may admit
+        trials, on our clock (from pybreaker's wall-clock ``opened_at``)."""
         opened_at = self._storage.opened_at
         duration = self._open_duration
         if opened_at is None:
@@ -1554,8 +1509,6 @@ class JudgedBreaker(Generic[T]):
         if breaker._fleet is not None:
             return await breaker._call_fleet(self._failed_if, fn, args, kwargs)
         breaker._requests += 1
-        if breaker._shared:
-            breaker._sync()
         epoch = breaker._epoch if breaker._state is _CLOSED else breaker._admit()
         returned: object = _NOTHING
         if breaker._window is None:

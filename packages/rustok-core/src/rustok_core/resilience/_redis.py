@@ -118,7 +118,6 @@ def redis_storage(
     # belongs to the caller.
     return CircuitStorage(
         mirror,
-        shared=False,
         close=close,
         _fleet=FleetCircuit(client, namespace, clock=clock, max_staleness=float(max_staleness)),
     )

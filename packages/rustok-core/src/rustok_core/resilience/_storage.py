@@ -1,4 +1,4 @@
-"""Where a circuit breaker keeps its state: this process's memory, or a shared store."""
+"""Where a circuit breaker keeps its state: this process's memory, or a circuit on Redis."""
 
 from __future__ import annotations
 
@@ -14,40 +14,32 @@ __all__ = ["CircuitStorage"]
 
 
 class CircuitStorage:
-    """The state store of a circuit breaker: a pybreaker storage, and whether it is shared.
+    """The state store of a circuit breaker: a pybreaker storage, owned by one breaker.
 
     A breaker keeps its state in this process's memory unless it is given a
-    storage. Build a shared one with `redis_storage`; wrap any other
-    ``pybreaker.CircuitBreakerStorage`` with ``CircuitStorage(backend, shared=True)``.
-
-    A shared storage is read on every call, so that a breaker sees what other
-    processes did to the same circuit; a local one never is (the breaker keeps
-    its own copy of the state). The storage `redis_storage` builds is neither:
-    its circuit lives on Redis, updated by one atomic script per call, and
-    ``backend`` holds this process's mirror of it (and the local state used
-    while Redis cannot be reached).
+    storage. Build one shared by several processes with `redis_storage`: its
+    circuit lives on Redis, updated by one atomic script per call, and ``backend``
+    holds this process's mirror of it (and the local state used while Redis cannot
+    be reached). A ``backend`` is never read behind its breaker's back: give each
+    breaker its own.
 
     Args:
         backend: the pybreaker storage holding state, counters and ``opened_at``.
-        shared: whether other breaker objects may change ``backend`` behind this one.
         close: what `close` should call to release the backend's resources, if anything.
     """
 
-    __slots__ = ("_close", "_fleet", "backend", "shared")
+    __slots__ = ("_close", "_fleet", "backend")
 
     backend: pybreaker.CircuitBreakerStorage
-    shared: bool
 
     def __init__(
         self,
         backend: pybreaker.CircuitBreakerStorage,
         *,
-        shared: bool,
         close: Callable[[], None] | None = None,
         _fleet: FleetCircuit | None = None,
     ) -> None:
         self.backend = backend
-        self.shared = shared
         self._close = close
         self._fleet = _fleet
 
@@ -68,9 +60,9 @@ class CircuitStorage:
     @classmethod
     def memory(cls) -> CircuitStorage:
         """A fresh storage in this process's memory (what a breaker uses by default)."""
-        return cls(pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED), shared=False)
+        return cls(pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED))
 
     def __repr__(self) -> str:
         if self._fleet is not None:
             return "CircuitStorage(redis)"
-        return f"CircuitStorage({type(self.backend).__name__}, shared={self.shared})"
+        return f"CircuitStorage({type(self.backend).__name__})"
