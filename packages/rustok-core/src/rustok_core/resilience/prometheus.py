@@ -93,13 +93,13 @@ class ResilienceMetrics:
         self.rate_limited = Counter(
             "rustok_rate_limited", "Calls a rate limiter refused.", registry=self.registry
         )
-        self.hedged_attempts = Counter(
+        self.hedged_attempts: Counter = Counter(
             "rustok_hedged_attempts",
             "Attempts a hedge started beside the first, by reason (delay, failure).",
             ["hedge", "reason"],
             registry=self.registry,
         )
-        self.chaos_injections = Counter(
+        self.chaos_injections: Counter = Counter(
             "rustok_chaos_injections",
             "Calls a chaos strategy injected a fault, latency or result into, by kind.",
             ["chaos", "kind"],
