@@ -32,8 +32,9 @@ from api_fixtures import (
 
 from rustok_core.testing import ManualClock
 from rustok_server import Tenant
-from rustok_server.auth import TENANT_SCOPES
+from rustok_server.auth import TENANT_SCOPES, DatabaseChangeFeed
 from rustok_server.cli import main
+from rustok_server.db import Database
 
 Json = dict[str, Any]
 
@@ -428,6 +429,39 @@ async def test_admin_api_manages_tenants_and_keys_and_changes_apply_at_once(
         )
         assert revoked.json()["revoked_at"] is not None
         assert_problem(await client.get("/api/tenant", headers=mine), 401, "INVALID_CREDENTIAL")
+
+
+async def test_each_admin_change_is_counted_once_in_its_own_transaction(
+    start_server: ServerFactory, tenants: dict[str, Tenant], database_url: str
+) -> None:
+    """The change counter moves with the change it counts: once for a tenant change with
+    its rate limit, never for a change that was refused (and so rolled back)."""
+    server = start_server()
+    admin = auth("admin")
+    counter = Database(database_url)
+    feed = DatabaseChangeFeed(counter)
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+
+            async def counted(method: str, path: str, body: Json | None = None) -> int:
+                before = await feed.version()
+                response = await client.request(method, path, json=body, headers=admin)
+                assert response.status_code < 500, response.text
+                return await feed.version() - before
+
+            tenants_path = "/api/admin/tenants"
+            assert await counted("POST", tenants_path, {"slug": "hooli", "name": "Hooli"}) == 1
+            limited = {"name": "Hooli XYZ", "rate_limit": {"per_second": 1, "burst": 2}}
+            assert await counted("PATCH", f"{tenants_path}/hooli", limited) == 1
+            taken = {"domain": "shop.acme.example"}  # acme's own domain: a 409
+            assert await counted("PATCH", f"{tenants_path}/hooli", taken) == 0
+            assert await counted("POST", tenants_path, {"slug": "hooli", "name": "Again"}) == 0
+            assert await counted("POST", f"{tenants_path}/hooli/disable") == 1
+            shown = await client.get(f"{tenants_path}/hooli", headers=admin)
+            assert shown.json()["name"] == "Hooli XYZ"
+            assert shown.json()["rate_limit"] == {"per_second": 1.0, "burst": 2}
+    finally:
+        await counter.dispose()
 
 
 async def test_a_cli_change_on_the_same_database_is_seen_within_a_second(

@@ -43,6 +43,7 @@ from rustok_server.auth import KeyDirectory, parse_key
 from rustok_server.cli import main
 from rustok_server.commerce.tables import OrderRow, OrderTransitionRow
 from rustok_server.db import Database
+from rustok_server.db.changes import bump_version
 from rustok_server.db.migrations import upgrade
 from rustok_server.scaleout import change_channel
 from rustok_server.testing import LiveServer
@@ -311,7 +312,9 @@ def _breaker_figures(client: httpx.Client, admin: dict[str, str]) -> dict[str, f
 async def _count_a_change(database_url: str) -> None:
     database = Database(database_url)
     try:
-        await KeyDirectory(database).bump()
+        async with database.writing() as session:
+            await bump_version(session)
+            await session.commit()
     finally:
         await database.dispose()
 

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 from fastapi import APIRouter, FastAPI
@@ -58,7 +59,7 @@ from rustok_server.observability.middleware import ObservabilityMiddleware
 from rustok_server.operations import health, metrics_route
 from rustok_server.scaleout import RedisLink
 from rustok_server.settings import Settings
-from rustok_server.tenancy.repository import Tenant, TenantDirectory
+from rustok_server.tenancy.repository import Tenant, TenantDirectory, find_tenant
 from rustok_server.tenancy.resolution import (
     API_PREFIX,
     EXEMPT_PATHS,
@@ -174,9 +175,8 @@ def create_app(
         metrics.watch_redis(redis.health)
     metrics.watch_machine("ContentNode", ContentNode.state_machine.triggers)
     metrics.watch_machine("Order", Order.state_machine.triggers)
-    directory = TenantDirectory(database)
     cache: TenantCache[TenantIdentifier, Tenant] = TenantCache(
-        guarded_loader(directory.find, breaker),
+        guarded_loader(partial(find_tenant, database), breaker),
         TenantCacheConfig(
             ttl=settings.cache_ttl,
             idle=settings.cache_idle,
@@ -188,7 +188,7 @@ def create_app(
         degraded=database_failing,
         on_result=metrics.count_cache_result,
     )
-    directory.cache = cache
+    directory = TenantDirectory(database, cache)
     resolver = TenantResolver(
         cache,
         breaker,
@@ -210,10 +210,9 @@ def create_app(
         failure_limit=RateLimit(settings.auth_failure_rate, settings.auth_failure_burst),
         key_negative_ttl=settings.key_negative_ttl,
         key_negative_capacity=settings.key_negative_capacity,
+        on_tenant_change=cache.mark_all_stale,
+        on_limited=metrics.resilience.rate_limited.inc,
     )
-    auth.on_tenant_change = cache.mark_all_stale
-    auth.rate_limits.on_limited = metrics.resilience.rate_limited.inc
-    auth.failures.on_limited = metrics.resilience.rate_limited.inc
     if auth.tokens is not None:
         metrics.resilience.watch_breaker(auth.tokens.breaker)
     context = ServerContext(

@@ -464,8 +464,6 @@ async def _tenants(database: Database, args: argparse.Namespace) -> int:
         _print_tenant(await directory.get(args.tenant))
     else:
         _print_tenant(await directory.set_active(args.tenant, args.action == "enable"))
-    if args.action in ("create", "disable", "enable"):
-        await KeyDirectory(database).bump()  # serving processes see it within a second
     return 0
 
 

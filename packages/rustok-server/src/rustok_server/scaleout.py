@@ -19,7 +19,7 @@ one Redis: the channel ``<namespace>:changes``, the breakers ``<namespace>:<brea
   it never waits on Redis itself) and listens on the change channel.
 
 Pub/sub drops what is published while a subscriber is disconnected: the change counter of
-the database (`rustok_server.auth.changes`) stays the safety net, read twice a second by
+the database (`rustok_server.db.changes`) stays the safety net, read twice a second by
 every process whether Redis is there or not.
 
 The ``redis`` package is imported only when a `RedisLink` is made (the
@@ -324,8 +324,6 @@ def announce_on_redis(
     import redis as redis_lib
     from redis.exceptions import RedisError
 
-    from rustok_server.auth.changes import announce_changes
-
     client = redis_lib.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
 
     def publish() -> None:
@@ -333,8 +331,8 @@ def announce_on_redis(
             client.publish(channel, b"changed")
 
     def close() -> None:
-        announce_changes(database, None)
+        database.on_change.remove(publish)
         client.close()
 
-    announce_changes(database, publish)
+    database.on_change.append(publish)
     return close

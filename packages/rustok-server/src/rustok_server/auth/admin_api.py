@@ -8,15 +8,17 @@ at once (its tenant and key caches are dropped); other processes see it within a
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from rustok_core.text import TEXT_PATTERN, check_holdable
 from rustok_server.auth.guard import require
-from rustok_server.auth.keys import ApiKey, RateLimit
+from rustok_server.auth.keys import ApiKey, RateLimit, write_rate_limit
 from rustok_server.auth.scopes import ADMIN, Scope
 from rustok_server.auth.service import Authentication
 from rustok_server.context import ServerContext, get_context
@@ -142,12 +144,6 @@ def _tenant_out(tenant: Tenant, auth: Authentication) -> TenantAdminOut:
     )
 
 
-async def _changed(context: ServerContext) -> None:
-    """Tell the rest of the server, and the other processes, that something changed."""
-    await context.auth.keys.bump()
-    context.auth.changed()
-
-
 @router.get("", summary="List tenants")
 async def list_tenants(context: Context) -> list[TenantAdminOut]:
     """Every tenant, by slug."""
@@ -159,7 +155,6 @@ async def list_tenants(context: Context) -> list[TenantAdminOut]:
 async def create_tenant(body: TenantIn, context: Context) -> TenantAdminOut:
     """A new, active tenant. A slug or domain already taken is a 409."""
     tenant = await context.tenants.create(body.slug, body.name, domain=body.domain)
-    await _changed(context)
     return _tenant_out(tenant, context.auth)
 
 
@@ -174,12 +169,19 @@ async def update_tenant(slug: str, body: TenantPatch, context: Context) -> Tenan
     """Rename it, change its domain, or set its own rate limit."""
     fields = body.model_fields_set
     domain = body.domain if "domain" in fields else UNSET
-    tenant = await context.tenants.update(slug, name=body.name, domain=domain)
+    also: Callable[[AsyncSession, Tenant], Awaitable[None]] | None = None
     if "rate_limit" in fields:
         limit = None if body.rate_limit is None else RateLimit(**body.rate_limit.model_dump())
-        await context.auth.keys.set_rate_limit(tenant.id, limit)
-        await context.auth.reload()
-    await _changed(context)
+
+        async def write_limit(session: AsyncSession, tenant: Tenant) -> None:
+            await write_rate_limit(session, tenant.id, limit)
+
+        also = write_limit
+
+    # One transaction: the tenant, its limit and the change counter commit together.
+    tenant = await context.tenants.update(slug, name=body.name, domain=domain, also=also)
+    if also is not None:
+        await context.auth.reload()  # this process applies the new limit at once
     return _tenant_out(tenant, context.auth)
 
 
@@ -187,7 +189,6 @@ async def update_tenant(slug: str, body: TenantPatch, context: Context) -> Tenan
 async def disable_tenant(slug: str, context: Context) -> TenantAdminOut:
     """Its keys and tokens stop working at once (other processes: within a second)."""
     tenant = await context.tenants.set_active(slug, False)
-    await _changed(context)
     return _tenant_out(tenant, context.auth)
 
 
@@ -195,7 +196,6 @@ async def disable_tenant(slug: str, context: Context) -> TenantAdminOut:
 async def enable_tenant(slug: str, context: Context) -> TenantAdminOut:
     """Serve a disabled tenant again."""
     tenant = await context.tenants.set_active(slug, True)
-    await _changed(context)
     return _tenant_out(tenant, context.auth)
 
 

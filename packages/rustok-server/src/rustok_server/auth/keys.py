@@ -25,11 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rustok_core.error import ErrorKind, RichError
 from rustok_core.tenancy import parse_tenant_identifier
-from rustok_server.auth.changes import bump_version
 from rustok_server.auth.scopes import ADMIN, TENANT_SCOPES
 from rustok_server.auth.tables import ApiKeyRow, TenantRateLimitRow
 from rustok_server.db import Database
 from rustok_server.db.base import utcnow
+from rustok_server.db.changes import bump_version
 from rustok_server.errors import ApiKeyNotFoundError, TenantNotFoundError
 from rustok_server.tenancy.repository import Tenant, TenantRepository
 from rustok_server.tenancy.tables import TenantRow
@@ -44,6 +44,7 @@ __all__ = [
     "new_key",
     "parse_key",
     "secret_matches",
+    "write_rate_limit",
 ]
 
 KEY_PREFIX: Final = "rsk_"
@@ -283,12 +284,6 @@ class KeyDirectory:
                 )
             await session.commit()
 
-    async def bump(self) -> None:
-        """Count a change made elsewhere (a tenant's), for the other processes to see."""
-        async with self.database.writing() as session:
-            await bump_version(session)
-            await session.commit()
-
     async def rate_limits(self) -> dict[uuid.UUID, RateLimit]:
         """Every tenant's own rate limit."""
         async with self.database.reading() as session:
@@ -298,16 +293,24 @@ class KeyDirectory:
     async def set_rate_limit(self, tenant_id: uuid.UUID, limit: RateLimit | None) -> None:
         """Give a tenant its own rate limit, or (``None``) return it to the default."""
         async with self.database.writing() as session:
-            row = await session.get(TenantRateLimitRow, tenant_id)
-            if limit is None:
-                if row is not None:
-                    await session.delete(row)
-            elif row is None:
-                session.add(TenantRateLimitRow(tenant_id=tenant_id, **_limit_values(limit)))
-            else:
-                row.per_second, row.burst = limit.per_second, limit.burst
-            await bump_version(session)
+            await write_rate_limit(session, tenant_id, limit)
             await session.commit()
+
+
+async def write_rate_limit(
+    session: AsyncSession, tenant_id: uuid.UUID, limit: RateLimit | None
+) -> None:
+    """Set (or, with ``None``, remove) a tenant's own rate limit in the caller's
+    transaction, and count the change there."""
+    row = await session.get(TenantRateLimitRow, tenant_id)
+    if limit is None:
+        if row is not None:
+            await session.delete(row)
+    elif row is None:
+        session.add(TenantRateLimitRow(tenant_id=tenant_id, **_limit_values(limit)))
+    else:
+        row.per_second, row.burst = limit.per_second, limit.burst
+    await bump_version(session)
 
 
 def _limit_values(limit: RateLimit) -> dict[str, float | int]:

@@ -9,12 +9,6 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime
 
 from rustok_core.resilience import RetryAttempt
-from rustok_server.auth.changes import (
-    ChangeFeed,
-    ChangeWatcher,
-    DatabaseChangeFeed,
-    announce_changes,
-)
 from rustok_server.auth.keys import KEY_PREFIX, KeyDirectory, RateLimit
 from rustok_server.auth.principal import Principal
 from rustok_server.auth.rate_limits import FailureLimits, TenantRateLimits
@@ -27,6 +21,7 @@ from rustok_server.auth.verification import (
 )
 from rustok_server.db import Database
 from rustok_server.db.base import utcnow
+from rustok_server.db.changes import ChangeFeed, ChangeWatcher, DatabaseChangeFeed
 from rustok_server.errors import InvalidCredentialError
 from rustok_server.scaleout import RedisLink
 
@@ -65,6 +60,12 @@ class Authentication:
             (``RUSTOK_KEY_NEGATIVE_TTL``).
         key_negative_capacity: most unknown key ids remembered
             (``RUSTOK_KEY_NEGATIVE_CAPACITY``).
+        on_tenant_change: told of every change of tenants, keys or limits, here or
+            elsewhere (the server marks its cached tenants stale).
+        on_limited: told of each request a rate limit refused (for metrics).
+
+    Every change committed through ``database`` (`Database.on_change`) drops the cached
+    keys at once and, with Redis, is announced to the other processes.
     """
 
     def __init__(
@@ -83,6 +84,8 @@ class Authentication:
         failure_limit: RateLimit | None = None,
         key_negative_ttl: float = KEY_NEGATIVE_TTL,
         key_negative_capacity: int = KEY_NEGATIVE_CAPACITY,
+        on_tenant_change: Callable[[], None] = lambda: None,
+        on_limited: Callable[[], None] = lambda: None,
     ) -> None:
         # Key loads, like every statement, pass the database's breaker and deadline.
         self.keys = KeyDirectory(database, clock=wall_clock)
@@ -108,9 +111,11 @@ class Authentication:
                 rate_limit, clock=time.time, redis=redis.client, namespace=redis.namespace
             )
         )
+        self.rate_limits.on_limited = self.failures.on_limited = on_limited
+        self.on_tenant_change = on_tenant_change
+        database.on_change.append(self.changed)
         if redis is not None:
-            announce_changes(database, redis.publish)
-        self.on_tenant_change: Callable[[], None] = lambda: None
+            database.on_change.append(redis.publish)
         self.watcher = ChangeWatcher(
             feed or DatabaseChangeFeed(database), self._changed_elsewhere, clock=clock
         )

@@ -1,16 +1,16 @@
-"""The tables of authentication: API keys, per-tenant rate limits, and the change counter."""
+"""The tables of authentication: API keys and per-tenant rate limits."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Integer, String, Uuid
+from sqlalchemy import Float, ForeignKey, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from rustok_server.db.base import TENANT_FK, Base, UtcDateTime, utcnow
 
-__all__ = ["ApiKeyRow", "AuthChangeRow", "TenantRateLimitRow"]
+__all__ = ["ApiKeyRow", "TenantRateLimitRow"]
 
 
 class ApiKeyRow(Base):
@@ -41,13 +41,3 @@ class TenantRateLimitRow(Base):
     )
     per_second: Mapped[float] = mapped_column(Float(), nullable=False)
     burst: Mapped[int] = mapped_column(Integer(), nullable=False)
-
-
-class AuthChangeRow(Base):
-    """One row counting changes of tenants, keys and limits, for the serving processes
-    to notice what the CLI or another process changed."""
-
-    __tablename__ = "auth_changes"
-
-    id: Mapped[int] = mapped_column(Integer(), primary_key=True)
-    version: Mapped[int] = mapped_column(BigInteger(), nullable=False, default=0)

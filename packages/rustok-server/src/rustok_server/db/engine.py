@@ -37,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
@@ -134,6 +134,11 @@ class Database:
                 max_overflow=POSTGRES_ORM_POOL_SIZE,
             )
         self.pool_size = pool_size
+        self.on_change: list[Callable[[], None]] = []
+        """Called after the commit of each transaction that counted a change of tenants,
+        keys or limits (`rustok_server.db.changes.bump_version`), in order: the server's
+        caches, and with Redis the announcement to the other processes. Each must be quick
+        and must not raise."""
         self.engine: AsyncEngine = create_async_engine(url, **options)
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False, info={"database": self}

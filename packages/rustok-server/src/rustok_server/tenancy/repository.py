@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
@@ -24,6 +24,7 @@ from rustok_core.tenancy import (
 )
 from rustok_server.db import Database
 from rustok_server.db.base import utcnow
+from rustok_server.db.changes import bump_version
 from rustok_server.errors import TenantConflictError, TenantNotFoundError
 from rustok_server.tenancy.tables import TenantRow
 from rustok_server.tenancy.tenant_cache import TenantCache
@@ -32,6 +33,7 @@ __all__ = [
     "Tenant",
     "TenantDirectory",
     "TenantRepository",
+    "find_tenant",
 ]
 
 
@@ -244,14 +246,14 @@ class TenantDirectory:
         """Create a tenant. Raises `TenantConflictError` or `InvalidTenantIdentifierError`."""
         async with self.database.writing() as session:
             tenant = await TenantRepository(session).create(slug, name, domain=domain)
+            await bump_version(session)
             await session.commit()
         self._invalidate(tenant)
         return tenant
 
     async def find(self, identifier: TenantIdentifier) -> Tenant | None:
         """The tenant ``identifier`` names, active or not, or ``None`` (one query)."""
-        async with self.database.reading() as session:
-            return await TenantRepository(session).find(identifier)
+        return await find_tenant(self.database, identifier)
 
     async def get(self, identifier: str) -> Tenant:
         """The tenant a UUID or slug names, active or not. Raises `TenantNotFoundError`."""
@@ -277,6 +279,7 @@ class TenantDirectory:
         parsed = parse_tenant_identifier(identifier)
         async with self.database.writing() as session:
             before, after = await TenantRepository(session).set_active(parsed, active)
+            await bump_version(session)
             await session.commit()
         self._invalidate(before, after)
         return after
@@ -287,14 +290,21 @@ class TenantDirectory:
         *,
         name: str | None = None,
         domain: str | _Unset | None = UNSET,
+        also: Callable[[AsyncSession, Tenant], Awaitable[None]] | None = None,
     ) -> Tenant:
         """Rename the tenant a UUID or slug names, or change its domain (``None`` removes it).
+
+        ``also`` writes what else belongs to the change (a tenant's rate limit), in the same
+        transaction: the whole change commits, and is counted, once.
 
         Raises `TenantNotFoundError`, `TenantConflictError` or `InvalidTenantIdentifierError`.
         """
         parsed = parse_tenant_identifier(identifier)
         async with self.database.writing() as session:
             before, after = await TenantRepository(session).update(parsed, name=name, domain=domain)
+            if also is not None:
+                await also(session, after)
+            await bump_version(session)
             await session.commit()
         self._invalidate(before, after)
         return after
@@ -305,3 +315,10 @@ class TenantDirectory:
         for tenant in tenants:
             for key in tenant.identifiers():
                 self.cache.invalidate(key)
+
+
+async def find_tenant(database: Database, identifier: TenantIdentifier) -> Tenant | None:
+    """The tenant ``identifier`` names, active or not, or ``None`` (one query): what the
+    tenant cache loads."""
+    async with database.reading() as session:
+        return await TenantRepository(session).find(identifier)

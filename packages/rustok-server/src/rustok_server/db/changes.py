@@ -1,8 +1,10 @@
-"""How a serving process learns of tenant and key changes made elsewhere (the CLI,
-another process, another host): a change counter in the database, bumped in the
-transaction of every change and read by each server twice a second, and, with
-``RUSTOK_REDIS_URL``, an announcement on a Redis channel after the change's commit
-(`announce_changes`; `rustok_server.scaleout` publishes and listens).
+"""How a serving process learns of tenant, key and rate-limit changes made elsewhere
+(the CLI, another process, another host): a change counter in the database, bumped in
+the transaction of every change (`bump_version`) and read by each server twice a
+second, and the listeners of `Database.on_change`, called after the commit of each
+transaction that counted a change: the server's own caches, and with
+``RUSTOK_REDIS_URL`` an announcement on a Redis channel (`rustok_server.scaleout`
+publishes and listens).
 
 The counter works on SQLite and PostgreSQL and needs nothing else, so it stays on with
 Redis too: pub/sub drops announcements while a process is disconnected, and the counter
@@ -17,65 +19,71 @@ import asyncio
 import contextlib
 import logging
 import time
-import weakref
 from collections.abc import Callable
 from typing import Final, Protocol
 
-from sqlalchemy import event, select, update
+from sqlalchemy import BigInteger, Integer, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
 
-from rustok_server.auth.tables import AuthChangeRow
-from rustok_server.db import Database
+from rustok_server.db.base import Base
+from rustok_server.db.engine import Database
 
 __all__ = [
     "POLL_INTERVAL",
+    "ChangeCounterRow",
     "ChangeFeed",
     "ChangeWatcher",
     "DatabaseChangeFeed",
-    "announce_changes",
     "bump_version",
 ]
 
-logger = logging.getLogger("rustok.server.auth")
+logger = logging.getLogger("rustok.server.db")
 
 _READ_TIMEOUT: Final = 2.0
 POLL_INTERVAL: Final = 0.5
 """Seconds between two reads of the change counter: a change is seen within a second."""
 
 
-_announcers: weakref.WeakKeyDictionary[Database, Callable[[], None]] = weakref.WeakKeyDictionary()
-_ANNOUNCE: Final = "rustok_announce_change"
+_COUNTED: Final = "rustok_change_counted"
+"""The key of `AsyncSession.info` that marks a transaction in which a change was counted."""
 
 
-def announce_changes(database: Database, announce: Callable[[], None] | None) -> None:
-    """Call ``announce()`` after the commit of each transaction of ``database``'s sessions
-    that `bump_version` counted a change in (``None`` stops it).
+class ChangeCounterRow(Base):
+    """One row counting changes of tenants, keys and limits, for the serving processes
+    to notice what the CLI or another process changed."""
 
-    ``announce`` runs synchronously in the commit, so it must be quick and must not raise.
-    """
-    if announce is None:
-        _announcers.pop(database, None)
-    else:
-        _announcers[database] = announce
+    __tablename__ = "auth_changes"
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger(), nullable=False, default=0)
 
 
 async def bump_version(session: AsyncSession) -> None:
-    """Count one change, in the caller's transaction (committed with the change itself);
-    after the commit, the change is announced if `announce_changes` asked for it."""
-    await session.execute(
-        update(AuthChangeRow).where(AuthChangeRow.id == 1).values(version=AuthChangeRow.version + 1)
-    )
-    database = session.info.get("database")
-    announce = _announcers.get(database) if isinstance(database, Database) else None
-    if announce is None or session.info.get(_ANNOUNCE):
+    """Count one change in the caller's transaction, committed with the change itself: once
+    per transaction, however many of its writes call this. After that transaction commits,
+    each listener of the session's `Database.on_change` is called once."""
+    if session.info.get(_COUNTED):
         return
-    session.info[_ANNOUNCE] = True
+    await session.execute(
+        update(ChangeCounterRow)
+        .where(ChangeCounterRow.id == 1)
+        .values(version=ChangeCounterRow.version + 1)
+    )
+    session.info[_COUNTED] = True
+    database = session.info.get("database")
 
     def after_commit(_session: object) -> None:
-        session.info.pop(_ANNOUNCE, None)
-        announce()
+        session.info.pop(_COUNTED, None)
+        if isinstance(database, Database):
+            for listener in database.on_change:
+                listener()
+
+    def after_rollback(_session: object) -> None:
+        session.info.pop(_COUNTED, None)
 
     event.listen(session.sync_session, "after_commit", after_commit, once=True)
+    event.listen(session.sync_session, "after_rollback", after_rollback, once=True)
 
 
 class ChangeFeed(Protocol):
@@ -99,7 +107,9 @@ class DatabaseChangeFeed:
     async def version(self) -> int:
         """The counter's current value (0 before the first change)."""
         async with self.database.reading() as session:
-            value = await session.scalar(select(AuthChangeRow.version).where(AuthChangeRow.id == 1))
+            value = await session.scalar(
+                select(ChangeCounterRow.version).where(ChangeCounterRow.id == 1)
+            )
         return int(value or 0)
 
 
