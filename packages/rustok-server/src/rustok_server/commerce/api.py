@@ -32,16 +32,15 @@ from rustok_commerce import (
     CreateOrderInput,
     DeliverOrderInput,
     OrderService,
-    OrderVersionConflictError,
     PayOrderInput,
     ShipOrderInput,
+    VersionConflictError,
 )
 from rustok_core.state_machine import InvalidTransitionError
 from rustok_server.auth.guard import Actor, require
 from rustok_server.auth.scopes import Scope
 from rustok_server.commerce.repository import SqlOrderRepository
 from rustok_server.db import UnitOfWork
-from rustok_server.errors import PreconditionFailedError
 from rustok_server.http.entity_routes import (
     Change,
     EntityOut,
@@ -75,6 +74,7 @@ class OrderRoute(EntityRoute):
 
     noun: ClassVar[str] = "order"
     actions: ClassVar[dict[str, str]] = {"cancel_with_refund": "cancel"}
+    version_conflict: ClassVar[type[Exception]] = VersionConflictError
 
 
 router = APIRouter(prefix=PREFIX, tags=["orders"], route_class=OrderRoute)
@@ -114,7 +114,7 @@ class OrderPageOut(PageOut[OrderOut]):
 _ORDER_OK = "The order; its version is the ETag."
 _CHANGE = documented(OrderOut, _ORDER_OK, 400, 404, 409, 412, 422)
 # A payment retried with its Idempotency-Key after it succeeded gets the first answer.
-_RACE_LOST = (InvalidTransitionError, OrderVersionConflictError, PreconditionFailedError)
+_RACE_LOST = (InvalidTransitionError, VersionConflictError)
 
 
 async def orders(request: Request) -> OrderService:
@@ -133,13 +133,13 @@ async def order_change(
     tenant: CurrentTenant,
     service: Orders,
     unit: Unit,
+    actor: Actor,
     if_match: IfMatch = None,
 ) -> Change[OrderService]:
-    """FastAPI dependency of a change of one order (payment excepted, which checks
-    ``If-Match`` itself to replay an ``Idempotency-Key``): the service, and the version
-    ``If-Match`` requires (412 when the order is at another one)."""
-    expected = await expected_version(if_match, lambda: service.get(tenant.id, order_id), "order")
-    return Change(tenant.id, service, expected, unit)
+    """FastAPI dependency of every change of one order: the service, the order, the actor
+    and the versions ``If-Match`` accepts (checked by the service where it reads the order;
+    a 412 when the order is at another one)."""
+    return Change(tenant.id, order_id, service, expected_version(if_match), actor, unit)
 
 
 OrderChange = Annotated[Change[OrderService], Depends(order_change)]
@@ -207,43 +207,33 @@ async def get_order(order_id: uuid.UUID, tenant: CurrentTenant, service: Orders)
     summary="Confirm a pending order",
     responses=_CHANGE,
 )
-async def confirm_order(
-    order_id: uuid.UUID, change: OrderChange, actor: Actor, body: ConfirmOrderInput | None = None
-) -> Response:
+async def confirm_order(change: OrderChange, body: ConfirmOrderInput | None = None) -> Response:
     """``pending`` to ``confirmed``, once its items are reserved."""
-    version = change.expected_version
-    return await change.commit(
-        await change.service.confirm(
-            change.tenant_id, order_id, body, expected_version=version, actor=actor
-        )
-    )
+    return await change.apply(change.service.confirm, body)
 
 
 @router.post(
     "/{order_id}/pay", dependencies=[WRITE], summary="Record the payment", responses=_CHANGE
 )
 async def pay_order(
-    order_id: uuid.UUID,
-    body: PayOrderInput,
-    tenant: CurrentTenant,
-    service: Orders,
-    unit: Unit,
-    actor: Actor,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
+    body: PayOrderInput, change: OrderChange, idempotency_key: IdempotencyKey = None
 ) -> Response:
     """``confirmed`` to ``paid``. With an ``Idempotency-Key``, a retry returns the first
     result instead of a 409."""
+    unit, order_id = change.unit, change.entity_id
     request = IdempotentRequest.of(
-        idempotency_key, tenant.id, f"pay:{order_id}", body.model_dump(mode="json")
+        idempotency_key, change.tenant_id, f"pay:{order_id}", body.model_dump(mode="json")
     )
     if request is not None and (replayed := await request.replay(unit)) is not None:
         return replayed
     try:
-        expected = await expected_version(
-            if_match, lambda: service.get(tenant.id, order_id), "order"
+        paid = await change.service.pay(
+            change.tenant_id,
+            order_id,
+            body,
+            expected_version=change.expected_version,
+            actor=change.actor,
         )
-        paid = await service.pay(tenant.id, order_id, body, expected_version=expected, actor=actor)
     except _RACE_LOST as error:
         return await replay_or_raise(unit, request, error)
     return await commit_once(unit, request, entity_response(paid))
@@ -252,46 +242,25 @@ async def pay_order(
 @router.post(
     "/{order_id}/ship", dependencies=[WRITE], summary="Ship a paid order", responses=_CHANGE
 )
-async def ship_order(
-    order_id: uuid.UUID, body: ShipOrderInput, change: OrderChange, actor: Actor
-) -> Response:
+async def ship_order(body: ShipOrderInput, change: OrderChange) -> Response:
     """``paid`` to ``shipped``, with the carrier's tracking number."""
-    version = change.expected_version
-    return await change.commit(
-        await change.service.ship(
-            change.tenant_id, order_id, body, expected_version=version, actor=actor
-        )
-    )
+    return await change.apply(change.service.ship, body)
 
 
 @router.post(
     "/{order_id}/deliver", dependencies=[WRITE], summary="Record the delivery", responses=_CHANGE
 )
-async def deliver_order(
-    order_id: uuid.UUID, change: OrderChange, actor: Actor, body: DeliverOrderInput | None = None
-) -> Response:
+async def deliver_order(change: OrderChange, body: DeliverOrderInput | None = None) -> Response:
     """``shipped`` to ``delivered``, with the recipient's signature if one was taken."""
-    version = change.expected_version
-    return await change.commit(
-        await change.service.deliver(
-            change.tenant_id, order_id, body, expected_version=version, actor=actor
-        )
-    )
+    return await change.apply(change.service.deliver, body)
 
 
 @router.post(
     "/{order_id}/cancel", dependencies=[WRITE], summary="Cancel an order", responses=_CHANGE
 )
-async def cancel_order(
-    order_id: uuid.UUID, body: CancelOrderInput, change: OrderChange, actor: Actor
-) -> Response:
+async def cancel_order(body: CancelOrderInput, change: OrderChange) -> Response:
     """``pending`` or ``confirmed`` to ``cancelled``; ``paid`` too, with ``refund_id``."""
-    version = change.expected_version
-    return await change.commit(
-        await change.service.cancel(
-            change.tenant_id, order_id, body, expected_version=version, actor=actor
-        )
-    )
+    return await change.apply(change.service.cancel, body)
 
 
 @router.get(

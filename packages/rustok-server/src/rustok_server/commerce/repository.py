@@ -12,8 +12,8 @@ from rustok_commerce import (
     Order,
     OrderNotFoundError,
     OrderPosition,
-    OrderVersionConflictError,
     Pending,
+    VersionConflictError,
 )
 from rustok_core.state_machine import State, TransitionRecord
 from rustok_server.commerce.tables import OrderRow, OrderTransitionRow
@@ -46,7 +46,7 @@ class SqlOrderRepository(SqlRepository):
         """Insert a new order.
 
         Raises:
-            OrderVersionConflictError: an order with this id exists.
+            VersionConflictError: an order with this id exists.
         """
         columns = {
             "id": order.id,
@@ -61,7 +61,7 @@ class SqlOrderRepository(SqlRepository):
             "updated_at": order.updated_at,
         }
         await _ROWS.insert(
-            self.statements, columns, lambda: OrderVersionConflictError(order.id, 0, order.version)
+            self.statements, columns, lambda: VersionConflictError(order.id, 0, order.version)
         )
 
     async def get(self, tenant_id: uuid.UUID, order_id: uuid.UUID) -> AnyOrder | None:
@@ -88,7 +88,7 @@ class SqlOrderRepository(SqlRepository):
 
         Raises:
             OrderNotFoundError: the order does not exist for its tenant.
-            OrderVersionConflictError: the stored version is another one.
+            VersionConflictError: the stored version is another one.
         """
         await _ROWS.save(
             self.statements,
@@ -97,10 +97,8 @@ class SqlOrderRepository(SqlRepository):
             record=record,
             values={"updated_at": order.updated_at},
             missing=lambda: OrderNotFoundError(order.id, order.tenant_id),
-            conflict=lambda actual: OrderVersionConflictError(order.id, expected_version, actual),
-            integrity=lambda _: OrderVersionConflictError(
-                order.id, expected_version, order.version
-            ),
+            conflict=lambda actual: VersionConflictError(order.id, expected_version, actual),
+            integrity=lambda _: VersionConflictError(order.id, expected_version, order.version),
         )
 
     async def history(

@@ -22,11 +22,11 @@ from starlette.responses import Response
 
 from rustok_content import (
     ArchiveNodeInput,
-    ContentTrigger,
     CreateNodeInput,
     NodeKind,
     NodeService,
     UpdateNodeInput,
+    VersionConflictError,
 )
 from rustok_server.auth.guard import Actor, require
 from rustok_server.auth.scopes import Scope
@@ -58,6 +58,7 @@ class NodeRoute(EntityRoute):
     """Content routes: a refused transition speaks of the "node"."""
 
     noun: ClassVar[str] = "node"
+    version_conflict: ClassVar[type[Exception]] = VersionConflictError
 
 
 router = APIRouter(prefix=PREFIX, tags=["content"], route_class=NodeRoute)
@@ -106,29 +107,16 @@ async def node_change(
     tenant: CurrentTenant,
     service: Nodes,
     unit: Unit,
+    actor: Actor,
     if_match: IfMatch = None,
 ) -> Change[NodeService]:
-    """FastAPI dependency of every change of one node: the service, and the version
-    ``If-Match`` requires (412 when the node is at another one)."""
-    expected = await expected_version(if_match, lambda: service.get(tenant.id, node_id), "node")
-    return Change(tenant.id, service, expected, unit)
+    """FastAPI dependency of every change of one node: the service, the node, the actor
+    and the versions ``If-Match`` accepts (checked by the service where it reads the node;
+    a 412 when the node is at another one)."""
+    return Change(tenant.id, node_id, service, expected_version(if_match), actor, unit)
 
 
 NodeChange = Annotated[Change[NodeService], Depends(node_change)]
-
-
-async def _fire(
-    change: Change[NodeService],
-    node_id: uuid.UUID,
-    trigger: ContentTrigger,
-    actor: str | None,
-    reason: str | None = None,
-) -> Response:
-    version = change.expected_version
-    node = await change.service.transition(
-        change.tenant_id, node_id, trigger, reason=reason, expected_version=version, actor=actor
-    )
-    return await change.commit(node)
 
 
 @router.post(
@@ -184,24 +172,17 @@ async def get_node(node_id: uuid.UUID, tenant: CurrentTenant, service: Nodes) ->
     summary="Change a draft or published node",
     responses=_CHANGE,
 )
-async def update_node(
-    node_id: uuid.UUID, body: UpdateNodeInput, change: NodeChange, actor: Actor
-) -> Response:
+async def update_node(body: UpdateNodeInput, change: NodeChange) -> Response:
     """Change the title, slug, parent or category; the state stays. Archived: 409."""
-    version = change.expected_version
-    return await change.commit(
-        await change.service.update(
-            change.tenant_id, node_id, body, expected_version=version, actor=actor
-        )
-    )
+    return await change.apply(change.service.update, body)
 
 
 @router.post(
     "/{node_id}/publish", dependencies=[WRITE], summary="Publish a draft", responses=_CHANGE
 )
-async def publish_node(node_id: uuid.UUID, change: NodeChange, actor: Actor) -> Response:
+async def publish_node(change: NodeChange) -> Response:
     """``draft`` to ``published``."""
-    return await _fire(change, node_id, "publish", actor)
+    return await change.apply(change.service.publish)
 
 
 @router.post(
@@ -210,11 +191,9 @@ async def publish_node(node_id: uuid.UUID, change: NodeChange, actor: Actor) -> 
     summary="Archive a published node",
     responses=documented(NodeOut, _NODE_OK, 400, 404, 409, 412, 422),
 )
-async def archive_node(
-    node_id: uuid.UUID, body: ArchiveNodeInput, change: NodeChange, actor: Actor
-) -> Response:
+async def archive_node(body: ArchiveNodeInput, change: NodeChange) -> Response:
     """``published`` to ``archived``, for a reason (a blank reason is a 422)."""
-    return await _fire(change, node_id, "archive", actor, body.reason)
+    return await change.apply(change.service.archive, body.reason)
 
 
 @router.post(
@@ -223,9 +202,9 @@ async def archive_node(
     summary="Restore an archived node",
     responses=_CHANGE,
 )
-async def restore_node(node_id: uuid.UUID, change: NodeChange, actor: Actor) -> Response:
+async def restore_node(change: NodeChange) -> Response:
     """``archived`` back to ``draft``."""
-    return await _fire(change, node_id, "restore", actor)
+    return await change.apply(change.service.restore)
 
 
 @router.get(

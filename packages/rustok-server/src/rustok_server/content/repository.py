@@ -9,15 +9,15 @@ from typing import Any
 
 from rustok_content import (
     AnyContentNode,
-    ConcurrentModificationError,
     ContentNode,
     Draft,
     DuplicateSlugError,
     NodeKind,
     NodeNotFoundError,
     NodePosition,
+    VersionConflictError,
 )
-from rustok_core.state_machine import TransitionRecord
+from rustok_core.state_machine import State, TransitionRecord
 from rustok_server.content.tables import ContentNodeRow, ContentTransitionRow
 from rustok_server.db.entity_rows import EntityRows, SqlRepository
 from rustok_server.db.statements import ConstraintError
@@ -98,20 +98,20 @@ class SqlNodeRepository(SqlRepository):
         return await _ROWS.page(self.statements, tenant_id, filters, after, limit)
 
     async def save(
-        self, node: AnyContentNode, *, expected_version: int, record: TransitionRecord
+        self, node: ContentNode[State], *, expected_version: int, record: TransitionRecord
     ) -> None:
         """Write the node if it is still at ``expected_version``, and append ``record``.
 
         Raises:
             NodeNotFoundError: the node does not exist for its tenant.
-            ConcurrentModificationError: the stored version is another one.
+            VersionConflictError: the stored version is another one.
             DuplicateSlugError: another node of the tenant has the new slug.
         """
 
         def refused(exc: ConstraintError) -> Exception:
             if "slug" in exc.detail.lower():
                 return DuplicateSlugError(node.slug, node.tenant_id)
-            return ConcurrentModificationError(node.id, expected_version, node.version)
+            return VersionConflictError(node.id, expected_version, node.version)
 
         await _ROWS.save(
             self.statements,
@@ -126,7 +126,7 @@ class SqlNodeRepository(SqlRepository):
                 "updated_at": node.updated_at,
             },
             missing=lambda: NodeNotFoundError(node.id, node.tenant_id),
-            conflict=lambda actual: ConcurrentModificationError(node.id, expected_version, actual),
+            conflict=lambda actual: VersionConflictError(node.id, expected_version, actual),
             integrity=refused,
         )
 

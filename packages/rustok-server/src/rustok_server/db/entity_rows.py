@@ -177,66 +177,64 @@ class EntityRows(Generic[_Row, _History, _E]):
 
     # -- statements, built on first use -------------------------------------------------
 
+    def _statement(self, key: tuple[object, ...], build: Callable[[], str]) -> str:
+        """The statement cached under ``key``, built by ``build`` on first use."""
+        statement = self._statements.get(key)
+        if statement is None:
+            statement = self._statements[key] = build()
+        return statement
+
     def _read_sql(self, dialect: str, filters: tuple[str, ...], keyset: bool) -> str:
         """By id when ``filters`` is ``("id",)``, else a page (tenant, ``filters``
         equal, after the ``keyset`` position)."""
-        key = ("read", dialect, filters, keyset)
-        statement = self._statements.get(key)
-        if statement is None:
+
+        def build() -> str:
             count = 1 + len(filters) + (2 if keyset else 0) + (0 if filters == ("id",) else 1)
             marks = iter(_marks(dialect, count))
             where = [f"tenant_id = {next(marks)}"] + [f"{n} = {next(marks)}" for n in filters]
             if filters == ("id",):
-                statement = f"{self._select} WHERE {' AND '.join(where)}"
-            else:
-                if keyset:
-                    where.append(f"(created_at, id) > ({next(marks)}, {next(marks)})")
-                statement = (
-                    f"{self._select} WHERE {' AND '.join(where)}"
-                    f" ORDER BY created_at, id LIMIT {next(marks)}"
-                )
-            self._statements[key] = statement
-        return statement
+                return f"{self._select} WHERE {' AND '.join(where)}"
+            if keyset:
+                where.append(f"(created_at, id) > ({next(marks)}, {next(marks)})")
+            return (
+                f"{self._select} WHERE {' AND '.join(where)}"
+                f" ORDER BY created_at, id LIMIT {next(marks)}"
+            )
+
+        return self._statement(("read", dialect, filters, keyset), build)
 
     def _insert_sql(self, dialect: str) -> str:
-        key = ("insert", dialect)
-        statement = self._statements.get(key)
-        if statement is None:
+        def build() -> str:
             marks = ", ".join(_marks(dialect, len(self._columns)))
-            statement = f"INSERT INTO {self._name} ({', '.join(self._columns)}) VALUES ({marks})"
-            self._statements[key] = statement
-        return statement
+            return f"INSERT INTO {self._name} ({', '.join(self._columns)}) VALUES ({marks})"
+
+        return self._statement(("insert", dialect), build)
 
     def _update_sql(self, dialect: str, names: tuple[str, ...]) -> str:
-        key = ("update", dialect, names)
-        statement = self._statements.get(key)
-        if statement is None:
+        def build() -> str:
             marks = _marks(dialect, len(names) + 3)
             assignments = ", ".join(f"{n} = {m}" for n, m in zip(names, marks, strict=False))
             where = marks[len(names) :]
-            statement = (
+            return (
                 f"UPDATE {self._name} SET {assignments}"
                 f" WHERE id = {where[0]} AND tenant_id = {where[1]} AND version = {where[2]}"
             )
-            self._statements[key] = statement
-        return statement
+
+        return self._statement(("update", dialect, names), build)
 
     def _history_insert_sql(self, dialect: str) -> str:
-        key = ("history-insert", dialect)
-        statement = self._statements.get(key)
-        if statement is None:
+        def build() -> str:
             names = (self.owner, *_HISTORY_COLUMNS, "data")
             marks = ", ".join(_marks(dialect, len(names)))
-            statement = f"INSERT INTO {self._history_name} ({', '.join(names)}) VALUES ({marks})"
-            self._statements[key] = statement
-        return statement
+            return f"INSERT INTO {self._history_name} ({', '.join(names)}) VALUES ({marks})"
+
+        return self._statement(("history-insert", dialect), build)
 
     def _save_sql(self, names: tuple[str, ...]) -> str:
         """On PostgreSQL, the versioned update and its history row in one statement (one
         round trip): the row is inserted only if the update matched; it reports 1 row."""
-        key = ("save", names)
-        statement = self._statements.get(key)
-        if statement is None:
+
+        def build() -> str:
             update = self._update_sql("postgresql", names)
             history = (self.owner, *_HISTORY_COLUMNS, "data")
             table = Base.metadata.tables[self._history_name]
@@ -246,37 +244,31 @@ class EntityRows(Generic[_Row, _History, _E]):
                 f"${first + n}::{table.columns[name].type.compile(dialect=_POSTGRES)}"
                 for n, name in enumerate(history)
             )
-            statement = (
+            return (
                 f"WITH changed AS ({update} RETURNING id)"
                 f" INSERT INTO {self._history_name} ({', '.join(history)})"
                 f" SELECT {values} FROM changed"
             )
-            self._statements[key] = statement
-        return statement
+
+        return self._statement(("save", names), build)
 
     def _history_sql(self, dialect: str) -> str:
-        key = ("history", dialect)
-        statement = self._statements.get(key)
-        if statement is None:
+        def build() -> str:
             first, second = _marks(dialect, 2)
             names = (self.owner, *_HISTORY_COLUMNS, "data")
-            statement = (
+            return (
                 f"SELECT {', '.join(names)} FROM {self._history_name}"
                 f" WHERE {self.owner} = {first} AND tenant_id = {second} ORDER BY version"
             )
-            self._statements[key] = statement
-        return statement
+
+        return self._statement(("history", dialect), build)
 
     def _version_sql(self, dialect: str) -> str:
-        key = ("version", dialect)
-        statement = self._statements.get(key)
-        if statement is None:
+        def build() -> str:
             first, second = _marks(dialect, 2)
-            statement = (
-                f"SELECT version FROM {self._name} WHERE id = {first} AND tenant_id = {second}"
-            )
-            self._statements[key] = statement
-        return statement
+            return f"SELECT version FROM {self._name} WHERE id = {first} AND tenant_id = {second}"
+
+        return self._statement(("version", dialect), build)
 
     # -- reads -----------------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
 """What the content and order routers share: entity, page and history responses (an
-entity with its ``ETag``), the request's unit of work (`unit_of_work`), the `Change` a
-change handler commits, and the 409 problem of a transition the state does not allow.
+entity with its ``ETag``), the request's unit of work (`unit_of_work`), the `Change` every
+change handler applies (one path: the service's step, then commit), the 409 problem of a
+transition the state does not allow, and the 412 of an ``If-Match`` the entity no longer
+matches.
 
 A request of these routes has one `UnitOfWork`, made on first use and closed by
 `EntityRoute` when the handler returns or raises (rolling back whatever was not
@@ -16,10 +18,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Final, Generic, TypeVar
+from typing import Any, ClassVar, Final, Generic, Protocol, TypeVar, overload
 
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, JsonValue
@@ -29,8 +31,9 @@ from starlette.responses import Response
 from rustok_core.error import ProblemDetails
 from rustok_core.state_machine import Entity, InvalidTransitionError, State, TransitionRecord
 from rustok_server.db import UnitOfWork
+from rustok_server.errors import PreconditionFailedError
 from rustok_server.http.pagination import Cursor
-from rustok_server.http.preconditions import etag
+from rustok_server.http.preconditions import etag, parse_if_match
 from rustok_server.http.problems import (
     REQUEST_ID_HEADER,
     problem_for,
@@ -41,11 +44,13 @@ from rustok_server.http.problems import (
 )
 
 __all__ = [
+    "BareStep",
     "Change",
     "EntityOut",
     "EntityRoute",
     "HistoryOut",
     "PageOut",
+    "Step",
     "TransitionOut",
     "documented",
     "entity_response",
@@ -59,6 +64,8 @@ _UNIT: Final = "rustok.unit_of_work"  # the request's unit of work, in the ASGI 
 
 S = TypeVar("S")
 T = TypeVar("T")
+B = TypeVar("B")
+B_contra = TypeVar("B_contra", contravariant=True)
 
 
 class EntityOut(BaseModel):
@@ -118,21 +125,55 @@ def entity_response(
     return json_response(entity.to_data(), status_code=status_code, headers=headers)
 
 
+class Step(Protocol[B_contra]):
+    """A service's transition with a body: ``OrderService.ship`` bound to its service."""
+
+    def __call__(
+        self,
+        tenant_id: uuid.UUID,
+        entity_id: uuid.UUID,
+        body: B_contra,
+        /,
+        *,
+        actor: str | None,
+        expected_version: frozenset[int] | None,
+    ) -> Awaitable[Entity[State]]: ...
+
+
+class BareStep(Protocol):
+    """A service's transition without a body: ``NodeService.publish`` bound to its service."""
+
+    def __call__(
+        self,
+        tenant_id: uuid.UUID,
+        entity_id: uuid.UUID,
+        /,
+        *,
+        actor: str | None,
+        expected_version: frozenset[int] | None,
+    ) -> Awaitable[Entity[State]]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Change(Generic[S]):
     """What a handler that changes one entity gets from its feature's dependency.
 
     Attributes:
         tenant_id: the request's tenant.
+        entity_id: the entity the request changes (its path parameter).
         service: the domain service over the request's unit of work.
-        expected_version: the version the change must start from, by ``If-Match``
-            (``None``: any), for the service's ``expected_version``.
+        expected_version: the versions the change may start from, by ``If-Match``
+            (``None``: any), for the service's ``expected_version``; nothing is read to
+            know them.
+        actor: who acts, for the transition's history row.
         unit: the request's unit of work, committed by `commit`.
     """
 
     tenant_id: uuid.UUID
+    entity_id: uuid.UUID
     service: S
-    expected_version: int | None
+    expected_version: frozenset[int] | None
+    actor: str | None
     unit: UnitOfWork
 
     async def commit(self, entity: Entity[State]) -> Response:
@@ -140,6 +181,32 @@ class Change(Generic[S]):
         with the entity and its ``ETag``."""
         await self.unit.commit()
         return entity_response(entity)
+
+    @overload
+    async def apply(self, step: BareStep, /) -> Response: ...
+
+    @overload
+    async def apply(self, step: Step[B], body: B, /) -> Response: ...
+
+    async def apply(
+        self, step: Callable[..., Awaitable[Entity[State]]], /, *body: object
+    ) -> Response:
+        """The one path of every change handler: run the service's ``step`` on the entity
+        (with the request's ``body``, if the step takes one), the actor and the
+        ``If-Match`` versions, then `commit` and answer with the entity.
+
+        Example::
+
+            return await change.apply(change.service.ship, body)
+        """
+        entity = await step(
+            self.tenant_id,
+            self.entity_id,
+            *body,
+            actor=self.actor,
+            expected_version=self.expected_version,
+        )
+        return await self.commit(entity)
 
 
 def unit_of_work(request: Request) -> UnitOfWork:
@@ -179,32 +246,53 @@ def documented(
 
 class EntityRoute(APIRoute):
     """A route whose ``InvalidTransitionError`` becomes a 409 problem naming the state and the
-    allowed actions, and whose unit of work (`unit_of_work`) is closed once the handler
-    returns or raises: anything it did not commit is rolled back.
+    allowed actions, whose version conflict becomes a 412 when ``If-Match`` named versions
+    (and stays a 409 otherwise: a change lost a race), and whose unit of work
+    (`unit_of_work`) is closed once the handler returns or raises: anything it did not
+    commit is rolled back.
 
-    Subclasses name the entity as the API's text does in `noun` (``"node"``), and rename
+    Subclasses name the entity as the API's text does in `noun` (``"node"``), rename
     machine triggers to the API's actions in `actions` (an order's ``cancel_with_refund``
-    is the ``/cancel`` endpoint).
+    is the ``/cancel`` endpoint), and name their domain's `version_conflict` error (it
+    carries the stored version as ``actual_version``).
     """
 
     noun: ClassVar[str] = "entity"
     actions: ClassVar[Mapping[str, str]] = {}
+    version_conflict: ClassVar[type[Exception] | tuple[type[Exception], ...]] = ()
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        noun, actions = self.noun, self.actions
+        noun, actions, conflict = self.noun, self.actions, self.version_conflict
 
         async def handle(request: Request) -> Response:
             try:
                 return await handler(request)
             except InvalidTransitionError as exc:
                 return _transition_problem(request, exc, noun, actions)
+            except conflict as exc:
+                failed = _precondition_failed(request, exc, noun)
+                if failed is None:
+                    raise
+                raise failed from exc
             finally:
                 unit: UnitOfWork | None = request.scope.pop(_UNIT, None)
                 if unit is not None:
                     await unit.close()
 
         return handle
+
+
+def _precondition_failed(
+    request: Request, conflict: Exception, noun: str
+) -> PreconditionFailedError | None:
+    """The 412 of a version conflict when ``If-Match`` named versions; ``None`` otherwise
+    (no ``If-Match``, or ``*``: the conflict is a lost race, a 409)."""
+    if_match = request.headers.get("if-match")
+    current = getattr(conflict, "actual_version", None)
+    if if_match is None or not isinstance(current, int) or parse_if_match(if_match) is None:
+        return None
+    return PreconditionFailedError(noun, if_match, current)
 
 
 def _transition_problem(

@@ -3,6 +3,7 @@
 An entity's ``version`` is its strong entity tag, ``"3"``. A change sent with
 ``If-Match: "3"`` applies only while the entity is still at version 3; otherwise the
 server answers 412 Precondition Failed (RFC 9110, section 13.1.1) and changes nothing.
+The versions are checked where the entity is read, once, by the domain service.
 Without ``If-Match`` the change still cannot be applied twice or lost: the write itself
 is conditional on the version it read.
 """
@@ -10,13 +11,11 @@ is conditional on the version it read.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Final
 
 from fastapi import Header
 
-from rustok_core.state_machine import Entity, State
-from rustok_server.errors import MalformedIfMatchError, PreconditionFailedError
+from rustok_server.errors import MalformedIfMatchError
 
 __all__ = ["IfMatch", "etag", "expected_version", "parse_if_match"]
 
@@ -63,25 +62,16 @@ def parse_if_match(value: str) -> frozenset[int] | None:
     return frozenset(versions)
 
 
-async def expected_version(
-    if_match: str | None, current: Callable[[], Awaitable[Entity[State]]], resource: str
-) -> int | None:
-    """The version a change must start from, by ``If-Match``, for a domain service's
-    ``expected_version``; ``None`` when the header is absent or ``*``.
+def expected_version(if_match: str | None) -> frozenset[int] | None:
+    """The versions a change may start from, by ``If-Match``, for a domain service's
+    ``expected_version``; ``None`` (any version) when the header is absent or ``*``.
 
-    Only a request that names versions reads the entity first (``current``), to answer
-    412 before anything is attempted; without ``If-Match`` nothing more is read.
+    Nothing is read here: the service checks the versions on the one read of the entity
+    it changes, and raises its ``VersionConflictError``, which `EntityRoute` answers with
+    a 412 (`PreconditionFailedError`) when ``If-Match`` named versions. An empty set (only
+    weak tags) matches no version.
 
     Raises:
-        PreconditionFailedError: ``If-Match`` names other versions only.
-        MalformedIfMatchError: it is malformed.
+        MalformedIfMatchError: ``If-Match`` is malformed.
     """
-    if if_match is None:
-        return None
-    accepted = parse_if_match(if_match)
-    if accepted is None:
-        return None
-    version = (await current()).version
-    if version not in accepted:
-        raise PreconditionFailedError(resource, if_match, version)
-    return version
+    return None if if_match is None else parse_if_match(if_match)
