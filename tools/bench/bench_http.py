@@ -82,6 +82,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _report import Figure, emit, median, percentile
 from rustok_server import Tenant
 from rustok_server.auth.tenant_api import TenantOut
+from rustok_server.request_state import request_state
 
 BENCH = "http"
 QUICK = os.environ.get("RUSTOK_BENCH_QUICK") == "1"  # one short round, while iterating
@@ -635,7 +636,8 @@ def _add_thread_dependency_route(app: FastAPI) -> None:
     which FastAPI runs in a worker thread (what the tenant dependency first was)."""
 
     def tenant_in_thread(request: Request) -> Tenant:
-        tenant: Tenant = request.scope["state"]["tenant"]
+        tenant = request_state(request).get("tenant")
+        assert tenant is not None  # a tenant-resolved route
         return tenant
 
     @app.get("/api/_bench/tenant")

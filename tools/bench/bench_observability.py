@@ -51,6 +51,7 @@ from rustok_server.db import Database
 from rustok_server.db.migrations import upgrade
 from rustok_server.observability.logs import logging_config
 from rustok_server.observability.middleware import ObservabilityMiddleware
+from rustok_server.request_state import request_state
 from rustok_server.tenancy.repository import TenantDirectory
 
 BENCH = "observability"
@@ -94,7 +95,7 @@ class _GivenPrincipal:
         self.principal = principal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope.setdefault("state", {})["principal"] = self.principal
+        request_state(scope)["principal"] = self.principal
         await self.app(scope, receive, send)
 
 

@@ -16,9 +16,7 @@ never read.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import MutableMapping
-from typing import TYPE_CHECKING, Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Final
 
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
@@ -26,14 +24,14 @@ from fastapi.params import Depends as DependsParam
 from fastapi.routing import APIRoute
 
 from rustok_server.auth.principal import Principal
-from rustok_server.errors import CredentialRequiredError, RateLimitExceededError, ScopeRequiredError
+from rustok_server.errors import CredentialRequiredError, ScopeRequiredError
+from rustok_server.request_state import RequestState, request_state
 
 if TYPE_CHECKING:
     from rustok_server.auth.rate_limits import TenantRateLimits
 
 __all__ = [
     "BEARER_SCHEME",
-    "REFUSED_CREDENTIAL",
     "Actor",
     "CurrentPrincipal",
     "authorize",
@@ -46,16 +44,9 @@ __all__ = [
 
 BEARER_SCHEME: Final = "bearer"
 """The name of the security scheme in the OpenAPI document."""
-REFUSED_CREDENTIAL: Final = "refused_credential"
-"""The request-state key of the 429 of a credential that was not verified (its client
-address used up its failed authentications) on a path where the middleware lets it pass
-anonymous: a route that requires a credential answers that 429 instead of a 401."""
-_ADMITTED: Final = "rate_limit_admitted"
 
 
-def authorize(
-    state: MutableMapping[str, Any], scopes: tuple[str, ...], limits: TenantRateLimits
-) -> Principal:
+def authorize(state: RequestState, scopes: tuple[str, ...], limits: TenantRateLimits) -> Principal:
     """The request's principal, if it holds one of ``scopes`` (any principal for none) and
     its tenant (or admin key) is under its rate limit; the limit's token is taken once per
     request, however often this runs.
@@ -72,18 +63,14 @@ def authorize(
         ScopeRequiredError: none of ``scopes`` (403).
         RateLimitExceededError: the tenant's bucket is empty (429).
     """
-    principal = state.get("principal")
-    if not isinstance(principal, Principal):
-        refused = state.get(REFUSED_CREDENTIAL)
-        if isinstance(refused, RateLimitExceededError):
-            raise refused
-        raise CredentialRequiredError()
+    principal = _principal(state)
     if scopes and not principal.has_any(scopes):
         raise ScopeRequiredError(scopes)
-    if not state.get(_ADMITTED):
-        tenant_id: uuid.UUID | None = getattr(state.get("tenant"), "id", None)
+    if not state.get("rate_limit_admitted"):
+        tenant = state.get("tenant")
+        tenant_id = None if tenant is None else tenant.id
         limits.admit(tenant_id, str(tenant_id) if tenant_id is not None else principal.actor)
-        state[_ADMITTED] = True
+        state["rate_limit_admitted"] = True
     return principal
 
 
@@ -104,7 +91,7 @@ class _Authorize:
         self.scopes = scopes
 
     async def __call__(self, request: Request) -> Principal:
-        state = request.scope.setdefault("state", {})
+        state = request_state(request)
         return authorize(state, self.scopes, request.app.state.context.auth.rate_limits)
 
 
@@ -162,11 +149,17 @@ async def get_principal(request: Request) -> Principal:
         AuthFailureLimitError: its credential was not verified: its client address used
             up its failed authentications (429).
     """
-    state = request.scope.get("state", {})
+    return _principal(request_state(request))
+
+
+def _principal(state: RequestState) -> Principal:
+    """The principal of a request; or the 429 of a credential that was not verified (its
+    client address used up its failed authentications) on a path where the middleware let
+    it pass anonymous; or a 401."""
     principal = state.get("principal")
-    if not isinstance(principal, Principal):
-        refused = state.get(REFUSED_CREDENTIAL)
-        if isinstance(refused, RateLimitExceededError):
+    if principal is None:
+        refused = state.get("refused_credential")
+        if refused is not None:
             raise refused
         raise CredentialRequiredError()
     return principal
@@ -178,8 +171,8 @@ CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 async def get_actor(request: Request) -> str | None:
     """FastAPI dependency: the actor of this request's changes (key id or ``jwt:<sub>``)."""
-    principal = request.scope.get("state", {}).get("principal")
-    return principal.actor if isinstance(principal, Principal) else None
+    principal = request_state(request).get("principal")
+    return None if principal is None else principal.actor
 
 
 Actor = Annotated[str | None, Depends(get_actor)]

@@ -29,10 +29,11 @@ from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rustok_server.auth.guard import REFUSED_CREDENTIAL, authorize, route_requirements
+from rustok_server.auth.guard import authorize, route_requirements
 from rustok_server.auth.rate_limits import address_key
 from rustok_server.auth.service import Authentication
 from rustok_server.errors import InvalidCredentialError, ServerError
+from rustok_server.request_state import RequestState, request_state
 
 __all__ = ["API_PREFIX", "AuthMiddleware", "client_address"]
 
@@ -84,9 +85,7 @@ class AuthMiddleware:
                     raw = b""  # two credentials are no credential
                     break
                 raw = value
-        state = scope.get("state")
-        if state is None:
-            scope["state"] = state = {}
+        state = request_state(scope)
         principal = None
         if raw is not None:
             on_api = scope["path"].startswith(API_PREFIX)
@@ -97,7 +96,7 @@ class AuthMiddleware:
                 # Not verified at all: guessing costs the guesser, never a lookup.
                 if on_api:
                     raise refused
-                state[REFUSED_CREDENTIAL] = refused
+                state["refused_credential"] = refused
             else:
                 scheme, _, token = raw.partition(b" ")
                 try:
@@ -119,7 +118,7 @@ class AuthMiddleware:
             await self._guarded(scope, receive, send, state)
 
     async def _guarded(
-        self, scope: Scope, receive: Receive, send: Send, state: dict[str, object]
+        self, scope: Scope, receive: Receive, send: Send, state: RequestState
     ) -> None:
         """Call the app with a ``receive`` that runs the route's `require` checks before it
         hands on the first message of the body."""

@@ -40,6 +40,7 @@ from rustok_core.error import (
 from rustok_server.errors import InvalidCursorError, MalformedBodyError
 from rustok_server.http.problem_types import DEFAULT_PROBLEM_TYPE_BASE, PROBLEM_TYPES
 from rustok_server.observability.tracing import current_trace_id
+from rustok_server.request_state import request_state
 
 __all__ = [
     "MAX_VALIDATION_ERRORS",
@@ -68,26 +69,12 @@ _REQUEST_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 def request_id(scope: Scope | Request) -> str:
     """The id of this request (assigned by `ProblemMiddleware`), or ``""`` outside it."""
-    if isinstance(scope, Request):
-        scope = scope.scope
-    state = scope.get("state")
-    if isinstance(state, dict):
-        value = state.get("request_id")
-        if isinstance(value, str):
-            return value
-    return ""
+    return request_state(scope).get("request_id", "")
 
 
 def problem_type_base_of(scope: Scope | Request) -> str:
     """The prefix of problem ``type`` URIs for this request (set by `ProblemMiddleware`)."""
-    if isinstance(scope, Request):
-        scope = scope.scope
-    state = scope.get("state")
-    if isinstance(state, dict):
-        value = state.get("problem_type_base")
-        if isinstance(value, str):
-            return value
-    return DEFAULT_PROBLEM_TYPE_BASE
+    return request_state(scope).get("problem_type_base", DEFAULT_PROBLEM_TYPE_BASE)
 
 
 # The HTTP-level refusals that are no error kind: their problem type and code.
@@ -301,9 +288,7 @@ class ProblemMiddleware:
                 break
         # With tracing on, the request id is the trace id, in logs and problems alike.
         rid = current_trace_id() or rid or uuid.uuid4().hex
-        state = scope.get("state")
-        if state is None:
-            scope["state"] = state = {}
+        state = request_state(scope)
         state["request_id"] = rid
         state["problem_type_base"] = self.type_base
         header = (_REQUEST_ID_KEY, rid.encode())

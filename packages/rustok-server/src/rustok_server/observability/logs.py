@@ -25,6 +25,8 @@ from typing import Final, Literal
 
 from starlette.types import Scope
 
+from rustok_server.request_state import RequestState, request_state
+
 __all__ = [
     "LOG_FORMATS",
     "LogFormat",
@@ -103,10 +105,9 @@ def _route(scope: Scope) -> str:
     return path if isinstance(path, str) else _NONE
 
 
-def _tenant(state: dict[str, object]) -> str:
+def _tenant(state: RequestState) -> str:
     tenant = state.get("tenant")
-    slug = getattr(tenant, "slug", None)
-    return slug if isinstance(slug, str) else _NONE
+    return _NONE if tenant is None else tenant.slug
 
 
 class RequestContextFilter(logging.Filter):
@@ -118,10 +119,9 @@ class RequestContextFilter(logging.Filter):
         if scope is None:
             fields = dict.fromkeys(("request_id", "tenant", "method", "route"), _NONE)
         else:
-            state = scope.get("state") or {}
-            request_id = state.get("request_id")
+            state = request_state(scope)
             fields = {
-                "request_id": request_id if isinstance(request_id, str) else _NONE,
+                "request_id": state.get("request_id", _NONE),
                 "tenant": _tenant(state),
                 "method": scope.get("method", _NONE),
                 "route": _route(scope),

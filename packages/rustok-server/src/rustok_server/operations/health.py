@@ -18,7 +18,6 @@ from starlette.responses import Response
 
 from rustok_core.error import ErrorKind, ProblemDetails
 from rustok_core.resilience import CircuitBreaker
-from rustok_server.auth.principal import Principal
 from rustok_server.auth.scopes import ADMIN
 from rustok_server.context import ServerContext
 from rustok_server.errors import DatabaseUnavailableError, RepeatedHeaderError
@@ -28,6 +27,7 @@ from rustok_server.http.problems import (
     problem_responses,
     request_id,
 )
+from rustok_server.request_state import request_state
 from rustok_server.scaleout import RedisLink
 from rustok_server.tenancy.repository import Tenant
 from rustok_server.tenancy.resolution import TenantResolver
@@ -112,8 +112,8 @@ async def ready(request: Request) -> Response:
     carrying the checks for an admin) when the database does not answer.
     """
     context: ServerContext = request.app.state.context
-    principal = request.scope.get("state", {}).get("principal")
-    admin = isinstance(principal, Principal) and ADMIN.value in principal.scopes
+    principal = request_state(request).get("principal")
+    admin = principal is not None and ADMIN.value in principal.scopes
     # Resolved before the checks are taken, so that the cache statistics count it.
     tenant = await _named_tenant(request, context.resolver) if admin else None
     database_check: dict[str, object]
@@ -178,7 +178,7 @@ async def _named_tenant(request: Request, resolver: TenantResolver) -> Tenant | 
     if len(values) > 1:
         raise RepeatedHeaderError(resolver.header)
     tenant = await resolver.resolve(values[0] if values else None, None, required=False)
-    request.scope.setdefault("state", {})["tenant"] = tenant
+    request_state(request)["tenant"] = tenant
     return tenant
 
 

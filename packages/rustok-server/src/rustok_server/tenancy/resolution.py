@@ -42,6 +42,7 @@ from rustok_server.errors import (
     TenantStoreUnavailableError,
 )
 from rustok_server.observability.tracing import breaker_span
+from rustok_server.request_state import request_state
 from rustok_server.settings import ResolutionSource
 from rustok_server.tenancy.repository import Tenant
 from rustok_server.tenancy.tenant_cache import TenantCache
@@ -308,12 +309,10 @@ class TenantMiddleware:
                 header = value
             elif name == b"host":
                 host = value
-        state = scope.get("state")
-        if state is None:
-            scope["state"] = state = {}
+        state = request_state(scope)
         tenant: Tenant | None = None
         principal = state.get("principal")
-        credential: TenantIdentifier | None = getattr(principal, "tenant", None)
+        credential = None if principal is None else principal.tenant
         if credential is not None:
             tenant = await self.resolver.resolve_for(credential, header, host)
         state["tenant"] = tenant
@@ -328,8 +327,8 @@ async def get_tenant(request: Request) -> Tenant:
     Raises:
         TenantRequiredError: the route is not tenant-resolved, or no tenant was named.
     """
-    tenant = request.scope.get("state", {}).get("tenant")
-    if not isinstance(tenant, Tenant):
+    tenant = request_state(request).get("tenant")
+    if tenant is None:
         raise TenantRequiredError(request.app.state.context.resolver.header)
     return tenant
 
