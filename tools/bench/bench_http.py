@@ -664,7 +664,7 @@ async def _in_process(database_url: str, path: str, headers: dict[str, str]) -> 
     async def select_one() -> float:
         start = time.perf_counter()
         for _ in range(PROFILE_REQUESTS):
-            async with database.sessions() as session:
+            async with database.reading() as session:
                 await session.execute(text("SELECT 1"))
         return (time.perf_counter() - start) / PROFILE_REQUESTS
 

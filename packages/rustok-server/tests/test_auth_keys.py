@@ -27,6 +27,12 @@ from rustok_server.errors import (
 from rustok_server.tenancy.repository import Tenant, TenantDirectory
 
 
+@pytest.fixture
+def directory(database: Database) -> KeyDirectory:
+    """The keys of the test database."""
+    return KeyDirectory(database)
+
+
 def test_a_new_key_is_rsk_id_secret_with_256_bits_of_secret() -> None:
     key_id, token = new_key()
     parsed = parse_key(token)
@@ -42,94 +48,73 @@ def test_a_malformed_key_does_not_parse(token: str) -> None:
 
 
 async def test_the_table_holds_the_hash_never_the_secret(
-    database_url: str, tenants: dict[str, Tenant]
+    database: Database, tenants: dict[str, Tenant]
 ) -> None:
-    database = Database(database_url)
-    try:
-        key, token = await KeyDirectory(database).create("acme", ["content:read"])
-        async with database.sessions() as session:
-            row = (await session.scalars(select(ApiKeyRow).where(ApiKeyRow.id == key.id))).one()
-        secret = token.split("_", 2)[2]
-        assert row.secret_hash == hash_secret(secret)
-        assert secret not in (row.secret_hash, row.scopes, row.name, row.id)
-        assert [k.id for k in await KeyDirectory(database).list("acme") if k.id == key.id]
-    finally:
-        await database.dispose()
+    key, token = await KeyDirectory(database).create("acme", ["content:read"])
+    async with database.reading() as session:
+        row = (await session.scalars(select(ApiKeyRow).where(ApiKeyRow.id == key.id))).one()
+    secret = token.split("_", 2)[2]
+    assert row.secret_hash == hash_secret(secret)
+    assert secret not in (row.secret_hash, row.scopes, row.name, row.id)
+    assert [k.id for k in await KeyDirectory(database).list("acme") if k.id == key.id]
 
 
 async def test_a_revoked_key_fails_within_the_cache_ttl(
-    database_url: str, tenants: dict[str, Tenant]
+    tenants: dict[str, Tenant], clock: ManualClock, directory: KeyDirectory
 ) -> None:
-    database = Database(database_url)
-    clock = ManualClock()
-    try:
-        directory = KeyDirectory(database)
-        key, token = await directory.create("acme", ["orders:read"])
-        verifier = KeyVerifier(directory, clock=clock)
-        principal = await verifier.verify(token)
-        assert principal.actor == key.id
-        assert principal.scopes == frozenset({"orders:read"})
-        await directory.revoke(key.id)
-        clock.advance(1.0)
-        with pytest.raises(InvalidCredentialError):
-            await verifier.verify(token)
-        await verifier.close()
-    finally:
-        await database.dispose()
+    key, token = await directory.create("acme", ["orders:read"])
+    verifier = KeyVerifier(directory, clock=clock)
+    principal = await verifier.verify(token)
+    assert principal.actor == key.id
+    assert principal.scopes == frozenset({"orders:read"})
+    await directory.revoke(key.id)
+    clock.advance(1.0)
+    with pytest.raises(InvalidCredentialError):
+        await verifier.verify(token)
+    await verifier.close()
 
 
 async def test_a_wrong_secret_an_expired_key_and_a_disabled_tenant_are_refused(
-    database_url: str, tenants: dict[str, Tenant]
+    database: Database, tenants: dict[str, Tenant], clock: ManualClock, directory: KeyDirectory
 ) -> None:
-    database = Database(database_url)
-    clock = ManualClock()
-    try:
-        directory = KeyDirectory(database)
-        _, token = await directory.create("acme", ["orders:read"])
-        verifier = KeyVerifier(directory, clock=clock)
-        with pytest.raises(InvalidCredentialError):
-            await verifier.verify(token[:-1] + ("A" if token[-1] != "A" else "B"))
-        _, expired = await directory.create("acme", ["orders:read"], expires_in=-timedelta(1))
-        with pytest.raises(InvalidCredentialError):
-            await verifier.verify(expired)
-        _, globex = await directory.create("globex", ["orders:read"])
+    _, token = await directory.create("acme", ["orders:read"])
+    verifier = KeyVerifier(directory, clock=clock)
+    with pytest.raises(InvalidCredentialError):
+        await verifier.verify(token[:-1] + ("A" if token[-1] != "A" else "B"))
+    _, expired = await directory.create("acme", ["orders:read"], expires_in=-timedelta(1))
+    with pytest.raises(InvalidCredentialError):
+        await verifier.verify(expired)
+    _, globex = await directory.create("globex", ["orders:read"])
+    await verifier.verify(globex)
+    await TenantDirectory(database).set_active("globex", False)
+    clock.advance(1.0)
+    with pytest.raises(TenantNotFoundError):
         await verifier.verify(globex)
-        await TenantDirectory(database).set_active("globex", False)
-        clock.advance(1.0)
-        with pytest.raises(TenantNotFoundError):
-            await verifier.verify(globex)
-        await verifier.close()
-    finally:
-        await database.dispose()
+    await verifier.close()
 
 
 async def test_a_key_stops_at_its_expiry_on_the_wall_clock_cached_or_not(
-    database_url: str, tenants: dict[str, Tenant]
+    database: Database, tenants: dict[str, Tenant], clock: ManualClock
 ) -> None:
-    database = Database(database_url)
-    clock = ManualClock()
     wall = WallClock(clock)
-    try:
-        directory = KeyDirectory(database, clock=wall)
-        ten = timedelta(seconds=10)
-        key, cached = await directory.create("acme", ["orders:read"], expires_in=ten)
-        assert key.expires_at == key.created_at + ten
-        _, unseen = await directory.create("acme", ["orders:read"], expires_in=ten)
-        verifier = KeyVerifier(directory, clock=clock, wall_clock=wall)
-        clock.advance(9.5)
-        await verifier.verify(cached)  # loaded at 9.5 s: trusted until 10.5 s
-        clock.advance(0.5)  # its expiry, while its entry is still trusted
+    directory = KeyDirectory(database, clock=wall)
+    ten = timedelta(seconds=10)
+    key, cached = await directory.create("acme", ["orders:read"], expires_in=ten)
+    assert key.expires_at == key.created_at + ten
+    _, unseen = await directory.create("acme", ["orders:read"], expires_in=ten)
+    verifier = KeyVerifier(directory, clock=clock, wall_clock=wall)
+    clock.advance(9.5)
+    await verifier.verify(cached)  # loaded at 9.5 s: trusted until 10.5 s
+    clock.advance(0.5)  # its expiry, while its entry is still trusted
+    with pytest.raises(InvalidCredentialError, match="expired"):
+        await verifier.verify(cached)
+    with pytest.raises(InvalidCredentialError, match="expired"):
+        await verifier.verify(unseen)  # loaded now: refused at once
+    clock.advance(5.0)  # both read again: still expired on the wall clock
+    for token in (cached, unseen):
         with pytest.raises(InvalidCredentialError, match="expired"):
-            await verifier.verify(cached)
-        with pytest.raises(InvalidCredentialError, match="expired"):
-            await verifier.verify(unseen)  # loaded now: refused at once
-        clock.advance(5.0)  # both read again: still expired on the wall clock
-        for token in (cached, unseen):
-            with pytest.raises(InvalidCredentialError, match="expired"):
-                await verifier.verify(token)
-        await verifier.close()
-    finally:
-        await database.dispose()
+            await verifier.verify(token)
+    await verifier.close()
 
 
 def test_the_log_check_finds_a_secret_wherever_it_is_logged() -> None:
@@ -181,167 +166,134 @@ class Outage:
 
 
 async def test_a_key_dropped_by_a_change_announcement_stands_in_while_the_database_fails(
-    database_url: str, tenants: dict[str, Tenant]
+    tenants: dict[str, Tenant], clock: ManualClock, directory: KeyDirectory
 ) -> None:
-    database = Database(database_url)
-    clock = ManualClock()
-    try:
-        directory = KeyDirectory(database)
-        key, token = await directory.create("acme", ["orders:read"])
-        _, unseen = await directory.create("acme", ["orders:read"])
-        outage = Outage(directory, clock)
-        verifier = KeyVerifier(directory, clock=clock, load=outage.load)
-        assert (await verifier.verify(token)).actor == key.id
-        verifier.clear()  # a change somewhere: the key is read again on its next use
-        await directory.revoke(key.id)  # meanwhile revoked, which this process cannot read
-        outage.down = True
-        assert (await verifier.verify(token)).actor == key.id  # the failed read: its entry
-        assert outage.breaker.state is CircuitState.OPEN
-        assert (await verifier.verify(token)).actor == key.id  # refused by the breaker
-        with pytest.raises(TenantStoreUnavailableError) as refused:
-            await verifier.verify(unseen)  # nothing can stand in: the store's 503
-        assert 1.0 <= refused.value.retry_after <= 30.0
-        outage.down = False
-        clock.advance(30.0)  # the breaker lets a probe through: the key is read again
-        with pytest.raises(InvalidCredentialError, match="revoked"):
-            await verifier.verify(token)
-        await verifier.close()
-    finally:
-        await database.dispose()
+    key, token = await directory.create("acme", ["orders:read"])
+    _, unseen = await directory.create("acme", ["orders:read"])
+    outage = Outage(directory, clock)
+    verifier = KeyVerifier(directory, clock=clock, load=outage.load)
+    assert (await verifier.verify(token)).actor == key.id
+    verifier.clear()  # a change somewhere: the key is read again on its next use
+    await directory.revoke(key.id)  # meanwhile revoked, which this process cannot read
+    outage.down = True
+    assert (await verifier.verify(token)).actor == key.id  # the failed read: its entry
+    assert outage.breaker.state is CircuitState.OPEN
+    assert (await verifier.verify(token)).actor == key.id  # refused by the breaker
+    with pytest.raises(TenantStoreUnavailableError) as refused:
+        await verifier.verify(unseen)  # nothing can stand in: the store's 503
+    assert 1.0 <= refused.value.retry_after <= 30.0
+    outage.down = False
+    clock.advance(30.0)  # the breaker lets a probe through: the key is read again
+    with pytest.raises(InvalidCredentialError, match="revoked"):
+        await verifier.verify(token)
+    await verifier.close()
 
 
 async def test_an_entry_stands_in_for_a_failed_load_up_to_the_stale_limit_after_its_load(
-    database_url: str, tenants: dict[str, Tenant]
+    tenants: dict[str, Tenant], clock: ManualClock, directory: KeyDirectory
 ) -> None:
-    database = Database(database_url)
-    clock = ManualClock()
-    try:
-        directory = KeyDirectory(database)
-        key, token = await directory.create("acme", ["orders:read"])
-        outage = Outage(directory, clock)
-        verifier = KeyVerifier(directory, clock=clock, load=outage.load, stale_limit=60.0)
+    key, token = await directory.create("acme", ["orders:read"])
+    outage = Outage(directory, clock)
+    verifier = KeyVerifier(directory, clock=clock, load=outage.load, stale_limit=60.0)
+    await verifier.verify(token)
+    outage.down = True
+    clock.advance(60.0)
+    assert (await verifier.verify(token)).actor == key.id
+    clock.advance(0.5)
+    with pytest.raises(TenantStoreUnavailableError):
         await verifier.verify(token)
-        outage.down = True
-        clock.advance(60.0)
-        assert (await verifier.verify(token)).actor == key.id
-        clock.advance(0.5)
-        with pytest.raises(TenantStoreUnavailableError):
-            await verifier.verify(token)
-        await verifier.close()
-    finally:
-        await database.dispose()
+    await verifier.close()
 
 
 async def test_while_the_database_fails_a_key_being_reloaded_is_answered_from_its_entry_at_once(
-    database_url: str, tenants: dict[str, Tenant]
+    database: Database, tenants: dict[str, Tenant], clock: ManualClock, directory: KeyDirectory
 ) -> None:
-    database = Database(database_url)
-    clock = ManualClock()
-    try:
-        directory = KeyDirectory(database)
-        key, token = await directory.create("acme", ["orders:read"])
-        hanging = asyncio.Event()
-        released = asyncio.Event()
-        failing = False
+    key, token = await directory.create("acme", ["orders:read"])
+    hanging = asyncio.Event()
+    released = asyncio.Event()
+    failing = False
 
-        async def load(key_id: str) -> KeyRecord | None:
-            if failing:
-                hanging.set()
-                await released.wait()  # a reload that waits out its deadline
-                raise TimeoutError("the database does not answer")
-            return await directory.load(key_id)
+    async def load(key_id: str) -> KeyRecord | None:
+        if failing:
+            hanging.set()
+            await released.wait()  # a reload that waits out its deadline
+            raise TimeoutError("the database does not answer")
+        return await directory.load(key_id)
 
-        verifier = KeyVerifier(directory, clock=clock, load=load, degraded=lambda: failing)
-        await verifier.verify(token)
-        failing = True
-        clock.advance(1.0)  # the entry came due: the next use reloads it
-        first = asyncio.create_task(verifier.verify(token))
-        await hanging.wait()
-        # Another request for the same key does not join the reload: its entry answers.
-        assert (await verifier.verify(token)).actor == key.id
-        assert not first.done()
-        released.set()
-        assert (await first).actor == key.id  # the failed reload: the entry stands in
-        await verifier.close()
-    finally:
-        await database.dispose()
+    verifier = KeyVerifier(directory, clock=clock, load=load, degraded=lambda: failing)
+    await verifier.verify(token)
+    failing = True
+    clock.advance(1.0)  # the entry came due: the next use reloads it
+    first = asyncio.create_task(verifier.verify(token))
+    await hanging.wait()
+    # Another request for the same key does not join the reload: its entry answers.
+    assert (await verifier.verify(token)).actor == key.id
+    assert not first.done()
+    released.set()
+    assert (await first).actor == key.id  # the failed reload: the entry stands in
+    await verifier.close()
 
 
 async def test_a_forgotten_key_never_stands_in_for_a_failed_load(
-    database_url: str, tenants: dict[str, Tenant]
+    tenants: dict[str, Tenant], clock: ManualClock, directory: KeyDirectory
 ) -> None:
-    database = Database(database_url)
-    clock = ManualClock()
-    try:
-        directory = KeyDirectory(database)
-        _, token = await directory.create("acme", ["orders:read"])
-        key_id = parse_key(token)
-        assert key_id is not None
-        outage = Outage(directory, clock)
-        verifier = KeyVerifier(directory, clock=clock, load=outage.load)
+    _, token = await directory.create("acme", ["orders:read"])
+    key_id = parse_key(token)
+    assert key_id is not None
+    outage = Outage(directory, clock)
+    verifier = KeyVerifier(directory, clock=clock, load=outage.load)
+    await verifier.verify(token)
+    verifier.forget(key_id[0])  # this process changed the key (the admin API revoked it)
+    outage.down = True
+    with pytest.raises(TenantStoreUnavailableError):
         await verifier.verify(token)
-        verifier.forget(key_id[0])  # this process changed the key (the admin API revoked it)
-        outage.down = True
-        with pytest.raises(TenantStoreUnavailableError):
-            await verifier.verify(token)
-        await verifier.close()
-    finally:
-        await database.dispose()
+    await verifier.close()
 
 
 async def test_a_load_that_began_before_a_change_announcement_is_not_trusted_after_it(
-    database_url: str, tenants: dict[str, Tenant]
+    tenants: dict[str, Tenant], clock: ManualClock, directory: KeyDirectory
 ) -> None:
-    database = Database(database_url)
-    clock = ManualClock()
-    try:
-        directory = KeyDirectory(database)
-        _, token = await directory.create("acme", ["orders:read"])
-        loads: list[str] = []
-        started, release = asyncio.Event(), asyncio.Event()
+    _, token = await directory.create("acme", ["orders:read"])
+    loads: list[str] = []
+    started, release = asyncio.Event(), asyncio.Event()
 
-        async def slow_load(key_id: str) -> KeyRecord | None:
-            loads.append(key_id)
-            record = await directory.load(key_id)
-            started.set()
-            await release.wait()
-            return record
+    async def slow_load(key_id: str) -> KeyRecord | None:
+        loads.append(key_id)
+        record = await directory.load(key_id)
+        started.set()
+        await release.wait()
+        return record
 
-        verifier = KeyVerifier(directory, clock=clock, load=slow_load)
-        first = asyncio.create_task(verifier.verify(token))
-        await started.wait()
-        verifier.clear()  # announced while the row read before it is on its way
-        release.set()
-        await first
-        await verifier.verify(token)  # read again, though the clock has not moved
-        assert len(loads) == 2
-        await verifier.close()
-    finally:
-        await database.dispose()
+    verifier = KeyVerifier(directory, clock=clock, load=slow_load)
+    first = asyncio.create_task(verifier.verify(token))
+    await started.wait()
+    verifier.clear()  # announced while the row read before it is on its way
+    release.set()
+    await first
+    await verifier.verify(token)  # read again, though the clock has not moved
+    assert len(loads) == 2
+    await verifier.close()
 
 
 async def test_a_failing_key_load_is_logged_once_until_the_key_loads_again(
-    database_url: str, tenants: dict[str, Tenant], caplog: pytest.LogCaptureFixture
+    tenants: dict[str, Tenant],
+    caplog: pytest.LogCaptureFixture,
+    clock: ManualClock,
+    directory: KeyDirectory,
 ) -> None:
-    database = Database(database_url)
-    clock = ManualClock()
     caplog.set_level(logging.INFO, logger="rustok.server.auth")
-    try:
-        directory = KeyDirectory(database)
-        key, token = await directory.create("acme", ["orders:read"])
-        outage = Outage(directory, clock)
-        verifier = KeyVerifier(directory, clock=clock, load=outage.load)
+    key, token = await directory.create("acme", ["orders:read"])
+    outage = Outage(directory, clock)
+    verifier = KeyVerifier(directory, clock=clock, load=outage.load)
+    await verifier.verify(token)
+    outage.down = True
+    for _ in range(5):
+        clock.advance(1.0)
         await verifier.verify(token)
-        outage.down = True
-        for _ in range(5):
-            clock.advance(1.0)
-            await verifier.verify(token)
-        outage.down = False
-        clock.advance(30.0)
-        await verifier.verify(token)
-        await verifier.close()
-    finally:
-        await database.dispose()
+    outage.down = False
+    clock.advance(30.0)
+    await verifier.verify(token)
+    await verifier.close()
     lines = [r.getMessage() for r in caplog.records if r.name == "rustok.server.auth"]
     assert [line for line in lines if "could not load" in line] == [
         f"could not load API key {key.id}: TimeoutError; its entry of 1.0 s ago stands in"

@@ -106,7 +106,7 @@ async def test_kill_9_during_writes_loses_no_acknowledged_write(
 
     database = Database(database_url)
     try:
-        async with database.sessions() as session:
+        async with database.reading() as session:
             rows = (await session.execute(select(OrderRow.id, OrderRow.state))).all()
     finally:
         await database.dispose()

@@ -39,7 +39,7 @@ async def _fill(database: Database, tenant_id: uuid.UUID) -> None:
 
 
 async def _count(database: Database) -> int:
-    async with database.sessions() as session:
+    async with database.reading() as session:
         return int(
             (await session.execute(select(func.count()).select_from(IdempotencyRow))).scalar_one()
         )

@@ -655,7 +655,7 @@ async def test_kill_9_of_one_of_three_loses_no_acknowledged_write(
 
     database = Database(url)
     try:
-        async with database.sessions() as session:
+        async with database.reading() as session:
             orders = dict((await session.execute(select(OrderRow.id, OrderRow.version))).all())
             states = dict((await session.execute(select(OrderRow.id, OrderRow.state))).all())
             history: dict[uuid.UUID, list[int]] = {}

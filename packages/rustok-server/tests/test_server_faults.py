@@ -218,7 +218,7 @@ async def test_hanging_database_trips_breaker_then_serves_stale_and_recovers(
             proxy.thaw()
             database = Database(postgres_database)
             try:
-                async with database.sessions() as session:
+                async with database.writing() as session:
                     await session.execute(update(TenantRow).values(name="Acme Renamed"))
                     await session.commit()
             finally:

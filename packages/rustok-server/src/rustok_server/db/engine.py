@@ -161,12 +161,8 @@ class Database:
             if self.writer is not self.engine:
                 event.listen(self.writer.sync_engine, "connect", _sqlite_writer_pragmas)
                 event.listen(self.writer.sync_engine, "begin", _begin_immediate)
-            self.write_sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
-                self.writer, expire_on_commit=False, info={"database": self}
-            )
         else:
             self.writer = self.engine
-            self.write_sessions = self.sessions
 
     @property
     def display_url(self) -> str:
