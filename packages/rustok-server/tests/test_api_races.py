@@ -145,3 +145,47 @@ async def test_concurrent_payments_with_one_idempotency_key_all_get_the_first_re
     replayed = [r for r in responses if r.headers.get("idempotent-replayed") == "true"]
     assert len(replayed) == len(responses) - 1
     assert [r["trigger"] for r in history["items"]] == ["confirm", "pay"]
+
+
+async def test_concurrent_changes_naming_one_version_apply_once_and_refuse_the_rest_412(
+    start_server: ServerFactory, tenants: dict[str, Tenant]
+) -> None:
+    server = start_server()
+    async with client_for(server, "acme") as client:
+        node = await create_node(client)
+        url = f"{NODES}/{node['id']}"
+        responses = await asyncio.gather(
+            *(
+                client.patch(url, json={"title": f"Title {i}"}, headers={"If-Match": '"1"'})
+                for i in range(20)
+            )
+        )
+        final = await ok(await client.get(url))
+    # Whether a loser read version 2 or lost the write to the version lock, If-Match
+    # named version 1: a 412, never a 409.
+    assert Counter(r.status_code for r in responses) == {200: 1, 412: 19}
+    for response in responses:
+        if response.status_code == 412:
+            assert_problem(response, 412, "PRECONDITION_FAILED")
+    assert final["version"] == 2
+
+
+async def test_concurrent_changes_with_if_match_star_lose_races_as_409(
+    start_server: ServerFactory, tenants: dict[str, Tenant]
+) -> None:
+    server = start_server()
+    async with client_for(server, "acme") as client:
+        node = await create_node(client)
+        url = f"{NODES}/{node['id']}"
+        responses = await asyncio.gather(
+            *(
+                client.patch(url, json={"title": f"Title {i}"}, headers={"If-Match": "*"})
+                for i in range(20)
+            )
+        )
+        final = await ok(await client.get(url))
+    won = [r for r in responses if r.status_code == 200]
+    for response in responses:
+        if response.status_code != 200:
+            assert_problem(response, 409, "CONCURRENT_MODIFICATION")
+    assert len(won) == final["version"] - 1

@@ -4,7 +4,9 @@ Each handler adapts HTTP to ``rustok_commerce.OrderService``: it parses the requ
 bodies are the domain's input models, which check form only: types, lengths, a decimal
 amount in an ISO 4217 currency, a 400 per bad field), calls the service over the SQL
 repository of the request's unit of work (no transaction for a read), commits, and
-renders the order with its ``ETag``.
+renders the order with its ``ETag``; every change but the payment (which commits with its
+``Idempotency-Key``) goes through ``Change.apply``, and the get and history routes are
+``EntityApi``'s.
 The rules of the lifecycle are the service's and answer 422 (a blank tracking number, a
 non-positive total, cancelling a paid order without a refund). A transition the state
 does not allow is a 409 naming the state and the allowed actions; another tenant's order
@@ -23,7 +25,6 @@ from pydantic import (
     Field,
     JsonValue,
 )
-from starlette.requests import Request
 from starlette.responses import Response
 
 from rustok_commerce import (
@@ -37,19 +38,18 @@ from rustok_commerce import (
     VersionConflictError,
 )
 from rustok_core.state_machine import InvalidTransitionError
-from rustok_server.auth.guard import Actor, require
+from rustok_server.auth.guard import get_actor, require
 from rustok_server.auth.scopes import Scope
 from rustok_server.commerce.repository import SqlOrderRepository
 from rustok_server.db import UnitOfWork
 from rustok_server.http.entity_routes import (
     Change,
+    EntityApi,
     EntityOut,
     EntityRoute,
-    HistoryOut,
     PageOut,
     documented,
     entity_response,
-    history_response,
     page_response,
     unit_of_work,
 )
@@ -60,9 +60,7 @@ from rustok_server.http.idempotency import (
     replay_or_raise,
 )
 from rustok_server.http.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Cursor
-from rustok_server.http.preconditions import IfMatch, expected_version
-from rustok_server.observability.metrics import ServerMetrics
-from rustok_server.tenancy.resolution import CurrentTenant
+from rustok_server.tenancy.resolution import CurrentTenant, get_tenant
 
 __all__ = ["MoneyOut", "OrderOut", "OrderPageOut", "router"]
 
@@ -117,32 +115,15 @@ _CHANGE = documented(OrderOut, _ORDER_OK, 400, 404, 409, 412, 422)
 _RACE_LOST = (InvalidTransitionError, VersionConflictError)
 
 
-async def orders(request: Request) -> OrderService:
-    """FastAPI dependency: the order service over this request's unit of work, its
-    transitions counted in the server's metrics."""
-    metrics: ServerMetrics = request.app.state.metrics
-    repository = SqlOrderRepository(unit_of_work(request))
-    return OrderService(repository, on_transition=metrics.count_transition)
-
-
-Orders = Annotated[OrderService, Depends(orders)]
-
-
-async def order_change(
-    order_id: uuid.UUID,
-    tenant: CurrentTenant,
-    service: Orders,
-    unit: Unit,
-    actor: Actor,
-    if_match: IfMatch = None,
-) -> Change[OrderService]:
-    """FastAPI dependency of every change of one order: the service, the order, the actor
-    and the versions ``If-Match`` accepts (checked by the service where it reads the order;
-    a 412 when the order is at another one)."""
-    return Change(tenant.id, order_id, service, expected_version(if_match), actor, unit)
-
-
-OrderChange = Annotated[Change[OrderService], Depends(order_change)]
+ORDERS: EntityApi[OrderService] = EntityApi(
+    id_name="order_id",
+    make=lambda unit, counted: OrderService(SqlOrderRepository(unit), on_transition=counted),
+    tenant=get_tenant,
+    actor=get_actor,
+)
+"""The dependencies of the order routes, and their get and history routes."""
+Orders = Annotated[OrderService, Depends(ORDERS.service)]
+OrderChange = Annotated[Change[OrderService], Depends(ORDERS.change)]
 
 
 @router.post(
@@ -188,17 +169,6 @@ async def list_orders(
     after = Cursor.decode(cursor).position if cursor is not None else None
     page = await service.list_orders(tenant.id, state=state, after=after, limit=limit)
     return page_response(page.items, page.next_after)
-
-
-@router.get(
-    "/{order_id}",
-    dependencies=[READ],
-    summary="Get an order",
-    responses=documented(OrderOut, _ORDER_OK, 404),
-)
-async def get_order(order_id: uuid.UUID, tenant: CurrentTenant, service: Orders) -> Response:
-    """The order, with its state and that state's data."""
-    return entity_response(await service.get(tenant.id, order_id))
 
 
 @router.post(
@@ -263,12 +233,4 @@ async def cancel_order(body: CancelOrderInput, change: OrderChange) -> Response:
     return await change.apply(change.service.cancel, body)
 
 
-@router.get(
-    "/{order_id}/history",
-    dependencies=[READ],
-    summary="An order's transitions",
-    responses=documented(HistoryOut, "The transitions, oldest first.", 404),
-)
-async def order_history(order_id: uuid.UUID, tenant: CurrentTenant, service: Orders) -> Response:
-    """Every transition of the order, oldest first."""
-    return history_response(await service.history(tenant.id, order_id))
+ORDERS.add_reads(router, noun="order", out=OrderOut, ok=_ORDER_OK, dependencies=[READ])

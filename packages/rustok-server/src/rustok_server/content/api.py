@@ -3,11 +3,11 @@
 Each handler adapts HTTP to ``rustok_content.NodeService``: it parses the request (the
 bodies are the domain's input models), calls the service over the SQL repository of the
 request's unit of work (no transaction for a read), commits, and renders the node with its
-``ETag``. The rules are the
-service's. A transition the state does not allow is a 409 problem naming the state and
-the allowed actions; a broken rule (archiving without a reason) is a 422; a malformed
-request a 400 with one ``errors`` entry per bad field; another tenant's node is a 404,
-exactly like a missing one.
+``ETag``; every change goes through ``Change.apply``, and the get and history routes are
+``EntityApi``'s. The rules are the service's. A transition the state does not allow is a
+409 problem naming the state and the allowed actions; a broken rule (archiving without a
+reason) is a 422; a malformed request a 400 with one ``errors`` entry per bad field;
+another tenant's node is a 404, exactly like a missing one.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import Annotated, ClassVar, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import Field, JsonValue
-from starlette.requests import Request
 from starlette.responses import Response
 
 from rustok_content import (
@@ -28,26 +27,23 @@ from rustok_content import (
     UpdateNodeInput,
     VersionConflictError,
 )
-from rustok_server.auth.guard import Actor, require
+from rustok_server.auth.guard import get_actor, require
 from rustok_server.auth.scopes import Scope
 from rustok_server.content.repository import SqlNodeRepository
 from rustok_server.db import UnitOfWork
 from rustok_server.http.entity_routes import (
     Change,
+    EntityApi,
     EntityOut,
     EntityRoute,
-    HistoryOut,
     PageOut,
     documented,
     entity_response,
-    history_response,
     page_response,
     unit_of_work,
 )
 from rustok_server.http.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Cursor
-from rustok_server.http.preconditions import IfMatch, expected_version
-from rustok_server.observability.metrics import ServerMetrics
-from rustok_server.tenancy.resolution import CurrentTenant
+from rustok_server.tenancy.resolution import CurrentTenant, get_tenant
 
 __all__ = ["NodeOut", "NodePageOut", "router"]
 
@@ -91,32 +87,15 @@ _NODE_OK = "The node; its version is the ETag."
 _CHANGE = documented(NodeOut, _NODE_OK, 400, 404, 409, 412)
 
 
-async def nodes(request: Request) -> NodeService:
-    """FastAPI dependency: the node service over this request's unit of work, its
-    transitions counted in the server's metrics."""
-    metrics: ServerMetrics = request.app.state.metrics
-    repository = SqlNodeRepository(unit_of_work(request))
-    return NodeService(repository, on_transition=metrics.count_transition)
-
-
-Nodes = Annotated[NodeService, Depends(nodes)]
-
-
-async def node_change(
-    node_id: uuid.UUID,
-    tenant: CurrentTenant,
-    service: Nodes,
-    unit: Unit,
-    actor: Actor,
-    if_match: IfMatch = None,
-) -> Change[NodeService]:
-    """FastAPI dependency of every change of one node: the service, the node, the actor
-    and the versions ``If-Match`` accepts (checked by the service where it reads the node;
-    a 412 when the node is at another one)."""
-    return Change(tenant.id, node_id, service, expected_version(if_match), actor, unit)
-
-
-NodeChange = Annotated[Change[NodeService], Depends(node_change)]
+NODES: EntityApi[NodeService] = EntityApi(
+    id_name="node_id",
+    make=lambda unit, counted: NodeService(SqlNodeRepository(unit), on_transition=counted),
+    tenant=get_tenant,
+    actor=get_actor,
+)
+"""The dependencies of the node routes, and their get and history routes."""
+Nodes = Annotated[NodeService, Depends(NODES.service)]
+NodeChange = Annotated[Change[NodeService], Depends(NODES.change)]
 
 
 @router.post(
@@ -153,17 +132,6 @@ async def list_nodes(
     after = Cursor.decode(cursor).position if cursor is not None else None
     page = await service.list_nodes(tenant.id, state=state, kind=kind, after=after, limit=limit)
     return page_response(page.items, page.next_after)
-
-
-@router.get(
-    "/{node_id}",
-    dependencies=[READ],
-    summary="Get a node",
-    responses=documented(NodeOut, _NODE_OK, 404),
-)
-async def get_node(node_id: uuid.UUID, tenant: CurrentTenant, service: Nodes) -> Response:
-    """The node, with its state and that state's data."""
-    return entity_response(await service.get(tenant.id, node_id))
 
 
 @router.patch(
@@ -207,12 +175,4 @@ async def restore_node(change: NodeChange) -> Response:
     return await change.apply(change.service.restore)
 
 
-@router.get(
-    "/{node_id}/history",
-    dependencies=[READ],
-    summary="A node's transitions",
-    responses=documented(HistoryOut, "The transitions, oldest first.", 404),
-)
-async def node_history(node_id: uuid.UUID, tenant: CurrentTenant, service: Nodes) -> Response:
-    """Every transition and update of the node, oldest first."""
-    return history_response(await service.history(tenant.id, node_id))
+NODES.add_reads(router, noun="node", out=NodeOut, ok=_NODE_OK, dependencies=[READ])

@@ -1,8 +1,9 @@
 """What the content and order routers share: entity, page and history responses (an
-entity with its ``ETag``), the request's unit of work (`unit_of_work`), the `Change` every
-change handler applies (one path: the service's step, then commit), the 409 problem of a
-transition the state does not allow, and the 412 of an ``If-Match`` the entity no longer
-matches.
+entity with its ``ETag``), the request's unit of work (`unit_of_work`), `EntityApi` (an
+entity's service, change and read dependencies, and its get and history routes), the
+`Change` every change handler applies (one path: the service's step, then commit), the
+409 problem of a transition the state does not allow, and the 412 of an ``If-Match`` the
+entity no longer matches.
 
 A request of these routes has one `UnitOfWork`, made on first use and closed by
 `EntityRoute` when the handler returns or raises (rolling back whatever was not
@@ -16,6 +17,7 @@ state and the actions allowed from it, as text (``detail``) and as extension mem
 
 from __future__ import annotations
 
+import inspect
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Final, Generic, Protocol, TypeVar, overload
 
+from fastapi import APIRouter, Depends, params
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, JsonValue
 from starlette.requests import Request
@@ -33,7 +36,7 @@ from rustok_core.state_machine import Entity, InvalidTransitionError, State, Tra
 from rustok_server.db import UnitOfWork
 from rustok_server.errors import PreconditionFailedError
 from rustok_server.http.pagination import Cursor
-from rustok_server.http.preconditions import etag, parse_if_match
+from rustok_server.http.preconditions import IfMatch, etag, expected_version, parse_if_match
 from rustok_server.http.problems import (
     REQUEST_ID_HEADER,
     problem_for,
@@ -46,8 +49,11 @@ from rustok_server.http.problems import (
 __all__ = [
     "BareStep",
     "Change",
+    "EntityApi",
     "EntityOut",
+    "EntityRef",
     "EntityRoute",
+    "EntityService",
     "HistoryOut",
     "PageOut",
     "Step",
@@ -217,6 +223,176 @@ def unit_of_work(request: Request) -> UnitOfWork:
     if unit is None:
         scope[_UNIT] = unit = UnitOfWork(request.app.state.database)
     return unit
+
+
+class EntityService(Protocol):
+    """What the shared routes ask of a domain service (`NodeService`, `OrderService`)."""
+
+    async def get(self, tenant_id: uuid.UUID, entity_id: uuid.UUID, /) -> Entity[State]:
+        """The tenant's entity (its not-found error otherwise)."""
+        ...
+
+    async def history(
+        self, tenant_id: uuid.UUID, entity_id: uuid.UUID, /
+    ) -> Sequence[TransitionRecord]:
+        """The entity's transition records, oldest first."""
+        ...
+
+
+class _Tenant(Protocol):
+    @property
+    def id(self) -> uuid.UUID: ...
+
+
+ES = TypeVar("ES", bound=EntityService)
+
+
+class _PathDependency(Generic[T]):
+    """A FastAPI dependency that reads the entity id from the path parameter ``id_name``
+    (``order_id``), which the API documents under that name, and optionally ``If-Match``.
+
+    Its signature is written for FastAPI (``__signature__``): the parameter takes the
+    feature's name, and FastAPI passes it by that name into ``path``.
+    """
+
+    def __init__(
+        self,
+        build: Callable[[Request, uuid.UUID, str | None], Awaitable[T]],
+        id_name: str,
+        *,
+        if_match: bool,
+    ) -> None:
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        parameters = [
+            inspect.Parameter("request", keyword, annotation=Request),
+            inspect.Parameter(id_name, keyword, annotation=uuid.UUID),
+        ]
+        if if_match:
+            parameters.append(
+                inspect.Parameter("if_match", keyword, default=None, annotation=IfMatch)
+            )
+        self.__signature__ = inspect.Signature(parameters)
+        self._build = build
+        self._id_name = id_name
+
+    async def __call__(self, request: Request, if_match: str | None = None, **path: uuid.UUID) -> T:
+        return await self._build(request, path[self._id_name], if_match)
+
+
+@dataclass(frozen=True, slots=True)
+class EntityRef(Generic[S]):
+    """What a read of one entity gets from its feature's dependency.
+
+    Attributes:
+        tenant_id: the request's tenant.
+        entity_id: the entity read (its path parameter).
+        service: the domain service over the request's unit of work.
+    """
+
+    tenant_id: uuid.UUID
+    entity_id: uuid.UUID
+    service: S
+
+
+class EntityApi(Generic[ES]):
+    """The dependencies of one entity's routes, and its get and history routes, written
+    once for nodes and orders.
+
+    Args:
+        id_name: the path parameter naming the entity (``"order_id"``).
+        make: the domain service over a unit of work, given the hook its transitions are
+            counted by (``lambda unit, counted: OrderService(SqlOrderRepository(unit),
+            on_transition=counted)``).
+        tenant: the dependency that gives the request's tenant.
+        actor: the dependency that gives the request's actor.
+
+    Attributes:
+        change: the dependency of a change of one entity (`Change`).
+        read: the dependency of a read of one entity (`EntityRef`).
+    """
+
+    def __init__(
+        self,
+        *,
+        id_name: str,
+        make: Callable[[UnitOfWork, Callable[[TransitionRecord], None]], ES],
+        tenant: Callable[[Request], Awaitable[_Tenant]],
+        actor: Callable[[Request], Awaitable[str | None]],
+    ) -> None:
+        self.id_name = id_name
+        self._make = make
+        self._tenant = tenant
+        self._actor = actor
+        self.change = _PathDependency(self._change, id_name, if_match=True)
+        self.read = _PathDependency(self._read, id_name, if_match=False)
+
+    async def service(self, request: Request) -> ES:
+        """FastAPI dependency: the domain service over this request's unit of work, its
+        transitions counted in the server's metrics."""
+        counted: Callable[[TransitionRecord], None] = request.app.state.metrics.count_transition
+        return self._make(unit_of_work(request), counted)
+
+    async def _change(
+        self, request: Request, entity_id: uuid.UUID, if_match: str | None
+    ) -> Change[ES]:
+        tenant = await self._tenant(request)
+        return Change(
+            tenant.id,
+            entity_id,
+            await self.service(request),
+            expected_version(if_match),
+            await self._actor(request),
+            unit_of_work(request),
+        )
+
+    async def _read(self, request: Request, entity_id: uuid.UUID, _: str | None) -> EntityRef[ES]:
+        tenant = await self._tenant(request)
+        return EntityRef(tenant.id, entity_id, await self.service(request))
+
+    def add_reads(
+        self,
+        router: APIRouter,
+        *,
+        noun: str,
+        out: type[BaseModel],
+        ok: str,
+        dependencies: Sequence[params.Depends],
+    ) -> None:
+        """Add ``GET /{id}`` (``get_<noun>``) and ``GET /{id}/history``
+        (``<noun>_history``) to ``router``."""
+        path = f"/{{{self.id_name}}}"
+
+        async def get(entity: EntityRef[ES] = Depends(self.read)) -> Response:  # noqa: B008
+            return entity_response(await entity.service.get(entity.tenant_id, entity.entity_id))
+
+        async def history(entity: EntityRef[ES] = Depends(self.read)) -> Response:  # noqa: B008
+            found = await entity.service.history(entity.tenant_id, entity.entity_id)
+            return history_response(found)
+
+        router.add_api_route(
+            path,
+            get,
+            methods=["GET"],
+            name=f"get_{noun}",
+            dependencies=dependencies,
+            summary=f"Get {_article(noun)} {noun}",
+            description=f"The {noun}, with its state and that state's data.",
+            responses=documented(out, ok, 404),
+        )
+        router.add_api_route(
+            f"{path}/history",
+            history,
+            methods=["GET"],
+            name=f"{noun}_history",
+            dependencies=dependencies,
+            summary=f"{_article(noun).capitalize()} {noun}'s transitions",
+            description=f"Every transition of the {noun}, oldest first.",
+            responses=documented(HistoryOut, "The transitions, oldest first.", 404),
+        )
+
+
+def _article(noun: str) -> str:
+    return "an" if noun[:1] in "aeiou" else "a"
 
 
 def page_response(
