@@ -536,7 +536,12 @@ async def test_stats_arithmetic(clock: ManualClock) -> None:
 
 
 def test_state_numbers_are_stable_for_gauges() -> None:
-    assert [s.number for s in CircuitState] == [0, 1, 2]
+    assert [s.number for s in CircuitState] == [0, 1, 2, 4, 3, 5]
+    assert {s.value: s.number for s in CircuitState if s.forced} == {
+        "forced_open": 4,
+        "disabled": 3,
+        "metrics_only": 5,
+    }
 
 
 async def test_event_listeners_hear_every_outcome_and_rejection(clock: ManualClock) -> None:

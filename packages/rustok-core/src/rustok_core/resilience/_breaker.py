@@ -97,7 +97,9 @@ def _not_awaitable(fn: Callable[..., object], returned: object) -> TypeError:
 
 
 class CircuitState(enum.Enum):
-    """The three states of a circuit breaker."""
+    """The states of a circuit breaker: three it moves between by itself, and three
+    that only an operator sets (resilience4j's names), which last until `CircuitBreaker.release`.
+    """
 
     CLOSED = "closed"
     """Calls run; consecutive failures are counted."""
@@ -105,14 +107,38 @@ class CircuitState(enum.Enum):
     """Calls are refused at once with `CircuitOpenError` until the timeout elapses."""
     HALF_OPEN = "half_open"
     """A few trial calls run; enough successes close the breaker, one failure re-opens it."""
+    FORCED_OPEN = "forced_open"
+    """Set by `CircuitBreaker.force_open`: every call is refused with `CircuitOpenError`, and
+    no timeout ends it."""
+    DISABLED = "disabled"
+    """Set by `CircuitBreaker.disable`: every call runs, and nothing is counted or reported."""
+    METRICS_ONLY = "metrics_only"
+    """Set by `CircuitBreaker.metrics_only`: every call runs; outcomes are counted in the
+    totals and reported to listeners, but never open the breaker."""
 
     @property
     def number(self) -> int:
-        """A stable number for metrics gauges: closed 0, open 1, half-open 2."""
+        """A stable number for metrics gauges (resilience4j's): closed 0, open 1, half-open 2,
+        disabled 3, forced open 4, metrics only 5."""
         return _STATE_NUMBERS[self]
 
+    @property
+    def forced(self) -> bool:
+        """Whether only an operator sets this state (forced open, disabled, metrics only)."""
+        return self in _FORCED_STATES
 
-_STATE_NUMBERS: Final = {CircuitState.CLOSED: 0, CircuitState.OPEN: 1, CircuitState.HALF_OPEN: 2}
+
+_STATE_NUMBERS: Final = {
+    CircuitState.CLOSED: 0,
+    CircuitState.OPEN: 1,
+    CircuitState.HALF_OPEN: 2,
+    CircuitState.DISABLED: 3,
+    CircuitState.FORCED_OPEN: 4,
+    CircuitState.METRICS_ONLY: 5,
+}
+_FORCED_STATES: Final = frozenset(
+    {CircuitState.FORCED_OPEN, CircuitState.DISABLED, CircuitState.METRICS_ONLY}
+)
 _FROM_PYBREAKER: Final = {
     pybreaker.STATE_CLOSED: CircuitState.CLOSED,
     pybreaker.STATE_OPEN: CircuitState.OPEN,
@@ -123,6 +149,13 @@ _FLEET_RETRY: Final = 1.0  # seconds between attempts to reach Redis again after
 _CLOSED: Final = CircuitState.CLOSED
 _OPEN: Final = CircuitState.OPEN
 _HALF_OPEN: Final = CircuitState.HALF_OPEN
+_FORCED_OPEN: Final = CircuitState.FORCED_OPEN
+_DISABLED: Final = CircuitState.DISABLED
+# The epochs of calls admitted in a forced state: one that is counted in the totals and
+# events only (metrics only: no epoch of a state is negative, so it changes no state), and
+# one that is not counted at all (disabled: the call runs past the breaker).
+_UNCOUNTED: Final = -1
+_BYPASS: Final = -2
 
 
 def _check_count(name: str, value: object, *, none_ok: bool = False) -> None:
@@ -449,6 +482,7 @@ class CircuitBreaker:
         "_fleet_gen",
         "_fleet_seen_at",
         "_fleet_staleness",
+        "_forced",
         "_full_message",
         "_half_open_cap",
         "_in_flight",
@@ -517,6 +551,7 @@ class CircuitBreaker:
         self._requests = self._successes = self._failures = self._rejected = 0
         self._excluded_count = self._cancelled = self._transitions = 0
         self._epoch = 0
+        self._forced: CircuitState | None = None  # an operator's state, until release()
         self._in_flight = 0
         self._probe_successes = 0
         self._opening_at: float | None = None
@@ -597,9 +632,13 @@ class CircuitBreaker:
 
     @property
     def retry_after(self) -> float:
-        """Seconds until an open breaker admits a trial call (0.0 unless open)."""
+        """Seconds until an open breaker admits a trial call (0.0 unless open).
+
+        Forced open, no time ends it: this is then ``timeout``, as a hint to come back
+        (what its `CircuitOpenError` carries too).
+        """
         if self._state is not _OPEN:
-            return 0.0
+            return self._timeout if self._state is _FORCED_OPEN else 0.0
         return max(0.0, self._open_until - self._clock())
 
     async def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -626,6 +665,8 @@ class CircuitBreaker:
             )
         else:
             epoch = self._admit()
+            if epoch == _BYPASS:  # disabled
+                return await fn(*args, **kwargs)
         returned: object = _NOTHING
         if self._window is None:
             try:
@@ -692,6 +733,8 @@ class CircuitBreaker:
         with lock:
             self._requests += 1
             epoch = self._epoch if self._state is _CLOSED else self._admit()
+        if epoch == _BYPASS:  # disabled
+            return fn(*args, **kwargs)
         try:
             result = fn(*args, **kwargs)
         except Exception as exc:
@@ -788,6 +831,8 @@ class CircuitBreaker:
             self._fleet_outcome(admitted, exc, duration)
             return
         epoch = admitted[1]
+        if epoch == _BYPASS:  # admitted while disabled: not counted
+            return
         if self._window is None:
             if exc is None:
                 self._record_success(epoch)
@@ -815,9 +860,11 @@ class CircuitBreaker:
         check saw the dependency answer again). Nothing happens unless it is open.
 
         The openings since the last close still count: if the trials fail, the next
-        opening lasts longer (with ``max_timeout``).
+        opening lasts longer (with ``max_timeout``). A forced state is left alone.
         """
         with self._lock:
+            if self._forced is not None:
+                return
             if self._fleet is not None and self._fleet_force("half_open"):
                 return
             if self._state is _OPEN:
@@ -825,24 +872,29 @@ class CircuitBreaker:
 
     def open(self) -> None:
         """Open the breaker now (it refuses calls until ``timeout`` has passed, or longer
-        with ``max_timeout`` if it has opened since it last closed)."""
+        with ``max_timeout`` if it has opened since it last closed), ending a forced state."""
         with self._lock:
+            self._forced = None
             if self._fleet is not None and self._fleet_force("open"):
                 return
             if self._state is not _OPEN:
                 self._trip()
 
     def close(self) -> None:
-        """Close the breaker now and clear its failure and success counters."""
+        """Close the breaker now and clear its failure and success counters, ending a
+        forced state."""
         with self._lock:
+            self._forced = None
             if self._fleet is not None and self._fleet_force("closed"):
                 return
             if self._state is not _CLOSED:
                 self._breaker.close()
 
     def reset(self) -> None:
-        """Close the breaker and set every counter and total, transitions included, to 0."""
+        """Close the breaker and set every counter and total, transitions included, to 0,
+        ending a forced state."""
         with self._lock:
+            self._forced = None
             if self._fleet is not None and self._fleet_force("closed"):
                 self._new_epoch()
             elif self._state is not _CLOSED:
@@ -854,6 +906,56 @@ class CircuitBreaker:
             self._requests = self._successes = self._failures = self._rejected = 0
             self._excluded_count = self._cancelled = self._transitions = 0
         logger.info("circuit breaker %r reset", self._name)
+
+    # -- states an operator forces ---------------------------------------------------
+
+    def force_open(self) -> None:
+        """Isolate the dependency until `release`: every call is refused with
+        `CircuitOpenError` (state ``FORCED_OPEN``, ``retry_after`` the ``timeout`` as a
+        hint), and no timeout ends it (resilience4j's FORCED_OPEN, Polly's ``Isolate``).
+
+        Forced states are this process's: with `redis_storage`, other processes keep
+        following the circuit on Redis, and this one neither reads nor changes it until
+        `release`.
+        """
+        self._force(_FORCED_OPEN)
+
+    def disable(self) -> None:
+        """Let every call through until `release`, counting nothing: no totals, no
+        outcome events, no state change (resilience4j's DISABLED). This process only,
+        as for `force_open`."""
+        self._force(_DISABLED)
+
+    def metrics_only(self) -> None:
+        """Let every call through until `release`, counting outcomes in the totals and
+        reporting them to event listeners (and so to Prometheus), but never opening
+        (resilience4j's METRICS_ONLY): to watch a new dependency before trusting the
+        breaker with it. This process only, as for `force_open`."""
+        self._force(CircuitState.METRICS_ONLY)
+
+    def release(self) -> None:
+        """End a forced state: the breaker is closed again, its failure and success
+        counters cleared (Polly's ``Close``). With `redis_storage`, it takes the state of
+        the circuit on Redis (closed if Redis cannot be reached). Nothing happens unless
+        a state is forced; `close`, `open` and `reset` end a forced state too."""
+        with self._lock:
+            if self._forced is None:
+                return
+            self._forced = None
+            if self._fleet is not None and self._fleet_call(self._fleet.read) is not None:
+                return  # mirrored: the state is the fleet's now
+            self._breaker.close()
+
+    def _force(self, state: CircuitState) -> None:
+        with self._lock:
+            self._forced = state
+            old = self._state
+            if old is state:
+                return
+            self._state = state
+            # Calls admitted before change nothing now (their epoch is over).
+            self._new_epoch(state)
+            self._announce(old, state)
 
     def add_listener(self, listener: StateListener) -> None:
         """Tell ``listener`` of every later state change."""
@@ -916,11 +1018,16 @@ class CircuitBreaker:
     def _refusal(self, state: CircuitState, retry_after: float) -> CircuitOpenError:
         if self._event_listeners:
             self._emit_rejection(state, retry_after)
-        message = self._open_message if state is _OPEN else self._full_message
+        if state is _OPEN:
+            message = self._open_message
+        elif state is _HALF_OPEN:
+            message = self._full_message
+        else:
+            message = rejection_message(self._name, state)
         return CircuitOpenError(self._name, state, retry_after, message=message)
 
     def _emit_rejection(self, state: CircuitState, retry_after: float) -> None:
-        reason = "open" if state is _OPEN else "half_open_full"
+        reason = "half_open_full" if state is _HALF_OPEN else state.value
         notify(self._event_listeners, CallRejected("breaker", self._name, reason, retry_after))
 
     def _emit_outcome(
@@ -1040,6 +1147,8 @@ class CircuitBreaker:
         if state is _OPEN and (now := self._clock()) < self._open_until:
             self._rejected += 1
             raise self._refusal(_OPEN, self._open_until - now)
+        if self._forced is not None:
+            return -1, self._admit()  # this process's forced state: no round trip
         fleet = self._fleet
         assert fleet is not None
         if not self._fleet_usable():
@@ -1073,10 +1182,12 @@ class CircuitBreaker:
         fleet = self._fleet
         assert fleet is not None
         if generation < 0:
-            # Admitted on local state while Redis was away: counted locally; if
-            # Redis may be back, learn the shared state again.
+            # Admitted on local state (while Redis was away, or in a forced state): counted
+            # locally; if Redis may be back, learn the shared state again.
+            if epoch == _BYPASS:
+                return
             self._count_locally(error, duration, epoch, failed)
-            if self._fleet_usable():
+            if epoch != _UNCOUNTED and self._fleet_usable():
                 self._fleet_call(fleet.read)
             return
         verdict: Literal["success", "failure", "excluded", "cancelled"]
@@ -1177,6 +1288,8 @@ class CircuitBreaker:
         with lock:
             self._requests += 1
             epoch = self._epoch if self._state is _CLOSED else self._admit()
+        if epoch == _BYPASS:  # disabled
+            return fn(*args, **kwargs)
         clock = self._clock
         timed = self._timed
         start = clock() if timed else 0.0
@@ -1225,6 +1338,8 @@ class CircuitBreaker:
         with lock:
             self._requests += 1
             epoch = self._epoch if self._state is _CLOSED else self._admit()
+        if epoch == _BYPASS:  # disabled
+            return fn(*args, **kwargs)
         clock = self._clock
         start = clock()
         try:
@@ -1295,6 +1410,15 @@ class CircuitBreaker:
 
     def _admit(self) -> int:
         """Admit a call while not closed, or raise CircuitOpenError; return its epoch."""
+        forced = self._forced
+        if forced is not None:
+            if forced is _FORCED_OPEN:
+                self._rejected += 1
+                raise self._refusal(_FORCED_OPEN, self._timeout)
+            if forced is _DISABLED:
+                self._requests -= 1  # counted by the caller before it asked
+                return _BYPASS
+            return _UNCOUNTED  # metrics only
         if self._state is _OPEN:
             now = self._clock()
             if now < self._open_until:
@@ -1407,11 +1531,16 @@ class CircuitBreaker:
         elif new is _CLOSED:
             self._open_streak = 0
             self._open_duration = self._timeout
+        if self._forced is not None:
+            return  # an operator's state stands until release() (the fleet's moved below it)
         self._state = new
-        if old is new:
-            return
+        if old is not new:
+            self._announce(old, new)
+
+    def _announce(self, old: CircuitState, new: CircuitState) -> None:
+        """Count, log and tell the listeners of a change of the visible state."""
         self._transitions += 1
-        level = logging.WARNING if new is _OPEN else logging.INFO
+        level = logging.WARNING if new is _OPEN or new.forced else logging.INFO
         logger.log(
             level, "circuit breaker %r: %s -> %s", self._name, old.value, new.value,
             extra={"breaker": self._name, "old_state": old.value, "new_state": new.value},
@@ -1509,7 +1638,12 @@ class JudgedBreaker(Generic[T]):
         if breaker._fleet is not None:
             return await breaker._call_fleet(self._failed_if, fn, args, kwargs)
         breaker._requests += 1
-        epoch = breaker._epoch if breaker._state is _CLOSED else breaker._admit()
+        if breaker._state is _CLOSED:
+            epoch = breaker._epoch
+        else:
+            epoch = breaker._admit()
+            if epoch == _BYPASS:  # disabled
+                return await fn(*args, **kwargs)
         returned: object = _NOTHING
         if breaker._window is None:
             try:

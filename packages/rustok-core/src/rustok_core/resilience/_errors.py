@@ -27,9 +27,11 @@ class CircuitOpenError(RichError):
 
     Attributes:
         breaker_name: the name of the breaker that refused the call.
-        state: the breaker's state when it refused (``OPEN`` or ``HALF_OPEN``).
+        state: the breaker's state when it refused (``OPEN``, ``HALF_OPEN`` or
+            ``FORCED_OPEN``).
         retry_after: seconds until the breaker lets a trial call through (0.0 when
-            it is half-open and only waits for the trial calls in flight).
+            it is half-open and only waits for the trial calls in flight; forced open,
+            its ``timeout``, as a hint: only an operator ends that state).
 
     Args:
         breaker_name: the name of the refusing breaker.
@@ -80,6 +82,11 @@ class CircuitOpenError(RichError):
 def rejection_message(breaker_name: str, state: CircuitState) -> str:
     """The message of a `CircuitOpenError` (a breaker computes its own once); its text
     ends with the retry time."""
+    if state.value == "forced_open":
+        return (
+            f"circuit breaker {breaker_name!r} is forced open and refused the call: an "
+            "operator isolated the dependency it protects until the breaker is released"
+        )
     return (
         f"circuit breaker {breaker_name!r} is {state.value} and refused the call: "
         "the dependency it protects failed repeatedly"

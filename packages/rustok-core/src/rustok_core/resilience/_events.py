@@ -51,7 +51,7 @@ class CallRejected:
     name: str
     """The name of the refusing breaker, bulkhead or limiter."""
     reason: str
-    """``"open"``, ``"half_open_full"``, ``"full"`` or ``"rate"``."""
+    """``"open"``, ``"forced_open"``, ``"half_open_full"``, ``"full"`` or ``"rate"``."""
     retry_after: float
     """Seconds after which a retry may be admitted."""
     key: str = ""

@@ -161,7 +161,8 @@ class ResiliencePolicy(Generic[R]):
         """What the policy does, outside in, e.g.
         ``"retry(max_attempts=3) > breaker('payments') > timeout(2 s) > call"``.
 
-        A breaker with ``excluded_if`` reads ``breaker('payments', excluded_if=client_error)``.
+        A breaker with ``excluded_if`` reads ``breaker('payments', excluded_if=client_error)``;
+        one in a state an operator forced, ``breaker('payments', forced_open)``.
         """
         return self._describe(None)
 
@@ -209,7 +210,9 @@ class ResiliencePolicy(Generic[R]):
                     if excluded_if is not None
                     else ""
                 )
-                parts.append(f"breaker({self.breaker.name!r}{excluded}{marked})")
+                state = self.breaker.state
+                forced = f", {state.value}" if state.forced else ""
+                parts.append(f"breaker({self.breaker.name!r}{excluded}{forced}{marked})")
             elif step == "limiter" and self.limiter is not None:
                 per_key = ", per key" if self.limiter_key is not None else ""
                 parts.append(f"limiter({self.limiter.name!r}{per_key})")

@@ -8,7 +8,8 @@ that read ``stats()`` at scrape time would show only the process that answered t
 
 Metrics (label values are the strategies' names, so keep those few and fixed):
 
-- ``rustok_circuit_breaker_state{breaker}``: 0 closed, 1 open, 2 half-open;
+- ``rustok_circuit_breaker_state{breaker}``: 0 closed, 1 open, 2 half-open, and the states
+  an operator forces: 3 disabled, 4 forced open, 5 metrics only (resilience4j's numbers);
 - ``rustok_circuit_breaker_calls_total{breaker,outcome}``: success, failure, excluded,
   cancelled, rejected;
 - ``rustok_retry_attempts_total{policy}``: retries (attempts after the first);
@@ -45,11 +46,7 @@ from rustok_core.resilience._retry import RetryAttempt
 
 __all__ = ["BREAKER_STATE_VALUES", "CALL_OUTCOMES", "ResilienceMetrics"]
 
-BREAKER_STATE_VALUES: Final = {
-    CircuitState.CLOSED: 0,
-    CircuitState.OPEN: 1,
-    CircuitState.HALF_OPEN: 2,
-}
+BREAKER_STATE_VALUES: Final = {state: state.number for state in CircuitState}
 """What ``rustok_circuit_breaker_state`` holds for each state."""
 CALL_OUTCOMES: Final = ("success", "failure", "excluded", "cancelled", "rejected")
 """The ``outcome`` label values of the call counters."""
@@ -67,7 +64,8 @@ class ResilienceMetrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.breaker_state = Gauge(
             "rustok_circuit_breaker_state",
-            "Circuit breaker state: 0 closed, 1 open, 2 half-open.",
+            "Circuit breaker state: 0 closed, 1 open, 2 half-open, 3 disabled, 4 forced open, "
+            "5 metrics only.",
             ["breaker"],
             multiprocess_mode="livemostrecent",
             registry=self.registry,
