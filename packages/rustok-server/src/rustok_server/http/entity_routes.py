@@ -369,26 +369,36 @@ class EntityApi(Generic[ES]):
             found = await entity.service.history(entity.tenant_id, entity.entity_id)
             return history_response(found)
 
-        router.add_api_route(
-            path,
-            get,
-            methods=["GET"],
-            name=f"get_{noun}",
-            dependencies=dependencies,
-            summary=f"Get {_article(noun)} {noun}",
-            description=f"The {noun}, with its state and that state's data.",
-            responses=documented(out, ok, 404),
+        article = _article(noun)
+        routes = (
+            (
+                path,
+                get,
+                f"get_{noun}",
+                f"Get {article} {noun}",
+                f"The {noun}, with its state and that state's data.",
+                documented(out, ok, 404),
+            ),
+            (
+                f"{path}/history",
+                history,
+                f"{noun}_history",
+                f"{article.capitalize()} {noun}'s transitions",
+                f"Every transition of the {noun}, oldest first.",
+                documented(HistoryOut, "The transitions, oldest first.", 404),
+            ),
         )
-        router.add_api_route(
-            f"{path}/history",
-            history,
-            methods=["GET"],
-            name=f"{noun}_history",
-            dependencies=dependencies,
-            summary=f"{_article(noun).capitalize()} {noun}'s transitions",
-            description=f"Every transition of the {noun}, oldest first.",
-            responses=documented(HistoryOut, "The transitions, oldest first.", 404),
-        )
+        for route_path, endpoint, name, summary, description, responses in routes:
+            router.add_api_route(
+                route_path,
+                endpoint,
+                methods=["GET"],
+                name=name,
+                dependencies=dependencies,
+                summary=summary,
+                description=description,
+                responses=responses,
+            )
 
 
 def _article(noun: str) -> str:
