@@ -389,3 +389,12 @@ def test_invalid_policy_names_the_field(kwargs: dict[str, object], field: str) -
 def test_delay_after_needs_an_attempt_number() -> None:
     with pytest.raises(ValueError, match="attempt"):
         Fixed(1.0).delay_after(0)
+
+
+@pytest.mark.parametrize("max_attempts", [1, 3])
+def test_a_plain_functions_stop_iteration_reaches_the_caller_as_itself(max_attempts: int) -> None:
+    policy = RetryPolicy(max_attempts=max_attempts, backoff=Fixed(0.0))
+    with pytest.raises(StopIteration):
+        policy.execute_sync(next, iter(()))
+    stats = policy.stats()
+    assert (stats.attempts, stats.failures) == (max_attempts, 1)

@@ -146,9 +146,19 @@ def run_steps_sync(
             try:
                 outcome = fn(*args, **kwargs) if step is None else sleep_sync(step, clock)
             except BaseException as exc:
-                step = steps.throw(exc)
+                try:
+                    step = steps.throw(exc)
+                except RuntimeError as error:
+                    # A generator cannot raise StopIteration (PEP 479): one that a plain
+                    # function raised (``next`` at the end of an iterator) comes back as
+                    # the cause of a RuntimeError. It is raised as itself, below.
+                    if isinstance(exc, StopIteration) and error.__cause__ is exc:
+                        escaped = exc
+                        break
+                    raise
             else:
                 step = steps.send(outcome)
-    except StopIteration as done:
+    except StopIteration as done:  # the steps returned
         result: T = done.value
         return result
+    raise escaped from None
