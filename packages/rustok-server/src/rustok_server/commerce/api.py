@@ -115,12 +115,7 @@ _CHANGE = documented(OrderOut, _ORDER_OK, 400, 404, 409, 412, 422)
 _RACE_LOST = (InvalidTransitionError, VersionConflictError)
 
 
-ORDERS: EntityApi[OrderService] = EntityApi(
-    id_name="order_id",
-    make=lambda unit, counted: OrderService(SqlOrderRepository(unit), on_transition=counted),
-    tenant=get_tenant,
-    actor=get_actor,
-)
+ORDERS = EntityApi("order_id", OrderService, SqlOrderRepository, tenant=get_tenant, actor=get_actor)
 """The dependencies of the order routes, and their get and history routes."""
 Orders = Annotated[OrderService, Depends(ORDERS.service)]
 OrderChange = Annotated[Change[OrderService], Depends(ORDERS.change)]

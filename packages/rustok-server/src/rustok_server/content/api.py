@@ -87,12 +87,7 @@ _NODE_OK = "The node; its version is the ETag."
 _CHANGE = documented(NodeOut, _NODE_OK, 400, 404, 409, 412)
 
 
-NODES: EntityApi[NodeService] = EntityApi(
-    id_name="node_id",
-    make=lambda unit, counted: NodeService(SqlNodeRepository(unit), on_transition=counted),
-    tenant=get_tenant,
-    actor=get_actor,
-)
+NODES = EntityApi("node_id", NodeService, SqlNodeRepository, tenant=get_tenant, actor=get_actor)
 """The dependencies of the node routes, and their get and history routes."""
 Nodes = Annotated[NodeService, Depends(NODES.service)]
 NodeChange = Annotated[Change[NodeService], Depends(NODES.change)]

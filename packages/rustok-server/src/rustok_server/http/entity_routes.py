@@ -56,6 +56,7 @@ __all__ = [
     "EntityService",
     "HistoryOut",
     "PageOut",
+    "ServiceClass",
     "Step",
     "TransitionOut",
     "documented",
@@ -245,6 +246,21 @@ class _Tenant(Protocol):
 
 
 ES = TypeVar("ES", bound=EntityService)
+ES_co = TypeVar("ES_co", bound=EntityService, covariant=True)
+R = TypeVar("R")
+R_contra = TypeVar("R_contra", contravariant=True)
+
+
+class ServiceClass(Protocol[R_contra, ES_co]):
+    """A domain service's class: made over a repository, told of each transition."""
+
+    def __call__(
+        self,
+        repository: R_contra,
+        /,
+        *,
+        on_transition: Callable[[TransitionRecord], None] | None = ...,
+    ) -> ES_co: ...
 
 
 class _PathDependency(Generic[T]):
@@ -300,9 +316,10 @@ class EntityApi(Generic[ES]):
 
     Args:
         id_name: the path parameter naming the entity (``"order_id"``).
-        make: the domain service over a unit of work, given the hook its transitions are
-            counted by (``lambda unit, counted: OrderService(SqlOrderRepository(unit),
-            on_transition=counted)``).
+        service: the domain service's class (``OrderService``), made per request over
+            ``repository`` with its transitions counted in the server's metrics.
+        repository: the SQL repository's class (``SqlOrderRepository``), made over the
+            request's unit of work.
         tenant: the dependency that gives the request's tenant.
         actor: the dependency that gives the request's actor.
 
@@ -313,14 +330,16 @@ class EntityApi(Generic[ES]):
 
     def __init__(
         self,
-        *,
         id_name: str,
-        make: Callable[[UnitOfWork, Callable[[TransitionRecord], None]], ES],
+        service: ServiceClass[R, ES],
+        repository: Callable[[UnitOfWork], R],
+        *,
         tenant: Callable[[Request], Awaitable[_Tenant]],
         actor: Callable[[Request], Awaitable[str | None]],
     ) -> None:
         self.id_name = id_name
-        self._make = make
+        self._service_class = service
+        self._repository = repository
         self._tenant = tenant
         self._actor = actor
         self.change = _PathDependency(self._change, id_name, if_match=True)
@@ -330,7 +349,7 @@ class EntityApi(Generic[ES]):
         """FastAPI dependency: the domain service over this request's unit of work, its
         transitions counted in the server's metrics."""
         counted: Callable[[TransitionRecord], None] = request.app.state.metrics.count_transition
-        return self._make(unit_of_work(request), counted)
+        return self._service_class(self._repository(unit_of_work(request)), on_transition=counted)
 
     async def _change(
         self, request: Request, entity_id: uuid.UUID, if_match: str | None
