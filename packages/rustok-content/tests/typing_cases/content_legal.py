@@ -7,9 +7,9 @@ pytest's doc collection does) must not run them.
 
 from datetime import datetime
 from typing import assert_type
-from uuid import uuid4
+from uuid import UUID, uuid4
 
-from rustok_content import AnyContentNode, Archived, ContentNode, Draft, Published
+from rustok_content import AnyContentNode, Archived, ContentNode, Draft, NodeService, Published
 from rustok_core.state_machine import is_state
 
 
@@ -48,3 +48,11 @@ def narrowing_keeps_the_node(data: dict[str, object]) -> None:
         assert_type(node, ContentNode[Published])
     else:
         assert_type(node, ContentNode[Archived])
+
+
+async def service_transitions_say_their_target(service: NodeService, node_id: UUID) -> None:
+    """Each of the service's transitions returns the node in the state it leads to."""
+    tenant_id = uuid4()
+    assert_type(await service.publish(tenant_id, node_id), ContentNode[Published])
+    assert_type(await service.archive(tenant_id, node_id, "old"), ContentNode[Archived])
+    assert_type(await service.restore(tenant_id, node_id), ContentNode[Draft])
