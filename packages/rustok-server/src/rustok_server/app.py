@@ -108,6 +108,10 @@ _CORS_EXPOSED_HEADERS: Final = (
 )
 
 
+# The states of the database breaker in which the database counts as failing.
+_FAILING: Final = frozenset({CircuitState.OPEN, CircuitState.HALF_OPEN, CircuitState.FORCED_OPEN})
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -165,14 +169,16 @@ def create_app(
     )
 
     def database_failing() -> bool:
-        # While the breaker is not closed, cached tenants and keys are served stale at
-        # once rather than waiting for a load that started before it opened.
-        return breaker.state is not CircuitState.CLOSED
+        # While the breaker is open or probing (or an operator isolated the database),
+        # cached tenants and keys are served stale at once rather than waiting for a load
+        # that started before it opened. Disabled or metrics-only, every call goes through.
+        return breaker.state in _FAILING
 
     metrics = ServerMetrics()
     metrics.resilience.watch_breaker(breaker)
     if redis is not None:
         metrics.watch_redis(redis.health)
+        metrics.resilience.watch_breaker(redis.health.breaker)
     metrics.watch_machine("ContentNode", ContentNode.state_machine.triggers)
     metrics.watch_machine("Order", Order.state_machine.triggers)
     cache: TenantCache[TenantIdentifier, Tenant] = TenantCache(

@@ -34,9 +34,16 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from rustok_core.resilience import CircuitStorage, redis_storage
+from rustok_core.resilience import (
+    CircuitBreaker,
+    CircuitBreakerConfig,
+    CircuitOpenError,
+    CircuitState,
+    CircuitStorage,
+    redis_storage,
+)
 
 if TYPE_CHECKING:
     import redis
@@ -55,6 +62,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("rustok.server.redis")
+
+T = TypeVar("T")
 
 DEFAULT_NAMESPACE: Final = "rustok"
 """The namespace of a deployment that does not set ``RUSTOK_REDIS_NAMESPACE``."""
@@ -93,12 +102,14 @@ def change_channel(namespace: str = DEFAULT_NAMESPACE) -> str:
 
 
 class RedisHealth:
-    """Whether Redis answered the last call or ping, logged once when that changes.
+    """Whether Redis answers, kept by a circuit breaker of rustok-core named ``redis``.
 
-    While Redis is unreachable, `admits` refuses calls, so that callers fall back to their
-    own state at once instead of each waiting out the timeout. Something must find out when
-    Redis is back: the ping of a running `RedisLink` (``monitored``), or else one call a
-    second let through as a probe.
+    The first call that does not reach Redis (a connection error or a timeout; any other
+    Redis error says nothing of its health) opens the breaker, and the calls that follow
+    fail at once, so that callers fall back to their own state instead of each waiting out
+    the timeout. Something must find out when Redis is back: while a running `RedisLink`
+    pings it (``monitored``), the breaker is held open (`CircuitBreaker.force_open`) until a
+    ping is answered; otherwise the breaker lets one trial call through a second.
 
     Listeners (`add_listener`) are told of each change, ``True`` when Redis answers again
     and ``False`` when it stops (the ``rustok_redis_up`` gauge is one).
@@ -108,7 +119,23 @@ class RedisHealth:
     """
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        self._unreachable: Final = (RedisConnectionError, RedisTimeoutError)
         self.clock = clock
+        self.breaker = CircuitBreaker(
+            "redis",
+            CircuitBreakerConfig(
+                failure_threshold=1,
+                success_threshold=1,
+                timeout=_PROBE_EVERY,
+                half_open_max_requests=1,
+                excluded_if=lambda exc: not isinstance(exc, self._unreachable),
+            ),
+            clock=clock,
+        )
+        """The breaker every call of `RedisLink.client` goes through."""
         self.available = True
         """Whether the last call or ping reached Redis."""
         self.lost_at: float | None = None
@@ -116,8 +143,7 @@ class RedisHealth:
         self.error: str | None = None
         """What the call that found Redis unreachable raised (its type's name)."""
         self.monitored = False
-        """Whether a ping finds out that Redis is back (no call is let through as a probe)."""
-        self._probe_at = 0.0
+        """Whether a ping finds out that Redis is back (no call is let through as a trial)."""
         self._listeners: list[Callable[[bool], None]] = []
 
     def add_listener(self, listener: Callable[[bool], None]) -> None:
@@ -132,25 +158,33 @@ class RedisHealth:
             except Exception:  # a listener must not turn a Redis call into a failure
                 logger.exception("a Redis health listener failed")
 
-    def admits(self) -> bool:
-        """Whether a call should go to Redis now."""
-        if self.available:
-            return True
-        if self.monitored:
-            return False
-        now = self.clock()
-        if now < self._probe_at:
-            return False
-        self._probe_at = now + _PROBE_EVERY
-        return True
+    def call(self, command: Callable[..., T], *args: object, **options: object) -> T:
+        """Run one Redis command through the breaker.
+
+        Raises:
+            redis.exceptions.ConnectionError: Redis did not answer this call, or the
+                breaker is open (not tried again until Redis answers).
+        """
+        try:
+            result = self.breaker.call_sync(command, *args, **options)
+        except CircuitOpenError:
+            raise self._unreachable[0](
+                "Redis unreachable: not tried again until it answers"
+            ) from None
+        except self._unreachable as exc:
+            self.lost(exc)
+            raise
+        self.reached()
+        return result
 
     def lost(self, error: BaseException) -> None:
         """A call or ping did not reach Redis."""
+        if self.monitored and self.breaker.state is not CircuitState.FORCED_OPEN:
+            self.breaker.force_open()  # the ping says when it is back
         if not self.available:
             return
         self.available = False
         self.lost_at = self.clock()
-        self._probe_at = self.lost_at + _PROBE_EVERY
         self.error = type(error).__name__
         logger.warning(
             "Redis unreachable (%s): breakers and rate limits go on with this process's own "
@@ -161,6 +195,8 @@ class RedisHealth:
 
     def reached(self) -> None:
         """A call or ping reached Redis."""
+        if self.breaker.state is CircuitState.FORCED_OPEN:
+            self.breaker.release()
         if self.available:
             return
         down = self.clock() - (self.lost_at or self.clock())
@@ -181,21 +217,12 @@ class RedisHealth:
 def _guarded_client(url: str, timeout: float, health: RedisHealth) -> redis.Redis:
     """A ``redis.Redis`` from ``url`` whose every command goes through ``health``."""
     import redis as redis_lib
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
 
     class _Guarded(redis_lib.Redis):
         def execute_command(self, *args: Any, **options: Any) -> Any:  # redis-py's signature
-            if not health.admits():
-                raise RedisConnectionError("Redis unreachable: not tried again until it answers")
-            try:
-                # redis-py leaves execute_command and aclose untyped.
-                result = super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
-            except (RedisConnectionError, RedisTimeoutError) as exc:
-                health.lost(exc)
-                raise
-            health.reached()
-            return result
+            # redis-py leaves execute_command untyped.
+            command: Callable[..., Any] = super().execute_command
+            return health.call(command, *args, **options)
 
     return _Guarded.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
 
