@@ -38,6 +38,10 @@ COVERAGE_FLOOR = 91
 # The Python whose test sessions start Redis and PostgreSQL from the wheels of the test
 # groups even where the machine has its own servers, so that both ways stay green.
 WHEEL_SERVERS_PYTHON = PYTHONS[0]
+# The Python whose test sessions also run the tests marked `slow` (the drills and the tests
+# that start `rustok-server serve` and its fleets: what a Python version does not change,
+# at two thirds of the server's test time). The other Pythons run everything else.
+SLOW_TESTS_PYTHON = PYTHONS[0]
 
 
 def _pyproject(package: str) -> dict[str, object]:
@@ -83,7 +87,8 @@ def tests(session: nox.Session, package: str) -> None:
 
     On the first Python, the tests that need Redis or PostgreSQL use the servers shipped in
     the test group's wheels (`RUSTOK_TEST_SYSTEM_SERVERS=0`); elsewhere the machine's own
-    servers when it has them.
+    servers when it has them. The tests marked `slow` run on `SLOW_TESTS_PYTHON` only
+    (`nox -s tests -- -m slow` runs them anywhere: the last `-m` counts).
     """
     _install_workspace(session, [*_siblings(package), package], editable=False)
     session.install(*_test_requirements(package))
@@ -92,11 +97,13 @@ def tests(session: nox.Session, package: str) -> None:
     env = {"COVERAGE_FILE": str(COVERAGE_DATA / f"coverage.{session.python}-{package}")}
     if session.python == WHEEL_SERVERS_PYTHON:
         env["RUSTOK_TEST_SYSTEM_SERVERS"] = os.environ.get("RUSTOK_TEST_SYSTEM_SERVERS", "0")
+    selection = [] if session.python == SLOW_TESTS_PYTHON else ["-m", "not slow"]
     session.run(
         "pytest",
         f"--cov={package.replace('-', '_')}",
         "--cov-report=",
         "--markdown-docs",
+        *selection,
         str(pkg_dir / "README.md"),
         str(pkg_dir / "tests"),
         *session.posargs,
