@@ -67,7 +67,7 @@ async def _seed(url: str) -> tuple[str, str]:
         await upgrade(database)
         tenant = await TenantDirectory(database).create("acme", "Acme")
         _key, secret = await KeyDirectory(database).create("acme", list(TENANT_SCOPES))
-        async with database.sessions() as session:
+        async with database.writing() as session:
             node = await NodeService(SqlNodeRepository(session)).create(
                 tenant.id, CreateNodeInput(kind=NodeKind.POST, title="Hello", slug="hello")
             )

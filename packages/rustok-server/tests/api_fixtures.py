@@ -8,8 +8,8 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from rustok_core.testing import ManualClock
 from rustok_server.auth import TENANT_SCOPES, KeyDirectory
 from rustok_server.auth import keys as key_module
-from rustok_server.db import Database
+from rustok_server.db import Database, UnitOfWork
 from rustok_server.http.problem_types import PROBLEM_TYPES
 from rustok_server.testing import LiveServer
 
@@ -265,3 +265,15 @@ async def create_postgres_database(server_url: str) -> str:
     finally:
         await engine.dispose()
     return f"{server_url}/{name}"
+
+
+@asynccontextmanager
+async def unit_of_work(database: Database) -> AsyncIterator[UnitOfWork]:
+    """A unit of work on ``database``, as a request takes one (`http.entity_routes`):
+    reads on the read connection, the first write begins the transaction on the writer,
+    the caller commits, and what it does not commit is rolled back at the end."""
+    unit = UnitOfWork(database)
+    try:
+        yield unit
+    finally:
+        await unit.close()

@@ -10,7 +10,15 @@ import uuid
 from collections.abc import Sequence
 
 import pytest
-from api_fixtures import NODES, ORDERS, ServerFactory, client_for, create_node, create_order
+from api_fixtures import (
+    NODES,
+    ORDERS,
+    ServerFactory,
+    client_for,
+    create_node,
+    create_order,
+    unit_of_work,
+)
 
 from rustok_commerce import (
     CreateOrderInput,
@@ -39,15 +47,15 @@ async def test_node_service_runs_on_the_sql_repository(
     tenant = tenants["acme"].id
     database = Database(database_url)
     try:
-        async with database.sessions() as session:
-            service = NodeService(SqlNodeRepository(session))
+        async with unit_of_work(database) as unit:
+            service = NodeService(SqlNodeRepository(unit))
             draft = await service.create(
                 tenant, CreateNodeInput(kind=NodeKind.POST, title="Hi", slug="hi")
             )
             published = await service.publish(tenant, draft.id, actor="alice")
-            await session.commit()
-        async with database.sessions() as session:
-            repository = SqlNodeRepository(session)
+            await unit.commit()
+        async with unit_of_work(database) as unit:
+            repository = SqlNodeRepository(unit)
             loaded = await repository.get(tenant, draft.id)
             history = await repository.history(tenant, draft.id)
             listed = await repository.page(tenant, state="published")
@@ -72,8 +80,8 @@ async def test_order_service_runs_on_the_sql_repository(
     tenant = tenants["acme"].id
     database = Database(database_url)
     try:
-        async with database.sessions() as session:
-            service = OrderService(SqlOrderRepository(session))
+        async with unit_of_work(database) as unit:
+            service = OrderService(SqlOrderRepository(unit))
             order = await service.create(
                 tenant, CreateOrderInput(customer_id=uuid.uuid4(), amount="5", currency="EUR")
             )
@@ -81,9 +89,9 @@ async def test_order_service_runs_on_the_sql_repository(
             paid = await service.pay(
                 tenant, order.id, PayOrderInput(payment_id="pi", payment_method="card")
             )
-            await session.commit()
-        async with database.sessions() as session:
-            repository = SqlOrderRepository(session)
+            await unit.commit()
+        async with unit_of_work(database) as unit:
+            repository = SqlOrderRepository(unit)
             loaded = await repository.get(tenant, order.id)
             # Two readers of version 3 both move the order; only the SQL write's
             # "WHERE version = 3" tells the second that the first was saved.
@@ -100,9 +108,9 @@ async def test_order_service_runs_on_the_sql_repository(
             await repository.save(shipped, expected_version=3, record=shipped.last_transition)
             with pytest.raises(OrderConflictError) as refused:
                 await repository.save(refunded, expected_version=3, record=refunded.last_transition)
-            await session.commit()
-        async with database.sessions() as session:
-            repository = SqlOrderRepository(session)
+            await unit.commit()
+        async with unit_of_work(database) as unit:
+            repository = SqlOrderRepository(unit)
             stored = await repository.get(tenant, order.id)
             history = await repository.history(tenant, order.id)
             listed = await repository.page(tenant, state="shipped")

@@ -21,6 +21,7 @@ from api_fixtures import (
     ok,
     order_in,
     pointers,
+    unit_of_work,
 )
 
 from rustok_server import Tenant
@@ -450,16 +451,16 @@ async def test_an_expired_key_no_longer_replays(
         expired = IdempotentRequest.of("k", tenant, "create-order", {"a": 1})
         assert expired is not None
         expired = IdempotentRequest(tenant, expired.scope, "k", expired.fingerprint, timedelta(0))
-        async with database.sessions() as session:
-            await expired.remember(session, Response(b"{}", 201))
-            await session.commit()
+        async with unit_of_work(database) as unit:
+            await expired.remember(unit, Response(b"{}", 201))
+            await unit.commit()
         fresh = IdempotentRequest(tenant, expired.scope, "k", expired.fingerprint)
-        async with database.sessions() as session:
-            assert await fresh.replay(session) is None
-            await fresh.remember(session, Response(b'{"second":true}', 201))
-            await session.commit()
-        async with database.sessions() as session:
-            replayed = await fresh.replay(session)
+        async with unit_of_work(database) as unit:
+            assert await fresh.replay(unit) is None
+            await fresh.remember(unit, Response(b'{"second":true}', 201))
+            await unit.commit()
+        async with unit_of_work(database) as unit:
+            replayed = await fresh.replay(unit)
     finally:
         await database.dispose()
     assert replayed is not None

@@ -48,7 +48,6 @@ from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
     AsyncSession,
-    async_sessionmaker,
     create_async_engine,
 )
 from starlette.requests import Request
@@ -140,9 +139,6 @@ class Database:
         caches, and with Redis the announcement to the other processes. Each must be quick
         and must not raise."""
         self.engine: AsyncEngine = create_async_engine(url, **options)
-        self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
-            self.engine, expire_on_commit=False, info={"database": self}
-        )
         self._write_lock: asyncio.Lock | None = None
         self._reader: sqlite3.Connection | None = None
         self._raw_writer: sqlite3.Connection | None = None
