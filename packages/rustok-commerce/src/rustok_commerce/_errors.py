@@ -150,7 +150,7 @@ class MissingOrderDetailError(CommerceError):
         field: the name of the missing detail, as in the input model.
         order_id: the order concerned, when known.
 
-    Example:
+    Examples:
         >>> MissingOrderDetailError("tracking_number").code
         'EMPTY_TRACKING_NUMBER'
     """

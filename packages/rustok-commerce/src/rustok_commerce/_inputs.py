@@ -65,7 +65,7 @@ class CreateOrderInput(BaseModel):
     of orders, checked when the order is made (`NonPositiveAmountError`, 422).
     `currency` is an ISO 4217 code, upper-cased (``"eur"`` becomes ``"EUR"``).
 
-    Example:
+    Examples:
         >>> CreateOrderInput(customer_id=UUID(int=7), amount="49.9", currency="eur").money
         Money(amount=Decimal('49.90'), currency='EUR')
     """

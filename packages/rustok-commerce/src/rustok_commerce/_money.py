@@ -79,7 +79,7 @@ class Money:
         InvalidAmountError: `amount` is a float, not finite, or finer than the minor unit.
         UnknownCurrencyError: `currency` is not an ISO 4217 currency with a minor unit.
 
-    Example:
+    Examples:
         >>> Money(Decimal("19.9"), "EUR") + Money(Decimal("0.10"), "EUR")
         Money(amount=Decimal('20.00'), currency='EUR')
     """

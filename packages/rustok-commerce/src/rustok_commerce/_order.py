@@ -179,7 +179,7 @@ class Order(Entity[S]):
         version: 1 when created, plus one per transition.
         last_transition: the record of the transition that produced this value.
 
-    Example:
+    Examples:
         >>> order = Order.new_pending(
         ...     tenant_id=UUID(int=1), customer_id=UUID(int=2), total=Money.of("10", "EUR")
         ... )

@@ -37,7 +37,7 @@ def check_holdable(value: str) -> str:
         ValueError: naming the first character that cannot be held and its position
             (pydantic turns it into a validation error of the field).
 
-    Example:
+    Examples:
         >>> check_holdable("Hello\\tworld")
         'Hello\\tworld'
         >>> check_holdable("a\\x00b")

@@ -136,7 +136,7 @@ def create_app(
         tracer_provider: with ``settings.tracing``, the OpenTelemetry provider to use
             instead of one configured from ``OTEL_*`` variables.
 
-    Example:
+    Examples:
         >>> app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:"))
         >>> app.state.context.breaker.name
         'database'

@@ -94,7 +94,7 @@ def change_channel(namespace: str = DEFAULT_NAMESPACE) -> str:
     """The pub/sub channel on which the deployment ``namespace`` announces every tenant,
     key and rate-limit change (``rustok:changes`` by default).
 
-    Example:
+    Examples:
         >>> change_channel("shop-eu")
         'shop-eu:changes'
     """

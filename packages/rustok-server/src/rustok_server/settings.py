@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     Each field is read from ``RUSTOK_<FIELD>`` (case-insensitive); a list is
     given comma-separated (``RUSTOK_TENANT_RESOLUTION=header,host``).
 
-    Example:
+    Examples:
         >>> Settings(database_url="sqlite+aiosqlite:///:memory:").tenant_header
         'X-Tenant-ID'
     """

@@ -98,7 +98,7 @@ class LiveServer:
 class QueryCounter:
     """Counts the SQL statements a database runs (from any thread or event loop).
 
-    Example:
+    Examples:
         >>> counter = QueryCounter(Database("sqlite+aiosqlite:///:memory:"))
         >>> counter.count
         0

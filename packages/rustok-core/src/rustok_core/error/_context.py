@@ -32,7 +32,7 @@ def wrap(
         The new error; raise it with ``raise wrap(exc, ...) from exc``, or just
         ``raise wrap(exc, ...)`` inside the ``except`` block (the cause is set either way).
 
-    Example:
+    Examples:
         >>> try:
         ...     int("x")
         ... except ValueError as exc:
@@ -75,7 +75,7 @@ class error_context:  # lower case: it reads as a function, ``with error_context
         kind: the category of the new error (see `wrap` for the default).
         **fields: diagnostic fields to add.
 
-    Example:
+    Examples:
         >>> with error_context("reading settings", kind=ErrorKind.INTERNAL, file="a.toml"):
         ...     raise OSError("disk unplugged")
         Traceback (most recent call last):

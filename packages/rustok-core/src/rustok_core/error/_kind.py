@@ -16,7 +16,7 @@ class ErrorKind(StrEnum):
     The value of each member is its stable, upper-snake error code, so
     ``ErrorKind("NOT_FOUND") is ErrorKind.NOT_FOUND``.
 
-    Example:
+    Examples:
         >>> ErrorKind.NOT_FOUND.status, ErrorKind.NOT_FOUND.code
         (404, 'NOT_FOUND')
     """

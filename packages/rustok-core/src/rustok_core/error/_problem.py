@@ -47,7 +47,7 @@ class ProblemDetails(BaseModel):
     Build one from an error with `from_error`, or with a constructor for the common
     cases (`not_found`, `forbidden`, `conflict`, `validation`, `rate_limited`, ...).
 
-    Example:
+    Examples:
         >>> ProblemDetails.not_found("Order").to_dict()["type"]
         'https://rustok.dev/problems/not-found'
     """

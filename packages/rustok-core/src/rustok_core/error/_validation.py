@@ -22,7 +22,7 @@ class ValidationErrorBuilder:
     The built error is a `RichError` of kind ``VALIDATION`` whose problem lists
     every message, in the order added, each with the JSON pointer of its field.
 
-    Example:
+    Examples:
         >>> error = (
         ...     ValidationErrorBuilder().field("email", "invalid").field("email", "taken").build()
         ... )
@@ -132,7 +132,7 @@ def validation_error_from_pydantic(
     per pydantic error, located by a JSON pointer built from ``loc``. When given a
     ``ValidationError``, it becomes the cause.
 
-    Example:
+    Examples:
         >>> import pydantic
         >>> class Item(pydantic.BaseModel):
         ...     qty: int

@@ -29,7 +29,7 @@ def json_pointer(path: FieldPath) -> str:
         The pointer, such as ``"/items/0/sku"``; ``""`` (the whole document) for an
         empty sequence.
 
-    Example:
+    Examples:
         >>> json_pointer(("items", 0, "a/b~c"))
         '/items/0/a~1b~0c'
     """

@@ -21,7 +21,7 @@ Metrics (label values are the strategies' names, so keep those few and fixed):
 - ``rustok_chaos_injections_total{chaos,kind}``: calls a chaos strategy injected into, by
   kind (fault, latency, result).
 
-Example:
+Examples:
     >>> from prometheus_client import CollectorRegistry, generate_latest
     >>> from rustok_core.resilience import CircuitBreaker
     >>> metrics = ResilienceMetrics(CollectorRegistry())

@@ -35,7 +35,7 @@ class TenantIdentifier:
     Raises:
         InvalidTenantIdentifierError: if ``value`` is not a valid identifier of ``kind``.
 
-    Example:
+    Examples:
         >>> TenantIdentifier(IdentifierKind.SLUG, " Acme ")
         TenantIdentifier(kind=<IdentifierKind.SLUG: 'slug'>, value='acme')
     """
@@ -89,7 +89,7 @@ def parse_tenant_identifier(raw: str) -> TenantIdentifier:
     Raises:
         InvalidTenantIdentifierError: if the value is neither (the slug's reason).
 
-    Example:
+    Examples:
         >>> parse_tenant_identifier("123E4567-E89B-12D3-A456-426614174000").value
         '123e4567-e89b-12d3-a456-426614174000'
         >>> parse_tenant_identifier("Acme").kind

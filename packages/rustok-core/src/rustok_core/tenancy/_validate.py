@@ -75,7 +75,7 @@ def validate_slug(raw: str) -> str:
         InvalidTenantIdentifierError: reason ``empty``, ``too_long``,
             ``invalid_characters`` or ``reserved``.
 
-    Example:
+    Examples:
         >>> validate_slug("  Acme-Shop ")
         'acme-shop'
     """
@@ -112,7 +112,7 @@ def validate_host(raw: str) -> str:
             ``invalid_idna``, ``invalid_characters``, ``empty_label``,
             ``label_too_long`` or ``hyphen_at_label_edge``.
 
-    Example:
+    Examples:
         >>> validate_host("Shop.Example.COM:8443")
         'shop.example.com'
         >>> validate_host("bücher.example")

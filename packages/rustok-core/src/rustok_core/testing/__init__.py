@@ -4,7 +4,7 @@ Redis and PostgreSQL servers on loopback for integration tests.
 The resilience strategies (breaker, retry, bulkhead, rate limiter) all accept
 ``clock=``; in test mode their waits are skipped but counted on that clock.
 
-Example:
+Examples:
     >>> from rustok_core.testing import ManualClock
     >>> clock = ManualClock()
     >>> clock.advance(2.5)

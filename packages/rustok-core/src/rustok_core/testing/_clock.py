@@ -14,7 +14,7 @@ class ManualClock:
     Args:
         start: the first reading (any value: only differences matter).
 
-    Example:
+    Examples:
         >>> clock = ManualClock(start=0.0)
         >>> clock.advance(1.5)
         >>> clock.now

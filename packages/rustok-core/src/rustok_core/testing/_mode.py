@@ -18,7 +18,7 @@ def test_mode() -> Iterator[None]:
     moved forward by it, and a retry's time budget counts it even on the real
     clock, so a 3 s budget with 1 s waits allows the same attempts as in real time.
 
-    Example:
+    Examples:
         >>> from rustok_core.testing import is_test_mode, test_mode
         >>> with test_mode():
         ...     is_test_mode()

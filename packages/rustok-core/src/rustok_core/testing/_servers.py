@@ -133,7 +133,7 @@ def _answers_ping(port: int) -> bool:
 class RedisServer:
     """A Redis-compatible server on a free loopback port, without persistence.
 
-    Example:
+    Examples:
         ``with RedisServer() as redis: connect(redis.url)``
 
     Attributes:
@@ -233,7 +233,7 @@ def _server_user() -> str | None:
 class PostgresServer:
     """A throw-away PostgreSQL cluster on a free loopback port (trust auth, fsync off).
 
-    Example:
+    Examples:
         ``with PostgresServer() as pg: url = f"{pg.url}/postgres"``
 
     Attributes:

@@ -98,7 +98,7 @@ class _Authorize:
 def require(*scopes: str) -> DependsParam:
     """A route dependency admitting credentials that hold any one of ``scopes``.
 
-    Example:
+    Examples:
         >>> dependency = require("content:read")
         >>> dependency.dependency.scopes
         ('content:read',)

@@ -149,7 +149,7 @@ def address_key(host: str) -> str:
     host usually holds a whole /64, so its addresses are one client); an IPv4 address mapped
     into IPv6 is the IPv4 address.
 
-    Example:
+    Examples:
         >>> address_key("203.0.113.7"), address_key("2001:db8:1:2:3:4:5:6")
         ('203.0.113.7', '2001:db8:1:2::/64')
     """

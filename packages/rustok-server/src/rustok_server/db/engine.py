@@ -96,7 +96,7 @@ class Database:
         guard: the breaker and deadlines every unit of work runs under; by default
             no breaker, and `READ_TIMEOUT` and `WRITE_TIMEOUT`.
 
-    Example:
+    Examples:
         >>> db = Database("sqlite+aiosqlite:///:memory:")
         >>> db.dialect
         'sqlite'

@@ -99,7 +99,7 @@ class DatabaseGuard:
         write_timeout: seconds each step of a write may take (on SQLite this includes
             the wait for the write lock).
 
-    Example:
+    Examples:
         >>> guard = DatabaseGuard(None, read_timeout=2.0, write_timeout=5.0)
         >>> guard.write_timeout
         5.0

@@ -113,7 +113,7 @@ class UnitOfWork:
     Args:
         database: the database.
 
-    Example:
+    Examples:
         >>> from rustok_server.db import Database
         >>> UnitOfWork(Database("sqlite+aiosqlite:///rustok.db")).in_transaction
         False

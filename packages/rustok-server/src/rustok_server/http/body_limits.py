@@ -61,7 +61,7 @@ def check_json_shape(body: bytes, *, max_depth: int, max_keys: int) -> None:
     Raises:
         MalformedBodyError: too deep, or too many members.
 
-    Example:
+    Examples:
         >>> check_json_shape(b'{"a": [1, {"b": "x:y"}]}', max_depth=3, max_keys=2)
         >>> try:
         ...     check_json_shape(b"[[[[]]]]", max_depth=3, max_keys=10)

@@ -47,7 +47,7 @@ T = TypeVar("T")
 class Cursor:
     """The position after one row: its creation time and id.
 
-    Example:
+    Examples:
         >>> from datetime import UTC
         >>> at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
         >>> c = Cursor(at, uuid.UUID(int=7))

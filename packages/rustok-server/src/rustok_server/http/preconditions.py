@@ -34,7 +34,7 @@ IfMatch = Annotated[
 def etag(version: int) -> str:
     """The ``ETag`` header value of an entity at ``version``.
 
-    Example:
+    Examples:
         >>> etag(3)
         '"3"'
     """

@@ -188,7 +188,7 @@ PROBLEM_TYPES: Final[dict[str, ProblemType]] = {
 def problem_type_base(base_url: str | None) -> str:
     """The prefix of every ``type``: ``/problems/``, or under ``base_url`` when set.
 
-    Example:
+    Examples:
         >>> problem_type_base(None), problem_type_base("https://docs.example.com/problems")
         ('/problems/', 'https://docs.example.com/problems/')
     """

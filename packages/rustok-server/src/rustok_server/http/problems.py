@@ -328,7 +328,7 @@ PROBLEM_RESPONSES: Final[dict[int | str, dict[str, object]]] = {
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, object]]:
     """OpenAPI ``responses=`` documenting problem bodies for ``statuses``.
 
-    Example:
+    Examples:
         >>> sorted(problem_responses(404, 409))
         [404, 409]
     """

@@ -88,7 +88,7 @@ class ConnectionLimits:
     def from_settings(cls, settings: Settings) -> ConnectionLimits:
         """The limits ``settings`` set.
 
-        Example:
+        Examples:
             >>> ConnectionLimits.from_settings(Settings(max_header_bytes=8192)).max_header_bytes
             8192
         """

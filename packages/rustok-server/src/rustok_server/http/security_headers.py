@@ -41,7 +41,7 @@ def docs_content_security_policy(script_hashes: Iterable[str] = ()) -> str:
     calls of "Try it out"); ReDoc's search worker from a ``blob:`` URL; no plugins, no
     ``<base>``; framed by nobody.
 
-    Example:
+    Examples:
         >>> "frame-ancestors 'none'" in docs_content_security_policy()
         True
         >>> docs_content_security_policy(["sha256-abc="]).split("; ")[1]

@@ -10,7 +10,7 @@ A text record is one line whatever the client sent: `TextFormatter` escapes the 
 characters (line breaks included) of the message and of its request fields, so a path
 with ``%0a`` in it cannot forge a second record. A JSON record escapes them as JSON does.
 
-Example:
+Examples:
     >>> config = logging_config("json", "info")
     >>> sorted(config["loggers"])
     ['rustok', 'uvicorn', 'uvicorn.access', 'uvicorn.error']
@@ -58,7 +58,7 @@ _CONTROLS: Final = {
 def escape_controls(text: str) -> str:
     """``text`` with its control characters written as escapes (``\\n`` as ``\\x0a``).
 
-    Example:
+    Examples:
         >>> escape_controls("/api/x\\nDELETE /api/admin/tenants/demo 200")
         '/api/x\\\\x0aDELETE /api/admin/tenants/demo 200'
     """

@@ -9,7 +9,7 @@ and `exposition` adds up every worker's figures.
 Label sets are bounded: routes are templates (``/api/content/nodes/{node_id}``), never raw
 paths; no ids and no tenants as labels.
 
-Example:
+Examples:
     >>> metrics = ServerMetrics()
     >>> metrics.http_requests.labels("GET", "/health/live", "200").inc()
     >>> b"rustok_http_requests_total" in exposition(metrics)[0]

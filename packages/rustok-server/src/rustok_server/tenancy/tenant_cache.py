@@ -136,7 +136,7 @@ class TenantCache(Generic[K, V]):
         on_result: told how each read was answered (`LookupResult`), exactly once per
             read, for metrics.
 
-    Example:
+    Examples:
         >>> import asyncio
         >>> async def load(slug: str) -> str | None:
         ...     return slug.upper() if slug == "acme" else None
