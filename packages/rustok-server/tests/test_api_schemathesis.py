@@ -22,9 +22,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from api_fixtures import ServerFactory, auth
 
 from rustok_server import Tenant
+
+# The fuzzer sends a few thousand generated requests on each database.
+pytestmark = pytest.mark.slow
 
 FIXED_SEED = 20261202
 MIN_CASES = 2_000

@@ -17,9 +17,13 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+import pytest
 from api_fixtures import NODES, ORDERS, assert_problem, auth, start_serve
 
 from rustok_server.tenancy.repository import Tenant
+
+# Each test starts `rustok-server serve` as users run it.
+pytestmark = pytest.mark.slow
 
 APP = "https://app.example.com"
 PREFLIGHT_HEADERS = "authorization,idempotency-key,if-match,x-tenant-id"

@@ -44,6 +44,9 @@ from rustok_server.auth.rate_limits import AuthFailureLimitError, FailureLimits,
 from rustok_server.db import Database
 from rustok_server.errors import InvalidCredentialError
 
+# Each test starts `rustok-server serve` and sends it thousands of requests.
+pytestmark = pytest.mark.slow
+
 # The statement that loads one key, as the engine logs it on SQLite and PostgreSQL alike.
 KEY_LOOKUP = "FROM api_keys LEFT OUTER JOIN tenants"
 OTHER_ADDRESS = "127.0.0.2"

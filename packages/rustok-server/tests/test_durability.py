@@ -18,12 +18,16 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 from api_fixtures import auth
 from sqlalchemy import select
 
 from rustok_server import Tenant
 from rustok_server.commerce.tables import OrderRow
 from rustok_server.db import Database
+
+# Starts `rustok-server serve` and kills it with writes in flight.
+pytestmark = pytest.mark.slow
 
 CLIENTS = 8
 KILL_AFTER = 150  # acknowledged writes before the kill
@@ -39,10 +43,12 @@ async def _started(stream: asyncio.StreamReader, log: list[str]) -> bool:
     return False
 
 
-async def _drain(stream: asyncio.StreamReader) -> None:
-    """Keep reading the server's log, so that it never blocks on a full pipe."""
-    while await stream.read(65536):
-        pass
+async def _drain(stream: asyncio.StreamReader, log: list[str] | None = None) -> None:
+    """Keep reading the server's output, so that it never blocks on a full pipe; its lines
+    go to ``log`` if given."""
+    while line := await stream.readline():
+        if log is not None:
+            log.append(line.decode(errors="replace"))
 
 
 async def test_kill_9_during_writes_loses_no_acknowledged_write(
@@ -70,7 +76,7 @@ async def test_kill_9_during_writes_loses_no_acknowledged_write(
         assert " listening on http://127.0.0.1:" in banner, banner
         url = banner.split(" listening on ")[1].strip()
         assert await asyncio.wait_for(_started(process.stderr, log), 60), "".join(log)
-        drain = asyncio.gather(_drain(process.stdout), _drain(process.stderr))
+        drain = asyncio.gather(_drain(process.stdout), _drain(process.stderr, log))
 
         async def client(http: httpx.AsyncClient) -> None:
             while True:
@@ -102,7 +108,10 @@ async def test_kill_9_during_writes_loses_no_acknowledged_write(
         if process.returncode is None:
             process.kill()
         await process.wait()
-    assert process.returncode == -signal.SIGKILL, "".join(log)
+    # Killed, not stopped: no shutdown was logged. asyncio reports 255 ("Unknown child
+    # process", with a warning) when the exit status was read by another waiter first.
+    assert not [line for line in log if "Shutting down" in line or "Finished server" in line]
+    assert process.returncode in {-signal.SIGKILL, 255}, "".join(log)
 
     database = Database(database_url)
     try:

@@ -173,6 +173,7 @@ def two_workers(tmp_path: Path) -> Iterator[tuple[str, str, ServerLog, str]]:
         process.stdout.close()
 
 
+@pytest.mark.slow  # starts `rustok-server serve`
 def test_two_workers_metrics_add_up_and_every_name_is_there(
     two_workers: tuple[str, str, ServerLog, str],
 ) -> None:
@@ -211,6 +212,7 @@ def test_two_workers_metrics_add_up_and_every_name_is_there(
     assert ("ContentNode", "publish") in transitions
 
 
+@pytest.mark.slow  # starts `rustok-server serve`
 def test_json_logs_every_line_parses_and_requests_carry_their_fields(
     two_workers: tuple[str, str, ServerLog, str],
 ) -> None:

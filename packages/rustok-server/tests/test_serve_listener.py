@@ -20,9 +20,12 @@ from pathlib import Path
 import pytest
 from api_fixtures import start_serve
 
-pytestmark = pytest.mark.skipif(
-    not sys.platform.startswith("linux"), reason="reads another process's socket (Linux only)"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not sys.platform.startswith("linux"), reason="reads another process's socket (Linux only)"
+    ),
+    pytest.mark.slow,  # starts `rustok-server serve` with one and two workers
+]
 
 PIDFD_GETFD = 438
 """The ``pidfd_getfd`` system call: the same number on every Linux architecture."""

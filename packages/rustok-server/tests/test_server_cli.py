@@ -16,6 +16,9 @@ from api_fixtures import clean_env, start_serve
 from rustok_server import __version__
 from rustok_server.cli import main
 
+# Most tests run the command in a process of its own, as users run it.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
