@@ -37,10 +37,9 @@ __all__ = [
 ]
 
 # Show the public path in tracebacks and reprs, not the private module.
-ErrorKind.__module__ = __name__
-FieldViolation.__module__ = __name__
-RichError.__module__ = __name__
-error_context.__module__ = __name__
+for _public in (ErrorKind, FieldViolation, RichError, error_context):
+    _public.__module__ = __name__
+del _public
 
 # The names that need pydantic are imported on first use, so that code using only errors,
 # resilience or tenancy does not pay for importing pydantic (about half a second cold).

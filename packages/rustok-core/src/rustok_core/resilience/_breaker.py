@@ -34,23 +34,23 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Final, Generic, Literal, ParamSpec, TypeVar, overload
+from typing import Final, Literal, ParamSpec, TypeVar
 
-from rustok_core.resilience._decorate import decorate, predicate_name
+from rustok_core.resilience._decorate import Decorates, Judging, Paths, predicate_name
 from rustok_core.resilience._errors import CircuitOpenError, rejection_message
 from rustok_core.resilience._events import (
     CallOutcome,
     CallRejected,
     EventListener,
-    StorageUnavailable,
     notify,
 )
 from rustok_core.resilience._fleet import FleetCircuit, FleetReply
 from rustok_core.resilience._pybreaker import pybreaker
+from rustok_core.resilience._redis import RedisOutage
 from rustok_core.resilience._storage import CircuitStorage
 from rustok_core.resilience._window import CountWindow, TimeWindow, Window
 
@@ -145,7 +145,6 @@ _FROM_PYBREAKER: Final = {
     pybreaker.STATE_HALF_OPEN: CircuitState.HALF_OPEN,
 }
 _FROM_FLEET: Final = {state.value: state for state in CircuitState}
-_FLEET_RETRY: Final = 1.0  # seconds between attempts to reach Redis again after a failure
 _CLOSED: Final = CircuitState.CLOSED
 _OPEN: Final = CircuitState.OPEN
 _HALF_OPEN: Final = CircuitState.HALF_OPEN
@@ -425,7 +424,7 @@ class _Bridge(pybreaker.CircuitBreakerListener):
         self._owner._on_state_change(_FROM_PYBREAKER[new_state.name])
 
 
-class CircuitBreaker:
+class CircuitBreaker(Decorates):
     """A circuit breaker for async (and sync) calls to one dependency.
 
     Closed, calls run and consecutive failures are counted; at
@@ -478,7 +477,6 @@ class CircuitBreaker:
         "_failures",
         "_fleet",
         "_fleet_args",
-        "_fleet_down_until",
         "_fleet_gen",
         "_fleet_seen_at",
         "_fleet_staleness",
@@ -498,6 +496,7 @@ class CircuitBreaker:
         "_open_until",
         "_opening_at",
         "_opening_for",
+        "_outage",
         "_probe_successes",
         "_rejected",
         "_requests",
@@ -604,7 +603,7 @@ class CircuitBreaker:
         self._fleet_staleness = 0.0
         if storage.fleet is not None:
             self._fleet_staleness = min(storage.fleet.max_staleness, config.timeout / 2)
-        self._fleet_down_until = 0.0
+        self._outage = RedisOutage("breaker", "circuit breaker", name, "going on with local state")
         self._fleet_args = self._fleet_config(config)
         if self._fleet is not None:
             self._fleet_call(self._fleet.read)
@@ -749,24 +748,8 @@ class CircuitBreaker:
             self._record_success(epoch)
         return result
 
-    @overload
-    def __call__(
-        self, fn: Callable[P, Coroutine[object, object, T]], /
-    ) -> Callable[P, Coroutine[object, object, T]]: ...
-
-    @overload
-    def __call__(self, fn: Callable[P, T], /) -> Callable[P, T]: ...
-
-    def __call__(self, fn: Callable[P, object], /) -> Callable[P, object]:
-        """Decorate a coroutine function (through `call`) or a plain one (`call_sync`).
-
-        The signature is kept, so type checkers see the original parameters and
-        return type::
-
-            @breaker
-            async def load_tenant(tenant_id: str) -> Tenant: ...
-        """
-        return decorate(fn, self.call, self.call_sync)
+    def _paths(self) -> Paths:
+        return self.call, self.call_sync
 
     def judging(self, failed_if: Callable[[T], bool]) -> JudgedBreaker[T]:
         """This breaker, judging each result with ``failed_if``: a call that returns a
@@ -1082,7 +1065,8 @@ class CircuitBreaker:
         ]
 
     def _fleet_usable(self) -> bool:
-        return self._fleet_down_until == 0.0 or self._clock() >= self._fleet_down_until
+        down_until = self._outage.down_until
+        return down_until == 0.0 or self._clock() >= down_until
 
     def _fleet_call(self, op: Callable[..., FleetReply], *args: object) -> FleetReply | None:
         """Run a script and mirror its reply; ``None`` (and local state) if Redis failed."""
@@ -1091,27 +1075,9 @@ class CircuitBreaker:
         try:
             reply = op(self._fleet_args, *args)
         except RedisError as exc:
-            if self._fleet_down_until == 0.0:
-                logger.warning(
-                    "circuit breaker %r: Redis unreachable (%s); going on with local state "
-                    "until it is back",
-                    self._name,
-                    exc,
-                )
-                if self._event_listeners:
-                    event = StorageUnavailable(
-                        "breaker", self._name, available=False, error=str(exc)
-                    )
-                    notify(self._event_listeners, event)
-            self._fleet_down_until = self._clock() + _FLEET_RETRY
+            self._outage.failed(exc, self._clock(), self._event_listeners)
             return None
-        if self._fleet_down_until:
-            self._fleet_down_until = 0.0
-            logger.warning("circuit breaker %r: Redis reachable again", self._name)
-            if self._event_listeners:
-                notify(
-                    self._event_listeners, StorageUnavailable("breaker", self._name, available=True)
-                )
+        self._outage.answered(self._event_listeners)
         self._fleet_seen_at = self._clock()
         self._mirror(reply)
         return reply
@@ -1580,7 +1546,7 @@ class CircuitBreaker:
         return self._clock() + max(0.0, duration - elapsed)
 
 
-class JudgedBreaker(Generic[T]):
+class JudgedBreaker(Judging[T]):
     """A `CircuitBreaker` that also judges results (from `CircuitBreaker.judging`).
 
     A call that returns a value for which ``failed_if`` is true counts as a failure of
@@ -1602,26 +1568,16 @@ class JudgedBreaker(Generic[T]):
         TypeError: if ``failed_if`` is not callable.
     """
 
-    __slots__ = ("_breaker", "_failed_if")
+    __slots__ = ("_breaker",)
 
     def __init__(self, breaker: CircuitBreaker, failed_if: Callable[[T], bool]) -> None:
-        if not callable(failed_if):
-            raise TypeError(
-                "failed_if must be a predicate taking the call's result, such as "
-                f"lambda response: response.status_code >= 500; got {failed_if!r}"
-            )
+        super().__init__(failed_if)
         self._breaker = breaker
-        self._failed_if = failed_if
 
     @property
     def breaker(self) -> CircuitBreaker:
         """The breaker whose state this view's calls go through."""
         return self._breaker
-
-    @property
-    def failed_if(self) -> Callable[[T], bool]:
-        """The predicate on results: true means the call failed."""
-        return self._failed_if
 
     async def call(self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Await ``fn(*args, **kwargs)`` through the breaker, judge its result, return it.
@@ -1703,23 +1659,8 @@ class JudgedBreaker(Generic[T]):
             return breaker._call_fleet_sync(self._failed_if, fn, args, kwargs)
         return breaker._call_judged_sync(self._failed_if, fn, args, kwargs)
 
-    @overload
-    def __call__(
-        self, fn: Callable[P, Coroutine[object, object, T]], /
-    ) -> Callable[P, Coroutine[object, object, T]]: ...
-
-    @overload
-    def __call__(self, fn: Callable[P, T], /) -> Callable[P, T]: ...
-
-    def __call__(self, fn: Callable[P, object], /) -> Callable[P, object]:
-        """Decorate a coroutine function (through `call`) or a plain one (`call_sync`).
-
-        The signature is kept, and each call's result is judged::
-
-            @breaker.judging(server_error)
-            async def charge(order_id: str) -> Response: ...
-        """
-        return decorate(fn, self.call, self.call_sync)
+    def _paths(self) -> Paths:
+        return self.call, self.call_sync
 
     def __repr__(self) -> str:
         return f"<JudgedBreaker {self._breaker.name!r} failed_if={predicate_name(self._failed_if)}>"

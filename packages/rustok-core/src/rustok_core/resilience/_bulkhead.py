@@ -13,11 +13,12 @@ import contextlib
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Literal, ParamSpec, TypeAlias, TypeVar, overload
+from types import TracebackType
+from typing import Literal, ParamSpec, TypeAlias, TypeVar
 
-from rustok_core.resilience._decorate import decorate
+from rustok_core.resilience._decorate import Decorates, Paths
 from rustok_core.resilience._errors import BulkheadFullError
 from rustok_core.resilience._events import CallOutcome, CallRejected, EventListener, notify
 from rustok_core.resilience._waiting import is_test_mode, sleep_sync
@@ -45,7 +46,7 @@ class BulkheadStats:
     """Calls refused with `BulkheadFullError`."""
 
 
-class Bulkhead:
+class Bulkhead(Decorates):
     """At most ``max_concurrent`` calls at once; others wait up to ``max_wait`` seconds.
 
     ``await bulkhead.call(fn, *args)`` for coroutines, ``bulkhead.call_sync(fn,
@@ -156,19 +157,8 @@ class Bulkhead:
             BaseException: whatever ``fn`` raised, unchanged.
         """
         await self._acquire()
-        start = self._clock()
-        outcome: _Outcome = "cancelled"
-        try:
-            result = await fn(*args, **kwargs)
-            outcome = "success"
-            return result
-        except Exception:
-            outcome = "failure"
-            raise
-        finally:
-            self._release()
-            if self._listeners:
-                self._outcome(outcome, self._clock() - start)
+        with _Held(self):
+            return await fn(*args, **kwargs)
 
     def call_sync(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Call the plain callable ``fn(*args, **kwargs)`` in a slot, blocking for one.
@@ -178,31 +168,11 @@ class Bulkhead:
             BaseException: whatever ``fn`` raised, unchanged.
         """
         self._acquire_sync()
-        start = self._clock()
-        outcome: _Outcome = "cancelled"
-        try:
-            result = fn(*args, **kwargs)
-            outcome = "success"
-            return result
-        except Exception:
-            outcome = "failure"
-            raise
-        finally:
-            self._release()
-            if self._listeners:
-                self._outcome(outcome, self._clock() - start)
+        with _Held(self):
+            return fn(*args, **kwargs)
 
-    @overload
-    def __call__(
-        self, fn: Callable[P, Coroutine[object, object, T]], /
-    ) -> Callable[P, Coroutine[object, object, T]]: ...
-
-    @overload
-    def __call__(self, fn: Callable[P, T], /) -> Callable[P, T]: ...
-
-    def __call__(self, fn: Callable[P, object], /) -> Callable[P, object]:
-        """Decorate a coroutine function (through `call`) or a plain one (`call_sync`)."""
-        return decorate(fn, self.call, self.call_sync)
+    def _paths(self) -> Paths:
+        return self.call, self.call_sync
 
     def __repr__(self) -> str:
         return f"<Bulkhead {self._name!r} {self._in_use}/{self._max}>"
@@ -296,6 +266,39 @@ class Bulkhead:
 
     def _outcome(self, outcome: _Outcome, duration: float) -> None:
         notify(self._listeners, CallOutcome("bulkhead", self._name, outcome, duration))
+
+
+class _Held:
+    """A slot held by one call, async or plain: given back when the call ends, and the
+    call's outcome reported (a success, a failure, or cancelled by anything that is not
+    an ``Exception``)."""
+
+    __slots__ = ("_bulkhead", "_start")
+
+    def __init__(self, bulkhead: Bulkhead) -> None:
+        self._bulkhead = bulkhead
+        self._start = bulkhead._clock()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        bulkhead = self._bulkhead
+        bulkhead._release()
+        if bulkhead._listeners:
+            outcome: _Outcome = (
+                "success"
+                if exc_type is None
+                else "failure"
+                if issubclass(exc_type, Exception)
+                else "cancelled"
+            )
+            bulkhead._outcome(outcome, bulkhead._clock() - self._start)
 
 
 def _wake(waiter: asyncio.Future[None], bulkhead: Bulkhead) -> None:

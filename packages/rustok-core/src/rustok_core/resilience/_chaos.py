@@ -10,23 +10,21 @@ variable), and seeded for drills and tests that must repeat exactly.
 
 from __future__ import annotations
 
+import functools
 import random
 import sys
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Generic, Literal, ParamSpec, TypeAlias, TypeVar, overload
+from typing import Literal, Never, ParamSpec, TypeAlias, TypeVar
 
-from rustok_core.resilience._decorate import decorate
+from rustok_core.resilience import _waiting
+from rustok_core.resilience._decorate import Decorates, Paths
 from rustok_core.resilience._hedging import tell
-from rustok_core.resilience._waiting import sleep_async, sleep_sync
 
 if sys.version_info >= (3, 13):
-    from typing import Never
     from typing import TypeVar as DefaultTypeVar
 else:
-    from typing import Never
-
     from typing_extensions import TypeVar as DefaultTypeVar
 
 __all__ = ["Chaos", "ChaosInjected", "ChaosKind", "ChaosListener"]
@@ -60,7 +58,7 @@ def _is_number(value: object) -> bool:
     return not isinstance(value, bool) and isinstance(value, int | float)
 
 
-class Chaos(Generic[R_co]):
+class Chaos(Decorates[R_co]):
     """Inject a fault, latency or a chosen result into a share ``rate`` of the calls.
 
     Build one with `Chaos.fault`, `Chaos.latency` or `Chaos.result`. Each call
@@ -162,6 +160,11 @@ class Chaos(Generic[R_co]):
         self._random = random.Random(seed)
         self._listeners = list(listeners)
         self._clock = clock
+        # By default the waits honour test mode (skipped, and counted on the clock).
+        if sleep is None:
+            sleep = functools.partial(_waiting.sleep_async, clock=clock)
+        if sleep_sync is None:
+            sleep_sync = functools.partial(_waiting.sleep_sync, clock=clock)
         self._sleep = sleep
         self._sleep_sync = sleep_sync
         self._injected = 0
@@ -292,14 +295,9 @@ class Chaos(Generic[R_co]):
             BaseException: whatever ``fn`` raised, unchanged.
         """
         if self._picked():
-            if self._kind == "fault":
-                raise self._error()
-            if self._kind == "result":
-                return self._answer()
-            if self._sleep is not None:
-                await self._sleep(self._latency)
-            else:
-                await sleep_async(self._latency, self._clock)
+            if self._kind != "latency":
+                return self._inject()
+            await self._sleep(self._latency)
         return await fn(*args, **kwargs)
 
     def call_sync(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T | R_co:
@@ -310,27 +308,13 @@ class Chaos(Generic[R_co]):
             BaseException: whatever ``fn`` raised, unchanged.
         """
         if self._picked():
-            if self._kind == "fault":
-                raise self._error()
-            if self._kind == "result":
-                return self._answer()
-            if self._sleep_sync is not None:
-                self._sleep_sync(self._latency)
-            else:
-                sleep_sync(self._latency, self._clock)
+            if self._kind != "latency":
+                return self._inject()
+            self._sleep_sync(self._latency)
         return fn(*args, **kwargs)
 
-    @overload
-    def __call__(
-        self, fn: Callable[P, Coroutine[object, object, T]], /
-    ) -> Callable[P, Coroutine[object, object, T | R_co]]: ...
-
-    @overload
-    def __call__(self, fn: Callable[P, T], /) -> Callable[P, T | R_co]: ...
-
-    def __call__(self, fn: Callable[P, object], /) -> Callable[P, object]:
-        """Decorate a coroutine function (through `call`) or a plain one (`call_sync`)."""
-        return decorate(fn, self.call, self.call_sync)
+    def _paths(self) -> Paths:
+        return self.call, self.call_sync
 
     def __repr__(self) -> str:
         state = "enabled" if self.enabled else "disabled"
@@ -347,6 +331,13 @@ class Chaos(Generic[R_co]):
             latency = self._latency if self._kind == "latency" else 0.0
             tell(self._listeners, ChaosInjected(self._name, self._kind, latency))
         return True
+
+    def _inject(self) -> R_co:
+        """What a picked call of a fault or result drill does instead of running: raise
+        the fault, or answer the result."""
+        if self._kind == "fault":
+            raise self._error()
+        return self._answer()
 
     def _error(self) -> Exception:
         fault = self._fault

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, Literal, ParamSpec, TypeAlias, TypeVar, cast, overload
+from typing import Generic, Literal, Never, ParamSpec, TypeAlias, TypeVar, cast
 
 from rustok_core.resilience._breaker import CircuitBreaker, JudgedBreaker
 from rustok_core.resilience._bulkhead import Bulkhead
 from rustok_core.resilience._chaos import Chaos
-from rustok_core.resilience._decorate import decorate, predicate_name
+from rustok_core.resilience._decorate import Decorates, Judging, Paths, predicate_name
 from rustok_core.resilience._errors import FailedResultError
 from rustok_core.resilience._fallback import Fallback
 from rustok_core.resilience._hedging import Hedge
@@ -36,11 +36,8 @@ from rustok_core.resilience._timeout import with_timeout
 from rustok_core.resilience._waiting import ATTEMPT, Steps, run_steps_async, run_steps_sync
 
 if sys.version_info >= (3, 13):
-    from typing import Never
     from typing import TypeVar as DefaultTypeVar
 else:
-    from typing import Never
-
     from typing_extensions import TypeVar as DefaultTypeVar
 
 __all__ = ["DEFAULT_ORDER", "JudgedPolicy", "PolicyStep", "ResiliencePolicy"]
@@ -72,7 +69,7 @@ DEFAULT_ORDER: tuple[PolicyStep, ...] = (
 # through its subscripted alias (``Fallback[int](...)`` raises TypeError while
 # typing sets ``__orig_class__``).
 @dataclass(frozen=True)
-class ResiliencePolicy(Generic[R]):
+class ResiliencePolicy(Decorates[R]):
     """Any of fallback, retry, breaker, rate limiter, bulkhead and timeout, in one order.
 
     Every step is optional. Without ``order`` they apply in `DEFAULT_ORDER`
@@ -251,17 +248,8 @@ class ResiliencePolicy(Generic[R]):
         """
         return self._run_sync(fn, args, kwargs, None)
 
-    @overload
-    def __call__(
-        self, fn: Callable[P, Coroutine[object, object, T]], /
-    ) -> Callable[P, Coroutine[object, object, T | R]]: ...
-
-    @overload
-    def __call__(self, fn: Callable[P, T], /) -> Callable[P, T | R]: ...
-
-    def __call__(self, fn: Callable[P, object], /) -> Callable[P, object]:
-        """Decorate a coroutine function (through `execute`) or a plain one (`execute_sync`)."""
-        return decorate(fn, self.execute, self.execute_sync)
+    def _paths(self) -> Paths:
+        return self.execute, self.execute_sync
 
     # -- steps ------------------------------------------------------------------------
 
@@ -427,7 +415,7 @@ class _Judge(Generic[V]):
         return fallback.apply(error)
 
 
-class JudgedPolicy(Generic[T, R]):
+class JudgedPolicy(Judging[T, R]):
     """A `ResiliencePolicy` whose steps also judge results (from `ResiliencePolicy.judging`).
 
     Each step applies ``failed_if`` where it stands in the policy's order: the breaker
@@ -448,26 +436,16 @@ class JudgedPolicy(Generic[T, R]):
         TypeError: if ``failed_if`` is not callable.
     """
 
-    __slots__ = ("_failed_if", "_policy")
+    __slots__ = ("_policy",)
 
     def __init__(self, policy: ResiliencePolicy[R], failed_if: Callable[[T], bool]) -> None:
-        if not callable(failed_if):
-            raise TypeError(
-                "failed_if must be a predicate taking the call's result, such as "
-                f"lambda response: response.status_code >= 500; got {failed_if!r}"
-            )
+        super().__init__(failed_if)
         self._policy = policy
-        self._failed_if = failed_if
 
     @property
     def policy(self) -> ResiliencePolicy[R]:
         """The policy whose steps this view runs."""
         return self._policy
-
-    @property
-    def failed_if(self) -> Callable[[T], bool]:
-        """The predicate on results: true means the call failed."""
-        return self._failed_if
 
     @property
     def steps(self) -> tuple[PolicyStep, ...]:
@@ -511,17 +489,8 @@ class JudgedPolicy(Generic[T, R]):
         """
         return self._policy._run_sync(fn, args, kwargs, self._judge())
 
-    @overload
-    def __call__(
-        self, fn: Callable[P, Coroutine[object, object, T]], /
-    ) -> Callable[P, Coroutine[object, object, T | R]]: ...
-
-    @overload
-    def __call__(self, fn: Callable[P, T], /) -> Callable[P, T | R]: ...
-
-    def __call__(self, fn: Callable[P, object], /) -> Callable[P, object]:
-        """Decorate a coroutine function (through `execute`) or a plain one (`execute_sync`)."""
-        return decorate(fn, self.execute, self.execute_sync)
+    def _paths(self) -> Paths:
+        return self.execute, self.execute_sync
 
     def __repr__(self) -> str:
         return f"<JudgedPolicy {self.describe()}>"

@@ -22,9 +22,9 @@ from rustok_core.resilience._errors import RateLimitedError
 from rustok_core.resilience._events import (
     CallRejected,
     EventListener,
-    StorageUnavailable,
     notify,
 )
+from rustok_core.resilience._redis import RedisOutage, connect
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -67,8 +67,6 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
 return string.format('%.17g', wait)
 """
 
-_REDIS_RETRY = 1.0  # seconds between attempts to reach Redis again after a failure
-
 
 class RateLimiter:
     """A token bucket per key: ``rate`` calls per second, bursts of up to ``burst``.
@@ -104,10 +102,10 @@ class RateLimiter:
         "_listeners",
         "_max_keys",
         "_name",
+        "_outage",
         "_prefix",
         "_rate",
         "_redis",
-        "_redis_down_until",
         "_script",
     )
 
@@ -145,7 +143,7 @@ class RateLimiter:
         self._redis: Redis | None = None
         self._script: Script | None = None
         self._close: Callable[[], None] | None = None
-        self._redis_down_until = 0.0
+        self._outage = RedisOutage("rate_limiter", "rate limiter", name, "limiting per process")
         self._prefix = f"rustok:ratelimit:{name}:"
         if redis is not None:
             self._connect(redis, socket_timeout)
@@ -171,7 +169,7 @@ class RateLimiter:
             (nothing is taken then).
         """
         now = self._clock()
-        if self._script is not None and now >= self._redis_down_until:
+        if self._script is not None and now >= self._outage.down_until:
             wait = self._take_on_redis(key, tokens, now)
             if wait is not None:
                 return wait
@@ -262,23 +260,9 @@ class RateLimiter:
                 keys=[self._prefix + key], args=[self._rate, self._burst, repr(now), tokens]
             )
         except RedisError as exc:
-            if self._redis_down_until == 0.0:
-                logger.warning(
-                    "rate limiter %r: Redis unreachable (%s); limiting per process until it "
-                    "is back",
-                    self._name,
-                    exc,
-                )
-                notify(
-                    self._listeners,
-                    StorageUnavailable("rate_limiter", self._name, available=False, error=str(exc)),
-                )
-            self._redis_down_until = now + _REDIS_RETRY
+            self._outage.failed(exc, now, self._listeners)
             return None
-        if self._redis_down_until:
-            self._redis_down_until = 0.0
-            logger.warning("rate limiter %r: Redis reachable again", self._name)
-            notify(self._listeners, StorageUnavailable("rate_limiter", self._name, available=True))
+        self._outage.answered(self._listeners)
         return float(reply)
 
     def _refused(self, key: str, wait: float) -> RateLimitedError:
@@ -287,19 +271,6 @@ class RateLimiter:
         return RateLimitedError(self._name, key, wait)
 
     def _connect(self, redis: str | Redis, socket_timeout: float) -> None:
-        try:
-            import redis as redis_lib
-        except ImportError as exc:  # pragma: no cover - exercised only without the extra
-            raise ImportError(
-                "a Redis rate limiter needs the redis package; install it with "
-                "pip install 'rustok-core[redis]'"
-            ) from exc
-        if isinstance(redis, str):
-            client = redis_lib.Redis.from_url(
-                redis, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
-            )
-            self._close = client.close
-        else:
-            client = redis
+        client, self._close = connect(redis, "a Redis rate limiter", socket_timeout)
         self._redis = client
         self._script = client.register_script(_TAKE)

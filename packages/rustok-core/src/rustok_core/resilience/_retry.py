@@ -21,14 +21,14 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, Literal, ParamSpec, TypeAlias, TypeVar, cast, overload
+from typing import Literal, ParamSpec, TypeAlias, TypeVar, cast
 
 import tenacity
 
 from rustok_core.resilience._budget import RetryBudget
-from rustok_core.resilience._decorate import decorate, predicate_name
+from rustok_core.resilience._decorate import Decorates, Judging, Paths, predicate_name
 from rustok_core.resilience._errors import (
     BulkheadFullError,
     CircuitOpenError,
@@ -249,7 +249,7 @@ def _predicate(retry_on: object) -> Callable[[Exception], bool]:
 
 
 @dataclass(frozen=True, slots=True)
-class RetryPolicy:
+class RetryPolicy(Decorates):
     """Retry a failing call with backoff, up to ``max_attempts`` and a time budget.
 
     Only ``Exception`` subclasses selected by ``retry_on`` are retried; any other
@@ -341,17 +341,8 @@ class RetryPolicy:
         """
         return run_steps_sync(self._steps(fn, None), self.clock, fn, args, kwargs)
 
-    @overload
-    def __call__(
-        self, fn: Callable[P, Coroutine[object, object, T]], /
-    ) -> Callable[P, Coroutine[object, object, T]]: ...
-
-    @overload
-    def __call__(self, fn: Callable[P, T], /) -> Callable[P, T]: ...
-
-    def __call__(self, fn: Callable[P, object], /) -> Callable[P, object]:
-        """Decorate a coroutine function (through `execute`) or a plain one (`execute_sync`)."""
-        return decorate(fn, self.execute, self.execute_sync)
+    def _paths(self) -> Paths:
+        return self.execute, self.execute_sync
 
     def judging(self, failed_if: Callable[[T], bool]) -> JudgedRetry[T]:
         """This policy, also retrying results that ``failed_if`` judges failed.
@@ -542,7 +533,7 @@ class RetryPolicy:
                 notify(self.listeners, event)
 
 
-class JudgedRetry(Generic[T]):
+class JudgedRetry(Judging[T]):
     """A `RetryPolicy` that also retries results judged failed (from `RetryPolicy.judging`).
 
     An attempt that returns a value for which ``failed_if`` is true is retried as a
@@ -562,26 +553,16 @@ class JudgedRetry(Generic[T]):
         TypeError: if ``failed_if`` is not callable.
     """
 
-    __slots__ = ("_failed_if", "_policy")
+    __slots__ = ("_policy",)
 
     def __init__(self, policy: RetryPolicy, failed_if: Callable[[T], bool]) -> None:
-        if not callable(failed_if):
-            raise TypeError(
-                "failed_if must be a predicate taking the call's result, such as "
-                f"lambda response: response.status_code >= 500; got {failed_if!r}"
-            )
+        super().__init__(failed_if)
         self._policy = policy
-        self._failed_if = failed_if
 
     @property
     def policy(self) -> RetryPolicy:
         """The retry policy this view applies."""
         return self._policy
-
-    @property
-    def failed_if(self) -> Callable[[T], bool]:
-        """The predicate on results: true means the attempt failed."""
-        return self._failed_if
 
     async def execute(
         self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
@@ -605,17 +586,8 @@ class JudgedRetry(Generic[T]):
         steps = self._policy._steps(fn, self._failed_if)
         return run_steps_sync(steps, self._policy.clock, fn, args, kwargs)
 
-    @overload
-    def __call__(
-        self, fn: Callable[P, Coroutine[object, object, T]], /
-    ) -> Callable[P, Coroutine[object, object, T]]: ...
-
-    @overload
-    def __call__(self, fn: Callable[P, T], /) -> Callable[P, T]: ...
-
-    def __call__(self, fn: Callable[P, object], /) -> Callable[P, object]:
-        """Decorate a coroutine function (through `execute`) or a plain one (`execute_sync`)."""
-        return decorate(fn, self.execute, self.execute_sync)
+    def _paths(self) -> Paths:
+        return self.execute, self.execute_sync
 
     def __repr__(self) -> str:
         return f"<JudgedRetry {self._policy.name!r} failed_if={predicate_name(self._failed_if)}>"

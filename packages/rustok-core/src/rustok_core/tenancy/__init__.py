@@ -39,7 +39,6 @@ __all__ = [
 ]
 
 # Show the public path in tracebacks and reprs, not the private module.
-IdentifierKind.__module__ = __name__
-InvalidTenantIdentifierError.__module__ = __name__
-RejectionReason.__module__ = __name__
-TenantIdentifier.__module__ = __name__
+for _public in (IdentifierKind, InvalidTenantIdentifierError, RejectionReason, TenantIdentifier):
+    _public.__module__ = __name__
+del _public

@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 __all__ = [
     "PostgresServer",
@@ -130,7 +131,28 @@ def _answers_ping(port: int) -> bool:
         return False
 
 
-class RedisServer:
+class _Server:
+    """A server a test starts with ``with``, and stops (removing its folder) on leaving it."""
+
+    def start(self) -> Self:
+        raise NotImplementedError  # pragma: no cover - each server starts its own way
+
+    def stop(self) -> None:
+        raise NotImplementedError  # pragma: no cover - each server stops its own way
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class RedisServer(_Server):
     """A Redis-compatible server on a free loopback port, without persistence.
 
     Examples:
@@ -150,10 +172,7 @@ class RedisServer:
         self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self.process: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def start(self) -> RedisServer:
+    def start(self) -> Self:
         """Start the server and wait until it answers ``PING``.
 
         Raises:
@@ -198,14 +217,6 @@ class RedisServer:
             self._workdir.cleanup()
             self._workdir = None
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
 
 def _server_user() -> str | None:
     """The unprivileged user PostgreSQL runs as when we are root (made when missing)."""
@@ -230,7 +241,7 @@ def _server_user() -> str | None:
     return _FALLBACK_USER
 
 
-class PostgresServer:
+class PostgresServer(_Server):
     """A throw-away PostgreSQL cluster on a free loopback port (trust auth, fsync off).
 
     Examples:
@@ -285,10 +296,7 @@ class PostgresServer:
         shutil.copytree(self.bindir.parent, install, symlinks=True)
         return install / "bin"
 
-    def __enter__(self) -> PostgresServer:
-        return self.start()
-
-    def start(self) -> PostgresServer:
+    def start(self) -> Self:
         """Make a cluster and start it (``pg_ctl -w``: it accepts connections on return).
 
         Raises:
@@ -324,11 +332,3 @@ class PostgresServer:
             subprocess.run(stop, capture_output=True, check=False)
         shutil.rmtree(self._root, ignore_errors=True)
         self._root = None
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
