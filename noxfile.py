@@ -125,13 +125,40 @@ def coverage(session: nox.Session) -> None:
     )  # fmt: skip
 
 
+# What the documentation site (mkdocs.yml) is built with; ruff lays out the signatures.
+DOCS_REQUIREMENTS = [
+    "mkdocs>=1.6",
+    "mkdocs-material>=9.5",
+    "mkdocstrings[python]>=0.28",
+    "mkdocstrings-python>=1.16",
+    "mkdocs-include-markdown-plugin>=7.1",
+    "ruff>=0.8",
+]
+# Material's notice about its end of life, printed on every build.
+_DOCS_ENV = {"NO_MKDOCS_2_WARNING": "1"}
+
+
 @nox.session(python=PYTHONS[0])
 def docs(session: nox.Session) -> None:
-    """Every Python example in docs/ runs."""
+    """The documentation site, built into site/ by `mkdocs build --strict` (a broken link or
+    anchor, a page missing from the nav, a reference that does not resolve: each fails);
+    then every Python example in docs/ runs, and the tests beside the docs check among other
+    things that the API reference has a page per public module and an entry per public name.
+    """
     _install_workspace(session, PACKAGES, editable=False)
     requirements = sorted({r for p in PACKAGES for r in _test_requirements(p)})
-    session.install(*requirements)
+    session.install(*requirements, *DOCS_REQUIREMENTS)
+    session.run("mkdocs", "build", "--strict", env=_DOCS_ENV)
     session.run("pytest", "--markdown-docs", "docs", *session.posargs)
+
+
+@nox.session(name="docs_serve", python=PYTHONS[0])
+def docs_serve(session: nox.Session) -> None:
+    """The documentation site on http://127.0.0.1:8000, rebuilt on every change to docs/ or
+    to the packages (their docstrings and READMEs): `nox -s docs_serve`; arguments go to
+    `mkdocs serve` (`nox -s docs_serve -- -a 127.0.0.1:8001`)."""
+    session.install(*DOCS_REQUIREMENTS)
+    session.run("mkdocs", "serve", "--watch", "packages", *session.posargs, env=_DOCS_ENV)
 
 
 @nox.session(python=PYTHONS[0])
