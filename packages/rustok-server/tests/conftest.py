@@ -4,23 +4,11 @@ fresh database per test on SQLite and on PostgreSQL, and the real app under uvic
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-
-from rustok_core.testing import ManualClock, PostgresServer, ServerStartError
-from rustok_server import Settings, Tenant, TenantDirectory, create_app
-from rustok_server.db import Database
-from rustok_server.db.migrations import upgrade
-from rustok_server.testing import LiveServer
-
-# Helper modules beside the tests (api_fixtures) are imported by name.
-sys.path.insert(0, str(Path(__file__).parent))
-
-from api_fixtures import (  # importable only once the path is set
+from api_fixtures import (
     CREATED_KEYS,
     KEYS,
     LogCapture,
@@ -31,6 +19,13 @@ from api_fixtures import (  # importable only once the path is set
     leaked_secrets,
     recording_every_new_key,
 )
+from opentelemetry.sdk.trace import TracerProvider
+
+from rustok_core.testing import ManualClock, PostgresServer, ServerStartError
+from rustok_server import Settings, Tenant, TenantDirectory, create_app
+from rustok_server.db import Database
+from rustok_server.db.migrations import upgrade
+from rustok_server.testing import LiveServer
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
