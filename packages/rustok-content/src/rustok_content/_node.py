@@ -78,11 +78,11 @@ def _now(at: datetime | None) -> datetime:
 class ContentNode(Entity[S_co]):
     """A content node (article, page, post) in state ``S_co``: ``ContentNode[Draft]``.
 
-    Create one with :meth:`new_draft`; move it with :meth:`publish`, :meth:`archive`,
-    :meth:`restore`; change its fields with :meth:`update` while it is a draft or
+    Create one with `new_draft`; move it with `publish`, `archive`,
+    `restore`; change its fields with `update` while it is a draft or
     published. Each returns a new node (version plus one, ``last_transition`` set) and
     leaves this one unchanged. mypy rejects a transition from the wrong state; for a node
-    loaded from storage (:data:`AnyContentNode`) the same call raises
+    loaded from storage (`AnyContentNode`) the same call raises
     ``InvalidTransitionError`` at run time.
 
     Attributes:
@@ -121,7 +121,7 @@ class ContentNode(Entity[S_co]):
         id: UUID | None = None,
         at: datetime | None = None,
     ) -> ContentNode[Draft]:
-        """A new node in :class:`Draft`, version 1.
+        """A new node in `Draft`, version 1.
 
         Raises:
             InvalidContentError: when the title, slug or kind breaks its rule.

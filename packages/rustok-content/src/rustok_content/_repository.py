@@ -79,7 +79,7 @@ class NodeRepository(Protocol):
 
 
 class InMemoryNodeRepository:
-    """A :class:`NodeRepository` in memory that stores what a database would: each node
+    """A `NodeRepository` in memory that stores what a database would: each node
     as ``to_data()`` (fields, state name, state data, version) and its records, and
     rebuilds nodes with ``ContentNode.from_data`` when read."""
 

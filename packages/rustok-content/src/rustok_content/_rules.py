@@ -60,7 +60,7 @@ def check_slug(slug: str) -> str:
 
 
 def check_kind(kind: str) -> NodeKind:
-    """The kind as a :class:`NodeKind`.
+    """The kind as a `NodeKind`.
 
     Raises:
         InvalidContentError: when it is not a known kind.

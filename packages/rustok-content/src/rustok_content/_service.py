@@ -46,7 +46,7 @@ def _utc_now() -> datetime:
 
 
 class NodeService:
-    """Creates, reads, changes and moves content nodes through a :class:`NodeRepository`.
+    """Creates, reads, changes and moves content nodes through a `NodeRepository`.
 
     Every transition saves the new node and its ``TransitionRecord`` together, on the
     condition that nobody changed the node meanwhile (optimistic locking on ``version``).

@@ -49,7 +49,7 @@ class Entity(Generic[S_co]):
 
         def publish(self: ContentNode[Draft]) -> ContentNode[Published]: ...
 
-    Each method builds the target state and calls :meth:`_transition`, which checks the
+    Each method builds the target state and calls `_transition`, which checks the
     trigger against the class's machine (for values whose state is known only at run
     time), evaluates the guard, and returns a new entity; the entity it is called on never
     changes. Create entities only through typed factories (``new_draft(...)``).
@@ -112,7 +112,7 @@ class Entity(Generic[S_co]):
         (``InvalidTransitionError``), ``target`` is the state the machine leads to
         (``TypeError``, a programming error), the guard passes (``GuardFailedError``). Then
         returns a copy with the new state, the version plus one, ``last_transition`` set
-        to the :class:`TransitionRecord`, :attr:`touched_field` set to ``at`` (default:
+        to the `TransitionRecord`, `touched_field` set to ``at`` (default:
         now) and ``changes`` applied. The copy is written field by field, without calling
         the class, so a ``__post_init__`` does not run again: validate ``changes`` in the
         transition method (as ``ContentNode.update`` does).
@@ -208,8 +208,8 @@ class Entity(Generic[S_co]):
     @classmethod
     def from_data(cls, data: Mapping[str, object]) -> Entity[State]:
         """Rebuild an entity whose state is known only at run time (a stored row) from
-        :meth:`to_data`'s output, validating the state name, the state data and every
-        field. Narrow the result with :func:`is_state` before calling a transition.
+        `to_data`'s output, validating the state name, the state data and every
+        field. Narrow the result with `is_state` before calling a transition.
 
         Raises:
             InvalidStateDataError: when the state name is unknown or any data is invalid.
@@ -246,10 +246,10 @@ def _field_names(cls: type[Entity[State]]) -> tuple[tuple[str, ...], frozenset[s
     transition.
 
     A transition sets ``state``, ``version``, ``last_transition`` and
-    :attr:`Entity.touched_field` itself; it copies every other field.
+    `Entity.touched_field` itself; it copies every other field.
 
     Raises:
-        TypeError: when :attr:`Entity.touched_field` is not one of the class's fields.
+        TypeError: when `Entity.touched_field` is not one of the class's fields.
     """
     found = _FIELD_NAMES.get(cls)
     if found is None:

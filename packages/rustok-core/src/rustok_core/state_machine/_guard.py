@@ -33,10 +33,10 @@ class TransitionRequest:
 
 
 class Guard:
-    """A named predicate over a :class:`TransitionRequest`, with the message shown when it
+    """A named predicate over a `TransitionRequest`, with the message shown when it
     refuses the transition.
 
-    Combine guards with :func:`and_`, :func:`or_` and :func:`not_`; attach them to a
+    Combine guards with `and_`, `or_` and `not_`; attach them to a
     transition with ``MachineBuilder.transition(..., guard=...)``. A guard that returns
     ``False`` makes the transition raise ``GuardFailedError`` carrying the message of the guard
     that failed.

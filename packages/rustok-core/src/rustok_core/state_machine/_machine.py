@@ -24,7 +24,7 @@ SAME: Final = _Same.SAME
 class StateMachine:
     """The legal graph of one entity class: its states, triggers and guards.
 
-    Built once per entity class by :class:`MachineBuilder` and held in the class's
+    Built once per entity class by `MachineBuilder` and held in the class's
     ``state_machine`` attribute. The graph lives in one model-less transitions
     ``Machine`` (``auto_transitions=False``). Every run-time check consults the
     Machine's event table, read once at build into a table by trigger and source state;
@@ -197,7 +197,7 @@ class MachineBuilder:
         guard: Guard | None = None,
     ) -> Self:
         """Declare that ``trigger`` moves an entity from ``source`` (one state or several)
-        to ``dest`` (a state, or :data:`SAME` to keep the source state).
+        to ``dest`` (a state, or `SAME` to keep the source state).
 
         The entity class must have a method named ``trigger``.
 
@@ -225,7 +225,7 @@ class MachineBuilder:
         return self
 
     def build(self) -> StateMachine:
-        """Build the transitions ``Machine`` and return the :class:`StateMachine`.
+        """Build the transitions ``Machine`` and return the `StateMachine`.
 
         Raises:
             ValueError: when no state or no initial state was declared.

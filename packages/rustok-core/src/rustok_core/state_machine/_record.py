@@ -53,7 +53,7 @@ class TransitionRecord(NamedTuple):
 
     @classmethod
     def from_data(cls, data: Mapping[str, object]) -> TransitionRecord:
-        """Rebuild a record from :meth:`to_data`'s output, validating every field.
+        """Rebuild a record from `to_data`'s output, validating every field.
 
         Raises:
             pydantic.ValidationError: when a field is missing or has the wrong type.

@@ -50,7 +50,7 @@ class State:
 
     @classmethod
     def from_data(cls, data: Mapping[str, object]) -> Self:
-        """Rebuild a state from what :meth:`to_data` returned, validating every field.
+        """Rebuild a state from what `to_data` returned, validating every field.
 
         Raises:
             InvalidStateDataError: when a field is missing or has the wrong type.

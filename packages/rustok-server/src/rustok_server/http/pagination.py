@@ -75,7 +75,7 @@ class Cursor:
 
     @classmethod
     def decode(cls, text: str) -> Cursor:
-        """Read a cursor made by :meth:`encode`, checking all of it: its form
+        """Read a cursor made by `encode`, checking all of it: its form
         (`CURSOR_PATTERN`), its JSON shape (a time and an id, both strings), the time
         (ISO 8601 with an offset, within the years 1 to 9999 once in UTC) and the id
         (32 hex digits).

@@ -65,7 +65,7 @@ class TenantCacheConfig:
 
 @dataclass(frozen=True, slots=True)
 class TenantCacheStats:
-    """Counters of a :class:`TenantCache` since it was created.
+    """Counters of a `TenantCache` since it was created.
 
     Attributes:
         hits: reads answered by a fresh positive entry.
@@ -181,7 +181,7 @@ class TenantCache(Generic[K, V]):
         """Answer from a fresh entry without loading: ``(found, value)``.
 
         ``(True, None)`` is a fresh negative entry; ``(False, None)`` means the
-        caller must :meth:`get`. This is the synchronous fast path of a request.
+        caller must `get`. This is the synchronous fast path of a request.
         """
         try:
             entry = self._store[key]
