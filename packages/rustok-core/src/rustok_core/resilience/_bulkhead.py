@@ -15,7 +15,6 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Literal, ParamSpec, TypeAlias, TypeVar
 
 from rustok_core.resilience._decorate import Decorates, Paths
@@ -282,12 +281,7 @@ class _Held:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         bulkhead = self._bulkhead
         bulkhead._release()
         if bulkhead._listeners:

@@ -12,27 +12,20 @@ from __future__ import annotations
 
 import functools
 import random
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal, Never, ParamSpec, TypeAlias, TypeVar
 
 from rustok_core.resilience import _waiting
-from rustok_core.resilience._decorate import Decorates, Paths
+from rustok_core.resilience._decorate import Decorates, Paths, R_co
 from rustok_core.resilience._hedging import tell
-
-if sys.version_info >= (3, 13):
-    from typing import TypeVar as DefaultTypeVar
-else:
-    from typing_extensions import TypeVar as DefaultTypeVar
 
 __all__ = ["Chaos", "ChaosInjected", "ChaosKind", "ChaosListener"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 V = TypeVar("V")
-R_co = DefaultTypeVar("R_co", covariant=True, default=Never)
 
 ChaosKind: TypeAlias = Literal["fault", "latency", "result"]
 """What a `Chaos` injects."""

@@ -15,10 +15,13 @@ if sys.version_info >= (3, 13):
 else:
     from typing_extensions import TypeVar as DefaultTypeVar
 
-__all__ = ["Decorates", "Judging", "Paths", "decorate", "predicate_name"]
+__all__ = ["Decorates", "Judging", "Paths", "R", "R_co", "decorate", "predicate_name"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+# What a strategy may return in place of a call's result (a fallback's value, a chaos
+# drill's answer): nothing, unless it says so.
+R = DefaultTypeVar("R", default=Never)
 R_co = DefaultTypeVar("R_co", covariant=True, default=Never)
 
 Paths: TypeAlias = tuple[Callable[..., Awaitable[Any]], Callable[..., Any]]

@@ -18,7 +18,6 @@ is offered it as a `FailedResultError`; ``describe()`` marks those steps.
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, Literal, Never, ParamSpec, TypeAlias, TypeVar, cast
@@ -26,7 +25,7 @@ from typing import Generic, Literal, Never, ParamSpec, TypeAlias, TypeVar, cast
 from rustok_core.resilience._breaker import CircuitBreaker, JudgedBreaker
 from rustok_core.resilience._bulkhead import Bulkhead
 from rustok_core.resilience._chaos import Chaos
-from rustok_core.resilience._decorate import Decorates, Judging, Paths, predicate_name
+from rustok_core.resilience._decorate import Decorates, Judging, Paths, R, predicate_name
 from rustok_core.resilience._errors import FailedResultError
 from rustok_core.resilience._fallback import Fallback
 from rustok_core.resilience._hedging import Hedge
@@ -35,17 +34,11 @@ from rustok_core.resilience._retry import RetryPolicy
 from rustok_core.resilience._timeout import with_timeout
 from rustok_core.resilience._waiting import ATTEMPT, Steps, run_steps_async, run_steps_sync
 
-if sys.version_info >= (3, 13):
-    from typing import TypeVar as DefaultTypeVar
-else:
-    from typing_extensions import TypeVar as DefaultTypeVar
-
 __all__ = ["DEFAULT_ORDER", "JudgedPolicy", "PolicyStep", "ResiliencePolicy"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 V = TypeVar("V")
-R = DefaultTypeVar("R", default=Never)
 
 PolicyStep: TypeAlias = Literal[
     "fallback", "retry", "hedge", "breaker", "limiter", "bulkhead", "timeout", "chaos"
