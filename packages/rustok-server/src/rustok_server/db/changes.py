@@ -16,7 +16,6 @@ then brings the change within a second anyway.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from sqlalchemy import BigInteger, Integer, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from rustok_server.background import BackgroundTask
 from rustok_server.db.base import Base
 from rustok_server.db.engine import Database
 
@@ -143,7 +143,7 @@ class ChangeWatcher:
         self.polls = 0
         self._seen: int | None = None
         self._failing = False
-        self._task: asyncio.Task[None] | None = None
+        self._background = BackgroundTask(self._run)
 
     async def poll(self) -> bool:
         """Read the feed once; call ``on_change`` if it moved. Returns whether it did."""
@@ -168,16 +168,11 @@ class ChangeWatcher:
 
     def start(self) -> None:
         """Start polling in the running event loop."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        self._background.start()
 
     async def stop(self) -> None:
         """Stop polling."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._background.stop()
 
     async def _run(self) -> None:
         while True:

@@ -24,7 +24,6 @@ first after it closes: the first probe after a thaw comes within about a second.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -43,6 +42,7 @@ from rustok_core.resilience import (
     CircuitStorage,
     StateChange,
 )
+from rustok_server.background import BackgroundTask
 from rustok_server.db.statements import ConstraintError
 from rustok_server.errors import DatabaseTimeoutError, DatabaseUnavailableError
 
@@ -234,23 +234,18 @@ class DatabaseProber:
         self._cap = max(interval, breaker.config.max_timeout or breaker.config.timeout)
         self._trials_pending = False
         self._opened = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._background = BackgroundTask(self._run)
         breaker.add_listener(self._on_change)
 
     def start(self) -> None:
         """Watch the breaker from the running event loop."""
-        if self._task is None:
-            if self.breaker.state is CircuitState.OPEN:
-                self._opened.set()
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        if not self._background.running and self.breaker.state is CircuitState.OPEN:
+            self._opened.set()
+        self._background.start()
 
     async def stop(self) -> None:
         """Stop watching."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._background.stop()
 
     def _on_change(self, change: StateChange) -> None:
         if change.new is CircuitState.OPEN:

@@ -16,7 +16,6 @@ as one `DEFAULT_TTL` of traffic.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
@@ -32,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from starlette.responses import Response
 
+from rustok_server.background import BackgroundTask
 from rustok_server.db import ConstraintError, Database, SessionStatements, Statements
 from rustok_server.db.base import TENANT_FK, Base, UtcDateTime, utcnow
 from rustok_server.errors import IdempotencyKeyReusedError, InvalidIdempotencyKeyError
@@ -305,7 +305,7 @@ class IdempotencyPurger:
         """Records deleted since start."""
         self.passes = asyncio.Event()
         """Set after each complete purge (cleared by whoever waits for the next one)."""
-        self._task: asyncio.Task[None] | None = None
+        self._background = BackgroundTask(self._run)
 
     async def purge(self) -> int:
         """Delete every expired record, batch by batch; the number deleted."""
@@ -331,13 +331,8 @@ class IdempotencyPurger:
 
     def start(self) -> None:
         """Start purging in the background (the first purge after ``first_after``)."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        self._background.start()
 
     async def stop(self) -> None:
         """Stop purging; waits for the task to end."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._background.stop()
