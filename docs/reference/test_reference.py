@@ -165,16 +165,23 @@ def test_every_public_name_has_a_reference_entry() -> None:
     assert not gone, f"no longer public, remove from UNDOCUMENTED: {gone}"
 
 
-def test_examples_sections_are_headed_examples() -> None:
-    # The reference's Google-style parser reads `Examples:` as a section of examples (the
-    # doctest rendered as code); `Example:` is a plain admonition, whose `>>>` lines render
-    # as nested quotes.
-    singular = re.compile(r"^\s*Example:\s*$", re.MULTILINE)
+# Docstring syntax the reference's Google-style parser does not read, with what to write instead.
+UNREAD_SYNTAX = {
+    # `Examples:` is a section of examples (the doctest rendered as code); `Example:` is a
+    # plain admonition, whose `>>>` lines render as nested quotes.
+    r"^\s*Example:\s*$": "title the section `Examples:`",
+    # Sphinx roles are printed as they are.
+    r":(?:class|func|meth|attr|exc|data|mod|obj|const):`": "write the name in backticks",
+}
+
+
+@pytest.mark.parametrize("pattern", UNREAD_SYNTAX)
+def test_docstrings_use_syntax_the_reference_reads(pattern: str) -> None:
     found = [
         f"{path.relative_to(ROOT)}:{source[: match.start()].count(chr(10)) + 1}"
         for module, dist in PACKAGES.items()
         for path in sorted((ROOT / "packages" / dist / "src" / module).rglob("*.py"))
         for source in [path.read_text(encoding="utf-8")]
-        for match in singular.finditer(source)
+        for match in re.finditer(pattern, source, re.MULTILINE)
     ]
-    assert not found, f"title these docstring sections `Examples:`: {found}"
+    assert not found, f"{UNREAD_SYNTAX[pattern]}: {found}"

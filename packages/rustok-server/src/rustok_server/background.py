@@ -16,7 +16,7 @@ class BackgroundTask:
     Args:
         work: makes the coroutine to run (called by each `start` that starts it).
 
-    Example:
+    Examples:
         >>> async def main() -> bool:
         ...     ticks = asyncio.Event()
         ...
