@@ -69,13 +69,27 @@ def _test_requirements(package: str) -> list[str]:
     return list(nox.project.dependency_groups(_pyproject(package), "test"))
 
 
+def _locked(session: nox.Session) -> list[str]:
+    """``-c FILE``: every version that uv.lock pins, as constraints. A session installs what
+    it asks for (one package and its declared dependencies, say), at the lock's versions,
+    and nothing more; the lock never reaches users, whose installs keep the ranges."""
+    path = Path(session.create_tmp()) / "uv-lock-constraints.txt"
+    session.run_install(
+        "uv", "export", "--frozen", "--no-hashes", "--no-header", "--no-annotate", "--quiet",
+        "--all-packages", "--all-extras", "--all-groups", "--no-emit-workspace",
+        "--output-file", str(path),
+        external=True, silent=True,
+    )  # fmt: skip
+    return ["-c", str(path)]
+
+
 def _install_workspace(session: nox.Session, packages: list[str], *, editable: bool) -> None:
     args: list[str] = []
     for name in packages:
         if editable:
             args.append("-e")
         args.append(str(ROOT / "packages" / name))
-    session.install(*args)
+    session.install(*args, *_locked(session))
 
 
 @nox.session(python=PYTHONS)
@@ -91,7 +105,7 @@ def tests(session: nox.Session, package: str) -> None:
     (`nox -s tests -- -m slow` runs them anywhere: the last `-m` counts).
     """
     _install_workspace(session, [*_siblings(package), package], editable=False)
-    session.install(*_test_requirements(package))
+    session.install(*_test_requirements(package), *_locked(session))
     pkg_dir = ROOT / "packages" / package
     COVERAGE_DATA.mkdir(exist_ok=True)
     env = {"COVERAGE_FILE": str(COVERAGE_DATA / f"coverage.{session.python}-{package}")}
@@ -147,7 +161,7 @@ def docs(session: nox.Session) -> None:
     """
     _install_workspace(session, PACKAGES, editable=False)
     requirements = sorted({r for p in PACKAGES for r in _test_requirements(p)})
-    session.install(*requirements, *DOCS_REQUIREMENTS)
+    session.install(*requirements, *DOCS_REQUIREMENTS, *_locked(session))
     session.run("mkdocs", "build", "--strict", env=_DOCS_ENV)
     session.run("pytest", "--markdown-docs", "docs", *session.posargs)
 
@@ -163,15 +177,27 @@ def docs_serve(session: nox.Session) -> None:
 
 @nox.session(python=PYTHONS[0])
 def lint(session: nox.Session) -> None:
-    """ruff check, ruff format --check, the workspace dependency check, and the check that
-    every test and tool starts its servers through rustok_core.testing, and the check that
-    no two folders of a package import each other (tools/check_imports.py)."""
+    """uv.lock up to date with the pyproject files, ruff check, ruff format --check, the
+    workspace dependency check, the check that every test and tool starts its servers
+    through rustok_core.testing, and the check that no two folders of a package import each
+    other (tools/check_imports.py)."""
     session.install("ruff>=0.8", "packaging>=24")
+    # uv.lock agrees with every pyproject.toml (`nox -s lock` brings it up to date).
+    session.run("uv", "lock", "--check", external=True)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("python", "tools/check_workspace.py")
     session.run("python", "tools/check_servers.py")
     session.run("python", "tools/check_imports.py")
+
+
+@nox.session(python=False)
+def lock(session: nox.Session) -> None:
+    """Refresh uv.lock: every dependency at the newest version its ranges allow
+    (`nox -s lock -- --upgrade-package fastapi` moves one only). The test sessions install
+    at the lock's versions; commit the new lock with what it changes."""
+    args = session.posargs or ["--upgrade"]
+    session.run("uv", "lock", *args, external=True)
 
 
 # The typing tests: mypy and pyright on each lifecycle's typing cases (tests/typing_cases/).
@@ -286,7 +312,7 @@ def typecheck(session: nox.Session) -> None:
         "asyncpg-stubs",
         "types-PyYAML",
     ]
-    session.install(*requirements, *tool_requirements)
+    session.install(*requirements, *tool_requirements, *_locked(session))
     for package in PACKAGES:
         pkg_dir = ROOT / "packages" / package
         module = package.replace("-", "_")
