@@ -21,9 +21,9 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Literal, ParamSpec, TypeAlias, TypeVar, cast
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, ClassVar, Literal, ParamSpec, TypeAlias, TypeVar, cast
 
 import tenacity
 
@@ -43,6 +43,9 @@ from rustok_core.resilience._waiting import (
     run_steps_async,
     run_steps_sync,
 )
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = [
     "Backoff",
@@ -101,8 +104,29 @@ def _delay_of(wait: tenacity.wait.wait_base, attempt: object) -> float:
     return float(wait(state))
 
 
+class _Backoff:
+    """What every backoff shares: its delays checked at construction (each a number >= 0,
+    or >= its class's minimum), and `delay_after`."""
+
+    __slots__ = ()
+    _minimums: ClassVar[Mapping[str, float]] = {}
+
+    def __post_init__(self) -> None:
+        for number in fields(cast("DataclassInstance", self)):
+            if number.name != "jitter":
+                minimum = self._minimums.get(number.name, 0.0)
+                _check_delay(number.name, getattr(self, number.name), minimum=minimum)
+
+    def _wait(self) -> tenacity.wait.wait_base:
+        raise NotImplementedError  # pragma: no cover - every backoff has its wait
+
+    def delay_after(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (from 1)."""
+        return _delay_of(self._wait(), attempt)
+
+
 @dataclass(frozen=True, slots=True)
-class Fixed:
+class Fixed(_Backoff):
     """The same delay before every retry.
 
     Args:
@@ -113,21 +137,14 @@ class Fixed:
     delay: float = 0.1
     jitter: bool = False
 
-    def __post_init__(self) -> None:
-        _check_delay("delay", self.delay)
-
     def _wait(self) -> tenacity.wait.wait_base:
         if self.jitter:
             return tenacity.wait_random(0, self.delay)
         return tenacity.wait_fixed(self.delay)
 
-    def delay_after(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (from 1)."""
-        return _delay_of(self._wait(), attempt)
-
 
 @dataclass(frozen=True, slots=True)
-class Linear:
+class Linear(_Backoff):
     """A delay growing by ``step`` after each attempt, up to ``cap``.
 
     After attempt n the wait is ``min(cap, initial + step * (n - 1))``.
@@ -144,22 +161,13 @@ class Linear:
     cap: float = 5.0
     jitter: bool = False
 
-    def __post_init__(self) -> None:
-        _check_delay("initial", self.initial)
-        _check_delay("step", self.step)
-        _check_delay("cap", self.cap)
-
     def _wait(self) -> tenacity.wait.wait_base:
         wait = tenacity.wait_incrementing(start=self.initial, increment=self.step, max=self.cap)
         return _FullJitter(wait) if self.jitter else wait
 
-    def delay_after(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (from 1)."""
-        return _delay_of(self._wait(), attempt)
-
 
 @dataclass(frozen=True, slots=True)
-class Exponential:
+class Exponential(_Backoff):
     """A delay multiplied by ``multiplier`` after each attempt, up to ``cap``.
 
     After attempt n the wait is ``min(cap, base * multiplier ** (n - 1))``; with
@@ -177,19 +185,11 @@ class Exponential:
     multiplier: float = 2.0
     cap: float = 5.0
     jitter: bool = True
-
-    def __post_init__(self) -> None:
-        _check_delay("base", self.base)
-        _check_delay("multiplier", self.multiplier, minimum=1.0)
-        _check_delay("cap", self.cap)
+    _minimums: ClassVar[Mapping[str, float]] = {"multiplier": 1.0}
 
     def _wait(self) -> tenacity.wait.wait_base:
         kind = tenacity.wait_random_exponential if self.jitter else tenacity.wait_exponential
         return kind(multiplier=self.base, max=self.cap, exp_base=self.multiplier)
-
-    def delay_after(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (from 1)."""
-        return _delay_of(self._wait(), attempt)
 
 
 Backoff: TypeAlias = Fixed | Linear | Exponential
