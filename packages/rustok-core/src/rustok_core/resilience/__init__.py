@@ -9,11 +9,13 @@ with a native asyncio path and a rate-based mode over sliding windows; retries
 are built on tenacity, with a shared retry budget. `Bulkhead` limits concurrent
 calls, `RateLimiter` is a token bucket per key (in memory or on Redis),
 `Fallback` turns errors into values, and `ResiliencePolicy` composes them in an
-explicit order. A breaker excludes exceptions by type or by predicate
-(``excluded_if``), and ``judging(failed_if)`` makes a breaker, a retry policy or a
-whole policy treat results as failures too (an HTTP 503 returned, not raised).
-Every strategy reports events to listeners. See the package
-README and ``docs/CIRCUIT_BREAKER_GUIDE.md``.
+explicit order; `PolicyRegistry` builds named policies from plain data (TOML,
+JSON, settings) and reloads them without losing breaker state. A breaker
+excludes exceptions by type or by predicate (``excluded_if``), and
+``judging(failed_if)`` makes a breaker, a retry policy or a whole policy treat
+results as failures too (an HTTP 503 returned, not raised). Every strategy
+reports events to listeners. See the package README and
+``docs/CIRCUIT_BREAKER_GUIDE.md``.
 """
 
 from rustok_core.resilience._breaker import (
@@ -29,6 +31,13 @@ from rustok_core.resilience._breaker import (
 from rustok_core.resilience._budget import RetryBudget
 from rustok_core.resilience._bulkhead import Bulkhead, BulkheadStats
 from rustok_core.resilience._chaos import Chaos, ChaosInjected, ChaosKind, ChaosListener
+from rustok_core.resilience._config import (
+    PolicyChanges,
+    PolicyConfigError,
+    PolicyProblem,
+    PolicyRegistry,
+    PolicyWatcher,
+)
 from rustok_core.resilience._errors import (
     BulkheadFullError,
     CircuitOpenError,
@@ -116,7 +125,12 @@ __all__ = [
     "JudgedRetry",
     "Linear",
     "OperationTimeoutError",
+    "PolicyChanges",
+    "PolicyConfigError",
+    "PolicyProblem",
+    "PolicyRegistry",
     "PolicyStep",
+    "PolicyWatcher",
     "RateLimitedError",
     "RateLimiter",
     "ResiliencePolicy",
