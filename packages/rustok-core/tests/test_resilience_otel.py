@@ -26,6 +26,7 @@ from rustok_core.resilience import (
     Fallback,
     Fixed,
     Hedge,
+    PolicyRegistry,
     RateLimitedError,
     RateLimiter,
     ResiliencePolicy,
@@ -352,3 +353,18 @@ def test_works_on_the_global_no_op_provider() -> None:
     telemetry.watch_breaker(breaker)
     breaker.open()
     assert breaker.stats().state_transitions == 1
+
+
+async def test_a_policy_registry_reports_the_strategies_it_builds(
+    traces: Traces, skipped_waits: None
+) -> None:
+    registry = PolicyRegistry(
+        {"jwks": {"retry": {"max_attempts": 2, "backoff": {"fixed": {"delay": 0.1}}}}},
+        clock=ManualClock(),
+        watchers=[traces.telemetry],
+    )
+    with traces.tracer.start_as_current_span("request"), pytest.raises(Boom):
+        await registry.get("jwks").execute(fail)
+    assert [(name, a["rustok.resilience.name"]) for name, a in traces.events()] == [
+        ("rustok.resilience.retry", "jwks")
+    ]
