@@ -37,9 +37,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeAlias
-
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from rustok_core.error import ErrorKind, RichError
 from rustok_core.resilience._breaker import (
@@ -63,6 +61,11 @@ from rustok_core.resilience._retry import (
 )
 from rustok_core.resilience._storage import CircuitStorage
 
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from rustok_core.resilience._config_data import BackoffData, Data, PolicyData
+
 __all__ = [
     "PolicyChanges",
     "PolicyConfigError",
@@ -72,110 +75,6 @@ __all__ = [
 ]
 
 Clock: TypeAlias = Callable[[], float]
-
-
-# -- the data, as pydantic validates it ---------------------------------------------------
-
-
-class _Data(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    def given(self, *leave_out: str) -> dict[str, Any]:
-        """The fields the data set (defaults are the strategies' own), but ``leave_out``:
-        keyword arguments for the strategy (whose constructor checks them)."""
-        return self.model_dump(exclude_unset=True, exclude=set(leave_out))
-
-
-class _BreakerData(_Data):
-    name: str | None = None
-    failure_threshold: int | None = None
-    success_threshold: int | None = None
-    timeout: float | None = None
-    half_open_max_requests: int | None = None
-    failure_rate_threshold: float | None = None
-    slow_call_rate_threshold: float | None = None
-    slow_call_duration: float | None = None
-    sliding_window_type: Literal["count", "time"] | None = None
-    sliding_window_size: int | None = None
-    minimum_calls: int | None = None
-    max_timeout: float | None = None
-    timeout_multiplier: float | None = None
-
-
-class _FixedData(_Data):
-    delay: float | None = None
-    jitter: bool | None = None
-
-
-class _LinearData(_Data):
-    initial: float | None = None
-    step: float | None = None
-    cap: float | None = None
-    jitter: bool | None = None
-
-
-class _ExponentialData(_Data):
-    base: float | None = None
-    multiplier: float | None = None
-    cap: float | None = None
-    jitter: bool | None = None
-
-
-class _BackoffData(_Data):
-    fixed: _FixedData | None = None
-    linear: _LinearData | None = None
-    exponential: _ExponentialData | None = None
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> _BackoffData:
-        kinds = [
-            kind for kind in ("fixed", "linear", "exponential") if kind in self.model_fields_set
-        ]
-        if len(kinds) != 1:
-            raise ValueError(
-                "give exactly one of fixed, linear or exponential, e.g. "
-                f"{{exponential = {{base = 0.1, cap = 2.0}}}}; got {kinds or 'none'}"
-            )
-        return self
-
-
-class _RetryData(_Data):
-    name: str | None = None
-    max_attempts: int | None = None
-    budget: float | None = None
-    backoff: _BackoffData | None = None
-
-
-class _BulkheadData(_Data):
-    name: str | None = None
-    max_concurrent: int
-    max_wait: float | None = None
-
-
-class _LimiterData(_Data):
-    name: str | None = None
-    rate: float
-    burst: int
-
-
-class _HedgeData(_Data):
-    name: str | None = None
-    delay: float
-    max_hedged: int | None = None
-    hedge_on_failure: bool | None = None
-
-
-class _PolicyData(_Data):
-    breaker: _BreakerData | None = None
-    retry: _RetryData | None = None
-    timeout: float | None = None
-    bulkhead: _BulkheadData | None = None
-    limiter: _LimiterData | None = None
-    hedge: _HedgeData | None = None
-    order: tuple[PolicyStep, ...] | None = None
-
-
-_ALL_DATA = TypeAdapter(dict[str, _PolicyData])
 
 
 # -- errors and reports -------------------------------------------------------------------
@@ -298,7 +197,7 @@ class _Arguments:
 class _Plan:
     """A policy's validated data, with the names and settings of its strategies."""
 
-    data: _PolicyData
+    data: PolicyData
     strategies: dict[str, tuple[str, object]]  # kind -> (strategy name, settings)
 
 
@@ -566,7 +465,7 @@ def _all_of(hooks: list[Callable[[RetryAttempt], None]]) -> Callable[[RetryAttem
     return on_retry
 
 
-def _assemble(data: _PolicyData, parts: Mapping[str, object]) -> ResiliencePolicy:
+def _assemble(data: PolicyData, parts: Mapping[str, object]) -> ResiliencePolicy:
     breaker = parts.get("breaker")
     retry = parts.get("retry")
     bulkhead = parts.get("bulkhead")
@@ -593,8 +492,13 @@ def _assemble(data: _PolicyData, parts: Mapping[str, object]) -> ResiliencePolic
 
 def _plan(data: Mapping[str, object]) -> dict[str, _Plan]:
     """Validate ``data`` and work out each policy's strategies, or raise every problem."""
+    # pydantic is imported here, on first use: `rustok_core.resilience` imports without it.
+    from pydantic import ValidationError
+
+    from rustok_core.resilience._config_data import ALL_DATA
+
     try:
-        validated = _ALL_DATA.validate_python(data)
+        validated = ALL_DATA.validate_python(data)
     except ValidationError as error:
         raise PolicyConfigError(_problems(error)) from None
     plans: dict[str, _Plan] = {}
@@ -605,7 +509,7 @@ def _plan(data: Mapping[str, object]) -> dict[str, _Plan]:
             continue
         strategies: dict[str, tuple[str, object]] = {}
         for kind in ("breaker", "retry", "bulkhead", "limiter", "hedge"):
-            section: _Data | None = getattr(policy_data, kind)
+            section: Data | None = getattr(policy_data, kind)
             if section is None:
                 continue
             name_given: object = getattr(section, "name", None)
@@ -642,19 +546,21 @@ def _plan(data: Mapping[str, object]) -> dict[str, _Plan]:
     return plans
 
 
-def _has(data: _PolicyData, step: PolicyStep) -> bool:
+def _has(data: PolicyData, step: PolicyStep) -> bool:
     value: object = getattr(data, step, None)
     return value is not None
 
 
-def _settings(kind: str, section: _Data) -> object:
+def _settings(kind: str, section: Data) -> object:
     """What a strategy is built from: a `CircuitBreakerConfig` for a breaker (which checks
     it), the given arguments otherwise, checked by building a throwaway strategy."""
     if kind == "breaker":
         return CircuitBreakerConfig(**section.given("name"))
     given = section.given("name")
     if kind == "retry":
-        assert isinstance(section, _RetryData)
+        from rustok_core.resilience._config_data import RetryData
+
+        assert isinstance(section, RetryData)
         given.pop("backoff", None)
         if section.backoff is not None:
             given["backoff"] = _backoff(section.backoff)
@@ -668,7 +574,7 @@ def _settings(kind: str, section: _Data) -> object:
     return _Arguments(given)
 
 
-def _backoff(data: _BackoffData) -> Backoff:
+def _backoff(data: BackoffData) -> Backoff:
     if data.fixed is not None:
         return Fixed(**data.fixed.given())
     if data.linear is not None:
