@@ -5,6 +5,8 @@ reader)."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 
 import pytest
@@ -368,3 +370,14 @@ async def test_a_policy_registry_reports_the_strategies_it_builds(
     assert [(name, a["rustok.resilience.name"]) for name, a in traces.events()] == [
         ("rustok.resilience.retry", "jwks")
     ]
+
+
+def test_the_core_imports_without_opentelemetry() -> None:
+    script = (
+        "import sys, rustok_core.resilience, rustok_core.testing\n"
+        "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == "[]"
