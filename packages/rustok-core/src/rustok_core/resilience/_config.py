@@ -213,8 +213,10 @@ class PolicyRegistry:
     failure and success counters carry on, now judged against the new thresholds; a
     state an operator forced (forced open, disabled, metrics only) is forced on the new
     one too. Its totals (`CircuitBreaker.stats`) start again from 0, and a rate-based
-    breaker's sliding window starts empty. A rebuilt bulkhead starts with every slot
-    free, and a rebuilt rate limiter with full buckets.
+    breaker's sliding window starts empty, and a listener added to the old breaker by
+    hand is not carried over (give listeners to the registry: ``watchers``,
+    ``state_listeners``, ``listeners``). A rebuilt bulkhead starts with every slot free,
+    and a rebuilt rate limiter with full buckets.
 
     Take the policy from the registry for each call (``registry.get("payments")``):
     a policy held from before a reload keeps its old strategies, and a breaker it holds
