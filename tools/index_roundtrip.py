@@ -43,7 +43,10 @@ from workspace import Package, load_workspace
 _IMPORT_CHECK = r"""
 import importlib, importlib.metadata as md, importlib.util, json, pkgutil, sys
 # Modules of an optional extra, importable only where the extra's package is installed.
-OPTIONAL = {"rustok_core.resilience.prometheus": "prometheus_client"}
+OPTIONAL = {
+    "rustok_core.resilience.prometheus": "prometheus_client",
+    "rustok_core.resilience.otel": "opentelemetry",
+}
 report = {}
 for dist in sys.argv[1:]:
     module = dist.replace("-", "_")
