@@ -237,6 +237,9 @@ VERIFYTYPES_INCOMPLETE: dict[str, str] = {
     "rustok_core.resilience._policy.JudgedPolicy.__init__": _RESILIENCE_FLEET,
     "rustok_core.resilience._policy.JudgedPolicy.policy": _RESILIENCE_FLEET,
     "rustok_core.resilience.prometheus.ResilienceMetrics.watch_breaker": _RESILIENCE_FLEET,
+    "rustok_core.resilience.otel.ResilienceTelemetry.watch_breaker": _RESILIENCE_FLEET,
+    "rustok_core.resilience._config.PolicyRegistry.get": _RESILIENCE_FLEET,
+    "rustok_core.resilience._config.PolicyWatcher.watch_breaker": _RESILIENCE_FLEET,
     "rustok_core.resilience._errors.CircuitOpenError.fields": (
         "overrides RichError.fields without an annotation"
     ),
