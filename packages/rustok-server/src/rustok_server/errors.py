@@ -243,7 +243,7 @@ class CredentialRequiredError(ServerError):
             user_message="Send an API key or token as 'Authorization: Bearer <token>'.",
             code="CREDENTIAL_REQUIRED",
         )
-        self.response_headers = {"WWW-Authenticate": _BEARER_CHALLENGE}
+        self.response_headers: dict[str, str] = {"WWW-Authenticate": _BEARER_CHALLENGE}
 
 
 class InvalidCredentialError(ServerError):
@@ -264,7 +264,9 @@ class InvalidCredentialError(ServerError):
             code="INVALID_CREDENTIAL",
         )
         self.reason = reason
-        self.response_headers = {"WWW-Authenticate": f'{_BEARER_CHALLENGE}, error="invalid_token"'}
+        self.response_headers: dict[str, str] = {
+            "WWW-Authenticate": f'{_BEARER_CHALLENGE}, error="invalid_token"'
+        }
 
 
 class ScopeRequiredError(ServerError):
@@ -284,7 +286,7 @@ class ScopeRequiredError(ServerError):
             fields={"required_scope": wanted},
         )
         self.scopes = scopes
-        self.response_headers = {
+        self.response_headers: dict[str, str] = {
             "WWW-Authenticate": f'{_BEARER_CHALLENGE}, error="insufficient_scope", '
             f'scope="{" ".join(scopes)}"'
         }
@@ -333,7 +335,7 @@ class RateLimitExceededError(ServerError):
         )
         self.retry_after = retry_after
         reset = str(max(1, math.ceil(retry_after)))
-        self.response_headers = {
+        self.response_headers: dict[str, str] = {
             "RateLimit-Limit": str(limit),
             "RateLimit-Remaining": "0",
             "RateLimit-Reset": reset,

@@ -61,7 +61,7 @@ __all__ = [
     "check_namespace",
 ]
 
-logger = logging.getLogger("rustok.server.redis")
+logger: Final[logging.Logger] = logging.getLogger("rustok.server.redis")
 
 T = TypeVar("T")
 
@@ -124,7 +124,7 @@ class RedisHealth:
 
         self._unreachable: Final = (RedisConnectionError, RedisTimeoutError)
         self.clock = clock
-        self.breaker = CircuitBreaker(
+        self.breaker: CircuitBreaker = CircuitBreaker(
             "redis",
             CircuitBreakerConfig(
                 failure_threshold=1,
@@ -136,13 +136,13 @@ class RedisHealth:
             clock=clock,
         )
         """The breaker every call of `RedisLink.client` goes through."""
-        self.available = True
+        self.available: bool = True
         """Whether the last call or ping reached Redis."""
         self.lost_at: float | None = None
         """When Redis stopped answering (on ``clock``), while it does not answer."""
         self.error: str | None = None
         """What the call that found Redis unreachable raised (its type's name)."""
-        self.monitored = False
+        self.monitored: bool = False
         """Whether a ping finds out that Redis is back (no call is let through as a trial)."""
         self._listeners: list[Callable[[bool], None]] = []
 
@@ -246,18 +246,18 @@ class RedisLink:
     ) -> None:
         import redis.asyncio as redis_asyncio
 
-        self.namespace = check_namespace(namespace)
-        self.channel = change_channel(namespace)
+        self.namespace: str = check_namespace(namespace)
+        self.channel: str = change_channel(namespace)
         """Where this deployment's changes are announced (``<namespace>:changes``)."""
         self.timeout = timeout
-        self.health = RedisHealth()
+        self.health: RedisHealth = RedisHealth()
         self.client: redis.Redis = _guarded_client(url, timeout, self.health)
         """The synchronous client of the breakers, the rate limiters and `publish`."""
         self._async: redis.asyncio.Redis = redis_asyncio.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
         self._tasks: list[asyncio.Task[None]] = []
-        self.messages = 0
+        self.messages: int = 0
         """Change announcements received."""
 
     def breaker_storage(self, name: str) -> CircuitStorage:

@@ -8,7 +8,7 @@ in ``docs/TENANT_CACHE_GUIDE.md`` and the package README.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -44,7 +44,7 @@ class Settings(BaseSettings):
         'X-Tenant-ID'
     """
 
-    model_config = SettingsConfigDict(
+    model_config: ClassVar[SettingsConfigDict] = SettingsConfigDict(
         env_prefix="RUSTOK_", frozen=True, extra="forbid", use_attribute_docstrings=True
     )
 

@@ -57,7 +57,7 @@ class LiveServer:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", 0))
         self.port: int = self._socket.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url: str = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
             app, lifespan="on", log_level="warning", access_log=False, server_header=False
         )

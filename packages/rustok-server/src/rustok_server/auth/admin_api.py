@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Final
 
 from fastapi import APIRouter, Depends
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -27,7 +27,7 @@ from rustok_server.tenancy.repository import UNSET, Tenant
 
 __all__ = ["router"]
 
-router = APIRouter(
+router: Final[APIRouter] = APIRouter(
     prefix="/api/admin/tenants",
     tags=["admin"],
     dependencies=[require(ADMIN)],

@@ -37,7 +37,7 @@ from rustok_server.request_state import RequestState, request_state
 
 __all__ = ["API_PREFIX", "AuthMiddleware", "client_address"]
 
-logger = logging.getLogger("rustok.server.auth")
+logger: Final[logging.Logger] = logging.getLogger("rustok.server.auth")
 
 API_PREFIX: Final = "/api/"
 _AUTHORIZATION: Final = b"authorization"

@@ -42,7 +42,7 @@ __all__ = [
     "address_key",
 ]
 
-logger = logging.getLogger("rustok.server.auth")
+logger: Final[logging.Logger] = logging.getLogger("rustok.server.auth")
 
 FAILURE_ADDRESS_CAPACITY: Final = 10_000
 """Most client addresses whose failed authentications are remembered (the least recently
@@ -76,7 +76,7 @@ class TenantRateLimits:
         self.default = default
         self.clock = clock
         self.redis = redis
-        self.namespace = None if namespace is None else check_namespace(namespace)
+        self.namespace: str | None = None if namespace is None else check_namespace(namespace)
         self._overrides: dict[uuid.UUID, RateLimit] = {}
         self._limiters: dict[tuple[float, int], RateLimiter] = {}
         self.on_limited: Callable[[], None] = lambda: None
@@ -135,13 +135,13 @@ class AuthFailureLimitError(RateLimitExceededError):
 
     def __init__(self, burst: int, retry_after: float) -> None:
         super().__init__(burst, retry_after)
-        self.message = (
+        self.message: str = (
             f"{burst} failed authentications from this address; retry after {retry_after:.3f} s"
         )
-        self.user_message = (
+        self.user_message: str | None = (
             "Too many failed authentications from this address; retry after the delay given."
         )
-        self.response_headers = {}
+        self.response_headers: dict[str, str] = {}
 
 
 def address_key(host: str) -> str:

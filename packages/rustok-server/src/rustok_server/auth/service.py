@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from datetime import datetime
+from typing import Final
 
 from rustok_core.resilience import RetryAttempt
 from rustok_server.auth.keys import KEY_PREFIX, KeyDirectory, RateLimit
@@ -27,7 +28,7 @@ from rustok_server.scaleout import RedisLink
 
 __all__ = ["Authentication"]
 
-logger = logging.getLogger("rustok.server.auth")
+logger: Final[logging.Logger] = logging.getLogger("rustok.server.auth")
 
 
 class Authentication:
@@ -88,8 +89,8 @@ class Authentication:
         on_limited: Callable[[], None] = lambda: None,
     ) -> None:
         # Key loads, like every statement, pass the database's breaker and deadline.
-        self.keys = KeyDirectory(database, clock=wall_clock)
-        self.verifier = KeyVerifier(
+        self.keys: KeyDirectory = KeyDirectory(database, clock=wall_clock)
+        self.verifier: KeyVerifier = KeyVerifier(
             self.keys,
             clock=clock,
             wall_clock=wall_clock,
@@ -98,13 +99,15 @@ class Authentication:
             negative_ttl=key_negative_ttl,
             negative_capacity=key_negative_capacity,
         )
-        self.failures = FailureLimits(failure_limit or RateLimit(0.0, 0), clock=clock)
+        self.failures: FailureLimits = FailureLimits(
+            failure_limit or RateLimit(0.0, 0), clock=clock
+        )
         self.redis = redis
-        self.tokens = None
+        self.tokens: JwtVerifier | None = None
         if jwt is not None:
             storage = None if redis is None else redis.breaker_storage("jwks")
             self.tokens = JwtVerifier(jwt, clock=clock, on_retry=on_retry, storage=storage)
-        self.rate_limits = (
+        self.rate_limits: TenantRateLimits = (
             TenantRateLimits(rate_limit, clock=clock)
             if redis is None
             else TenantRateLimits(
@@ -116,7 +119,7 @@ class Authentication:
         database.on_change.append(self.changed)
         if redis is not None:
             database.on_change.append(redis.publish)
-        self.watcher = ChangeWatcher(
+        self.watcher: ChangeWatcher = ChangeWatcher(
             feed or DatabaseChangeFeed(database), self._changed_elsewhere, clock=clock
         )
         self._tasks: set[asyncio.Task[None]] = set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Final
 
 from fastapi import APIRouter
 from pydantic import BaseModel
@@ -14,7 +15,7 @@ from rustok_server.tenancy.resolution import CurrentTenant
 
 __all__ = ["TenantOut", "router"]
 
-router = APIRouter(prefix="/api", tags=["tenant"])
+router: Final[APIRouter] = APIRouter(prefix="/api", tags=["tenant"])
 
 
 class TenantOut(BaseModel):

@@ -96,13 +96,13 @@ class JwtVerifier:
     ) -> None:
         self.config = config
         self.clock = clock
-        self.breaker = CircuitBreaker(
+        self.breaker: CircuitBreaker = CircuitBreaker(
             "jwks",
             CircuitBreakerConfig(failure_threshold=3, timeout=30.0),
             clock=clock,
             storage=storage,
         )
-        self.retry = RetryPolicy(
+        self.retry: RetryPolicy = RetryPolicy(
             max_attempts=3,
             backoff=Exponential(base=0.1),
             budget=5.0,

@@ -56,7 +56,7 @@ __all__ = [
     "KeyVerifier",
 ]
 
-logger = logging.getLogger("rustok.server.auth")
+logger: Final[logging.Logger] = logging.getLogger("rustok.server.auth")
 
 KEY_CACHE_TTL: Final = 1.0
 """Seconds a verified key is trusted before its row is read again."""
@@ -139,7 +139,7 @@ class KeyVerifier:
             if count < 1:
                 raise ValueError(f"KeyVerifier {name} must be >= 1, got {count!r}")
         self.keys = keys
-        self.load = load or keys.load
+        self.load: Callable[[str], Awaitable[KeyRecord | None]] = load or keys.load
         self.clock = clock
         self.wall_clock = wall_clock
         self.ttl = ttl

@@ -16,7 +16,7 @@ is a 404. Creation and payment accept an ``Idempotency-Key``.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Final, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import (
@@ -75,7 +75,7 @@ class OrderRoute(EntityRoute):
     version_conflict: ClassVar[type[Exception]] = VersionConflictError
 
 
-router = APIRouter(prefix=PREFIX, tags=["orders"], route_class=OrderRoute)
+router: Final[APIRouter] = APIRouter(prefix=PREFIX, tags=["orders"], route_class=OrderRoute)
 Unit = Annotated[UnitOfWork, Depends(unit_of_work)]
 READ = require(Scope.ORDERS_READ)
 WRITE = require(Scope.ORDERS_WRITE)

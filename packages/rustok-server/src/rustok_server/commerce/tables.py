@@ -16,7 +16,7 @@ class OrderRow(EntityColumns, Base):
     """One order of a tenant (see ``rustok_commerce.Order``); the total is exact text."""
 
     __tablename__ = "orders"
-    __table_args__ = (
+    __table_args__: tuple[Index, ...] = (
         Index("ix_orders_tenant_created", "tenant_id", "created_at", "id"),
         # The state filter in keyset order (migration 0003).
         Index("ix_orders_tenant_state_created", "tenant_id", "state", "created_at", "id"),
@@ -32,7 +32,9 @@ class OrderTransitionRow(TransitionColumns, Base):
     """One transition of an order: its audit trail, in ``version`` order."""
 
     __tablename__ = "order_transitions"
-    __table_args__ = (UniqueConstraint("order_id", "version", name="uq_order_transitions_version"),)
+    __table_args__: tuple[UniqueConstraint, ...] = (
+        UniqueConstraint("order_id", "version", name="uq_order_transitions_version"),
+    )
 
     order_id: Mapped[uuid.UUID] = mapped_column(
         Uuid(), ForeignKey("orders.id", ondelete="CASCADE"), nullable=False

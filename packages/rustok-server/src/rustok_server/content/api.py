@@ -13,7 +13,7 @@ another tenant's node is a 404, exactly like a missing one.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Final, Literal
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import Field, JsonValue
@@ -57,7 +57,7 @@ class NodeRoute(EntityRoute):
     version_conflict: ClassVar[type[Exception]] = VersionConflictError
 
 
-router = APIRouter(prefix=PREFIX, tags=["content"], route_class=NodeRoute)
+router: Final[APIRouter] = APIRouter(prefix=PREFIX, tags=["content"], route_class=NodeRoute)
 Unit = Annotated[UnitOfWork, Depends(unit_of_work)]
 READ = require(Scope.CONTENT_READ)
 WRITE = require(Scope.CONTENT_WRITE)

@@ -16,7 +16,7 @@ class ContentNodeRow(EntityColumns, Base):
     """One content node of a tenant (see ``rustok_content.ContentNode``)."""
 
     __tablename__ = "content_nodes"
-    __table_args__ = (
+    __table_args__: tuple[UniqueConstraint | Index, ...] = (
         UniqueConstraint("tenant_id", "slug", name="uq_content_nodes_tenant_slug"),
         Index("ix_content_nodes_tenant_created", "tenant_id", "created_at", "id"),
         # One per list filter, in keyset order (migration 0003).
@@ -44,7 +44,7 @@ class ContentTransitionRow(TransitionColumns, Base):
     """One transition of a content node: its audit trail, in ``version`` order."""
 
     __tablename__ = "content_node_transitions"
-    __table_args__ = (
+    __table_args__: tuple[UniqueConstraint, ...] = (
         UniqueConstraint("node_id", "version", name="uq_content_node_transitions_version"),
     )
 

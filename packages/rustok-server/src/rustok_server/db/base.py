@@ -20,6 +20,7 @@ from typing import Any, Final
 from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, TypeDecorator, Uuid
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
 
 __all__ = ["TENANT_FK", "Base", "EntityColumns", "TransitionColumns", "UtcDateTime", "utcnow"]
 
@@ -35,8 +36,8 @@ class UtcDateTime(TypeDecorator[datetime]):
     SQLite keeps no zone; PostgreSQL's ``timestamptz`` does. Both read back as UTC.
     """
 
-    impl = DateTime(timezone=True)
-    cache_ok = True
+    impl: TypeEngine[Any] | type[TypeEngine[Any]] = DateTime(timezone=True)
+    cache_ok: bool | None = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -38,7 +38,7 @@ __all__ = [
     "bump_version",
 ]
 
-logger = logging.getLogger("rustok.server.db")
+logger: Final[logging.Logger] = logging.getLogger("rustok.server.db")
 
 _READ_TIMEOUT: Final = 2.0
 POLL_INTERVAL: Final = 0.5
@@ -140,7 +140,7 @@ class ChangeWatcher:
         self.feed = feed
         self.on_change = on_change
         self.interval = interval
-        self.polls = 0
+        self.polls: int = 0
         self._seen: int | None = None
         self._failing = False
         self._background = BackgroundTask(self._run)

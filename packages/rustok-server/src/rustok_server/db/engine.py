@@ -112,7 +112,7 @@ class Database:
     ) -> None:
         parsed = make_url(url)
         self.url = url
-        self.guard = (
+        self.guard: DatabaseGuard = (
             guard
             if guard is not None
             else DatabaseGuard(None, read_timeout=READ_TIMEOUT, write_timeout=WRITE_TIMEOUT)

@@ -162,11 +162,11 @@ class EntityRows(Generic[_Row, _History, _E]):
         entity_type: str,
         to_entity: Callable[[dict[str, Any]], _E],
     ) -> None:
-        self.table = table
-        self.history_table = history
-        self.owner = owner
-        self.entity_type = entity_type
-        self.to_entity = _checked(to_entity, entity_type)
+        self.table: type[_Row] = table
+        self.history_table: type[_History] = history
+        self.owner: str = owner
+        self.entity_type: str = entity_type
+        self.to_entity: Callable[[dict[str, Any]], _E] = _checked(to_entity, entity_type)
         self._name: str = getattr(table, "__tablename__")  # noqa: B009 - declared by each mapped class
         self._history_name: str = getattr(history, "__tablename__")  # noqa: B009
         self._columns = tuple(column.name for column in Base.metadata.tables[self._name].columns)

@@ -48,7 +48,7 @@ from rustok_server.errors import DatabaseTimeoutError, DatabaseUnavailableError
 
 __all__ = ["BREAKER_NAME", "PROBE_INTERVAL", "DatabaseGuard", "DatabaseProber", "database_breaker"]
 
-logger = logging.getLogger("rustok.server.db")
+logger: Final[logging.Logger] = logging.getLogger("rustok.server.db")
 
 BREAKER_NAME: Final = "database"
 """The name of the database breaker (in logs, metrics, traces and readiness)."""
@@ -110,9 +110,9 @@ class DatabaseGuard:
     def __init__(
         self, breaker: CircuitBreaker | None, *, read_timeout: float, write_timeout: float
     ) -> None:
-        self.breaker = breaker
-        self.read_timeout = read_timeout
-        self.write_timeout = write_timeout
+        self.breaker: CircuitBreaker | None = breaker
+        self.read_timeout: float = read_timeout
+        self.write_timeout: float = write_timeout
 
     def retry_after(self) -> float:
         """Seconds a refused client should wait: what is left of the open breaker, at
@@ -229,7 +229,7 @@ class DatabaseProber:
         self._sleep = sleep
         self.probe = probe
         self.interval = interval
-        self.probes = 0
+        self.probes: int = 0
         self._wait = interval
         self._cap = max(interval, breaker.config.max_timeout or breaker.config.timeout)
         self._trials_pending = False

@@ -287,7 +287,7 @@ class _PathDependency(Generic[T]):
             parameters.append(
                 inspect.Parameter("if_match", keyword, default=None, annotation=IfMatch)
             )
-        self.__signature__ = inspect.Signature(parameters)
+        self.__signature__: inspect.Signature = inspect.Signature(parameters)
         self._build = build
         self._id_name = id_name
 
@@ -342,8 +342,12 @@ class EntityApi(Generic[ES]):
         self._repository = repository
         self._tenant = tenant
         self._actor = actor
-        self.change = _PathDependency(self._change, id_name, if_match=True)
-        self.read = _PathDependency(self._read, id_name, if_match=False)
+        self.change: _PathDependency[Change[ES]] = _PathDependency(
+            self._change, id_name, if_match=True
+        )
+        self.read: _PathDependency[EntityRef[ES]] = _PathDependency(
+            self._read, id_name, if_match=False
+        )
 
     async def service(self, request: Request) -> ES:
         """FastAPI dependency: the domain service over this request's unit of work, its

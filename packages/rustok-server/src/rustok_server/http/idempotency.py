@@ -86,7 +86,7 @@ class IdempotencyRow(Base):
 
     __tablename__ = "idempotency_keys"
     # The purge's scan, oldest expiry first (migration 0003).
-    __table_args__ = (Index("ix_idempotency_keys_expires", "expires_at"),)
+    __table_args__: tuple[Index, ...] = (Index("ix_idempotency_keys_expires", "expires_at"),)
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(
         Uuid(), ForeignKey(TENANT_FK, ondelete="CASCADE"), primary_key=True
@@ -300,10 +300,10 @@ class IdempotencyPurger:
         self.database = database
         self.interval = interval
         self.batch = batch
-        self.first_after = interval if first_after is None else first_after
-        self.purged = 0
+        self.first_after: float = interval if first_after is None else first_after
+        self.purged: int = 0
         """Records deleted since start."""
-        self.passes = asyncio.Event()
+        self.passes: asyncio.Event = asyncio.Event()
         """Set after each complete purge (cleared by whoever waits for the next one)."""
         self._background = BackgroundTask(self._run)
 

@@ -8,6 +8,7 @@ and what to do. No tenant is needed.
 from __future__ import annotations
 
 import html
+from typing import Final
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
@@ -31,7 +32,7 @@ class ProblemTypeOut(BaseModel):
     action: str
 
 
-router = APIRouter(tags=["problems"])
+router: Final[APIRouter] = APIRouter(tags=["problems"])
 
 
 @router.get(

@@ -56,7 +56,7 @@ __all__ = [
     "request_id",
 ]
 
-logger = logging.getLogger("rustok.server")
+logger: Final[logging.Logger] = logging.getLogger("rustok.server")
 
 REQUEST_ID_HEADER: Final = "X-Request-ID"
 MAX_VALIDATION_ERRORS: Final = 100

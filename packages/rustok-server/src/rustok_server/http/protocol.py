@@ -64,7 +64,7 @@ from rustok_server.settings import Settings
 
 __all__ = ["LINGER", "LOG_EVERY", "ConnectionLimits", "HttpProtocol", "limits"]
 
-logger = logging.getLogger("rustok.server.http")
+logger: Final[logging.Logger] = logging.getLogger("rustok.server.http")
 
 LINGER: Final = 2.0
 """Seconds a refused connection reads and drops what its client still sends."""

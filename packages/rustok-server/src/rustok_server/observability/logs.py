@@ -80,7 +80,7 @@ class TextFormatter(logging.Formatter):
 
 
 _current: ContextVar[Scope | None] = ContextVar("rustok_request", default=None)
-access_logger = logging.getLogger("rustok.access")
+access_logger: Final[logging.Logger] = logging.getLogger("rustok.access")
 
 
 def current_request() -> Scope | None:

@@ -80,22 +80,24 @@ class ServerMetrics:
     """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self.registry: CollectorRegistry = (
+            registry if registry is not None else CollectorRegistry(auto_describe=True)
+        )
         r = self.registry
-        self.resilience = ResilienceMetrics(r)
-        self.http_requests = Counter(
+        self.resilience: ResilienceMetrics = ResilienceMetrics(r)
+        self.http_requests: Counter = Counter(
             "rustok_http_requests", "HTTP requests answered.", ["method", "route", "status"],
             registry=r,
         )  # fmt: skip
-        self.http_duration = Histogram(
+        self.http_duration: Histogram = Histogram(
             "rustok_http_request_duration_seconds", "Time to answer an HTTP request.",
             ["method", "route"], buckets=_DURATION_BUCKETS, registry=r,
         )  # fmt: skip
-        self.transitions = Counter(
+        self.transitions: Counter = Counter(
             "rustok_state_transitions", "State machine transitions applied.",
             ["entity", "trigger"], registry=r,
         )  # fmt: skip
-        self.tenant_cache = Counter(
+        self.tenant_cache: Counter = Counter(
             "rustok_tenant_cache_requests", "Tenant cache look-ups, by result.", ["result"],
             registry=r,
         )  # fmt: skip

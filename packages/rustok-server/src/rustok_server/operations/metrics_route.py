@@ -8,6 +8,8 @@ Prometheus's text format, not JSON.
 
 from __future__ import annotations
 
+from typing import Final
+
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,7 +19,7 @@ from rustok_server.observability.metrics import ServerMetrics, exposition
 
 __all__ = ["router"]
 
-router = APIRouter()
+router: Final[APIRouter] = APIRouter()
 
 
 @router.get("/metrics", dependencies=[require(ADMIN)], include_in_schema=False)

@@ -118,13 +118,15 @@ class TenantResolver:
     ) -> None:
         self.cache = cache
         self.breaker = breaker
-        self.sources = tuple(sources)
+        self.sources: tuple[ResolutionSource, ...] = tuple(sources)
         self.header = header
-        self.header_key = header.lower().encode("latin-1")
+        self.header_key: bytes = header.lower().encode("latin-1")
         self._use_header = ResolutionSource.HEADER in self.sources
         self._use_host = ResolutionSource.HOST in self.sources
-        self.base_suffix = "." + validate_host(base_domain) if base_domain else None
-        self.default = parse_tenant_identifier(default_tenant) if default_tenant else None
+        self.base_suffix: str | None = "." + validate_host(base_domain) if base_domain else None
+        self.default: TenantIdentifier | None = (
+            parse_tenant_identifier(default_tenant) if default_tenant else None
+        )
         # Valid header values already parsed: parsing is pure, and costs more than a hit.
         self._parsed: dict[bytes, TenantIdentifier] = {}
 
@@ -286,7 +288,7 @@ class TenantMiddleware:
     ) -> None:
         self.app = app
         self.resolver = resolver
-        self.exempt = frozenset(exempt)
+        self.exempt: frozenset[str] = frozenset(exempt)
         self.exempt_prefixes = exempt_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Generic, Literal, TypeAlias, TypeVar
+from typing import Final, Generic, Literal, TypeAlias, TypeVar
 
 from cachetools import TLRUCache
 
@@ -23,7 +23,7 @@ from rustok_core.resilience import CircuitOpenError
 
 __all__ = ["LookupResult", "TenantCache", "TenantCacheConfig", "TenantCacheStats"]
 
-logger = logging.getLogger("rustok.server.tenancy")
+logger: Final[logging.Logger] = logging.getLogger("rustok.server.tenancy")
 
 LookupResult: TypeAlias = Literal["hit", "negative_hit", "miss", "stale"]
 """How one read was answered: a fresh entry, a fresh "not found", a load, a stale entry."""
@@ -154,7 +154,8 @@ class TenantCache(Generic[K, V]):
         degraded: Callable[[], bool] | None = None,
         on_result: Callable[[LookupResult], None] | None = None,
     ) -> None:
-        self.config = config = config if config is not None else TenantCacheConfig()
+        config = config if config is not None else TenantCacheConfig()
+        self.config: TenantCacheConfig = config
         self._loader = loader
         self._clock = clock
         self._degraded = degraded

@@ -7,7 +7,7 @@ from sqlalchemy.engine import Connection
 
 from rustok_server.db.base import Base
 
-connection = context.config.attributes.get("connection")
+connection: object = context.config.attributes.get("connection")
 if not isinstance(connection, Connection):
     raise RuntimeError(
         "run migrations with `rustok-server migrate` or rustok_server.db.migrations.upgrade(), "
