@@ -155,6 +155,8 @@ _DISABLED: Final = CircuitState.DISABLED
 # one that is not counted at all (disabled: the call runs past the breaker).
 _UNCOUNTED: Final = -1
 _BYPASS: Final = -2
+# The generation of a call admitted without Redis (see CircuitBreaker._admission).
+_LOCAL: Final = -2
 
 
 def _check_count(name: str, value: object, *, none_ok: bool = False) -> None:
@@ -649,7 +651,7 @@ class CircuitBreaker(Decorates):
             BaseException: whatever ``fn`` raised, unchanged, after it was counted.
         """
         if self._fleet is not None:
-            return await self._call_fleet(None, fn, args, kwargs)
+            return await self._call_any(None, fn, args, kwargs)
         self._requests += 1
         state = self._state
         if state is _CLOSED:
@@ -671,14 +673,8 @@ class CircuitBreaker(Decorates):
             try:
                 returned = awaitable = fn(*args, **kwargs)
                 result = await awaitable
-            except Exception as exc:
-                if returned is not _NOTHING and not inspect.isawaitable(returned):
-                    self._record_interrupted(epoch)  # a misuse, not the dependency's failure
-                    raise _not_awaitable(fn, returned) from None
-                self._record_error(exc, epoch)
-                raise
-            except BaseException:
-                self._record_interrupted(epoch)
+            except BaseException as exc:
+                self._raised((_LOCAL, epoch), exc, 0.0, fn, returned)
                 raise
             self._record_success(epoch)
             return result
@@ -690,14 +686,9 @@ class CircuitBreaker(Decorates):
         try:
             returned = awaitable = fn(*args, **kwargs)
             result = await awaitable
-        except Exception as exc:
-            if returned is not _NOTHING and not inspect.isawaitable(returned):
-                self._record_interrupted(epoch)
-                raise _not_awaitable(fn, returned) from None
-            self._record_windowed_error(exc, self._clock() - start if timed else 0.0, epoch)
-            raise
-        except BaseException:
-            self._record_interrupted(epoch)
+        except BaseException as exc:
+            duration = self._clock() - start if timed else 0.0
+            self._raised((_LOCAL, epoch), exc, duration, fn, returned)
             raise
         self._successes += 1
         window = self._window
@@ -724,29 +715,7 @@ class CircuitBreaker(Decorates):
             CircuitOpenError: the breaker refused the call; ``fn`` was not called.
             BaseException: whatever ``fn`` raised, unchanged, after it was counted.
         """
-        if self._fleet is not None:
-            return self._call_fleet_sync(None, fn, args, kwargs)
-        if self._window is not None:
-            return self._call_windowed_sync(fn, *args, **kwargs)
-        lock = self._lock
-        with lock:
-            self._requests += 1
-            epoch = self._epoch if self._state is _CLOSED else self._admit()
-        if epoch == _BYPASS:  # disabled
-            return fn(*args, **kwargs)
-        try:
-            result = fn(*args, **kwargs)
-        except Exception as exc:
-            with lock:
-                self._record_error(exc, epoch)
-            raise
-        except BaseException:
-            with lock:
-                self._record_interrupted(epoch)
-            raise
-        with lock:
-            self._record_success(epoch)
-        return result
+        return self._call_sync(None, fn, args, kwargs)
 
     def _paths(self) -> Paths:
         return self.call, self.call_sync
@@ -788,10 +757,7 @@ class CircuitBreaker(Decorates):
             CircuitOpenError: the breaker is open (or half-open and full); the block
                 does not run.
         """
-        if self._fleet is not None:
-            admitted: tuple[int, int] = self._fleet_admit()
-        else:
-            admitted = (-2, self._enter())
+        admitted = self._admission()
         entered = _BLOCKS.get()
         _BLOCKS.set((*entered, (self, admitted, self._clock())))
 
@@ -809,34 +775,16 @@ class CircuitBreaker(Decorates):
                 break
         else:  # pragma: no cover - __aexit__ without __aenter__ in this task
             raise RuntimeError(f"circuit breaker {self._name!r} exited a block it never entered")
-        duration = self._clock() - start
-        if admitted[0] != -2:
-            self._fleet_outcome(admitted, exc, duration)
-            return
-        epoch = admitted[1]
-        if epoch == _BYPASS:  # admitted while disabled: not counted
-            return
-        if self._window is None:
-            if exc is None:
-                self._record_success(epoch)
-            elif isinstance(exc, Exception):
-                self._record_error(exc, epoch)
-            else:
-                self._record_interrupted(epoch)
-        elif exc is None:
-            self._successes += 1
-            self._record_windowed(False, duration, epoch)
-        elif isinstance(exc, Exception):
-            self._record_windowed_error(exc, duration, epoch)
-        else:
-            self._record_interrupted(epoch)
+        self._settle(admitted, exc, self._clock() - start)
 
-    def _enter(self) -> int:
-        """Admit a call of this process's circuit: its epoch, or CircuitOpenError."""
+    def _admission(self) -> tuple[int, int]:
+        """Admit a call, or raise CircuitOpenError: ``(generation, -1)`` on the shared
+        circuit, ``(-1, epoch)`` on local state while Redis is away, ``(_LOCAL, epoch)``
+        without Redis (what `_settle` takes back)."""
+        if self._fleet is not None:
+            return self._fleet_admit()
         self._requests += 1
-        if self._state is _CLOSED:
-            return self._epoch
-        return self._admit()
+        return _LOCAL, self._epoch if self._state is _CLOSED else self._admit()
 
     def half_open(self) -> None:
         """Let trial calls through now, as if the open duration had passed (a health
@@ -1135,27 +1083,29 @@ class CircuitBreaker(Decorates):
             raise self._refusal(_HALF_OPEN, 0.0)
         return reply.generation, -1
 
-    def _fleet_outcome(
+    def _settle(
         self,
         admitted: tuple[int, int],
         error: BaseException | None,
         duration: float,
         failed: bool = False,
     ) -> None:
-        """Count a call's outcome: ``error`` raised, or a result (``error`` None), which
-        ``failed`` says a result predicate judged failed."""
+        """Count the outcome of a call `_admission` admitted: ``error`` raised, or a result
+        (``error`` None), which ``failed`` says a result predicate judged failed."""
         generation, epoch = admitted
-        fleet = self._fleet
-        assert fleet is not None
         if generation < 0:
-            # Admitted on local state (while Redis was away, or in a forced state): counted
-            # locally; if Redis may be back, learn the shared state again.
-            if epoch == _BYPASS:
+            if epoch == _BYPASS:  # admitted while disabled: not counted
                 return
-            self._count_locally(error, duration, epoch, failed)
-            if epoch != _UNCOUNTED and self._fleet_usable():
+            # Durations are reported in the rate-based mode only.
+            self._count_locally(error, duration if self._window is not None else 0.0, epoch, failed)
+            fleet = self._fleet
+            if fleet is not None and epoch != _UNCOUNTED and self._fleet_usable():
+                # Admitted on local state while Redis was away (or in a forced state):
+                # if Redis may be back, learn the shared state again.
                 self._fleet_call(fleet.read)
             return
+        fleet = self._fleet
+        assert fleet is not None
         verdict: Literal["success", "failure", "excluded", "cancelled"]
         if error is None and not failed:
             outcome, verdict = "s", "success"
@@ -1190,92 +1140,85 @@ class CircuitBreaker(Decorates):
         else:
             self._record_interrupted(epoch)
 
-    async def _call_fleet(
+    def _raised(
+        self,
+        admitted: tuple[int, int],
+        exc: BaseException,
+        duration: float,
+        fn: Callable[..., object],
+        returned: object,
+    ) -> None:
+        """Count what a call raised. If ``fn`` returned something not awaitable, that is a
+        misuse, not the dependency's failure: counted as an interruption, and a TypeError
+        saying so is raised instead."""
+        if (
+            returned is not _NOTHING
+            and isinstance(exc, Exception)
+            and not inspect.isawaitable(returned)
+        ):
+            self._settle(admitted, _NotAwaitedError(), duration)
+            raise _not_awaitable(fn, returned) from None
+        self._settle(admitted, exc, duration)
+
+    # -- the call paths that are not inlined (the shared circuit, judged windows, sync) --
+
+    async def _call_any(
         self,
         failed_if: Callable[[T], bool] | None,
         fn: Callable[..., Awaitable[T]],
         args: tuple[object, ...],
         kwargs: dict[str, object],
     ) -> T:
-        admitted = self._fleet_admit()
+        """An async call in any mode, its result judged by ``failed_if`` if given."""
+        admitted = self._admission()
+        if admitted[1] == _BYPASS:  # disabled
+            return await fn(*args, **kwargs)
         clock = self._clock
         start = clock()
         returned: object = _NOTHING
-        failed = False
         try:
             returned = awaitable = fn(*args, **kwargs)
             result = await awaitable
-            if failed_if is not None:
-                failed = failed_if(result)
+            failed = failed_if is not None and failed_if(result)
         except BaseException as exc:
-            if returned is not _NOTHING and not inspect.isawaitable(returned):
-                self._fleet_outcome(admitted, _NotAwaitedError(), clock() - start)
-                raise _not_awaitable(fn, returned) from None
-            self._fleet_outcome(admitted, exc, clock() - start)
+            self._raised(admitted, exc, clock() - start, fn, returned)
             raise
-        self._fleet_outcome(admitted, None, clock() - start, failed)
+        self._settle(admitted, None, clock() - start, failed)
         return result
 
-    def _call_fleet_sync(
+    def _call_sync(
         self,
         failed_if: Callable[[T], bool] | None,
         fn: Callable[..., T],
         args: tuple[object, ...],
         kwargs: dict[str, object],
     ) -> T:
+        """A plain call in any mode (as `_call_any`), its bookkeeping under the lock."""
         lock = self._lock
         with lock:
-            admitted = self._fleet_admit()
-        clock = self._clock
-        start = clock()
-        failed = False
-        try:
-            result = fn(*args, **kwargs)
-            if failed_if is not None:
-                failed = failed_if(result)
-        except BaseException as exc:
-            with lock:
-                self._fleet_outcome(admitted, exc, clock() - start)
-            raise
-        with lock:
-            self._fleet_outcome(admitted, None, clock() - start, failed)
-        return result
-
-    # -- a result predicate (JudgedBreaker) ----------------------------------------
-
-    def _call_judged_sync(
-        self,
-        failed_if: Callable[[T], bool],
-        fn: Callable[..., T],
-        args: tuple[object, ...],
-        kwargs: dict[str, object],
-    ) -> T:
-        lock = self._lock
-        with lock:
-            self._requests += 1
-            epoch = self._epoch if self._state is _CLOSED else self._admit()
-        if epoch == _BYPASS:  # disabled
+            admitted = self._admission()
+        if admitted[1] == _BYPASS:  # disabled
             return fn(*args, **kwargs)
         clock = self._clock
-        timed = self._timed
+        # The clock is read only where durations count: on the shared circuit (Redis) and
+        # in the rate-based mode.
+        timed = admitted[0] != _LOCAL or self._window is not None
         start = clock() if timed else 0.0
         try:
             result = fn(*args, **kwargs)
-            failed = failed_if(result)
-        except Exception as exc:
+            failed = failed_if is not None and failed_if(result)
+        except BaseException as exc:
             with lock:
-                if self._window is None:
-                    self._record_error(exc, epoch)
-                else:
-                    self._record_windowed_error(exc, clock() - start if timed else 0.0, epoch)
-            raise
-        except BaseException:
-            with lock:
-                self._record_interrupted(epoch)
+                self._settle(admitted, exc, clock() - start if timed else 0.0)
             raise
         with lock:
-            self._record_result(failed, clock() - start if timed else 0.0, epoch)
+            if timed or failed:
+                self._settle(admitted, None, clock() - start if timed else 0.0, failed)
+            else:
+                self._record_success(admitted[1])  # the common case, directly
         return result
+
+    # -- a result predicate (JudgedBreaker) ----------------------------------------
 
     def _record_result(self, failed: bool, duration: float, epoch: int) -> None:
         """Count a call that returned: a success, or a failure if judged failed."""
@@ -1298,30 +1241,6 @@ class CircuitBreaker(Decorates):
             self._record_windowed(True, duration, epoch)
 
     # -- the rate-based mode ---------------------------------------------------
-
-    def _call_windowed_sync(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        lock = self._lock
-        with lock:
-            self._requests += 1
-            epoch = self._epoch if self._state is _CLOSED else self._admit()
-        if epoch == _BYPASS:  # disabled
-            return fn(*args, **kwargs)
-        clock = self._clock
-        start = clock()
-        try:
-            result = fn(*args, **kwargs)
-        except Exception as exc:
-            with lock:
-                self._record_windowed_error(exc, clock() - start, epoch)
-            raise
-        except BaseException:
-            with lock:
-                self._record_interrupted(epoch)
-            raise
-        with lock:
-            self._successes += 1
-            self._record_windowed(False, clock() - start, epoch)
-        return result
 
     def _record_windowed_error(self, exc: Exception, duration: float, epoch: int) -> None:
         excluded = self._excludes(exc)
@@ -1588,11 +1507,11 @@ class JudgedBreaker(Judging[T]):
             BaseException: whatever ``fn`` (or ``failed_if``) raised, unchanged, after
                 it was counted.
         """
-        # As CircuitBreaker.call does, inline: one coroutine and no wrapper, so that
-        # judging costs little more than the predicate's own call.
         breaker = self._breaker
-        if breaker._fleet is not None:
-            return await breaker._call_fleet(self._failed_if, fn, args, kwargs)
+        if breaker._fleet is not None or breaker._window is not None:
+            return await breaker._call_any(self._failed_if, fn, args, kwargs)
+        # The consecutive mode, inline as in CircuitBreaker.call: one coroutine and no
+        # wrapper, so that judging costs little more than the predicate's own call.
         breaker._requests += 1
         if breaker._state is _CLOSED:
             epoch = breaker._epoch
@@ -1601,49 +1520,25 @@ class JudgedBreaker(Judging[T]):
             if epoch == _BYPASS:  # disabled
                 return await fn(*args, **kwargs)
         returned: object = _NOTHING
-        if breaker._window is None:
-            try:
-                returned = awaitable = fn(*args, **kwargs)
-                result = await awaitable
-                failed = self._failed_if(result)
-            except Exception as exc:
-                if returned is not _NOTHING and not inspect.isawaitable(returned):
-                    breaker._record_interrupted(epoch)  # a misuse, not the dependency's failure
-                    raise _not_awaitable(fn, returned) from None
-                breaker._record_error(exc, epoch)
-                raise
-            except BaseException:
-                breaker._record_interrupted(epoch)
-                raise
-            if failed:
-                breaker._record_failed_result(0.0, epoch)
-            elif epoch == breaker._epoch and breaker._state is _CLOSED:
-                # A success while closed, the common case (what _record_success does).
-                breaker._successes += 1
-                if breaker._event_listeners:
-                    breaker._emit_outcome("success", 0.0)
-                storage = breaker._storage
-                if storage.counter and epoch == breaker._epoch:
-                    storage.reset_counter()
-            else:
-                breaker._record_success(epoch)
-            return result
-        timed = breaker._timed
-        start = breaker._clock() if timed else 0.0
         try:
             returned = awaitable = fn(*args, **kwargs)
             result = await awaitable
             failed = self._failed_if(result)
-        except Exception as exc:
-            if returned is not _NOTHING and not inspect.isawaitable(returned):
-                breaker._record_interrupted(epoch)
-                raise _not_awaitable(fn, returned) from None
-            breaker._record_windowed_error(exc, breaker._clock() - start if timed else 0.0, epoch)
+        except BaseException as exc:
+            breaker._raised((_LOCAL, epoch), exc, 0.0, fn, returned)
             raise
-        except BaseException:
-            breaker._record_interrupted(epoch)
-            raise
-        breaker._record_result(failed, breaker._clock() - start if timed else 0.0, epoch)
+        if failed:
+            breaker._record_failed_result(0.0, epoch)
+        elif epoch == breaker._epoch and breaker._state is _CLOSED:
+            # A success while closed, the common case (what _record_success does).
+            breaker._successes += 1
+            if breaker._event_listeners:
+                breaker._emit_outcome("success", 0.0)
+            storage = breaker._storage
+            if storage.counter and epoch == breaker._epoch:
+                storage.reset_counter()
+        else:
+            breaker._record_success(epoch)
         return result
 
     def call_sync(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -1654,10 +1549,7 @@ class JudgedBreaker(Judging[T]):
             CircuitOpenError: the breaker refused the call; ``fn`` was not called.
             BaseException: whatever ``fn`` (or ``failed_if``) raised, after it was counted.
         """
-        breaker = self._breaker
-        if breaker._fleet is not None:
-            return breaker._call_fleet_sync(self._failed_if, fn, args, kwargs)
-        return breaker._call_judged_sync(self._failed_if, fn, args, kwargs)
+        return self._breaker._call_sync(self._failed_if, fn, args, kwargs)
 
     def _paths(self) -> Paths:
         return self.call, self.call_sync
