@@ -8,6 +8,7 @@ A user imports everything from here::
 from importlib import import_module
 from typing import TYPE_CHECKING
 
+from rustok_core._public import show_as_public
 from rustok_core.error._context import error_context, wrap
 from rustok_core.error._kind import PROBLEM_TYPE_BASE, ErrorKind
 from rustok_core.error._rich import RichError
@@ -36,10 +37,7 @@ __all__ = [
     "wrap",
 ]
 
-# Show the public path in tracebacks and reprs, not the private module.
-for _public in (ErrorKind, FieldViolation, RichError, error_context):
-    _public.__module__ = __name__
-del _public
+show_as_public(__name__, ErrorKind, FieldViolation, RichError, error_context)
 
 # The names that need pydantic are imported on first use, so that code using only errors,
 # resilience or tenancy does not pay for importing pydantic (about half a second cold).

@@ -7,6 +7,7 @@ from typing import Self
 
 import pydantic
 
+from rustok_core._public import show_as_public
 from rustok_core.error._kind import ErrorKind
 from rustok_core.error._rich import RichError
 from rustok_core.error._violation import FieldPath, FieldViolation, json_pointer
@@ -158,4 +159,4 @@ def validation_error_from_pydantic(
 
 
 # Shown under its public path, rustok_core.error, in tracebacks and reprs.
-ValidationErrorBuilder.__module__ = "rustok_core.error"
+show_as_public("rustok_core.error", ValidationErrorBuilder)

@@ -7,6 +7,7 @@ stable reason code::
     from rustok_core.tenancy import parse_tenant_identifier, validate_host
 """
 
+from rustok_core._public import show_as_public
 from rustok_core.tenancy._errors import (
     IdentifierKind,
     InvalidTenantIdentifierError,
@@ -38,7 +39,6 @@ __all__ = [
     "validate_uuid",
 ]
 
-# Show the public path in tracebacks and reprs, not the private module.
-for _public in (IdentifierKind, InvalidTenantIdentifierError, RejectionReason, TenantIdentifier):
-    _public.__module__ = __name__
-del _public
+show_as_public(
+    __name__, IdentifierKind, InvalidTenantIdentifierError, RejectionReason, TenantIdentifier
+)
