@@ -27,6 +27,9 @@ R_co = DefaultTypeVar("R_co", covariant=True, default=Never)
 Paths: TypeAlias = tuple[Callable[..., Awaitable[Any]], Callable[..., Any]]
 """A strategy's two ways to run a call: the async one and the sync one."""
 
+AsyncFunction: TypeAlias = Callable[P, Coroutine[object, object, T]]
+"""A coroutine function taking ``P`` and returning ``T`` (what ``async def`` makes)."""
+
 
 def decorate(
     fn: Callable[P, object],
@@ -65,10 +68,7 @@ class Decorates(Generic[R_co]):
         raise NotImplementedError  # pragma: no cover - every strategy names its paths
 
     @overload
-    def __call__(
-        self, fn: Callable[P, Coroutine[object, object, T]], /
-    ) -> Callable[P, Coroutine[object, object, T | R_co]]: ...
-
+    def __call__(self, fn: AsyncFunction[P, T], /) -> AsyncFunction[P, T | R_co]: ...
     @overload
     def __call__(self, fn: Callable[P, T], /) -> Callable[P, T | R_co]: ...
 
@@ -113,10 +113,7 @@ class Judging(Generic[T, R_co]):
         raise NotImplementedError  # pragma: no cover - every view names its paths
 
     @overload
-    def __call__(
-        self, fn: Callable[P, Coroutine[object, object, T]], /
-    ) -> Callable[P, Coroutine[object, object, T | R_co]]: ...
-
+    def __call__(self, fn: AsyncFunction[P, T], /) -> AsyncFunction[P, T | R_co]: ...
     @overload
     def __call__(self, fn: Callable[P, T], /) -> Callable[P, T | R_co]: ...
 
