@@ -1,6 +1,6 @@
 """The one body of every strategy's typed decorator (breaker, bulkhead, retry, policy,
-chaos), the base of the views that judge results, and the name a description gives a
-predicate."""
+chaos), the base of the views that judge results, and the predicates strategies are given:
+the exceptions they select, and the name a description gives a predicate."""
 
 from __future__ import annotations
 
@@ -15,7 +15,16 @@ if sys.version_info >= (3, 13):
 else:
     from typing_extensions import TypeVar as DefaultTypeVar
 
-__all__ = ["Decorates", "Judging", "Paths", "R", "R_co", "decorate", "predicate_name"]
+__all__ = [
+    "Decorates",
+    "Judging",
+    "Paths",
+    "R",
+    "R_co",
+    "decorate",
+    "exception_selector",
+    "predicate_name",
+]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -125,6 +134,35 @@ class Judging(Generic[T, R_co]):
             async def charge(order_id: str) -> Response: ...
         """
         return decorate(fn, *self._paths())
+
+
+def exception_selector(
+    field: str, on: object, base: type[BaseException] = Exception
+) -> Callable[[Exception], bool]:
+    """The predicate of a strategy's ``field`` (``retry_on``, a fallback's or a hedge's
+    ``on``): ``on`` is an exception type (a subclass of ``base``), a tuple of them, or a
+    predicate taking the exception.
+
+    Raises:
+        TypeError: ``on`` is none of those; the message names ``field``.
+    """
+    # A class is callable too: test for classes first, so that an exception type
+    # (ABCMeta ones included) is never mistaken for a predicate.
+    if isinstance(on, type):
+        if not issubclass(on, base):
+            raise TypeError(f"{field} must be an exception type, got {on!r}")
+        return lambda exc: isinstance(exc, on)
+    if isinstance(on, tuple):
+        for entry in on:
+            if not (isinstance(entry, type) and issubclass(entry, base)):
+                raise TypeError(f"{field} must hold exception types, got {entry!r} in {on!r}")
+        return lambda exc: isinstance(exc, on)
+    if callable(on):
+        return lambda exc: bool(on(exc))
+    raise TypeError(
+        f"{field} must be an exception type, a tuple of them, or a predicate taking the "
+        f"exception, got {on!r}"
+    )
 
 
 def predicate_name(predicate: object) -> str:

@@ -6,26 +6,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from rustok_core.resilience._decorate import exception_selector
 from rustok_core.resilience._events import EventListener, FallbackUsed, notify
 
 __all__ = ["Fallback"]
 
 R = TypeVar("R")
-
-
-def _matcher(on: object) -> Callable[[Exception], bool]:
-    if isinstance(on, type):
-        if not issubclass(on, Exception):
-            raise TypeError(f"on must be an exception type, got {on!r}")
-        return lambda exc: isinstance(exc, on)
-    if isinstance(on, tuple):
-        for entry in on:
-            if not (isinstance(entry, type) and issubclass(entry, Exception)):
-                raise TypeError(f"on must hold exception types, got {entry!r} in {on!r}")
-        return lambda exc: isinstance(exc, on)
-    if callable(on):
-        return lambda exc: bool(on(exc))
-    raise TypeError(f"on must be an exception type, a tuple of them, or a predicate, got {on!r}")
 
 
 # Not slotted: on Python 3.11 a generic slotted frozen dataclass cannot be built
@@ -64,7 +50,7 @@ class Fallback(Generic[R]):
         if not callable(self.handler):
             raise TypeError(f"handler must be a callable taking the error, got {self.handler!r}")
         object.__setattr__(self, "listeners", tuple(self.listeners))
-        object.__setattr__(self, "_matches", _matcher(self.on))
+        object.__setattr__(self, "_matches", exception_selector("on", self.on))
 
     def handles(self, error: Exception) -> bool:
         """Whether ``error`` is one this fallback turns into a value."""

@@ -20,6 +20,8 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, ParamSpec, TypeAlias, TypeVar
 
+from rustok_core.resilience._decorate import exception_selector
+
 __all__ = [
     "Hedge",
     "HedgeAttemptEnded",
@@ -88,22 +90,6 @@ def tell(listeners: Sequence[Callable[[E], None]], event: E) -> None:
 
 def _is_number(value: object) -> bool:
     return not isinstance(value, bool) and isinstance(value, int | float)
-
-
-def _selector(on: object) -> Callable[[Exception], bool]:
-    # A class is callable too: test for classes first.
-    if isinstance(on, type):
-        if not issubclass(on, Exception):
-            raise TypeError(f"on must be an exception type, got {on!r}")
-        return lambda error: isinstance(error, on)
-    if isinstance(on, tuple):
-        for entry in on:
-            if not (isinstance(entry, type) and issubclass(entry, Exception)):
-                raise TypeError(f"on must hold exception types, got {entry!r} in {on!r}")
-        return lambda error: isinstance(error, on)
-    if callable(on):
-        return lambda error: bool(on(error))
-    raise TypeError(f"on must be an exception type, a tuple of them, or a predicate, got {on!r}")
 
 
 class Hedge:
@@ -189,7 +175,7 @@ class Hedge:
         self._delay = float(delay)
         self._max_hedged = max_hedged
         self._hedge_on_failure = bool(hedge_on_failure)
-        self._handles = _selector(on)
+        self._handles = exception_selector("on", on)
         self._listeners = list(listeners)
         self._sleep = sleep
         self._clock = clock

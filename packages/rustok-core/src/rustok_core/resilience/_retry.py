@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING, ClassVar, Literal, ParamSpec, TypeAlias, TypeV
 import tenacity
 
 from rustok_core.resilience._budget import RetryBudget
-from rustok_core.resilience._decorate import Decorates, Judging, Paths, predicate_name
+from rustok_core.resilience._decorate import (
+    Decorates,
+    Judging,
+    Paths,
+    exception_selector,
+    predicate_name,
+)
 from rustok_core.resilience._errors import (
     BulkheadFullError,
     CircuitOpenError,
@@ -226,28 +232,6 @@ class _Counters:
         self.delay = 0.0
 
 
-def _predicate(retry_on: object) -> Callable[[Exception], bool]:
-    # A class is callable too: test for classes first, so that an exception type
-    # (ABCMeta ones included) is never mistaken for a predicate.
-    if isinstance(retry_on, type):
-        if not issubclass(retry_on, BaseException):
-            raise TypeError(f"retry_on must be an exception type, got {retry_on!r}")
-        return lambda exc: isinstance(exc, retry_on)
-    if isinstance(retry_on, tuple):
-        for entry in retry_on:
-            if not (isinstance(entry, type) and issubclass(entry, BaseException)):
-                raise TypeError(
-                    f"retry_on must hold exception types, got {entry!r} in {retry_on!r}"
-                )
-        return lambda exc: isinstance(exc, retry_on)
-    if callable(retry_on):
-        return lambda exc: bool(retry_on(exc))
-    raise TypeError(
-        "retry_on must be an exception type, a tuple of them, or a predicate taking the "
-        f"exception, got {retry_on!r}"
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class RetryPolicy(Decorates):
     """Retry a failing call with backoff, up to ``max_attempts`` and a time budget.
@@ -312,7 +296,9 @@ class RetryPolicy(Decorates):
         if retry_budget is not None and not isinstance(retry_budget, RetryBudget):
             raise TypeError(f"retry_budget must be a RetryBudget or None, got {retry_budget!r}")
         object.__setattr__(self, "listeners", tuple(self.listeners))
-        object.__setattr__(self, "_should_retry", _predicate(self.retry_on))
+        object.__setattr__(
+            self, "_should_retry", exception_selector("retry_on", self.retry_on, BaseException)
+        )
         object.__setattr__(self, "_counters", _Counters())
 
     def stats(self) -> RetryStats:
