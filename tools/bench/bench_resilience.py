@@ -12,6 +12,15 @@ Figures, each beside its baseline measured in this same process:
   the same overhead, vs the closed breaker without one (target: at most 1.2x);
 - RetryPolicy, first-attempt success overhead over a bare await (target: at most 3 us),
   beside a shared tenacity AsyncRetrying doing the same;
+- a chaos strategy switched off, in a policy (breaker and chaos), vs the same policy
+  without it (target: at most 0.1 us more per call);
+- a hedged call whose first attempt stalls past the hedging delay: the time from the call
+  to the hedge's answer, vs the delay (as this event loop keeps it: a plain
+  ``asyncio.sleep`` of the delay, timed just before) plus the hedge's own attempt (target:
+  no more), and whether the stalled attempt was cancelled (target: every time);
+- with the OTel extra installed and no SDK configured, a breaker and a retry policy
+  watched by ``ResilienceTelemetry``, vs the same without it (target: at most 1.1x;
+  skipped, and said so, without opentelemetry);
 - when purgatory and stamina are installed (the bench session installs them), the same
   async figures beside purgatory's (an asyncio-native breaker) and the retry figure
   beside stamina's, for information;
@@ -43,10 +52,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _report import Figure, emit, median, percentile
 from rustok_core.resilience import (
+    Chaos,
     CircuitBreaker,
     CircuitBreakerConfig,
     CircuitOpenError,
+    Hedge,
+    HedgeAttemptEnded,
+    HedgeEvent,
     JudgedBreaker,
+    ResiliencePolicy,
     RetryPolicy,
     redis_storage,
 )
@@ -105,6 +119,11 @@ async def _measure() -> dict[str, list[float]]:
         lambda status: status >= 500
     )
     policy = RetryPolicy()
+    plain_policy: ResiliencePolicy[int] = ResiliencePolicy(breaker=CircuitBreaker("bench-plain"))
+    drill_off = Chaos.fault("bench-drill", ConnectionError, rate=1.0, enabled=False)
+    chaos_policy: ResiliencePolicy[int] = ResiliencePolicy(
+        breaker=CircuitBreaker("bench-chaos"), chaos=drill_off
+    )
     shared_tenacity = tenacity.AsyncRetrying(
         stop=tenacity.stop_after_attempt(3), wait=tenacity.wait_none(), reraise=True
     )
@@ -128,6 +147,15 @@ async def _measure() -> dict[str, list[float]]:
     async def retried() -> int:
         return await policy.execute(_value)
 
+    async def in_policy() -> int:
+        return await plain_policy.execute(_value)
+
+    async def chaos_off() -> int:
+        return await chaos_policy.execute(_value)
+
+    async def chaos_off_alone() -> int:
+        return await drill_off.call(_value)
+
     async def tenacity_retried() -> int:
         async for attempt in shared_tenacity:
             with attempt:
@@ -149,7 +177,26 @@ async def _measure() -> dict[str, list[float]]:
         "judged": judged,
         "retry": retried,
         "tenacity": tenacity_retried,
+        "policy": in_policy,
+        "chaos_off": chaos_off,
+        "chaos_alone": chaos_off_alone,
     }
+    otel = _optional("rustok_core.resilience.otel")
+    if otel is not None:
+        # No SDK configured: the OpenTelemetry API's own no-op providers.
+        telemetry = otel.ResilienceTelemetry()
+        watched_breaker = CircuitBreaker("bench-watched")
+        telemetry.watch_breaker(watched_breaker)
+        watched_policy = RetryPolicy(name="bench-watched", listeners=[telemetry.listener()])
+
+        async def watched_closed() -> int:
+            return await watched_breaker.call(_value)
+
+        async def watched_retried() -> int:
+            return await watched_policy.execute(_value)
+
+        async_steps["otel_closed"] = watched_closed
+        async_steps["otel_retry"] = watched_retried
     purgatory = _optional("purgatory")
     if purgatory is not None:
         factory = purgatory.AsyncCircuitBreakerFactory(default_threshold=5, default_ttl=3600)
@@ -191,6 +238,54 @@ async def _measure() -> dict[str, list[float]]:
                 if not warm_up:
                     results[name].append(value)
     return results
+
+
+HEDGE_DELAY = 0.005  # seconds
+HEDGE_CALLS = 60
+
+
+async def _hedged() -> tuple[list[float], list[float], list[float], int]:
+    """Hedged calls whose first attempt stalls: per call, the seconds from the call to
+    its answer, the bound it is judged against (a plain ``asyncio.sleep(HEDGE_DELAY)``
+    timed just before it, plus the hedge's own attempt) and how late that sleep woke up;
+    and how many stalled attempts were cancelled (each one, awaited, before the call
+    returned)."""
+    ended: list[HedgeAttemptEnded] = []
+
+    def on_event(event: HedgeEvent) -> None:
+        if isinstance(event, HedgeAttemptEnded):
+            ended.append(event)
+
+    hedge = Hedge("bench-hedge", delay=HEDGE_DELAY, max_hedged=1, listeners=[on_event])
+    cancelled = 0
+
+    async def attempt(number: int) -> int:
+        nonlocal cancelled
+        if number == 0:
+            try:
+                await asyncio.sleep(3600)  # stalls far past the hedging delay
+            except asyncio.CancelledError:
+                cancelled += 1
+                raise
+        return await _value()
+
+    clock = time.perf_counter
+    walls: list[float] = []
+    bounds: list[float] = []
+    late: list[float] = []
+    for _ in range(HEDGE_CALLS):
+        start = clock()
+        await asyncio.sleep(HEDGE_DELAY)
+        slept = clock() - start
+        late.append(slept - HEDGE_DELAY)
+        ended.clear()
+        start = clock()
+        answer = await hedge.execute_attempts(attempt)
+        walls.append(clock() - start)
+        assert answer == 1
+        own = sum(e.duration for e in ended if e.attempt == 1 and e.outcome == "success")
+        bounds.append(slept + own)
+    return walls, bounds, late, cancelled
 
 
 class _CountingRedis(redis.Redis):
@@ -250,6 +345,7 @@ def main() -> None:
     logging.getLogger("rustok.resilience").setLevel(logging.ERROR)  # the bench opens breakers
     gc.collect()
     ours = theirs = asyncio.run(_measure())
+    hedge_walls, hedge_bounds, sleep_late, hedge_cancelled = asyncio.run(_hedged())
     us = 1 / 1000
 
     bare_async = median(ours["bare"])
@@ -263,6 +359,12 @@ def main() -> None:
     pb_call_overhead = (median(theirs["pb_call"]) - median(theirs["pb_bare"])) * us
     retry_overhead = (median(ours["retry"]) - bare_async) * us
     tenacity_overhead = (median(ours["tenacity"]) - bare_async) * us
+    policy_call = median(ours["policy"]) * us
+    chaos_off_call = median(ours["chaos_off"]) * us
+    ms = 1000
+    hedge_wall = median(hedge_walls) * ms
+    hedge_bound = median(hedge_bounds) * ms
+    hedge_late = median(sleep_late) * ms
 
     emit(
         [
@@ -326,9 +428,69 @@ def main() -> None:
                 "<= 3 us",
                 retry_overhead <= 3.0,
             ),
+            Figure(
+                BENCH,
+                "policy (breaker) with a chaos strategy switched off, per call (median)",
+                chaos_off_call,
+                "us",
+                "the same policy without it (median)",
+                policy_call,
+                "<= 0.1 us over baseline",
+                chaos_off_call - policy_call <= 0.1,
+            ),
+            Figure(
+                BENCH,
+                "hedged call, first attempt stalled: call to answer (median)",
+                hedge_wall,
+                "ms",
+                f"asyncio.sleep({HEDGE_DELAY * ms:g} ms) + the hedge's own attempt (median)",
+                hedge_bound,
+                "<= baseline",
+                hedge_wall <= hedge_bound,
+            ),
         ]
     )
-    print(f"[{BENCH}] (a bare await costs {bare_async * us:.3f} us here)")
+    chaos_alone_overhead = (median(ours["chaos_alone"]) - bare_async) * us
+    print(
+        f"[{BENCH}] (a switched-off chaos strategy called on its own costs "
+        f"{chaos_alone_overhead:.3f} us over a bare await; in a policy, the rest is the "
+        "policy's extra step)"
+    )
+    print(
+        f"[{BENCH}] (a bare await costs {bare_async * us:.3f} us here; a plain "
+        f"asyncio.sleep({HEDGE_DELAY * ms:g} ms) woke {hedge_late:.3f} ms late, median; "
+        f"stalled first attempts cancelled: {hedge_cancelled} of {HEDGE_CALLS}, "
+        f"target: every one: {'MET' if hedge_cancelled == HEDGE_CALLS else 'MISSED'})"
+    )
+    if "otel_closed" in ours:
+        otel_closed_overhead = (median(ours["otel_closed"]) - bare_async) * us
+        otel_retry_overhead = (median(ours["otel_retry"]) - bare_async) * us
+        emit(
+            [
+                Figure(
+                    BENCH,
+                    "closed breaker watched by ResilienceTelemetry, no SDK, overhead (median)",
+                    otel_closed_overhead,
+                    "us",
+                    "closed breaker unwatched overhead (median)",
+                    closed_overhead,
+                    "<= 1.1x baseline",
+                    otel_closed_overhead <= 1.1 * closed_overhead,
+                ),
+                Figure(
+                    BENCH,
+                    "RetryPolicy with ResilienceTelemetry's listener, no SDK, first attempt",
+                    otel_retry_overhead,
+                    "us",
+                    "RetryPolicy without it, first attempt (median)",
+                    retry_overhead,
+                    "<= 1.1x baseline",
+                    otel_retry_overhead <= 1.1 * retry_overhead,
+                ),
+            ]
+        )
+    else:
+        print(f"[{BENCH}] opentelemetry is not installed: the OTel figures are skipped")
     informative: list[Figure] = []
     if "pg_call" in ours:
         informative += [
