@@ -83,12 +83,14 @@ from rustok_core.resilience._retry import (
     RetryPolicy,
     RetryStats,
 )
+from rustok_core.resilience._retry_block import BlockAttempt, retrying, retrying_async
 from rustok_core.resilience._storage import CircuitStorage
 from rustok_core.resilience._timeout import with_timeout
 
 __all__ = [
     "DEFAULT_ORDER",
     "Backoff",
+    "BlockAttempt",
     "BreakerRegistry",
     "BudgetExhausted",
     "Bulkhead",
@@ -143,5 +145,7 @@ __all__ = [
     "StateListener",
     "StorageUnavailable",
     "redis_storage",
+    "retrying",
+    "retrying_async",
     "with_timeout",
 ]
