@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import assert_type
 
 import pytest
@@ -19,6 +19,7 @@ from rustok_core.resilience import (
     Fallback,
     FallbackUsed,
     Fixed,
+    Hedge,
     OperationTimeoutError,
     RateLimitedError,
     RateLimiter,
@@ -278,3 +279,20 @@ def test_the_sync_path_takes_the_limiter_key_too() -> None:
     with pytest.raises(RateLimitedError) as refused:
         policy.execute_sync(lambda: 1)
     assert refused.value.key == "acme"
+
+
+# Each line hands a strategy a selector its type refuses: the refusal at run time is under test.
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: RetryPolicy(retry_on=42), "retry_on must be an exception type, a tuple of them"),  # type: ignore[arg-type]
+        (lambda: Fallback(lambda error: 0, on=(ValueError, 42)), "on must hold exception types"),  # type: ignore[arg-type]
+        (lambda: Hedge("h", delay=0.1, on=KeyboardInterrupt), "on must be an exception type"),  # type: ignore[arg-type]
+        (lambda: Fallback(lambda error: 0, on=42), "or a predicate taking the exception"),  # type: ignore[arg-type]
+    ],
+)
+def test_the_strategies_read_the_exceptions_they_select_alike(
+    build: Callable[[], object], message: str
+) -> None:
+    with pytest.raises(TypeError, match=message):
+        build()

@@ -250,6 +250,23 @@ async def test_the_rate_based_mode_puts_judged_failures_in_its_window() -> None:
     assert state_of(breaker) is CircuitState.OPEN
 
 
+async def test_judged_calls_in_a_count_window_report_their_durations_as_call_sync_does() -> None:
+    events: list[Event] = []
+    clock = ManualClock()
+    breaker = make_breaker(
+        clock, events, failure_rate_threshold=0.5, sliding_window_size=10, minimum_calls=10
+    )
+    api = breaker.judging(server_error)
+    upstream = Upstream(503, 200, 503, 200, 200, clock=clock, cost=1.5)
+    await api.call(upstream.get)
+    await api.call(upstream.get)
+    api.call_sync(upstream.get_sync)
+    api.call_sync(upstream.get_sync)
+    breaker.call_sync(upstream.get_sync)
+    outcomes = [(e.outcome, e.duration) for e in events if isinstance(e, CallOutcome)]
+    assert outcomes == [("failure", 1.5), ("success", 1.5)] * 2 + [("success", 1.5)]
+
+
 async def test_slow_results_judged_fine_still_count_as_slow() -> None:
     clock = ManualClock()
     breaker = make_breaker(
