@@ -16,6 +16,7 @@ from rustok_core.resilience import (
     retrying,
     retrying_async,
 )
+from rustok_core.resilience._retry_block import _AsyncBlock
 from rustok_core.testing import ManualClock, set_test_mode, test_mode
 
 
@@ -232,5 +233,18 @@ async def test_async_cancelled_during_a_wait_ends_the_call() -> None:
             await task
     finally:
         set_test_mode(True)
+    stats = policy.stats()
+    assert (stats.calls, stats.attempts, stats.failures) == (1, 1, 1)
+
+
+async def test_async_leaving_the_loop_early_ends_the_policys_call() -> None:
+    policy = _policy(ManualClock())
+    blocks = retrying_async(policy)
+    async for attempt in blocks:
+        with attempt:
+            raise ConnectionError("down")  # retried: the loop would go on
+        break
+    assert isinstance(blocks, _AsyncBlock)
+    await blocks.aclose()
     stats = policy.stats()
     assert (stats.calls, stats.attempts, stats.failures) == (1, 1, 1)
