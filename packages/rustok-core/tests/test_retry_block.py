@@ -81,6 +81,7 @@ def test_a_block_failing_twice_then_succeeding_runs_three_times() -> None:
     policy = _policy(clock, events)
     flaky = _Flaky(failures=2)
     numbers: list[int] = []
+    row = ""
     for attempt in retrying(policy):
         with attempt:
             numbers.append(attempt.number)
@@ -154,6 +155,7 @@ async def test_async_block_failing_twice_then_succeeding_runs_three_times() -> N
     policy = _policy(clock, events)
     flaky = _Flaky(failures=2)
     attempts: list[BlockAttempt] = []
+    row = ""
     async for attempt in retrying_async(policy):
         with attempt:
             attempts.append(attempt)
