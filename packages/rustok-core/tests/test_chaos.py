@@ -278,6 +278,23 @@ def test_the_breaker_and_retry_of_a_policy_see_the_injected_faults() -> None:
     assert retry.stats().retries == 2
 
 
+async def test_a_drill_switched_off_in_a_policy_is_passed_by_and_on_applies_next_call() -> None:
+    from rustok_core.resilience import ResiliencePolicy, RetryPolicy
+
+    drill = Chaos.fault("drill", ConnectionError, rate=1.0, enabled=False)
+    policy = ResiliencePolicy(retry=RetryPolicy(max_attempts=1), chaos=drill)
+    call = Calls()
+    assert await policy.execute(call) == "real"
+    assert policy.execute_sync(call.sync) == "real"
+    assert (call.count, drill.injected) == (2, 0)
+    drill.enabled = True
+    with pytest.raises(ConnectionError):
+        await policy.execute(call)
+    with pytest.raises(ConnectionError):
+        policy.execute_sync(call.sync)
+    assert (call.count, drill.injected) == (2, 2)
+
+
 def test_an_explicit_order_may_put_the_drill_elsewhere() -> None:
     from rustok_core.resilience import CircuitBreaker, ResiliencePolicy
 
