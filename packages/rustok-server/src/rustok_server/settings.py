@@ -19,6 +19,8 @@ from rustok_server.scaleout import DEFAULT_NAMESPACE, check_namespace
 __all__ = ["DEFAULT_DATABASE_URL", "ResolutionSource", "Settings"]
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./rustok.db"
+"""The database of a server that sets no ``RUSTOK_DATABASE_URL``: ``rustok.db`` in the working
+folder."""
 _DRIVERS = frozenset({"sqlite+aiosqlite", "postgresql+asyncpg"})
 
 

@@ -8,6 +8,7 @@ __all__ = ["PROBLEM_TYPE_BASE", "ErrorKind"]
 
 #: Every problem type of RusTok is a URI under this base, one path segment per kind.
 PROBLEM_TYPE_BASE = "https://rustok.dev/problems/"
+"""The prefix of the problem ``type`` URIs of every error kind, unless a server sets its own."""
 
 
 class ErrorKind(StrEnum):

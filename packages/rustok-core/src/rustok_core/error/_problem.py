@@ -17,6 +17,7 @@ __all__ = ["PROBLEM_JSON", "ProblemDetails", "ProblemError"]
 
 #: The media type of a problem details JSON document (RFC 9457 section 3).
 PROBLEM_JSON: Final = "application/problem+json"
+"""The media type of a problem document (RFC 9457): `application/problem+json`."""
 
 _GENERIC_5XX_DETAIL: Final[dict[ErrorKind, str]] = {
     ErrorKind.EXTERNAL_SERVICE: "A service this request needs is unavailable; try again later.",

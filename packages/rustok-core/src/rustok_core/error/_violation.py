@@ -10,6 +10,7 @@ __all__ = ["FieldPath", "FieldViolation", "json_pointer"]
 
 #: A field name (one segment) or a path of object keys and array indexes.
 FieldPath: TypeAlias = str | int | Sequence[str | int]
+"""Where a field is: a name, an index, or a path of them (``("items", 0, "sku")``)."""
 
 
 def _escape(segment: str | int) -> str:

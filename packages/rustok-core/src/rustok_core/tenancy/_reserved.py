@@ -24,3 +24,4 @@ RESERVED_SLUGS: Final[frozenset[str]] = frozenset(
         "root", "system", "internal", "private", "public",
     }
 )  # fmt: skip
+"""Slugs no tenant may take: they name parts of the platform (``api``, ``admin``, ``www``, ...)."""

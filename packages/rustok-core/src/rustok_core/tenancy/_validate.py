@@ -27,13 +27,17 @@ __all__ = [
 
 #: The longest slug accepted.
 MAX_SLUG_LENGTH: Final = 63
+"""The most characters of a tenant slug (a DNS label's limit)."""
 #: The longest host name accepted (RFC 1035, in its dotted text form).
 MAX_HOST_LENGTH: Final = 253
+"""The most characters of a tenant's host name (a DNS name's limit)."""
 _MAX_LABEL_LENGTH: Final = 63
 # Anything much longer than a host name is refused before IDNA processing looks at it.
 _MAX_RAW_HOST_LENGTH: Final = 4 * MAX_HOST_LENGTH
 
 SLUG_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9-]{0,62}", re.ASCII)
+"""What a tenant slug is: lowercase ASCII letters, digits and ``-``, starting with a letter or
+digit."""
 _UUID_PATTERN: Final = re.compile(
     r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII
 )

@@ -33,6 +33,7 @@ router: Final[APIRouter] = APIRouter(
     dependencies=[require(ADMIN)],
     responses=problem_responses(401, 403, 429),
 )
+"""The routes of the admin API (``/api/admin/tenants``)."""
 Context = Annotated[ServerContext, Depends(get_context)]
 _Input = ConfigDict(extra="forbid")
 # Names: free text every database and log line can hold (no NUL, no control characters).

@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 KEY_PREFIX: Final = "rsk_"
+"""How every API key starts: ``rsk_<id>_<secret>``."""
 _KEY_PATTERN: Final = re.compile(r"rsk_([0-9a-f]{16})_([A-Za-z0-9_\-]{43})")
 
 

@@ -40,6 +40,7 @@ __all__ = ["API_PREFIX", "AuthMiddleware", "client_address"]
 logger: Final[logging.Logger] = logging.getLogger("rustok.server.auth")
 
 API_PREFIX: Final = "/api/"
+"""The paths whose every route needs a credential."""
 _AUTHORIZATION: Final = b"authorization"
 # Methods whose routes take no body here: their checks are left to the dependency, which
 # costs them no wrapped receive and send (a route that did read one would still be checked,

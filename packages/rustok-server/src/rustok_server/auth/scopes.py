@@ -24,6 +24,7 @@ class Scope(StrEnum):
 
 
 ADMIN: Final = Scope.ADMIN
+"""The scope of a platform administrator's key: every route, the admin API included."""
 TENANT_SCOPES: Final = (
     Scope.CONTENT_READ,
     Scope.CONTENT_WRITE,

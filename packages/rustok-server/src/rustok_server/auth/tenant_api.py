@@ -16,6 +16,7 @@ from rustok_server.tenancy.resolution import CurrentTenant
 __all__ = ["TenantOut", "router"]
 
 router: Final[APIRouter] = APIRouter(prefix="/api", tags=["tenant"])
+"""``GET /api/tenant``."""
 
 
 class TenantOut(BaseModel):

@@ -76,6 +76,7 @@ class OrderRoute(EntityRoute):
 
 
 router: Final[APIRouter] = APIRouter(prefix=PREFIX, tags=["orders"], route_class=OrderRoute)
+"""The order routes (``/api/commerce/orders``)."""
 Unit = Annotated[UnitOfWork, Depends(unit_of_work)]
 READ = require(Scope.ORDERS_READ)
 WRITE = require(Scope.ORDERS_WRITE)

@@ -58,6 +58,7 @@ class NodeRoute(EntityRoute):
 
 
 router: Final[APIRouter] = APIRouter(prefix=PREFIX, tags=["content"], route_class=NodeRoute)
+"""The content node routes (``/api/content/nodes``)."""
 Unit = Annotated[UnitOfWork, Depends(unit_of_work)]
 READ = require(Scope.CONTENT_READ)
 WRITE = require(Scope.CONTENT_WRITE)

@@ -29,7 +29,9 @@ from rustok_server.http.security_headers import (
 __all__ = ["ASSETS_PATH", "DOCS_PATH", "REDOC_PATH", "install_api_docs"]
 
 DOCS_PATH: Final = "/docs"
+"""Where the interactive API documentation (Swagger UI) is served."""
 REDOC_PATH: Final = "/redoc"
+"""Where the API reference (ReDoc) is served."""
 ASSETS_PATH: Final = "/docs/assets"
 """Where the pages' scripts, style sheet and icon are served."""
 

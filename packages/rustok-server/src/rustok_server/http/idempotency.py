@@ -52,7 +52,9 @@ __all__ = [
 ]
 
 IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
+"""The request header that makes a POST safe to repeat."""
 REPLAYED_HEADER: Final = "Idempotent-Replayed"
+"""The response header (``true``) of an answer replayed for a repeated ``Idempotency-Key``."""
 DEFAULT_TTL: Final = timedelta(hours=24)
 """How long a stored response answers retries."""
 PURGE_BATCH: Final = 500

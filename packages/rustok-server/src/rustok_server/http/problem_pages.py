@@ -33,6 +33,7 @@ class ProblemTypeOut(BaseModel):
 
 
 router: Final[APIRouter] = APIRouter(tags=["problems"])
+"""``GET /problems/{name}``: a page per problem type."""
 
 
 @router.get(

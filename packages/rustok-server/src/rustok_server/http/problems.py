@@ -59,6 +59,8 @@ __all__ = [
 logger: Final[logging.Logger] = logging.getLogger("rustok.server")
 
 REQUEST_ID_HEADER: Final = "X-Request-ID"
+"""The header that carries a request's id, in the request (if the client sends one) and the
+response."""
 MAX_VALIDATION_ERRORS: Final = 100
 """Most entries of a validation problem's ``errors``; past it ``errors_omitted`` counts the
 rest and ``detail`` says the list was cut short."""
@@ -323,6 +325,7 @@ PROBLEM_RESPONSES: Final[dict[int | str, dict[str, object]]] = {
     500: {"description": "Internal error (no internal detail is shown)"},
     503: {"description": "Tenant store unavailable; see Retry-After"},
 }
+"""The OpenAPI responses of the problems every route may answer, by status."""
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, object]]:

@@ -23,6 +23,7 @@ __all__ = [
 ]
 
 CONTENT_SECURITY_POLICY: Final = "Content-Security-Policy"
+"""The name of the ``Content-Security-Policy`` response header."""
 NOTHING_POLICY: Final = "default-src 'none'; frame-ancestors 'none'"
 """The policy of every response that sets none: load nothing, be framed by nobody."""
 

@@ -42,7 +42,9 @@ __all__ = [
 ]
 
 LogFormat = Literal["text", "json"]
+"""A log format: ``text`` (one line a record) or ``json`` (one object a line)."""
 LOG_FORMATS: Final = ("text", "json")
+"""The log formats ``RUSTOK_LOG_FORMAT`` accepts."""
 
 _TEXT = "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s %(tenant)s] %(message)s"
 _JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -81,6 +83,7 @@ class TextFormatter(logging.Formatter):
 
 _current: ContextVar[Scope | None] = ContextVar("rustok_request", default=None)
 access_logger: Final[logging.Logger] = logging.getLogger("rustok.access")
+"""The logger of the access log (``rustok.access``): one record per request."""
 
 
 def current_request() -> Scope | None:

@@ -20,6 +20,7 @@ from typing import Final
 __all__ = ["MULTIPROCESS_ENV", "multiprocess_enabled", "prepare_multiprocess_dir"]
 
 MULTIPROCESS_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+"""The variable that names the folder where the workers of one server share their metrics."""
 
 
 def multiprocess_enabled() -> bool:

@@ -35,6 +35,7 @@ from rustok_server.tenancy.resolution import TenantResolver
 __all__ = ["READY_PATH", "Liveness", "Readiness", "router"]
 
 router: Final[APIRouter] = APIRouter(prefix="/health", tags=["health"])
+"""``/health/live`` and ``/health/ready``."""
 
 READY_PATH: Final = "/health/ready"
 """The readiness check: the one health path that reads the tenant header (admin keys only)."""

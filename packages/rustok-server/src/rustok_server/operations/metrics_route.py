@@ -20,6 +20,7 @@ from rustok_server.observability.metrics import ServerMetrics, exposition
 __all__ = ["router"]
 
 router: Final[APIRouter] = APIRouter()
+"""``GET /metrics``: the Prometheus exposition, for an admin key."""
 
 
 @router.get("/metrics", dependencies=[require(ADMIN)], include_in_schema=False)
