@@ -16,7 +16,6 @@ from rustok_core.resilience import (
     retrying,
     retrying_async,
 )
-from rustok_core.resilience._retry_block import _AsyncBlock
 from rustok_core.testing import ManualClock, set_test_mode, test_mode
 
 
@@ -246,7 +245,6 @@ async def test_async_leaving_the_loop_early_ends_the_policys_call() -> None:
         with attempt:
             raise ConnectionError("down")  # retried: the loop would go on
         break
-    assert isinstance(blocks, _AsyncBlock)
     await blocks.aclose()
     stats = policy.stats()
     assert (stats.calls, stats.attempts, stats.failures) == (1, 1, 1)
