@@ -232,8 +232,6 @@ VERIFYTYPES_INCOMPLETE: dict[str, str] = {
     "rustok_core.resilience._breaker.CircuitBreaker.__init__": _RESILIENCE_FLEET,
     "rustok_core.resilience.redis_storage": _RESILIENCE_FLEET,
     "rustok_core.resilience._registry.BreakerRegistry.get": _RESILIENCE_FLEET,
-    "rustok_core.resilience._policy.JudgedPolicy.__init__": _RESILIENCE_FLEET,
-    "rustok_core.resilience._policy.JudgedPolicy.policy": _RESILIENCE_FLEET,
     "rustok_core.resilience.prometheus.ResilienceMetrics.watch_breaker": _RESILIENCE_FLEET,
     "rustok_core.resilience.otel.ResilienceTelemetry.watch_breaker": _RESILIENCE_FLEET,
     "rustok_core.resilience._config.PolicyRegistry.get": _RESILIENCE_FLEET,

@@ -43,11 +43,11 @@ class _Call:
     __slots__ = ("_attempts", "_delay", "done", "policy", "steps")
 
     def __init__(self, policy: RetryPolicy) -> None:
-        self.policy = policy
+        self.policy: RetryPolicy = policy
         self.steps: Steps[None] = policy._steps(_BLOCK, None)
-        self.done = False
-        self._delay = 0.0
-        self._attempts = 0
+        self.done: bool = False
+        self._delay: float = 0.0
+        self._attempts: int = 0
 
     def start(self) -> BlockAttempt:
         """The first attempt (the steps begin with one)."""
@@ -112,9 +112,9 @@ class BlockAttempt:
     __slots__ = ("_call", "_entered", "_number")
 
     def __init__(self, number: int, call: _Call) -> None:
-        self._number = number
-        self._call = call
-        self._entered = False
+        self._number: int = number
+        self._call: _Call = call
+        self._entered: bool = False
 
     @property
     def number(self) -> int:
