@@ -214,9 +214,10 @@ _TALLIES: Final = {
 }
 
 
-class _Limited:
+class _Limited(asyncio.Protocol):
     """What both protocols add to uvicorn's: the head's size and time limits, the cap on
-    connections, and refusals. Listed before the uvicorn protocol among the bases.
+    connections, and refusals. Listed before the uvicorn protocol among the bases, whose
+    ``__init__``, ``connection_made`` and ``connection_lost`` it extends.
 
     A head is awaited from the start of the connection and from the end of each request
     message; the protocol calls `_head_complete` when the parser has the whole head and
@@ -232,6 +233,25 @@ class _Limited:
     _outside: ClassVar[int] = 0
     """Connections of this process refused past the cap (so not among its connections)
     that still read what their client sends: at most an eighth of the cap."""
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        # The uvicorn protocol's __init__ (asyncio.Protocol's takes no arguments).
+        super().__init__(config, server_state, app_state, _loop)  # type: ignore[call-arg]
+        self._limits_init()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        if self._admit(transport):
+            super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost()
+        super().connection_lost(exc)
 
     def _limits_init(self) -> None:
         self._limits = limits()
@@ -385,24 +405,6 @@ class _Limited:
 class _H11Protocol(_Limited, H11Protocol):
     """uvicorn's h11 protocol with the limits (used when httptools is not installed)."""
 
-    def __init__(
-        self,
-        config: Config,
-        server_state: ServerState,
-        app_state: dict[str, Any],
-        _loop: asyncio.AbstractEventLoop | None = None,
-    ) -> None:
-        super().__init__(config, server_state, app_state, _loop)
-        self._limits_init()
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        if self._admit(transport):
-            super().connection_made(transport)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._lost()
-        super().connection_lost(exc)
-
     def _feed(self, data: bytes) -> None:
         H11Protocol.data_received(self, data)
 
@@ -444,16 +446,7 @@ if importlib.util.find_spec("httptools") is not None:
             _loop: asyncio.AbstractEventLoop | None = None,
         ) -> None:
             super().__init__(config, server_state, app_state, _loop)
-            self._limits_init()
             self._headers_left = self._limits.max_headers
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            if self._admit(transport):
-                super().connection_made(transport)
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._lost()
-            super().connection_lost(exc)
 
         def _feed(self, data: bytes) -> None:
             # uvicorn's data_received, and a 431 when a header callback stopped the parser.
