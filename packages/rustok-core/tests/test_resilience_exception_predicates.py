@@ -8,6 +8,7 @@ import asyncio
 import logging
 
 import pytest
+from http_answers import HTTPStatusError, client_error
 
 from rustok_core.resilience import (
     CallOutcome,
@@ -22,20 +23,8 @@ from rustok_core.resilience import (
 from rustok_core.testing import ManualClock
 
 
-class HTTPStatusError(Exception):
-    """An HTTP client's error for a response with an error status."""
-
-    def __init__(self, status: int) -> None:
-        super().__init__(f"HTTP {status}")
-        self.status = status
-
-
 class NotFound(Exception):
     """Excluded by type."""
-
-
-def client_error(error: Exception) -> bool:
-    return isinstance(error, HTTPStatusError) and error.status < 500
 
 
 def make(clock: ManualClock, events: list[Event] | None = None, **config: object) -> CircuitBreaker:

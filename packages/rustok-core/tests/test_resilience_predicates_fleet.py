@@ -7,10 +7,10 @@ from __future__ import annotations
 import socket
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 import redis
+from http_answers import HTTPStatusError, Response, client_error, server_error
 
 from rustok_core.resilience import (
     CallOutcome,
@@ -26,25 +26,6 @@ from rustok_core.resilience import (
 from rustok_core.testing import ManualClock, test_mode
 
 pytestmark = pytest.mark.redis
-
-
-@dataclass(frozen=True)
-class Response:
-    status_code: int
-
-
-def server_error(response: Response) -> bool:
-    return response.status_code >= 500
-
-
-class HTTPStatusError(Exception):
-    def __init__(self, status: int) -> None:
-        super().__init__(f"HTTP {status}")
-        self.status = status
-
-
-def client_error(error: Exception) -> bool:
-    return isinstance(error, HTTPStatusError) and error.status < 500
 
 
 async def answer(status: int) -> Response:

@@ -4,9 +4,8 @@ breaker ``failure`` and, retried, a retry attempt; an error chosen by ``excluded
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
+from http_answers import HTTPStatusError, Response, client_error, server_error
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -19,25 +18,6 @@ from rustok_core.resilience import (
 )
 from rustok_core.resilience.prometheus import ResilienceMetrics
 from rustok_core.testing import ManualClock, test_mode
-
-
-@dataclass(frozen=True)
-class Response:
-    status_code: int
-
-
-def server_error(response: Response) -> bool:
-    return response.status_code >= 500
-
-
-class HTTPStatusError(Exception):
-    def __init__(self, status: int) -> None:
-        super().__init__(f"HTTP {status}")
-        self.status = status
-
-
-def client_error(error: Exception) -> bool:
-    return isinstance(error, HTTPStatusError) and error.status < 500
 
 
 def samples(metrics: ResilienceMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
