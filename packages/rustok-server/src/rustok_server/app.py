@@ -69,6 +69,8 @@ from rustok_server.tenancy.resolution import (
     guarded_loader,
 )
 from rustok_server.tenancy.tenant_cache import TenantCache, TenantCacheConfig
+from rustok_server.webhooks import api as webhooks_api
+from rustok_server.webhooks.delivery import Deliverer
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -233,15 +235,20 @@ def create_app(
 
     purger = IdempotencyPurger(database)
     prober = DatabaseProber(breaker, database.probe)
+    deliverer = Deliverer(database, settings) if settings.webhooks else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await auth.start()
         purger.start()
         prober.start()
+        if deliverer is not None:
+            deliverer.start()
         try:
             yield
         finally:
+            if deliverer is not None:
+                await deliverer.stop()
             await prober.stop()
             await purger.stop()
             await auth.stop()
@@ -254,6 +261,7 @@ def create_app(
         tenant_api.router,
         content_api.router,
         commerce_api.router,
+        webhooks_api.router,
         problem_pages.router,
         admin_api.router,
         metrics_route.router,
@@ -293,6 +301,7 @@ def create_app(
     app.state.database = database
     app.state.metrics = metrics
     app.state.idempotency_purger = purger
+    app.state.deliverer = deliverer
     if settings.tracing:
         tracing.instrument(app, database.engine, provider=tracer_provider)
     install_problem_handlers(app)

@@ -200,6 +200,31 @@ class Settings(BaseSettings):
     """The claim holding the scopes (space-separated, or a list)."""
     jwt_leeway: float = Field(default=0.0, ge=0)
     """Seconds of clock skew tolerated on ``exp`` and ``nbf``."""
+    webhooks: bool = True
+    """Deliver webhook events from this process (the events are written either way)."""
+    webhook_allow_http: bool = False
+    """Accept ``http://`` endpoint URLs (local development and tests; HTTPS otherwise)."""
+    webhook_allow_private_addresses: bool = False
+    """Deliver to loopback, private, link-local and cloud metadata addresses (local
+    development and tests only)."""
+    webhook_attempt_timeout: float = Field(default=10.0, gt=0)
+    """Seconds one delivery attempt may take, connecting and reading included."""
+    webhook_max_attempts: int = Field(default=8, ge=1)
+    """Attempts of one delivery before it is failed."""
+    webhook_retry_base: float = Field(default=30.0, gt=0)
+    """Seconds before the first retry; each next wait doubles, with jitter."""
+    webhook_retry_max_delay: float = Field(default=21_600.0, gt=0)
+    """The longest wait between two attempts, in seconds (six hours)."""
+    webhook_disable_after: float = Field(default=432_000.0, gt=0)
+    """Seconds an endpoint may fail without a success before it is disabled (five days)."""
+    webhook_retention: float = Field(default=604_800.0, gt=0)
+    """Seconds events are kept after their deliveries ended (seven days)."""
+    webhook_poll_interval: float = Field(default=1.0, gt=0)
+    """Seconds between two looks for due deliveries written by other processes."""
+    webhook_concurrency: int = Field(default=4, ge=1)
+    """Attempts to one endpoint in flight at once, per process (its bulkhead)."""
+    webhook_secret_grace: float = Field(default=86_400.0, ge=0)
+    """Seconds the previous secret of a rotated endpoint still signs (one day)."""
 
     @field_validator("jwt_algorithms", mode="before")
     @classmethod

@@ -19,6 +19,10 @@ class Scope(StrEnum):
     """Read orders and their history."""
     ORDERS_WRITE = "orders:write"
     """Create orders and move them through their lifecycle."""
+    WEBHOOKS_READ = "webhooks:read"
+    """Read webhook endpoints and their deliveries (never a signing secret)."""
+    WEBHOOKS_WRITE = "webhooks:write"
+    """Create, change, rotate and delete webhook endpoints; re-send deliveries."""
     ADMIN = "admin"
     """Platform administration: tenants and their keys (admin keys only; no tenant)."""
 
@@ -30,6 +34,8 @@ TENANT_SCOPES: Final = (
     Scope.CONTENT_WRITE,
     Scope.ORDERS_READ,
     Scope.ORDERS_WRITE,
+    Scope.WEBHOOKS_READ,
+    Scope.WEBHOOKS_WRITE,
 )
 """Every scope a tenant's key may hold."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from rustok_commerce import (
     AnyOrder,
@@ -18,8 +18,9 @@ from rustok_commerce import (
 from rustok_core.state_machine import State, TransitionRecord
 from rustok_server.commerce.tables import OrderRow, OrderTransitionRow
 from rustok_server.db.entity_rows import EntityRows, SqlRepository
+from rustok_server.webhooks.outbox import Outbox
 
-__all__ = ["SqlOrderRepository"]
+__all__ = ["ORDER_EVENTS", "SqlOrderRepository"]
 
 
 def _to_order(columns: dict[str, Any]) -> AnyOrder:
@@ -27,8 +28,28 @@ def _to_order(columns: dict[str, Any]) -> AnyOrder:
     return Order.from_data(columns)
 
 
+ORDER_EVENTS: Final = Outbox(
+    "order",
+    {
+        "confirm": "confirmed",
+        "pay": "paid",
+        "ship": "shipped",
+        "deliver": "delivered",
+        "cancel": "cancelled",
+        "cancel_with_refund": "cancelled",
+    },
+)
+"""The events of orders: ``order.created``, ``order.confirmed``, ``order.paid``,
+``order.shipped``, ``order.delivered``, ``order.cancelled`` (with or without a refund:
+the transition record says which)."""
+
 _ROWS = EntityRows(
-    OrderRow, OrderTransitionRow, owner="order_id", entity_type=Order.__name__, to_entity=_to_order
+    OrderRow,
+    OrderTransitionRow,
+    owner="order_id",
+    entity_type=Order.__name__,
+    to_entity=_to_order,
+    events=ORDER_EVENTS,
 )
 
 
@@ -61,7 +82,7 @@ class SqlOrderRepository(SqlRepository):
             "updated_at": order.updated_at,
         }
         await _ROWS.insert(
-            self.statements, columns, lambda: VersionConflictError(order.id, 0, order.version)
+            self.statements, order, columns, lambda: VersionConflictError(order.id, 0, order.version)
         )
 
     async def get(self, tenant_id: uuid.UUID, order_id: uuid.UUID) -> AnyOrder | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from rustok_content import (
     AnyContentNode,
@@ -21,8 +21,9 @@ from rustok_core.state_machine import State, TransitionRecord
 from rustok_server.content.tables import ContentNodeRow, ContentTransitionRow
 from rustok_server.db.entity_rows import EntityRows, SqlRepository
 from rustok_server.db.statements import ConstraintError
+from rustok_server.webhooks.outbox import Outbox
 
-__all__ = ["SqlNodeRepository"]
+__all__ = ["NODE_EVENTS", "SqlNodeRepository"]
 
 
 def _to_node(columns: dict[str, Any]) -> AnyContentNode:
@@ -30,12 +31,20 @@ def _to_node(columns: dict[str, Any]) -> AnyContentNode:
     return ContentNode.from_data(columns)
 
 
+NODE_EVENTS: Final = Outbox(
+    "node",
+    {"update": "updated", "publish": "published", "archive": "archived", "restore": "restored"},
+)
+"""The events of content nodes: ``node.created``, ``node.updated``, ``node.published``,
+``node.archived``, ``node.restored``."""
+
 _ROWS = EntityRows(
     ContentNodeRow,
     ContentTransitionRow,
     owner="node_id",
     entity_type=ContentNode.__name__,
     to_entity=_to_node,
+    events=NODE_EVENTS,
 )
 
 
@@ -72,7 +81,7 @@ class SqlNodeRepository(SqlRepository):
             "updated_at": node.updated_at,
         }
         await _ROWS.insert(
-            self.statements, columns, lambda: DuplicateSlugError(node.slug, node.tenant_id)
+            self.statements, node, columns, lambda: DuplicateSlugError(node.slug, node.tenant_id)
         )
 
     async def get(self, tenant_id: uuid.UUID, node_id: uuid.UUID) -> AnyContentNode | None:

@@ -24,7 +24,7 @@ import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import JSON, Uuid
 from sqlalchemy.dialects import postgresql
@@ -35,7 +35,7 @@ from rustok_server.db.base import Base, EntityColumns, TransitionColumns, UtcDat
 from rustok_server.db.statements import ConstraintError, SessionStatements, Statements
 from rustok_server.errors import StoredRecordError
 
-__all__ = ["EntityRows", "SqlRepository"]
+__all__ = ["EntityEvents", "EntityRows", "SqlRepository"]
 
 _Row = TypeVar("_Row", bound=EntityColumns)
 _History = TypeVar("_History", bound=TransitionColumns)
@@ -109,6 +109,21 @@ def _marks(dialect: str, count: int, first: int = 1) -> list[str]:
     return [f"${n}" for n in range(first, first + count)]
 
 
+class EntityEvents(Protocol):
+    """What writes the event of each change beside it (the webhooks' outbox)."""
+
+    async def write(
+        self,
+        statements: Statements,
+        entity: Entity[State],
+        record: TransitionRecord | None,
+        at: datetime,
+    ) -> None:
+        """Write the event of ``entity``'s change at ``at`` (``record``: its transition;
+        ``None``: its creation) in ``statements``' transaction."""
+        ...
+
+
 class SqlRepository:
     """Base of a SQL repository: its statements run in one unit of work; the caller
     commits.
@@ -136,6 +151,7 @@ class EntityRows(Generic[_Row, _History, _E]):
         entity_type: the entity's name in its transition records (``ContentNode``).
         to_entity: the typed entity of a row's columns, by column name (the entity's
             ``from_data`` check).
+        events: writes the event of each insert and save in the same transaction.
     """
 
     __slots__ = (
@@ -147,6 +163,7 @@ class EntityRows(Generic[_Row, _History, _E]):
         "_select",
         "_statements",
         "entity_type",
+        "events",
         "history_table",
         "owner",
         "table",
@@ -161,7 +178,9 @@ class EntityRows(Generic[_Row, _History, _E]):
         owner: str,
         entity_type: str,
         to_entity: Callable[[dict[str, Any]], _E],
+        events: EntityEvents,
     ) -> None:
+        self.events: EntityEvents = events
         self.table: type[_Row] = table
         self.history_table: type[_History] = history
         self.owner: str = owner
@@ -334,17 +353,20 @@ class EntityRows(Generic[_Row, _History, _E]):
     async def insert(
         self,
         statements: Statements,
-        columns: Mapping[str, object],
+        entity: Entity[State],
+        columns: Mapping[str, Any],
         conflict: Callable[[], Exception],
     ) -> None:
-        """Insert a new row of ``columns`` (every column of the table, by name); a
-        constraint that refuses it (a duplicate) rolls back and raises ``conflict()``."""
+        """Insert the new ``entity``'s row of ``columns`` (every column of the table, by
+        name) and its creation's event; a constraint that refuses it (a duplicate) rolls
+        back and raises ``conflict()``."""
         sql = self._insert_sql(statements.dialect)
         try:
             await statements.execute(sql, [columns[name] for name in self._columns])
         except ConstraintError as exc:
             await statements.rollback()
             raise conflict() from exc
+        await self.events.write(statements, entity, None, columns["created_at"])
 
     async def save(
         self,
@@ -359,7 +381,7 @@ class EntityRows(Generic[_Row, _History, _E]):
         integrity: Callable[[ConstraintError], Exception],
     ) -> None:
         """Write the entity (its state, version and ``values``) if its row is still at
-        ``expected_version``, and add the history row of ``record``.
+        ``expected_version``, and add the history row of ``record`` and its event.
 
         Raises:
             missing(): the row does not exist for its tenant.
@@ -388,16 +410,18 @@ class EntityRows(Generic[_Row, _History, _E]):
         try:
             if dialect == "postgresql":
                 sql = self._save_sql(tuple(changed))
-                if await statements.execute(sql, [*changed.values(), *where, *history]) == 1:
-                    return
+                saved = await statements.execute(sql, [*changed.values(), *where, *history]) == 1
             else:
                 update = self._update_sql(dialect, tuple(changed))
-                if await statements.execute(update, [*changed.values(), *where]) == 1:
+                saved = await statements.execute(update, [*changed.values(), *where]) == 1
+                if saved:
                     await statements.execute(self._history_insert_sql(dialect), history)
-                    return
         except ConstraintError as exc:
             await statements.rollback()
             raise integrity(exc) from exc
+        if saved:
+            await self.events.write(statements, entity, record, record.at)
+            return
         found = await statements.fetch(self._version_sql(dialect), [entity.id, entity.tenant_id])
         if not found:
             raise missing()
