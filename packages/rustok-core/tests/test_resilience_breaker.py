@@ -571,6 +571,27 @@ async def test_event_listeners_hear_every_outcome_and_rejection(clock: ManualClo
     ]
 
 
+async def test_a_listener_without_outcomes_hears_only_rejections(clock: ManualClock) -> None:
+    everything: list[Event] = []
+    rare: list[Event] = []
+    breaker = CircuitBreaker(
+        "test-db", CircuitBreakerConfig(failure_threshold=1, timeout=30.0), clock=clock
+    )
+    breaker.add_event_listener(everything.append)
+    breaker.add_event_listener(rare.append, outcomes=False)
+    await breaker.call(succeed)
+    with pytest.raises(Boom):
+        await breaker.call(fail)
+    with pytest.raises(CircuitOpenError):
+        await breaker.call(succeed)
+    assert rare == [CallRejected("breaker", "test-db", "open", 30.0)]
+    assert everything == [
+        CallOutcome("breaker", "test-db", "success", 0.0),
+        CallOutcome("breaker", "test-db", "failure", 0.0),
+        CallRejected("breaker", "test-db", "open", 30.0),
+    ]
+
+
 async def test_rate_based_outcome_events_carry_the_duration(clock: ManualClock) -> None:
     events: list[Event] = []
     config = CircuitBreakerConfig(

@@ -5,6 +5,7 @@ reader)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -156,6 +157,51 @@ async def test_breaker_calls_are_counted_by_outcome(traces: Traces) -> None:
         ]
 
     assert (at("success"), at("failure"), at("rejected")) == (1, 1, 1)
+
+
+def _breaker_calls(traces: Traces, name: str) -> dict[str, float]:
+    """The ``rustok.resilience.calls`` points of the breaker ``name``, by outcome."""
+    found: dict[str, float] = {}
+    for key, value in traces.points("rustok.resilience.calls").items():
+        attributes = dict(key)
+        if attributes["rustok.resilience.strategy"] == "breaker":
+            if attributes["rustok.resilience.name"] == name:
+                found[str(attributes["rustok.resilience.outcome"])] = value
+    return found
+
+
+async def test_breaker_calls_are_counted_from_the_watch_on(traces: Traces) -> None:
+    breaker = CircuitBreaker("db", clock=ManualClock())
+    await breaker.call(succeed)
+    traces.telemetry.watch_breaker(breaker)
+    assert _breaker_calls(traces, "db") == {}
+    await breaker.call(succeed)
+    assert _breaker_calls(traces, "db") == {"success": 1}
+
+
+async def test_breaker_calls_keep_counting_across_a_reset(traces: Traces) -> None:
+    breaker = CircuitBreaker("db", clock=ManualClock())
+    traces.telemetry.watch_breaker(breaker)
+    await breaker.call(succeed)
+    with pytest.raises(Boom):
+        await breaker.call(fail)
+    breaker.reset()
+    await breaker.call(succeed)
+    assert breaker.stats().total_successes == 1
+    assert _breaker_calls(traces, "db") == {"success": 2, "failure": 1}
+
+
+async def test_a_breaker_gone_keeps_the_calls_counted_until_then(traces: Traces) -> None:
+    breaker = CircuitBreaker("db", clock=ManualClock())
+    traces.telemetry.watch_breaker(breaker)
+    await breaker.call(succeed)
+    assert _breaker_calls(traces, "db") == {"success": 1}
+    del breaker
+    gc.collect()
+    replaced = CircuitBreaker("db", clock=ManualClock())  # a registry reload rebuilds it so
+    traces.telemetry.watch_breaker(replaced)
+    await replaced.call(succeed)
+    assert _breaker_calls(traces, "db") == {"success": 2}
 
 
 def test_breaker_state_gauge_follows_the_breaker(traces: Traces) -> None:

@@ -499,9 +499,11 @@ class CircuitBreaker(Decorates):
         "_opening_at",
         "_opening_for",
         "_outage",
+        "_outcome_listeners",
         "_probe_successes",
         "_rejected",
         "_requests",
+        "_reset_outcomes",
         "_slow_duration",
         "_slow_rate",
         "_state",
@@ -551,6 +553,7 @@ class CircuitBreaker(Decorates):
         self._lock = threading.RLock()  # a listener may call open() or close()
         self._requests = self._successes = self._failures = self._rejected = 0
         self._excluded_count = self._cancelled = self._transitions = 0
+        self._reset_outcomes = (0, 0, 0, 0, 0)  # what reset() set back to 0 (_lifetime_outcomes)
         self._epoch = 0
         self._forced: CircuitState | None = None  # an operator's state, until release()
         self._in_flight = 0
@@ -595,7 +598,11 @@ class CircuitBreaker(Decorates):
             self._open_streak = 1  # opened before this object existed
         if self._state is _OPEN:
             self._open_until = self._deadline_from_storage()
+        # Every event listener is told of rejections and storage events; those of
+        # _outcome_listeners are told of each call's outcome too. A listener that wants no
+        # outcomes (add_event_listener(..., outcomes=False)) so costs the calls nothing.
         self._event_listeners = list(event_listeners)
+        self._outcome_listeners = list(self._event_listeners)
         self._fleet: FleetCircuit | None = storage.fleet
         self._fleet_gen = -1
         self._fleet_seen_at = -math.inf
@@ -702,7 +709,7 @@ class CircuitBreaker(Decorates):
             window.record(False, False, 0.0)
             if window.calls == self._minimum_calls and self._exceeded(window, 0):
                 self._trip()
-            if self._event_listeners:
+            if self._outcome_listeners:
                 self._emit_outcome("success", 0.0)
         return result
 
@@ -834,6 +841,7 @@ class CircuitBreaker(Decorates):
                 self._storage.reset_counter()
                 self._storage.reset_success_counter()
                 self._new_epoch()
+            self._reset_outcomes = self._lifetime_outcomes()
             self._requests = self._successes = self._failures = self._rejected = 0
             self._excluded_count = self._cancelled = self._transitions = 0
         logger.info("circuit breaker %r reset", self._name)
@@ -892,9 +900,19 @@ class CircuitBreaker(Decorates):
         """Tell ``listener`` of every later state change."""
         self._listeners.append(listener)
 
-    def add_event_listener(self, listener: EventListener) -> None:
-        """Tell ``listener`` of every later event other than state changes."""
+    def add_event_listener(self, listener: EventListener, *, outcomes: bool = True) -> None:
+        """Tell ``listener`` of every later event other than state changes.
+
+        Args:
+            listener: the callable to tell.
+            outcomes: whether it is told of each call's `CallOutcome` too. With ``False``
+                it is told only of refusals (`CallRejected`) and of `StorageUnavailable`,
+                and the calls that run cost nothing more than without it (their outcomes
+                are in the totals of `stats`).
+        """
         self._event_listeners.append(listener)
+        if outcomes:
+            self._outcome_listeners.append(listener)
 
     def remove_listener(self, listener: StateListener) -> None:
         """Stop telling ``listener`` of state changes.
@@ -941,6 +959,19 @@ class CircuitBreaker(Decorates):
             open_duration=self._open_duration,
         )
 
+    def _lifetime_outcomes(self) -> tuple[int, int, int, int, int]:
+        """The calls ended since the breaker was built, as ``(successes, failures,
+        excluded, cancelled, rejected)``: the totals of `stats`, but never set back by
+        `reset` (what a monotonic counter, such as OpenTelemetry's, reads)."""
+        before = self._reset_outcomes
+        return (
+            before[0] + self._successes,
+            before[1] + self._failures,
+            before[2] + self._excluded_count,
+            before[3] + self._cancelled,
+            before[4] + self._rejected,
+        )
+
     def __repr__(self) -> str:
         return f"<CircuitBreaker {self._name!r} {self._state.value}>"
 
@@ -964,7 +995,7 @@ class CircuitBreaker(Decorates):
     def _emit_outcome(
         self, outcome: Literal["success", "failure", "excluded", "cancelled"], duration: float
     ) -> None:
-        notify(self._event_listeners, CallOutcome("breaker", self._name, outcome, duration))
+        notify(self._outcome_listeners, CallOutcome("breaker", self._name, outcome, duration))
 
     def _excludes(self, exc: Exception) -> bool:
         """Whether ``exc`` is excluded: by type (``excluded``) or by ``excluded_if``."""
@@ -1120,7 +1151,7 @@ class CircuitBreaker(Decorates):
             # cancelled or interrupted: neither success nor failure
             outcome, verdict = "r", "cancelled"
             self._cancelled += 1
-        if self._event_listeners:
+        if self._outcome_listeners:
             self._emit_outcome(verdict, duration)
         slow = duration > self._slow_duration
         self._fleet_call(fleet.record, generation, outcome, slow)
@@ -1232,7 +1263,7 @@ class CircuitBreaker(Decorates):
 
     def _record_failed_result(self, duration: float, epoch: int) -> None:
         """Count a call whose result a result predicate judged failed: a failure."""
-        if self._event_listeners:
+        if self._outcome_listeners:
             self._emit_outcome("failure", duration)
         if self._window is None:
             self._record_failure(epoch)
@@ -1244,7 +1275,7 @@ class CircuitBreaker(Decorates):
 
     def _record_windowed_error(self, exc: Exception, duration: float, epoch: int) -> None:
         excluded = self._excludes(exc)
-        if self._event_listeners:
+        if self._outcome_listeners:
             self._emit_outcome("excluded" if excluded else "failure", duration)
         if excluded:
             self._excluded_count += 1
@@ -1254,7 +1285,7 @@ class CircuitBreaker(Decorates):
         self._record_windowed(True, duration, epoch)
 
     def _record_windowed(self, failed: bool, duration: float, epoch: int) -> None:
-        if not failed and self._event_listeners:
+        if not failed and self._outcome_listeners:
             self._emit_outcome("success", duration)
         if epoch != self._epoch:
             return  # admitted in an earlier state: changes nothing now
@@ -1329,7 +1360,7 @@ class CircuitBreaker(Decorates):
 
     def _record_success(self, epoch: int) -> None:
         self._successes += 1
-        if self._event_listeners:
+        if self._outcome_listeners:
             self._emit_outcome("success", 0.0)
         if epoch != self._epoch:
             return  # admitted in an earlier state: changes nothing now
@@ -1345,7 +1376,7 @@ class CircuitBreaker(Decorates):
 
     def _record_error(self, exc: Exception, epoch: int) -> None:
         excluded = self._excludes(exc)
-        if self._event_listeners:
+        if self._outcome_listeners:
             self._emit_outcome("excluded" if excluded else "failure", 0.0)
         if excluded:
             self._excluded_count += 1
@@ -1365,7 +1396,7 @@ class CircuitBreaker(Decorates):
 
     def _record_interrupted(self, epoch: int) -> None:
         self._cancelled += 1
-        if self._event_listeners:
+        if self._outcome_listeners:
             self._emit_outcome("cancelled", 0.0)
         self._release(epoch)
 
@@ -1533,7 +1564,7 @@ class JudgedBreaker(Judging[T]):
         elif epoch == breaker._epoch and breaker._state is _CLOSED:
             # A success while closed, the common case (what _record_success does).
             breaker._successes += 1
-            if breaker._event_listeners:
+            if breaker._outcome_listeners:
                 breaker._emit_outcome("success", 0.0)
             storage = breaker._storage
             if storage.counter and epoch == breaker._epoch:
