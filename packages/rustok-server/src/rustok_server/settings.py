@@ -209,8 +209,9 @@ class Settings(BaseSettings):
     development and tests only)."""
     webhook_attempt_timeout: float = Field(default=10.0, gt=0)
     """Seconds one delivery attempt may take, connecting and reading included."""
-    webhook_max_attempts: int = Field(default=8, ge=1)
-    """Attempts of one delivery before it is failed."""
+    webhook_max_attempts: int = Field(default=10, ge=1)
+    """Attempts of one delivery before it is failed (the last about four hours after the
+    first, with the default schedule)."""
     webhook_retry_base: float = Field(default=30.0, gt=0)
     """Seconds before the first retry; each next wait doubles, with jitter."""
     webhook_retry_max_delay: float = Field(default=21_600.0, gt=0)
