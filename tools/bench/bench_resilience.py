@@ -453,8 +453,8 @@ def main() -> None:
     chaos_alone_overhead = (median(ours["chaos_alone"]) - bare_async) * us
     print(
         f"[{BENCH}] (a switched-off chaos strategy called on its own costs "
-        f"{chaos_alone_overhead:.3f} us over a bare await; in a policy, the rest is the "
-        "policy's extra step)"
+        f"{chaos_alone_overhead:.3f} us over a bare await; a policy holding it leaves it "
+        "out of the call)"
     )
     print(
         f"[{BENCH}] (a bare await costs {bare_async * us:.3f} us here; a plain "

@@ -295,6 +295,36 @@ async def test_a_drill_switched_off_in_a_policy_is_passed_by_and_on_applies_next
     assert (call.count, drill.injected) == (2, 2)
 
 
+async def test_a_drill_switched_on_and_off_again_in_a_policy_follows_each_switch() -> None:
+    from rustok_core.resilience import ResiliencePolicy
+
+    drill = Chaos.fault("drill", ConnectionError, rate=1.0)
+    policy = ResiliencePolicy(chaos=drill)
+    call = Calls()
+    with pytest.raises(ConnectionError):
+        await policy.execute(call)
+    drill.enabled = False
+    assert await policy.execute(call) == "real"
+    drill.enabled = True
+    with pytest.raises(ConnectionError):
+        policy.execute_sync(call.sync)
+    assert (call.count, drill.injected) == (1, 2)
+
+
+async def test_a_drill_enabled_by_a_callable_in_a_policy_is_asked_on_each_call() -> None:
+    from rustok_core.resilience import ResiliencePolicy
+
+    switch = [False]
+    drill = Chaos.fault("drill", ConnectionError, rate=1.0, enabled=lambda: switch[0])
+    policy = ResiliencePolicy(chaos=drill)
+    call = Calls()
+    assert await policy.execute(call) == "real"
+    switch[0] = True
+    with pytest.raises(ConnectionError):
+        await policy.execute(call)
+    assert (call.count, drill.injected) == (1, 1)
+
+
 def test_an_explicit_order_may_put_the_drill_elsewhere() -> None:
     from rustok_core.resilience import CircuitBreaker, ResiliencePolicy
 

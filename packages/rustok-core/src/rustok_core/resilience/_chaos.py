@@ -47,6 +47,12 @@ ChaosListener: TypeAlias = Callable[[ChaosInjected], None]
 """A callable told of every injection; its exceptions are logged, never raised."""
 
 
+def _switched_off(enabled: bool | Callable[[], bool]) -> bool:
+    """Whether ``enabled`` is a flag that is off (a callable is asked on each call instead):
+    a policy holding the drill then leaves it out of the call without asking it."""
+    return not callable(enabled) and not enabled
+
+
 def _is_number(value: object) -> bool:
     return not isinstance(value, bool) and isinstance(value, int | float)
 
@@ -105,6 +111,7 @@ class Chaos(Decorates[R_co]):
         "_latency",
         "_listeners",
         "_name",
+        "_off",
         "_random",
         "_rate",
         "_result",
@@ -150,6 +157,7 @@ class Chaos(Decorates[R_co]):
         self._latency = float(latency)
         self._result = result
         self._enabled = enabled
+        self._off = _switched_off(enabled)
         self._random = random.Random(seed)
         self._listeners = list(listeners)
         self._clock = clock
@@ -259,6 +267,7 @@ class Chaos(Decorates[R_co]):
         """Switch injection on or off (takes effect on the next call), or hand it to a
         callable asked on every call."""
         self._enabled = value
+        self._off = _switched_off(value)
 
     @property
     def injected(self) -> int:
