@@ -99,9 +99,7 @@ def upgrade() -> None:
         sa.Column("response_excerpt", sa.String(1024), nullable=True),
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("delivered_at", UtcDateTime(), nullable=True),
-        sa.UniqueConstraint(
-            "event_id", "endpoint_id", name="uq_webhook_deliveries_event_endpoint"
-        ),
+        sa.UniqueConstraint("event_id", "endpoint_id", name="uq_webhook_deliveries_event_endpoint"),
     )
     op.create_index(
         "ix_webhook_deliveries_due", "webhook_deliveries", ["status", "next_attempt_at"]
