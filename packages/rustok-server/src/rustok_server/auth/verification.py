@@ -37,6 +37,7 @@ from datetime import datetime
 from typing import Final
 
 from rustok_core.tenancy import IdentifierKind, TenantIdentifier
+from rustok_server._shared_loads import SharedLoads
 from rustok_server.auth.keys import KeyDirectory, KeyRecord, parse_key, secret_matches
 from rustok_server.auth.principal import Principal
 from rustok_server.db.base import utcnow
@@ -154,7 +155,13 @@ class KeyVerifier:
         self._unknown: OrderedDict[str, float] = OrderedDict()
         self._generation = 0
         self._failing: set[str] = set()
-        self._loading: dict[str, asyncio.Future[_Entry]] = {}
+        # One load per key at a time, in a task of its own; the generation is the one
+        # when the load began.
+        self._loads: SharedLoads[str, _Entry] = SharedLoads(
+            lambda key_id: self._load_entry(key_id, self._generation),
+            self._stale,
+            degraded=degraded,
+        )
         self._noted: dict[str, float] = {}
         self._pending: dict[str, datetime] = {}
         self._writer: asyncio.Task[None] | None = None
@@ -222,45 +229,34 @@ class KeyVerifier:
         return len(self._unknown)
 
     async def _load(self, key_id: str) -> _Entry:
-        loading = self._loading.get(key_id)
-        if loading is not None:
-            if self.degraded is not None and self.degraded():
-                # A reload is under way while the database is failing: its last entry
-                # answers at once rather than waiting for that reload's deadline.
-                stale = self._entries.get(key_id)
-                if stale is not None and self.clock() - stale.loaded_at <= self.stale_limit:
-                    return stale
-            return await asyncio.shield(loading)
-        future: asyncio.Future[_Entry] = asyncio.get_running_loop().create_future()
-        self._loading[key_id] = future
-        generation = self._generation
+        # The key's load, shared with every caller waiting for it; while it fails, the
+        # entry of the last load stands in up to the stale limit (and, while the database
+        # is failing, answers at once rather than waiting out a reload under way).
         try:
-            try:
-                record = await self.load(key_id)
-            except Exception as exc:
-                stale = self._entries.get(key_id)
-                if stale is not None and self.clock() - stale.loaded_at > self.stale_limit:
-                    stale = None
-                self._note_failure(key_id, exc, stale)
-                if stale is None:
-                    retry_after = max(float(getattr(exc, "retry_after", 1.0)), 1.0)
-                    raise TenantStoreUnavailableError(f"key {key_id}", retry_after) from exc
-                future.set_result(stale)
-                return stale
-            if key_id in self._failing:
-                self._failing.discard(key_id)
-                logger.info("API key %s loaded again", key_id)
-            entry = self._entry(record, generation)
-            self._keep(key_id, entry)
-            future.set_result(entry)
-            return entry
-        except BaseException as exc:
-            if not future.done():
-                future.set_exception(exc)
-                future.exception()  # retrieved: waiters re-raise it, nobody else must
+            entry, _ = await self._loads.get(key_id)
+        except Exception as exc:
+            retry_after = max(float(getattr(exc, "retry_after", 1.0)), 1.0)
+            raise TenantStoreUnavailableError(f"key {key_id}", retry_after) from exc
+        return entry
+
+    def _stale(self, key_id: str) -> _Entry | None:
+        stale = self._entries.get(key_id)
+        if stale is not None and self.clock() - stale.loaded_at > self.stale_limit:
+            return None
+        return stale
+
+    async def _load_entry(self, key_id: str, generation: int) -> _Entry:
+        try:
+            record = await self.load(key_id)
+        except Exception as exc:
+            self._note_failure(key_id, exc, self._stale(key_id))
             raise
-        finally:
-            del self._loading[key_id]
+        if key_id in self._failing:
+            self._failing.discard(key_id)
+            logger.info("API key %s loaded again", key_id)
+        entry = self._entry(record, generation)
+        self._keep(key_id, entry)
+        return entry
 
     def _keep(self, key_id: str, entry: _Entry) -> None:
         entries = self._entries

@@ -4,13 +4,13 @@ one load per key, and stale entries served while the database is failing.
 cachetools' ``TLRUCache`` holds the entries: it evicts the least recently used
 when full and drops an entry once it is past any use (its stale window). On top
 of it this module adds only what no library offers together: freshness and idle
-expiry checked on each read, negative entries with their own TTL, coalescing of
-concurrent loads of one key into one task, and stale-if-error.
+expiry checked on each read, negative entries with their own TTL, and which entry may
+stand in for a failed load. The loads themselves, one task per key and stale-if-error,
+run through the mechanism the API key cache shares (``rustok_server._shared_loads``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
@@ -20,6 +20,7 @@ from typing import Final, Generic, Literal, TypeAlias, TypeVar
 from cachetools import TLRUCache
 
 from rustok_core.resilience import CircuitOpenError
+from rustok_server._shared_loads import SharedLoads
 
 __all__ = ["LookupResult", "TenantCache", "TenantCacheConfig", "TenantCacheStats"]
 
@@ -158,7 +159,6 @@ class TenantCache(Generic[K, V]):
         self.config: TenantCacheConfig = config
         self._loader = loader
         self._clock = clock
-        self._degraded = degraded
         self._on_result = on_result
         stale = config.stale_window
 
@@ -169,13 +169,14 @@ class TenantCache(Generic[K, V]):
             return entry.expires_at + stale
 
         self._store: _Store[K, V] = _Store(config.capacity, time_to_use, timer=clock)
-        self._loads: dict[K, asyncio.Task[V | None]] = {}
+        self._loads: SharedLoads[K, V | None] = SharedLoads(
+            self._load, self._stale_value, degraded=degraded
+        )
         self._hits = 0
         self._negative_hits = 0
         self._misses = 0
         self._loads_done = 0
         self._load_failures = 0
-        self._coalesced = 0
         self._stale_served = 0
 
     def get_fresh(self, key: K) -> tuple[bool, V | None]:
@@ -212,35 +213,17 @@ class TenantCache(Generic[K, V]):
         if found:
             return value
         self._misses += 1
-        task = self._loads.get(key)
-        if task is None:
-            task = asyncio.get_running_loop().create_task(self._load(key))
-            self._loads[key] = task
-            task.add_done_callback(self._load_finished(key))
-        else:
-            if self._degraded is not None and self._degraded():
-                entry = self._stale_entry(key)
-                if entry is not None:
-                    return self._serve_stale(entry)
-            self._coalesced += 1
         try:
-            # shield: a cancelled waiter must not cancel the load the others share.
-            value = await asyncio.shield(task)
-        except asyncio.CancelledError:
-            raise
+            value, stale = await self._loads.get(key)
         except Exception:
-            entry = self._stale_entry(key)
-            if entry is None:
-                self._report("miss")
-                raise
-            return self._serve_stale(entry)
-        self._report("miss")
+            self._report("miss")
+            raise
+        if stale:
+            self._stale_served += 1
+            self._report("stale")
+        else:
+            self._report("miss")
         return value
-
-    def _serve_stale(self, entry: _Entry[V]) -> V | None:
-        self._stale_served += 1
-        self._report("stale")
-        return entry.value
 
     def _report(self, result: LookupResult) -> None:
         if self._on_result is not None:
@@ -260,7 +243,7 @@ class TenantCache(Generic[K, V]):
             logger.warning("tenant load for %r failed: %s", key, type(exc).__name__)
             raise
         self._loads_done += 1
-        if self._loads.get(key) is asyncio.current_task():
+        if self._loads.is_current(key):
             # Only the current load of a key may store: an invalidation during the
             # load made its answer suspect.
             now = self._clock()
@@ -268,28 +251,21 @@ class TenantCache(Generic[K, V]):
             self._store[key] = _Entry(value, now + lifetime, now)
         return value
 
-    def _load_finished(self, key: K) -> Callable[[asyncio.Task[V | None]], None]:
-        def finished(task: asyncio.Task[V | None]) -> None:
-            if self._loads.get(key) is task:
-                del self._loads[key]
-            if not task.cancelled():
-                task.exception()  # retrieved: no "never retrieved" warning if all waiters left
-
-        return finished
-
-    def _stale_entry(self, key: K) -> _Entry[V] | None:
+    def _stale_value(self, key: K) -> V | None:
+        # What may stand in for a failed load: a positive entry that expired less than
+        # the stale window ago (negative entries never stand in).
         entry = self._store.get(key)
         if entry is None or entry.value is None:
             return None
         expired_at = min(entry.expires_at, entry.last_read + self.config.idle)
         if self._clock() - expired_at >= self.config.stale_window:
             return None
-        return entry
+        return entry.value
 
     def invalidate(self, key: K) -> None:
         """Forget ``key``: the next read loads it again. A load under way is not stored."""
         self._store.pop(key, None)
-        self._loads.pop(key, None)
+        self._loads.drop(key)
 
     def mark_all_stale(self) -> None:
         """Something changed, somewhere: every entry is loaded again on its next read,
@@ -304,7 +280,7 @@ class TenantCache(Generic[K, V]):
                 del store[key]
             elif entry.expires_at > now:
                 store[key] = _Entry(entry.value, now, min(entry.last_read, now))
-        self._loads.clear()
+        self._loads.drop_all()
 
     def stats(self) -> TenantCacheStats:
         """A snapshot of the counters."""
@@ -315,7 +291,7 @@ class TenantCache(Generic[K, V]):
             misses=self._misses,
             loads=self._loads_done,
             load_failures=self._load_failures,
-            coalesced_waits=self._coalesced,
+            coalesced_waits=self._loads.joined,
             evictions=self._store.evictions,
             stale_served=self._stale_served,
             entries=len(self._store),
