@@ -164,9 +164,9 @@ def _breaker_calls(traces: Traces, name: str) -> dict[str, float]:
     found: dict[str, float] = {}
     for key, value in traces.points("rustok.resilience.calls").items():
         attributes = dict(key)
-        if attributes["rustok.resilience.strategy"] == "breaker":
-            if attributes["rustok.resilience.name"] == name:
-                found[str(attributes["rustok.resilience.outcome"])] = value
+        of = (attributes["rustok.resilience.strategy"], attributes["rustok.resilience.name"])
+        if of == ("breaker", name):
+            found[str(attributes["rustok.resilience.outcome"])] = value
     return found
 
 

@@ -126,7 +126,7 @@ class ResiliencePolicy(Decorates[R]):
             raise ValueError(
                 f"timeout must be a positive number of seconds or None, got {timeout!r}"
             )
-        configured = [step for step in DEFAULT_ORDER if self._configured(step)]
+        configured: list[PolicyStep] = [s for s in DEFAULT_ORDER if self._configured(s)]
         if self.order is None:
             self._plan(tuple(configured))
             return
