@@ -204,6 +204,22 @@ async def test_a_breaker_gone_keeps_the_calls_counted_until_then(traces: Traces)
     assert _breaker_calls(traces, "db") == {"success": 2}
 
 
+async def test_a_breaker_given_the_listener_itself_is_counted_by_its_events(
+    traces: Traces,
+) -> None:
+    breaker = CircuitBreaker(
+        "db",
+        CircuitBreakerConfig(failure_threshold=1),
+        clock=ManualClock(),
+        event_listeners=[traces.telemetry.listener()],
+    )
+    with pytest.raises(Boom):
+        await breaker.call(fail)
+    with pytest.raises(CircuitOpenError):
+        await breaker.call(succeed)
+    assert _breaker_calls(traces, "db") == {"failure": 1, "rejected": 1}
+
+
 def test_breaker_state_gauge_follows_the_breaker(traces: Traces) -> None:
     breaker = CircuitBreaker("db", clock=ManualClock())
     traces.telemetry.watch_breaker(breaker)

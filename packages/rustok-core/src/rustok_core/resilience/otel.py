@@ -242,8 +242,9 @@ class ResilienceTelemetry:
             )
 
         breaker.add_listener(on_change)
-        # Refusals (and storage events) only: the outcomes are read from the totals.
-        breaker.add_event_listener(self.listener(), outcomes=False)
+        # Refusals (and storage events) only, as span events: the calls, refusals included,
+        # are read from the totals.
+        breaker.add_event_listener(self._listener(count_calls=False), outcomes=False)
         self._breakers.append(weakref.ref(breaker))
         with self._tallies_lock:
             self._counted.append(_CountedBreaker(breaker))
@@ -297,11 +298,17 @@ class ResilienceTelemetry:
             RetryPolicy(name="jwks", listeners=[telemetry.listener()])
             Fallback(lambda error: [], listeners=[telemetry.listener()])
         """
+        return self._listener(count_calls=True)
+
+    def _listener(self, *, count_calls: bool) -> EventListener:
+        """`listener`; with ``count_calls`` false, call outcomes and refusals are not counted
+        (a watched breaker's are read from its totals)."""
         count, retries = self._count, self.retries
 
         def on_event(event: Event) -> None:
             if isinstance(event, CallOutcome):
-                count((event.strategy, event.name, event.outcome), 1)
+                if count_calls:
+                    count((event.strategy, event.name, event.outcome), 1)
             elif isinstance(event, CallRejected):
                 attributes: _Attributes = {
                     _STRATEGY: event.strategy,
@@ -312,7 +319,7 @@ class ResilienceTelemetry:
                 if event.key:
                     attributes["rustok.resilience.key"] = event.key
                 _add_event("rustok.resilience.rejected", attributes)
-                if event.strategy != "breaker":  # a breaker's refusals are in its totals
+                if count_calls:
                     count((event.strategy, event.name, "rejected"), 1)
             elif isinstance(event, RetryAttempt):
                 _add_event("rustok.resilience.retry", _retry_attributes(event))
