@@ -35,6 +35,11 @@ __all__ = [
     "TenantNotFoundError",
     "TenantRequiredError",
     "TenantStoreUnavailableError",
+    "UnknownEventTypeError",
+    "WebhookDeliveryNotFoundError",
+    "WebhookEndpointDisabledError",
+    "WebhookEndpointNotFoundError",
+    "WebhookUrlRefusedError",
 ]
 
 
@@ -416,3 +421,97 @@ class ProblemTypeNotFoundError(ServerError):
             user_message="No such problem type.",
             code="PROBLEM_TYPE_NOT_FOUND",
         )
+
+
+class WebhookEndpointNotFoundError(ServerError):
+    """No webhook endpoint of the tenant has this id (404); another tenant's endpoint is
+    reported exactly like a missing one."""
+
+    def __init__(self, endpoint_id: object) -> None:
+        super().__init__(
+            ErrorKind.NOT_FOUND,
+            f"no webhook endpoint {endpoint_id} for this tenant",
+            user_message=(
+                f"No webhook endpoint has the id {endpoint_id}; list the endpoints to find it."
+            ),
+            code="WEBHOOK_ENDPOINT_NOT_FOUND",
+        )
+
+
+class WebhookDeliveryNotFoundError(ServerError):
+    """The endpoint has no delivery with this id (404); another tenant's delivery is
+    reported exactly like a missing one."""
+
+    def __init__(self, delivery_id: object) -> None:
+        super().__init__(
+            ErrorKind.NOT_FOUND,
+            f"no webhook delivery {delivery_id} of this endpoint",
+            user_message=(
+                f"The endpoint has no delivery with the id {delivery_id}; list its "
+                "deliveries to find it."
+            ),
+            code="WEBHOOK_DELIVERY_NOT_FOUND",
+        )
+
+
+class WebhookEndpointDisabledError(ServerError):
+    """Deliveries of a disabled endpoint cannot be re-sent (409): nothing would send them.
+
+    Attributes:
+        reason: why the endpoint is disabled, as its ``disabled_reason`` says.
+    """
+
+    def __init__(self, endpoint_id: object, reason: str | None) -> None:
+        why = f" ({reason})" if reason else ""
+        super().__init__(
+            ErrorKind.CONFLICT,
+            f"webhook endpoint {endpoint_id} is disabled{why}",
+            user_message=(
+                f"The endpoint is disabled{why}; enable it (PATCH with enabled: true), "
+                "then re-send its deliveries."
+            ),
+            code="WEBHOOK_ENDPOINT_DISABLED",
+        )
+        self.reason = reason
+
+
+class WebhookUrlRefusedError(ServerError):
+    """An endpoint URL this server will not send to (400): not absolute, not HTTPS (unless
+    allowed), with credentials in it, too long, or naming a loopback, private, link-local
+    or metadata address (unless allowed).
+
+    Attributes:
+        reason: what is wrong with it, for the client.
+    """
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(
+            ErrorKind.VALIDATION,
+            f"webhook URL {url[:200]!r} refused: {reason}",
+            user_message=f"The webhook URL is refused: {reason}.",
+            code="INVALID_WEBHOOK_URL",
+        )
+        self.reason = reason
+        self.with_violation("url", reason)
+
+
+class UnknownEventTypeError(ServerError):
+    """An endpoint asks for an event type that no entity emits (400).
+
+    Attributes:
+        event_type: the first unknown type.
+    """
+
+    def __init__(self, event_type: str, index: int, known: tuple[str, ...]) -> None:
+        names = ", ".join(known)
+        super().__init__(
+            ErrorKind.VALIDATION,
+            f"unknown webhook event type {event_type[:80]!r}",
+            user_message=(
+                f"{event_type[:80]!r} is not an event type; choose among {names}, or * for "
+                "every type."
+            ),
+            code="UNKNOWN_EVENT_TYPE",
+        )
+        self.event_type = event_type
+        self.with_violation(("event_types", index), f"one of {names}, or *")
