@@ -235,7 +235,18 @@ def create_app(
 
     purger = IdempotencyPurger(database)
     prober = DatabaseProber(breaker, database.probe)
-    deliverer = Deliverer(database, settings) if settings.webhooks else None
+    deliverer = (
+        Deliverer(
+            database,
+            settings,
+            metrics=metrics,
+            clock=clock,
+            wall_clock=wall_clock,
+            tracer_provider=tracer_provider,
+        )
+        if settings.webhooks
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -226,6 +226,12 @@ class Settings(BaseSettings):
     """Attempts to one endpoint in flight at once, per process (its bulkhead)."""
     webhook_secret_grace: float = Field(default=86_400.0, ge=0)
     """Seconds the previous secret of a rotated endpoint still signs (one day)."""
+    webhook_claim_lease: float = Field(default=120.0, gt=0)
+    """Seconds a process holds the deliveries it claimed; a process killed meanwhile
+    loses nothing, another one delivers them once the lease ends. Longer than
+    ``webhook_attempt_timeout``."""
+    webhook_batch_size: int = Field(default=100, ge=1)
+    """Most deliveries one process has in flight at once (and claims in one statement)."""
 
     @field_validator("jwt_algorithms", mode="before")
     @classmethod
@@ -243,6 +249,16 @@ class Settings(BaseSettings):
         if (self.jwt_jwks_url is None) == (self.jwt_public_key is None):
             raise ValueError(
                 "RUSTOK_JWT_ISSUER needs one of RUSTOK_JWT_JWKS_URL and RUSTOK_JWT_PUBLIC_KEY"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _lease_outlasts_attempt(self) -> Settings:
+        if self.webhook_claim_lease <= self.webhook_attempt_timeout:
+            raise ValueError(
+                "RUSTOK_WEBHOOK_CLAIM_LEASE must be longer than RUSTOK_WEBHOOK_ATTEMPT_TIMEOUT"
+                f" ({self.webhook_claim_lease} <= {self.webhook_attempt_timeout}): a claim"
+                " that ends before its attempt would let another process deliver it again"
             )
         return self
 

@@ -48,9 +48,15 @@ if TYPE_CHECKING:
 # here rather than read from the cache's type at run time, so that observability does not
 # import tenancy, which reports through it; a test holds the two equal.
 CACHE_RESULTS: Final[tuple[LookupResult, ...]] = ("hit", "negative_hit", "miss", "stale")
+WEBHOOK_OUTCOMES: Final = ("delivered", "retried", "failed", "postponed")
+"""The outcomes of ``rustok_webhook_deliveries_total``: the receiver took it (2xx); an attempt
+failed and another is scheduled; the delivery failed for good (out of attempts, or its
+endpoint disabled or deleted); no attempt was made now (the endpoint's breaker is open, its
+bulkhead full, or the retry budget spent) and it is due again later."""
 
 __all__ = [
     "MULTIPROCESS_ENV",
+    "WEBHOOK_OUTCOMES",
     "ServerMetrics",
     "exposition",
     "multiprocess_enabled",
@@ -77,6 +83,11 @@ class ServerMetrics:
             miss, stale).
         redis_up: ``rustok_redis_up`` (1 while Redis answers, 0 while it does not), once
             `watch_redis` was called: a server without Redis does not export it.
+        webhook_deliveries: ``rustok_webhook_deliveries_total{outcome}`` (`WEBHOOK_OUTCOMES`).
+        webhook_queue_depth: ``rustok_webhook_queue_depth``, the pending deliveries of every
+            tenant, as the deliverer last counted them.
+        webhook_oldest_pending: ``rustok_webhook_oldest_pending_age_seconds``, the age of
+            the oldest pending delivery (0 when none is pending).
     """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -102,6 +113,25 @@ class ServerMetrics:
             registry=r,
         )  # fmt: skip
         self._cache_results = {result: self.tenant_cache.labels(result) for result in CACHE_RESULTS}
+        self.webhook_deliveries: Counter = Counter(
+            "rustok_webhook_deliveries", "Webhook delivery attempts and decisions, by outcome.",
+            ["outcome"], registry=r,
+        )  # fmt: skip
+        self._webhook_outcomes = {
+            outcome: self.webhook_deliveries.labels(outcome) for outcome in WEBHOOK_OUTCOMES
+        }
+        # The backlog is the database's, the same figure from every worker that delivers:
+        # under --workers the highest of the live workers' values (one that does not deliver
+        # shows 0).
+        self.webhook_queue_depth: Gauge = Gauge(
+            "rustok_webhook_queue_depth", "Pending webhook deliveries, all tenants.",
+            multiprocess_mode="livemax", registry=r,
+        )  # fmt: skip
+        self.webhook_oldest_pending: Gauge = Gauge(
+            "rustok_webhook_oldest_pending_age_seconds",
+            "Age of the oldest pending webhook delivery (0 when none is pending).",
+            multiprocess_mode="livemax", registry=r,
+        )  # fmt: skip
         self._transitions: dict[tuple[str, str], Counter] = {}
         self.redis_up: Gauge | None = None
 
@@ -146,6 +176,15 @@ class ServerMetrics:
                 entity, trigger
             )
         return counter
+
+    def count_webhook_delivery(self, outcome: str) -> None:
+        """Count one delivery outcome (one of `WEBHOOK_OUTCOMES`)."""
+        self._webhook_outcomes[outcome].inc()
+
+    def set_webhook_backlog(self, depth: int, oldest_age: float) -> None:
+        """Set the webhook backlog gauges: pending deliveries, and the oldest one's age."""
+        self.webhook_queue_depth.set(depth)
+        self.webhook_oldest_pending.set(max(0.0, oldest_age))
 
     def count_cache_result(self, result: LookupResult) -> None:
         """Count one tenant cache read (the cache's ``on_result`` hook)."""
