@@ -165,10 +165,10 @@ REFUSED_URLS = [
     ("hooks.example.com/receive", "https"),
     ("ftp://hooks.example.com/receive", "https"),
     ("https:///receive", "no host"),
-    ("https://user:secret@hooks.example.com/receive", "credentials"),
+    ("https://user:secret@hooks.example.com/receive", "password"),
     ("https://hooks.example.com/receive#part", "fragment"),
-    ("https://hooks.example.com/re ceive", "blank"),
-    ("https://hooks.example.com:99999/receive", "not a URL"),
+    ("https://hooks.example.com/re ceive", "spaces"),
+    ("https://hooks.example.com:99999/receive", "not a valid URL"),
     (f"https://hooks.example.com/{'a' * 2048}", "2048"),
     ("https://127.0.0.1/receive", "loopback"),
     ("https://127.1/receive", "loopback"),
@@ -177,9 +177,11 @@ REFUSED_URLS = [
     ("https://[::ffff:10.1.2.3]/receive", "private"),
     ("https://10.0.0.7/receive", "private"),
     ("https://192.168.1.20/receive", "private"),
-    ("https://169.254.169.254/latest/meta-data", "link-local"),
-    ("https://100.100.100.200/receive", "not a public address"),
-    ("https://0.0.0.0/receive", "address"),
+    ("https://169.254.169.254/latest/meta-data", "metadata"),
+    ("https://100.64.0.1/receive", "shared"),
+    ("https://0.0.0.0/receive", "unspecified"),
+    ("https://0x7f.0.0.1/receive", "loopback"),
+    ("https://[fd00:ec2::254]/receive", "metadata"),
 ]
 
 

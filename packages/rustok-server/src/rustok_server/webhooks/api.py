@@ -36,12 +36,12 @@ from rustok_server.http.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Curs
 from rustok_server.http.preconditions import IfMatch, etag, expected_version
 from rustok_server.tenancy.resolution import CurrentTenant
 from rustok_server.webhooks.endpoints import (
-    MAX_URL_LENGTH,
     EndpointChange,
     WebhookDelivery,
     WebhookEndpoint,
     WebhookEndpoints,
 )
+from rustok_server.webhooks.safety import MAX_URL_LENGTH
 
 __all__ = [
     "DeliveryOut",

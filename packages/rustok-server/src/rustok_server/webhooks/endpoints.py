@@ -53,6 +53,7 @@ from rustok_server.errors import (
     WebhookUrlRefusedError,
 )
 from rustok_server.settings import Settings
+from rustok_server.webhooks import safety
 from rustok_server.webhooks.outbox import ALL_EVENTS
 from rustok_server.webhooks.tables import (
     DeliveryStatus,
@@ -65,7 +66,6 @@ from rustok_server.webhooks.tables import (
 __all__ = [
     "DISABLED_BY_REQUEST",
     "EVENT_TYPES",
-    "MAX_URL_LENGTH",
     "SECRET_PREFIX",
     "EndpointChange",
     "Page",
@@ -96,20 +96,12 @@ EVENT_TYPES: Final[tuple[str, ...]] = (
 """Every event type an endpoint may ask for (besides ``*``, every type): those of content
 nodes (`rustok_server.content.repository.NODE_EVENTS`), then those of orders
 (`rustok_server.commerce.repository.ORDER_EVENTS`)."""
-MAX_URL_LENGTH: Final = 2048
-"""The longest endpoint URL accepted, in characters."""
 SECRET_PREFIX: Final = "whsec_"
 """How every signing secret starts (the Standard Webhooks form)."""
 DISABLED_BY_REQUEST: Final = "disabled by a request (PATCH enabled: false)"
 """The ``disabled_reason`` of an endpoint its tenant disabled."""
 
-_SCHEMES: Final = frozenset({"https"})
-_SCHEMES_WITH_HTTP: Final = frozenset({"http", "https"})
-# Blanks and controls never belong in a URL; a client that sends them means something else.
-_UNFIT: Final = re.compile(r"[\x00-\x20\x7f-\x9f]")
-# Hosts every resolver answers with a loopback address (RFC 6761).
-_LOOPBACK_NAMES: Final = re.compile(r"(.+\.)?localhost\.?", re.IGNORECASE)
-# A host of digits, dots and hex that the C resolver may read as IPv4 (127.1, 0x7f.0.0.1).
+# A host of digits, dots and hex that the C resolver reads as IPv4 (127.1, 0x7f.0.0.1).
 _NUMERIC_HOST: Final = re.compile(r"[0-9a-fA-FxX.]*[0-9][0-9a-fA-FxX.]*")
 
 T = TypeVar("T")
@@ -118,11 +110,17 @@ T = TypeVar("T")
 def check_url(url: str, *, allow_http: bool = False, allow_private: bool = False) -> str:
     """``url`` itself, if this server may send webhooks to it, by its text alone.
 
+    The rule is the deliverer's own (`rustok_server.webhooks.safety.check_url`: length,
+    scheme, host, no credentials, port, no literal non-public address or ``localhost``),
+    and two more refusals that only a URL being chosen can meet: a fragment (never
+    sent), and a host the resolver reads as a non-public IPv4 address though it is not
+    written as one (``127.1``, ``0x7f.0.0.1``).
+
     Args:
         url: the endpoint URL.
         allow_http: accept ``http://`` as well as ``https://``.
-        allow_private: accept a literal loopback, private, link-local, metadata or
-            otherwise non-global address (and ``localhost``).
+        allow_private: accept a loopback, private, link-local, metadata or otherwise
+            non-public literal address, and ``localhost``.
 
     Raises:
         WebhookUrlRefusedError: naming what is wrong (400).
@@ -134,66 +132,24 @@ def check_url(url: str, *, allow_http: bool = False, allow_private: bool = False
         ...     check_url("https://10.0.0.7/receive")
         ... except WebhookUrlRefusedError as error:
         ...     print(error.reason)
-        10.0.0.7 is a private address; use a public one
+        it names 10.0.0.7, a private address
     """
-    if len(url) > MAX_URL_LENGTH:
-        raise WebhookUrlRefusedError(url, f"longer than {MAX_URL_LENGTH} characters")
-    if _UNFIT.search(url):
-        raise WebhookUrlRefusedError(url, "it contains a blank or a control character")
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018  # a port that is no number raises here
-    except ValueError as exc:
-        raise WebhookUrlRefusedError(url, f"not a URL ({exc})") from None
-    schemes = _SCHEMES_WITH_HTTP if allow_http else _SCHEMES
-    if parts.scheme.lower() not in schemes:
-        wanted = " or ".join(sorted(schemes))
-        raise WebhookUrlRefusedError(url, f"not an absolute {wanted} URL")
-    if "@" in parts.netloc:
-        raise WebhookUrlRefusedError(url, "it holds credentials (user@); sign requests instead")
-    host = parts.hostname
-    if not host:
-        raise WebhookUrlRefusedError(url, "it names no host")
+    reason = safety.check_url(url, allow_http=allow_http, allow_private=allow_private)
+    if reason is not None:
+        raise WebhookUrlRefusedError(url, reason)
+    parts = urlsplit(url)
     if parts.fragment or url.endswith("#"):
         raise WebhookUrlRefusedError(url, "it has a fragment (#...), which is never sent")
-    if not allow_private:
-        refused = _private_reason(host)
-        if refused is not None:
-            raise WebhookUrlRefusedError(url, f"{host} is {refused}; use a public one")
+    host = parts.hostname or ""
+    if not allow_private and _NUMERIC_HOST.fullmatch(host):
+        try:  # what getaddrinfo makes of it: 127.1 is 127.0.0.1
+            address = ipaddress.IPv4Address(socket.inet_aton(host.rstrip(".")))
+        except OSError:  # a name after all
+            return url
+        refusal = safety.address_refusal(address)
+        if refusal is not None:
+            raise WebhookUrlRefusedError(url, f"it names {address}, {refusal}")
     return url
-
-
-def _private_reason(host: str) -> str | None:
-    """Why a host is no public address by its text alone (``None``: it may be)."""
-    if _LOOPBACK_NAMES.fullmatch(host):
-        return "a loopback address"
-    address = _literal_address(host)
-    if address is None:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if address.is_loopback:
-        return "a loopback address"
-    if address.is_link_local:  # 169.254.169.254, the usual cloud metadata address
-        return "a link-local address"
-    if address.is_private:  # fd00:ec2::254, a metadata address, is private too
-        return "a private address"
-    if not address.is_global:
-        return "not a public address"
-    return None
-
-
-def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    if _NUMERIC_HOST.fullmatch(host):
-        try:  # the forms the C resolver also reads as IPv4: 127.1, 2130706433, 0x7f.1
-            return ipaddress.IPv4Address(socket.inet_aton(host.rstrip(".")))
-        except OSError:
-            return None
-    return None
 
 
 def check_event_types(event_types: Iterable[str]) -> tuple[str, ...]:
