@@ -1,0 +1,743 @@
+"""The deliverer sends the outbox's events to a real receiver on loopback, on SQLite and on
+PostgreSQL: signed so that the ``standardwebhooks`` library verifies them, through a breaker
+per endpoint, exactly once per claim across processes, never to a private address unless
+allowed, never following a redirect, keeping a bounded, secret-free excerpt; an endpoint
+failing for days is disabled, and old events are purged. Passes run with ``run_once`` on a
+manual clock: no test waits for the background loop."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import re
+import secrets
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from api_fixtures import WallClock, unit_of_work
+from sqlalchemy import func, select, update
+from standardwebhooks import Webhook, WebhookVerificationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from rustok_content import CreateNodeInput, NodeKind, NodeService
+from rustok_core.resilience import CircuitState
+from rustok_core.testing import ManualClock
+from rustok_server import Settings, Tenant
+from rustok_server.content.repository import SqlNodeRepository
+from rustok_server.db import Database
+from rustok_server.observability.metrics import ServerMetrics
+from rustok_server.testing import LiveServer
+from rustok_server.webhooks.delivery import EXCERPT_BYTES, Deliverer, RetrySchedule
+from rustok_server.webhooks.safety import (
+    Resolver,
+    UnsafeDestinationError,
+    address_refusal,
+    check_url,
+    redact,
+    resolve_destination,
+)
+from rustok_server.webhooks.tables import (
+    WebhookDeliveryRow,
+    WebhookEndpointRow,
+    WebhookEventRow,
+    WebhookSubscriptionRow,
+)
+
+TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+
+# -- a receiver on loopback ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    status: int
+
+
+@dataclass
+class Receiver:
+    """A Starlette app under uvicorn on 127.0.0.1 that records every request and
+    answers each path with the status and body the test sets (200 ``ok`` by default;
+    a 3xx carries ``Location: /ok``)."""
+
+    url: str = ""
+    statuses: dict[str, int] = field(default_factory=dict)
+    bodies: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    requests: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def app(self) -> Starlette:
+        async def receive(request: Request) -> Response:
+            body = await request.body()
+            path = request.url.path
+            status = self.statuses.get(path, 200)
+            with self.lock:
+                self.requests.append(Received(path, dict(request.headers), body, status))
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            headers = {"location": "/ok"} if 300 <= status < 400 else {}
+            return Response(self.bodies.get(path, "ok"), status_code=status, headers=headers)
+
+        return Starlette(routes=[Route("/{path:path}", receive, methods=["POST"])])
+
+    def at(self, path: str) -> list[Received]:
+        with self.lock:
+            return [r for r in self.requests if r.path == path]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+    with LiveServer(receiver.app()) as server:
+        receiver.url = server.url
+        yield receiver
+
+
+# -- endpoints, events, deliverers -----------------------------------------------------
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+async def add_endpoint(
+    database: Database,
+    tenant: Tenant,
+    url: str,
+    *,
+    secret: str | None = None,
+    previous: str | None = None,
+    previous_until: datetime | None = None,
+    enabled: bool = True,
+) -> WebhookEndpointRow:
+    """An endpoint of ``tenant`` that wants every event, written in the tables."""
+    now = datetime.now().astimezone()
+    row = WebhookEndpointRow(
+        id=uuid.uuid4(),
+        tenant_id=tenant.id,
+        url=url,
+        description="",
+        enabled=enabled,
+        disabled_reason=None if enabled else "switched off by the tenant",
+        secret=secret or new_secret(),
+        previous_secret=previous,
+        previous_secret_until=previous_until,
+        failing_since=None,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    async with database.writing() as session:
+        session.add(row)
+        await session.flush()
+        session.add(WebhookSubscriptionRow(endpoint_id=row.id, event_type="*", tenant_id=tenant.id))
+        await session.commit()
+    return row
+
+
+async def publish_nodes(database: Database, tenant: Tenant, count: int) -> None:
+    """``count`` nodes created, each in its own committed change (one event each)."""
+    for _ in range(count):
+        async with unit_of_work(database) as unit:
+            service = NodeService(SqlNodeRepository(unit))
+            slug = f"post-{uuid.uuid4().hex[:12]}"
+            await service.create(
+                tenant.id, CreateNodeInput(kind=NodeKind.POST, title="Hi", slug=slug)
+            )
+            await unit.commit()
+
+
+async def deliveries(database: Database) -> list[WebhookDeliveryRow]:
+    async with database.reading() as session:
+        return list((await session.execute(select(WebhookDeliveryRow))).scalars())
+
+
+async def event_ids(database: Database) -> set[str]:
+    async with database.reading() as session:
+        return {str(i) for i in (await session.execute(select(WebhookEventRow.id))).scalars()}
+
+
+async def endpoint(database: Database, endpoint_id: uuid.UUID) -> WebhookEndpointRow:
+    async with database.reading() as session:
+        row = await session.get(WebhookEndpointRow, endpoint_id)
+    assert row is not None
+    return row
+
+
+Factory = Callable[..., Deliverer]
+
+
+@pytest.fixture
+async def make_deliverer(
+    database_url: str, clock: ManualClock, wall_clock: WallClock
+) -> AsyncIterator[Factory]:
+    """Deliverers on the test database (each with its own engines, as a process has),
+    on the test's manual clock; settings as keywords (http and loopback allowed)."""
+    made: list[Deliverer] = []
+
+    def make(*, resolver: Resolver | None = None, **overrides: object) -> Deliverer:
+        options: dict[str, object] = {
+            "database_url": database_url,
+            "webhook_allow_http": True,
+            "webhook_allow_private_addresses": True,
+            "webhook_attempt_timeout": 5.0,
+            "webhook_claim_lease": 30.0,
+        }
+        options.update(overrides)
+        extra: dict[str, Any] = {} if resolver is None else {"resolver": resolver}
+        deliverer = Deliverer(
+            Database(database_url),
+            Settings.model_validate(options),
+            metrics=ServerMetrics(),
+            clock=clock,
+            wall_clock=wall_clock,
+            **extra,
+        )
+        made.append(deliverer)
+        return deliverer
+
+    yield make
+    for deliverer in made:
+        await deliverer.stop()
+        await deliverer.database.dispose()
+
+
+def counted(deliverer: Deliverer, outcome: str) -> float:
+    assert deliverer.metrics is not None
+    value = deliverer.metrics.registry.get_sample_value(
+        "rustok_webhook_deliveries_total", {"outcome": outcome}
+    )
+    return value or 0.0
+
+
+# The events are stamped with the real time; the manual wall clock started a moment before.
+DUE = 60.0
+
+
+# -- signatures ------------------------------------------------------------------------
+
+
+async def test_deliveries_are_signed_so_that_standardwebhooks_verifies_them(
+    database: Database,
+    tenants: dict[str, Tenant],
+    receiver: Receiver,
+    make_deliverer: Factory,
+    clock: ManualClock,
+) -> None:
+    secret = new_secret()
+    hook = await add_endpoint(database, tenants["acme"], f"{receiver.url}/ok", secret=secret)
+    await publish_nodes(database, tenants["acme"], 3)
+    deliverer = make_deliverer()
+    clock.advance(DUE)
+
+    assert await deliverer.run_once() == 3
+
+    got = receiver.at("/ok")
+    assert len(got) == 3
+    for request in got:
+        payload = Webhook(secret).verify(request.body, request.headers)
+        assert payload["type"] == "node.created"
+        assert request.headers["content-type"] == "application/json"
+        assert request.headers["user-agent"].startswith("RusTok-Webhooks/")
+        assert TRACEPARENT.match(request.headers["traceparent"])
+        with pytest.raises(WebhookVerificationError):
+            Webhook(new_secret()).verify(request.body, request.headers)
+    assert {r.headers["webhook-id"] for r in got} == await event_ids(database)
+    rows = await deliveries(database)
+    assert {(r.status, r.attempts, r.last_status_code) for r in rows} == {("delivered", 1, 200)}
+    assert all(r.delivered_at is not None and r.claimed_until is None for r in rows)
+    assert counted(deliverer, "delivered") == 3
+    assert deliverer.metrics is not None
+    registry = deliverer.metrics.registry
+    assert registry.get_sample_value("rustok_webhook_queue_depth") == 0
+    assert registry.get_sample_value("rustok_webhook_oldest_pending_age_seconds") == 0
+    assert (await endpoint(database, hook.id)).failing_since is None
+
+
+async def test_the_previous_secret_signs_too_during_its_grace_time_only(
+    database: Database,
+    tenants: dict[str, Tenant],
+    receiver: Receiver,
+    make_deliverer: Factory,
+    clock: ManualClock,
+    wall_clock: WallClock,
+) -> None:
+    new, old, expired = new_secret(), new_secret(), new_secret()
+    later = wall_clock() + timedelta(hours=1)
+    await add_endpoint(
+        database, tenants["acme"], f"{receiver.url}/rotating", secret=new, previous=old,
+        previous_until=later,
+    )  # fmt: skip
+    await add_endpoint(
+        database, tenants["acme"], f"{receiver.url}/rotated", secret=new, previous=expired,
+        previous_until=wall_clock() - timedelta(seconds=1),
+    )  # fmt: skip
+    await publish_nodes(database, tenants["acme"], 1)
+    clock.advance(DUE)
+
+    await make_deliverer().run_once()
+
+    (rotating,) = receiver.at("/rotating")
+    (rotated,) = receiver.at("/rotated")
+    assert len(rotating.headers["webhook-signature"].split(" ")) == 2
+    for secret in (new, old):
+        Webhook(secret).verify(rotating.body, rotating.headers)
+    Webhook(new).verify(rotated.body, rotated.headers)
+    assert rotated.headers["webhook-signature"].count("v1,") == 1
+    with pytest.raises(WebhookVerificationError):
+        Webhook(expired).verify(rotated.body, rotated.headers)
+
+
+# -- breaker, retries, backlog ---------------------------------------------------------
+
+
+async def test_a_receiver_down_for_a_while_gets_every_event_once_back_its_breaker_open_meanwhile(
+    database: Database,
+    tenants: dict[str, Tenant],
+    receiver: Receiver,
+    make_deliverer: Factory,
+    clock: ManualClock,
+) -> None:
+    events, rounds = 12, 8
+    down = await add_endpoint(database, tenants["acme"], f"{receiver.url}/down")
+    await add_endpoint(database, tenants["acme"], f"{receiver.url}/up")
+    await publish_nodes(database, tenants["acme"], events)
+    receiver.statuses["/down"] = 503
+    deliverer = make_deliverer(
+        webhook_retry_base=1.0, webhook_retry_max_delay=4.0, webhook_max_attempts=100
+    )
+    clock.advance(DUE)
+
+    await deliverer.run_once()
+    assert len(receiver.at("/up")) == events  # the other endpoint is not held up
+    assert deliverer.breakers.get(str(down.id)).state is CircuitState.OPEN
+    assert deliverer.metrics is not None
+    registry = deliverer.metrics.registry
+    assert registry.get_sample_value("rustok_webhook_queue_depth") == events
+    assert (registry.get_sample_value("rustok_webhook_oldest_pending_age_seconds") or 0) > 0
+    for _ in range(rounds):  # still down: each round lets one trial through
+        clock.advance(5.0)
+        await deliverer.run_once()
+    attempts_while_down = len(receiver.at("/down"))
+    receiver.statuses["/down"] = 200
+    for _ in range(4):
+        clock.advance(5.0)
+        await deliverer.run_once()
+
+    # Without a breaker every due delivery would be tried every round: events * (rounds + 1).
+    assert attempts_while_down <= 5 + deliverer.settings.webhook_concurrency + rounds
+    delivered = [r.headers["webhook-id"] for r in receiver.at("/down") if r.status == 200]
+    assert sorted(delivered) == sorted(set(delivered))  # each once
+    assert set(delivered) == await event_ids(database)
+    assert len(receiver.at("/up")) == events  # and never again
+    assert deliverer.breakers.get(str(down.id)).state is CircuitState.CLOSED
+    assert counted(deliverer, "postponed") > 0
+    assert counted(deliverer, "retried") == attempts_while_down
+    assert counted(deliverer, "delivered") == 2 * events
+    assert (await endpoint(database, down.id)).failing_since is None
+
+
+async def test_a_delivery_out_of_attempts_fails_with_one_warning_without_its_secret(
+    database: Database,
+    tenants: dict[str, Tenant],
+    receiver: Receiver,
+    make_deliverer: Factory,
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    secret = new_secret()
+    await add_endpoint(database, tenants["acme"], f"{receiver.url}/refuses", secret=secret)
+    receiver.statuses["/refuses"] = 400
+    await publish_nodes(database, tenants["acme"], 1)
+    deliverer = make_deliverer(webhook_max_attempts=2, webhook_retry_base=1.0)
+    clock.advance(DUE)
+
+    with caplog.at_level(logging.WARNING, logger="rustok.webhooks"):
+        await deliverer.run_once()
+        (row,) = await deliveries(database)
+        assert (row.status, row.attempts, row.last_error) == ("pending", 1, "answered 400")
+        assert row.next_attempt_at > row.last_attempt_at  # type: ignore[operator]
+        clock.advance(DUE)
+        await deliverer.run_once()
+
+    (row,) = await deliveries(database)
+    assert (row.status, row.attempts, row.last_status_code) == ("failed", 2, 400)
+    warnings = [r for r in caplog.records if r.name == "rustok.webhooks"]
+    assert len(warnings) == 1
+    assert "failed for good after 2 attempts" in warnings[0].getMessage()
+    assert getattr(warnings[0], "delivery_id", None) == str(row.id)
+    assert secret not in repr(warnings[0].__dict__)
+    assert counted(deliverer, "failed") == 1
+
+
+def test_the_retry_schedule_doubles_with_jitter_up_to_its_cap() -> None:
+    schedule = RetrySchedule(base=30.0, cap=21_600.0)
+    for attempts in range(1, 12):
+        nominal = min(21_600.0, 30.0 * 2 ** (attempts - 1))
+        assert nominal / 2 <= schedule.delay(attempts) <= nominal
+    assert len({schedule.delay(3) for _ in range(20)}) > 1
+
+
+async def test_an_endpoint_failing_for_days_is_disabled_with_a_reason(
+    database: Database,
+    tenants: dict[str, Tenant],
+    receiver: Receiver,
+    make_deliverer: Factory,
+    clock: ManualClock,
+) -> None:
+    hook = await add_endpoint(database, tenants["acme"], f"{receiver.url}/gone")
+    receiver.statuses["/gone"] = 502
+    await publish_nodes(database, tenants["acme"], 2)
+    deliverer = make_deliverer(
+        webhook_max_attempts=100, webhook_retry_base=1.0, webhook_retry_max_delay=60.0,
+        webhook_disable_after=3 * 86_400.0,
+    )  # fmt: skip
+    clock.advance(DUE)
+    await deliverer.run_once()
+    assert (await endpoint(database, hook.id)).failing_since is not None
+    clock.advance(86_400.0)
+    await deliverer.run_once()
+    assert (await endpoint(database, hook.id)).enabled  # a day: not yet
+
+    clock.advance(3 * 86_400.0)
+    await deliverer.run_once()
+
+    disabled = await endpoint(database, hook.id)
+    assert not disabled.enabled
+    assert disabled.disabled_reason is not None
+    assert "no delivery succeeded since" in disabled.disabled_reason
+    assert "answered 502" in disabled.disabled_reason
+    assert disabled.version == 2
+    assert {r.status for r in await deliveries(database)} == {"failed"}
+    seen = len(receiver.at("/gone"))
+    await publish_nodes(database, tenants["acme"], 1)  # a disabled endpoint gets no delivery
+    clock.advance(DUE)
+    await deliverer.run_once()
+    assert len(receiver.at("/gone")) == seen
+
+
+async def test_a_disabled_endpoints_pending_delivery_fails_without_a_request(
+    database: Database,
+    tenants: dict[str, Tenant],
+    receiver: Receiver,
+    make_deliverer: Factory,
+    clock: ManualClock,
+) -> None:
+    hook = await add_endpoint(database, tenants["acme"], f"{receiver.url}/ok")
+    await publish_nodes(database, tenants["acme"], 1)
+    async with database.writing() as session:
+        await session.execute(
+            update(WebhookEndpointRow)
+            .where(WebhookEndpointRow.id == hook.id)
+            .values(enabled=False, disabled_reason="paused")
+        )
+        await session.commit()
+    clock.advance(DUE)
+
+    await make_deliverer().run_once()
+
+    (row,) = await deliveries(database)
+    assert (row.status, row.attempts, row.last_error) == ("failed", 0, "endpoint disabled: paused")
+    assert receiver.requests == []
+
+
+# -- the outbox --------------------------------------------------------------------------
+
+
+async def test_a_rolled_back_change_emits_nothing(
+    database: Database,
+    tenants: dict[str, Tenant],
+    receiver: Receiver,
+    make_deliverer: Factory,
+    clock: ManualClock,
+) -> None:
+    await add_endpoint(database, tenants["acme"], f"{receiver.url}/ok")
+    async with unit_of_work(database) as unit:
+        service = NodeService(SqlNodeRepository(unit))
+        await service.create(
+            tenants["acme"].id, CreateNodeInput(kind=NodeKind.POST, title="Hi", slug="hi")
+        )
+        await unit.rollback()
+    clock.advance(DUE)
+
+    assert await make_deliverer().run_once() == 0
+    assert receiver.requests == []
+    assert await event_ids(database) == set()
+
+
+async def test_two_deliverers_on_one_database_never_deliver_one_delivery_twice(
+    database: Database,
+    tenants: dict[str, Tenant],
+    receiver: Receiver,
+    make_deliverer: Factory,
+    clock: ManualClock,
+) -> None:
+    await add_endpoint(database, tenants["acme"], f"{receiver.url}/ok")
+    await publish_nodes(database, tenants["acme"], 30)
+    receiver.delay = 0.005
+    first, second = make_deliverer(webhook_batch_size=4), make_deliverer(webhook_batch_size=4)
+    clock.advance(DUE)
+
+    claimed: list[int] = []
+    while True:
+        counts = await asyncio.gather(first.run_once(), second.run_once())
+        claimed.extend(counts)
+        if not any(counts):
+            break
+
+    ids = [r.headers["webhook-id"] for r in receiver.at("/ok")]
+    assert len(ids) == 30
+    assert set(ids) == await event_ids(database)
+    assert counted(first, "delivered") > 0
+    assert counted(second, "delivered") > 0
+    assert {r.status for r in await deliveries(database)} == {"delivered"}
+
+
+async def test_a_claim_of_a_process_that_died_expires_and_another_delivers(
+    database: Database,
+    tenants: dict[str, Tenant],
+    receiver: Receiver,
+    make_deliverer: Factory,
+    clock: ManualClock,
+    wall_clock: WallClock,
+) -> None:
+    await add_endpoint(database, tenants["acme"], f"{receiver.url}/ok")
+    await publish_nodes(database, tenants["acme"], 2)
+    clock.advance(DUE)
+    dead = make_deliverer()
+    claimed = await dead.queue.claim(wall_clock(), 30.0, 10)  # then killed: no outcome
+    assert len(claimed) == 2
+    survivor = make_deliverer()
+
+    assert await survivor.run_once() == 0  # claimed: not due for anyone else
+    clock.advance(31.0)
+    assert await survivor.run_once() == 2
+    assert len(receiver.at("/ok")) == 2
+
+
+async def test_old_events_are_purged_once_their_deliveries_ended(
+    database: Database,
+    tenants: dict[str, Tenant],
+    receiver: Receiver,
+    make_deliverer: Factory,
+    clock: ManualClock,
+) -> None:
+    await add_endpoint(database, tenants["acme"], f"{receiver.url}/ok")
+    await publish_nodes(database, tenants["acme"], 3)
+    deliverer = make_deliverer(webhook_retention=86_400.0)
+    clock.advance(DUE)
+    await deliverer.run_once()
+    stuck = await add_endpoint(database, tenants["acme"], f"{receiver.url}/down")
+    receiver.statuses["/down"] = 503
+    await publish_nodes(database, tenants["acme"], 1)  # pending for its second endpoint
+    clock.advance(DUE)
+    await deliverer.run_once()
+    assert await deliverer.purge() == 0  # nothing is a day old
+
+    clock.advance(2 * 86_400.0)
+    purged = await deliverer.purge()
+
+    assert purged == 3
+    remaining = await deliveries(database)
+    assert {r.endpoint_id for r in remaining if r.status == "pending"} == {stuck.id}
+    async with database.reading() as session:
+        count = (await session.execute(select(func.count()).select_from(WebhookEventRow))).scalar()
+    assert count == 1
+
+
+# -- outbound safety ---------------------------------------------------------------------
+
+
+async def test_a_host_resolving_to_a_loopback_address_is_refused_and_no_request_leaves(
+    database: Database,
+    tenants: dict[str, Tenant],
+    receiver: Receiver,
+    make_deliverer: Factory,
+    clock: ManualClock,
+) -> None:
+    port = receiver.url.rsplit(":", 1)[1]
+    await add_endpoint(database, tenants["acme"], f"http://localhost:{port}/ok")
+
+    async def private_and_public(host: str, port: int) -> Sequence[str]:
+        return ["93.184.215.14", "10.0.0.7"]
+
+    await add_endpoint(database, tenants["acme"], f"http://hooks.example:{port}/ok")
+    await publish_nodes(database, tenants["acme"], 1)
+    clock.advance(DUE)
+    # The system resolver for localhost; the other host resolves to a public and a
+    # private address: one refused address is enough.
+    names = {"hooks.example": private_and_public}
+
+    async def resolver(host: str, port: int) -> Sequence[str]:
+        if host in names:
+            return await names[host](host, port)
+        loop = asyncio.get_running_loop()
+        return [str(info[4][0]) for info in await loop.getaddrinfo(host, port)]
+
+    deliverer = make_deliverer(webhook_allow_private_addresses=False, resolver=resolver)
+
+    await deliverer.run_once()
+
+    assert receiver.requests == []
+    errors = sorted(str(r.last_error) for r in await deliveries(database))
+    assert re.match(r"hooks\.example resolves to 10\.0\.0\.7, a private address", errors[0])
+    assert errors[1] == "it names localhost, a loopback address"
+    assert {(r.status, r.attempts) for r in await deliveries(database)} == {("pending", 1)}
+
+
+async def test_the_checked_address_is_connected_to_with_the_urls_host_name(
+    database: Database,
+    tenants: dict[str, Tenant],
+    receiver: Receiver,
+    make_deliverer: Factory,
+    clock: ManualClock,
+) -> None:
+    port = receiver.url.rsplit(":", 1)[1]
+    await add_endpoint(database, tenants["acme"], f"http://receiver.test:{port}/ok")
+    lookups: list[str] = []
+
+    async def resolver(host: str, port: int) -> Sequence[str]:
+        lookups.append(host)
+        return ["127.0.0.1"]
+
+    await publish_nodes(database, tenants["acme"], 1)
+    clock.advance(DUE)
+
+    await make_deliverer(resolver=resolver).run_once()
+
+    (request,) = receiver.at("/ok")
+    assert request.headers["host"] == f"receiver.test:{port}"
+    assert lookups == ["receiver.test"]  # once: the request went to the checked address
+
+
+async def test_a_redirect_is_not_followed(
+    database: Database,
+    tenants: dict[str, Tenant],
+    receiver: Receiver,
+    make_deliverer: Factory,
+    clock: ManualClock,
+) -> None:
+    await add_endpoint(database, tenants["acme"], f"{receiver.url}/moved")
+    receiver.statuses["/moved"] = 307
+    await publish_nodes(database, tenants["acme"], 1)
+    clock.advance(DUE)
+
+    await make_deliverer().run_once()
+
+    assert [r.path for r in receiver.requests] == ["/moved"]
+    (row,) = await deliveries(database)
+    assert (row.status, row.attempts, row.last_status_code) == ("pending", 1, 307)
+    assert row.last_error == "answered 307: a redirect to /ok, not followed"
+
+
+async def test_the_stored_excerpt_is_bounded_and_holds_no_secret(
+    database: Database,
+    tenants: dict[str, Tenant],
+    receiver: Receiver,
+    make_deliverer: Factory,
+    clock: ManualClock,
+) -> None:
+    secret, previous = new_secret(), new_secret()
+    bare = secret.removeprefix("whsec_")
+    await add_endpoint(database, tenants["acme"], f"{receiver.url}/echo", secret=secret,
+                       previous=previous, previous_until=datetime.now().astimezone())  # fmt: skip
+    await add_endpoint(database, tenants["acme"], f"{receiver.url}/edge", secret=secret)
+    receiver.bodies["/echo"] = f"you sent {secret} and {bare} and {previous} " + "x" * 100_000
+    receiver.bodies["/edge"] = "y" * (EXCERPT_BYTES - 10) + secret  # across the bound
+    await publish_nodes(database, tenants["acme"], 1)
+    clock.advance(DUE)
+
+    await make_deliverer().run_once()
+
+    excerpts = [r.response_excerpt or "" for r in await deliveries(database)]
+    assert len(excerpts) == 2
+    for excerpt in excerpts:
+        assert len(excerpt) <= EXCERPT_BYTES
+        assert "whsec_" not in excerpt
+        assert bare[:12] not in excerpt
+        assert previous.removeprefix("whsec_")[:12] not in excerpt
+    assert any(e.startswith("you sent [redacted] and [redacted] and [redacted]") for e in excerpts)
+
+
+def test_a_url_is_checked_before_it_is_stored() -> None:
+    strict = {"allow_http": False, "allow_private": False}
+    assert check_url("https://hooks.example.com/in?x=1", **strict) is None
+    assert check_url("http://hooks.example.com/in", **strict) == "it must use https"
+    assert check_url("ftp://hooks.example.com/in", allow_http=True, allow_private=False) == (
+        "it must use http or https"
+    )
+    assert check_url("https://user:pw@hooks.example.com/", **strict) == (
+        "it must not hold a user name or password"
+    )
+    assert check_url("https:///in", **strict) == "it has no host"
+    assert check_url("https://localhost/in", **strict) == "it names localhost, a loopback address"
+    assert check_url("https://169.254.169.254/", **strict) == (
+        "it names 169.254.169.254, a cloud metadata address"
+    )
+    assert check_url("https://[::ffff:10.0.0.1]/", **strict) == (
+        "it names ::ffff:a00:1, a private address"
+    )
+    assert check_url("https://100.64.0.1/", **strict) == (
+        "it names 100.64.0.1, a shared (CGNAT) address"
+    )
+    assert check_url("https://[fd00:ec2::254]/", **strict) == (
+        "it names fd00:ec2::254, a cloud metadata address"
+    )
+    assert check_url("http://127.0.0.1:8000/", allow_http=True, allow_private=True) is None
+    assert check_url("https://h.example/" + "a" * 2048, **strict) == (
+        "it is longer than 2048 characters"
+    )
+
+
+def test_every_kind_of_address_that_is_not_public_is_refused() -> None:
+    import ipaddress
+
+    refused = {
+        "127.0.0.1": "a loopback address",
+        "::1": "a loopback address",
+        "0.0.0.0": "an unspecified address",
+        "169.254.1.1": "a link-local address",
+        "fe80::1": "a link-local address",
+        "224.0.0.1": "a multicast address",
+        "10.1.2.3": "a private address",
+        "172.16.0.1": "a private address",
+        "192.168.1.1": "a private address",
+        "fc00::1": "a private address",
+        "100.100.100.200": "a cloud metadata address",
+        "64:ff9b::7f00:1": "a loopback address",
+        "240.0.0.1": "a private address",
+    }
+    for text, why in refused.items():
+        assert address_refusal(ipaddress.ip_address(text)) == why, text
+    assert address_refusal(ipaddress.ip_address("93.184.215.14")) is None
+    assert address_refusal(ipaddress.ip_address("2606:4700::1111")) is None
+
+
+async def test_a_destination_names_its_host_for_tls_and_the_host_header() -> None:
+    async def public(host: str, port: int) -> Sequence[str]:
+        return ["93.184.215.14"]
+
+    destination = await resolve_destination(
+        "https://hooks.example.com/in?a=1", allow_http=False, allow_private=False,
+        resolver=public,
+    )  # fmt: skip
+    assert destination.url == "https://93.184.215.14/in?a=1"
+    assert (destination.host_header, destination.server_name) == ("hooks.example.com",) * 2
+    with pytest.raises(UnsafeDestinationError, match="must use https"):
+        await resolve_destination(
+            "http://hooks.example.com/", allow_http=False, allow_private=False, resolver=public
+        )
+    assert redact("a whsec_abcdefgh b", ["whsec_abcdefgh"]) == "a [redacted] b"
