@@ -11,9 +11,10 @@ The rules:
 
 - An endpoint's URL passes `check_url` when it is created or changed: absolute,
   ``https`` (``http`` too with ``webhook_allow_http``), a host, no credentials, at most
-  `MAX_URL_LENGTH` characters, and no literal loopback, private, link-local or metadata
-  address (unless ``webhook_allow_private_addresses``). No name is resolved here: the
-  deliverer checks the addresses a name resolves to when it sends.
+  2048 characters, and no literal loopback, private, link-local or metadata address
+  (unless ``webhook_allow_private_addresses``); the deliverer's own rule, and a little
+  more. No name is resolved here: the deliverer checks the addresses a name resolves to
+  when it sends.
 - Its event types are known ones (`EVENT_TYPES`) or ``*`` (`check_event_types`).
 - Its signing secret (`new_secret`, ``whsec_`` and 32 random bytes in base64, the
   Standard Webhooks form) is returned by `WebhookEndpoints.create` and
