@@ -21,6 +21,9 @@ from typing import Any
 
 import pytest
 from api_fixtures import WallClock, unit_of_work
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import func, select, update
 from standardwebhooks import Webhook, WebhookVerificationError
 from starlette.applications import Starlette
@@ -31,9 +34,10 @@ from starlette.routing import Route
 from rustok_content import CreateNodeInput, NodeKind, NodeService
 from rustok_core.resilience import CircuitState
 from rustok_core.testing import ManualClock
-from rustok_server import Settings, Tenant
+from rustok_server import Settings, Tenant, create_app
 from rustok_server.content.repository import SqlNodeRepository
 from rustok_server.db import Database
+from rustok_server.observability import tracing
 from rustok_server.observability.metrics import ServerMetrics
 from rustok_server.testing import LiveServer
 from rustok_server.webhooks.delivery import EXCERPT_BYTES, Deliverer, RetrySchedule
@@ -188,7 +192,12 @@ async def make_deliverer(
     on the test's manual clock; settings as keywords (http and loopback allowed)."""
     made: list[Deliverer] = []
 
-    def make(*, resolver: Resolver | None = None, **overrides: object) -> Deliverer:
+    def make(
+        *,
+        resolver: Resolver | None = None,
+        tracer_provider: TracerProvider | None = None,
+        **overrides: object,
+    ) -> Deliverer:
         options: dict[str, object] = {
             "database_url": database_url,
             "webhook_allow_http": True,
@@ -204,6 +213,7 @@ async def make_deliverer(
             metrics=ServerMetrics(),
             clock=clock,
             wall_clock=wall_clock,
+            tracer_provider=tracer_provider,
             **extra,
         )
         made.append(deliverer)
@@ -299,6 +309,74 @@ async def test_the_previous_secret_signs_too_during_its_grace_time_only(
     assert rotated.headers["webhook-signature"].count("v1,") == 1
     with pytest.raises(WebhookVerificationError):
         Webhook(expired).verify(rotated.body, rotated.headers)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_with_tracing_on_the_traceparent_is_the_delivery_client_span(
+    database: Database,
+    tenants: dict[str, Tenant],
+    receiver: Receiver,
+    make_deliverer: Factory,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(tracing, "_tracer", provider.get_tracer("tests"))  # tracing on
+    await add_endpoint(database, tenants["acme"], f"{receiver.url}/ok")
+    await publish_nodes(database, tenants["acme"], 1)
+    clock.advance(DUE)
+
+    await make_deliverer(tracer_provider=provider).run_once()
+
+    (request,) = receiver.at("/ok")
+    (span,) = [s for s in exporter.get_finished_spans() if s.name == "POST webhook"]
+    assert span.context is not None
+    assert span.kind.name == "CLIENT"
+    ids = f"{span.context.trace_id:032x}-{span.context.span_id:016x}"
+    assert request.headers["traceparent"].startswith(f"00-{ids}-")
+    assert int(request.headers["traceparent"][-2:], 16) & 1  # sampled
+    assert span.attributes is not None
+    assert span.attributes["http.response.status_code"] == 200
+    assert span.attributes["rustok.webhook.event_type"] == "node.created"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_the_background_loop_delivers_soon_after_start(
+    database_url: str, database: Database, tenants: dict[str, Tenant], receiver: Receiver
+) -> None:
+    await add_endpoint(database, tenants["acme"], f"{receiver.url}/ok")
+    await publish_nodes(database, tenants["acme"], 2)
+    settings = Settings(
+        database_url=database_url,
+        webhook_allow_http=True,
+        webhook_allow_private_addresses=True,
+        webhook_poll_interval=0.05,
+    )
+    deliverer = Deliverer(Database(database_url), settings)
+    deliverer.start()
+    try:
+        for _ in range(200):  # at most 10 s
+            if len(receiver.at("/ok")) == 2:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await deliverer.stop()
+        await deliverer.database.dispose()
+    assert len(receiver.at("/ok")) == 2
+    assert {r.status for r in await deliveries(database)} == {"delivered"}
+
+
+def test_the_app_delivers_with_its_metrics_and_clocks_unless_turned_off() -> None:
+    clock = ManualClock()
+    app = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:"), clock=clock)
+    deliverer = app.state.deliverer
+    assert isinstance(deliverer, Deliverer)
+    assert deliverer.metrics is app.state.metrics
+    assert deliverer.clock is clock
+    off = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:", webhooks=False))
+    assert off.state.deliverer is None
 
 
 # -- breaker, retries, backlog ---------------------------------------------------------

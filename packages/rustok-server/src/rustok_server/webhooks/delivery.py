@@ -82,7 +82,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BREAKER_CAPACITY",
+    "BREAKER_FAILURES",
     "EXCERPT_BYTES",
+    "Answer",
     "Deliverer",
     "RetrySchedule",
     "endpoint_failed",

@@ -39,6 +39,7 @@ from rustok_server.webhooks.tables import DeliveryStatus
 
 __all__ = [
     "PURGE_BATCH",
+    "Attempted",
     "Backlog",
     "Claimed",
     "DeliveryQueue",
