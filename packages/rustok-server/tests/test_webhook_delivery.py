@@ -82,6 +82,8 @@ class Receiver:
     delay: float = 0.0
     requests: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    in_flight: int = 0
+    most_in_flight: int = 0
 
     def app(self) -> Starlette:
         async def receive(request: Request) -> Response:
@@ -90,8 +92,14 @@ class Receiver:
             status = self.statuses.get(path, 200)
             with self.lock:
                 self.requests.append(Received(path, dict(request.headers), body, status))
-            if self.delay:
-                await asyncio.sleep(self.delay)
+                self.in_flight += 1
+                self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            try:
+                if self.delay:
+                    await asyncio.sleep(self.delay)
+            finally:
+                with self.lock:
+                    self.in_flight -= 1
             headers = {"location": "/ok"} if 300 <= status < 400 else {}
             return Response(self.bodies.get(path, "ok"), status_code=status, headers=headers)
 
@@ -407,12 +415,12 @@ async def test_a_receiver_down_for_a_while_gets_every_event_once_back_its_breake
     assert registry.get_sample_value("rustok_webhook_queue_depth") == events
     assert (registry.get_sample_value("rustok_webhook_oldest_pending_age_seconds") or 0) > 0
     for _ in range(rounds):  # still down: each round lets one trial through
-        clock.advance(5.0)
+        clock.advance(6.0)
         await deliverer.run_once()
     attempts_while_down = len(receiver.at("/down"))
     receiver.statuses["/down"] = 200
     for _ in range(4):
-        clock.advance(5.0)
+        clock.advance(6.0)
         await deliverer.run_once()
 
     # Without a breaker every due delivery would be tried every round: events * (rounds + 1).
@@ -459,6 +467,77 @@ async def test_a_delivery_out_of_attempts_fails_with_one_warning_without_its_sec
     assert getattr(warnings[0], "delivery_id", None) == str(row.id)
     assert secret not in repr(warnings[0].__dict__)
     assert counted(deliverer, "failed") == 1
+
+
+async def test_an_endpoint_gets_at_most_its_concurrency_of_attempts_at_once(
+    database: Database,
+    tenants: dict[str, Tenant],
+    receiver: Receiver,
+    make_deliverer: Factory,
+    clock: ManualClock,
+) -> None:
+    await add_endpoint(database, tenants["acme"], f"{receiver.url}/ok")
+    await publish_nodes(database, tenants["acme"], 8)
+    receiver.delay = 0.05
+    clock.advance(DUE)
+
+    assert await make_deliverer(webhook_concurrency=2).run_once() == 8
+
+    assert len(receiver.at("/ok")) == 8
+    assert receiver.most_in_flight == 2
+
+
+async def test_an_attempt_past_its_timeout_fails_and_counts_against_the_breaker(
+    database: Database,
+    tenants: dict[str, Tenant],
+    receiver: Receiver,
+    make_deliverer: Factory,
+    clock: ManualClock,
+) -> None:
+    hook = await add_endpoint(database, tenants["acme"], f"{receiver.url}/slow")
+    await publish_nodes(database, tenants["acme"], 1)
+    receiver.delay = 2.0
+    deliverer = make_deliverer(webhook_attempt_timeout=0.2)
+    clock.advance(DUE)
+
+    await deliverer.run_once()
+
+    (row,) = await deliveries(database)
+    assert (row.status, row.attempts, row.last_error) == ("pending", 1, "no answer within 0.2 s")
+    assert row.last_status_code is None
+    assert deliverer.breakers.get(str(hook.id)).stats().total_failures == 1
+
+
+async def test_a_retry_waits_while_the_retry_budget_is_spent_without_an_attempt(
+    database: Database,
+    tenants: dict[str, Tenant],
+    receiver: Receiver,
+    make_deliverer: Factory,
+    clock: ManualClock,
+) -> None:
+    await add_endpoint(database, tenants["acme"], f"{receiver.url}/flaky")
+    await publish_nodes(database, tenants["acme"], 1)
+    receiver.statuses["/flaky"] = 500
+    deliverer = make_deliverer(webhook_retry_base=1.0, webhook_batch_size=10)
+    clock.advance(DUE)
+    await deliverer.run_once()  # a first attempt is never held back
+    for _ in range(10):  # other deliveries failed meanwhile: the budget is spent
+        deliverer.retry_budget.record_failure()
+    receiver.statuses["/flaky"] = 200
+    clock.advance(DUE)
+
+    await deliverer.run_once()
+
+    (row,) = await deliveries(database)
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert len(receiver.at("/flaky")) == 1
+    assert counted(deliverer, "postponed") == 1
+    for _ in range(60):  # quiet passes give the budget back, a success's worth each
+        await deliverer.run_once()
+    clock.advance(DUE)
+    await deliverer.run_once()
+    (row,) = await deliveries(database)
+    assert (row.status, row.attempts) == ("delivered", 2)
 
 
 def test_the_retry_schedule_doubles_with_jitter_up_to_its_cap() -> None:

@@ -208,6 +208,7 @@ class Deliverer:
         self._slot_wait = (settings.webhook_claim_lease - settings.webhook_attempt_timeout) / 2
         self._bulkheads: dict[uuid.UUID, tuple[Bulkhead, int]] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._half_free = asyncio.Event()
         self._client: httpx.AsyncClient | None = None
         self._tracer_provider = tracer_provider
         self._background = BackgroundTask(self._run)
@@ -247,6 +248,8 @@ class Deliverer:
             try:
                 tasks = await self._start_due()
                 full = len(tasks) > 0 and len(self._in_flight) >= self.settings.webhook_batch_size
+                # More may be due: claim again as soon as half the batch is done.
+                self._half_free.clear()
                 if loop.time() >= next_count:
                     next_count = loop.time() + _GAUGE_INTERVAL
                     await self.refresh_backlog()
@@ -257,7 +260,12 @@ class Deliverer:
                 logger.debug("webhook deliveries wait for the database", exc_info=True)
             except Exception:
                 logger.warning("looking for due webhook deliveries failed", exc_info=True)
-            await asyncio.sleep(0 if full else self.settings.webhook_poll_interval)
+            if full:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.settings.webhook_poll_interval):
+                        await self._half_free.wait()
+            else:
+                await asyncio.sleep(self.settings.webhook_poll_interval)
 
     async def _start_due(self) -> list[asyncio.Task[None]]:
         if not self.retry_budget.allows_retry():
@@ -273,9 +281,14 @@ class Deliverer:
         for delivery in claimed:
             task = asyncio.get_running_loop().create_task(self._deliver(delivery))
             self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+            task.add_done_callback(self._done)
             tasks.append(task)
         return tasks
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        if len(self._in_flight) <= self.settings.webhook_batch_size // 2:
+            self._half_free.set()
 
     async def refresh_backlog(self) -> None:
         """Count the pending deliveries into the backlog gauges."""
@@ -359,7 +372,9 @@ class Deliverer:
             with self._bulkhead(endpoint.id) as bulkhead:
                 answer = await bulkhead.call(judged.call, self._attempt, claimed, endpoint, at)
         except CircuitOpenError as refused:
-            await self._postpone(claimed, refused.retry_after)
+            # Half-open, its one trial under way: due again once that trial has ended.
+            wait = refused.retry_after or self.settings.webhook_attempt_timeout
+            await self._postpone(claimed, wait)
             return
         except BulkheadFullError:
             await self._postpone(claimed, 0.0)
