@@ -4,11 +4,14 @@ cancelled and awaited, failures, the caller's cancellation, events, the decorato
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections import defaultdict
+from collections.abc import Callable, Coroutine
 
 import pytest
 
 from rustok_core.resilience import Hedge, HedgeAttemptEnded, HedgeEvent, HedgeStarted
+from rustok_core.testing import ManualClock
 
 
 class Delays:
@@ -373,3 +376,235 @@ def test_a_policy_with_a_hedge_refuses_plain_calls() -> None:
     with pytest.raises(TypeError, match="only execute"):
         policy.execute_sync(ran.append, 1)
     assert ran == []
+
+
+class ManualTimeLoop(asyncio.SelectorEventLoop):
+    """An event loop whose timers follow a `ManualClock`: a delay passes when the test says.
+
+    The test keeps the loop busy (``settle``) so that it never waits in ``select`` for a
+    timer that is not due.
+    """
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__()
+        self._manual = clock
+
+    def time(self) -> float:
+        return self._manual()
+
+
+def on_manual_time(scenario: Callable[[ManualClock], Coroutine[object, object, None]]) -> None:
+    clock = ManualClock(start=0.0)
+    with asyncio.Runner(loop_factory=lambda: ManualTimeLoop(clock)) as runner:
+        runner.run(scenario(clock))
+
+
+def test_the_default_delay_is_a_loop_timer_that_starts_the_next_attempt() -> None:
+    async def scenario(clock: ManualClock) -> None:
+        replicas, events = Replicas(), list[HedgeEvent]()
+        hedge = Hedge("search", delay=0.05, max_hedged=2, listeners=[events.append])
+        call = asyncio.create_task(hedge.execute_attempts(replicas))
+        await settle()
+        clock.advance(0.049)
+        await settle()
+        assert replicas.started == [0]  # the delay has not passed
+        clock.advance(0.001)
+        await settle()
+        assert replicas.started == [0, 1]
+        clock.advance(0.05)  # the next delay counts from the hedged attempt
+        await settle()
+        assert replicas.started == [0, 1, 2]
+        replicas.release[2].set()
+        assert await call == "replica 2"
+        assert sorted(replicas.cleaned_up) == [0, 1]
+        started = [(e.attempt, e.reason) for e in events if isinstance(e, HedgeStarted)]
+        assert started == [(1, "delay"), (2, "delay")]
+
+    on_manual_time(scenario)
+
+
+def test_an_answer_before_the_delay_leaves_no_timer_behind() -> None:
+    async def scenario(clock: ManualClock) -> None:
+        replicas = Replicas()
+        hedge = Hedge("search", delay=0.05)
+        replicas.release[0].set()
+        assert await hedge.execute_attempts(replicas) == "replica 0"
+        clock.advance(1.0)
+        await settle()
+        assert replicas.started == [0]
+
+    on_manual_time(scenario)
+
+
+async def test_the_next_attempt_is_started_by_the_timer_not_by_waking_the_caller() -> None:
+    delays = Delays()
+    starters: list[asyncio.Task[object] | None] = []
+
+    def on_event(event: HedgeEvent) -> None:
+        if isinstance(event, HedgeStarted):
+            starters.append(asyncio.current_task())
+
+    hedge, replicas = make(delays, [])
+    hedge.add_listener(on_event)
+    call = asyncio.create_task(hedge.execute_attempts(replicas))
+    await settle()
+    delays.elapse()
+    await settle()
+    assert replicas.started == [0, 1]
+    # Started from a callback of the loop: no task, the caller's least of all, ran it.
+    assert starters == [None]
+    replicas.release[1].set()
+    assert await call == "replica 1"
+
+
+class LostErrors:
+    """Collects what the event loop would log: errors no one retrieved, above all."""
+
+    def __init__(self) -> None:
+        self.contexts: list[dict[str, object]] = []
+
+    def __call__(self, _loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+        self.contexts.append(context)
+
+    def after_collection(self) -> list[dict[str, object]]:
+        gc.collect()  # an unretrieved error is reported when its task is collected
+        return self.contexts
+
+
+async def test_a_loser_that_fails_as_it_is_cancelled_has_its_error_retrieved() -> None:
+    lost = LostErrors()
+    asyncio.get_running_loop().set_exception_handler(lost)
+    delays, events = Delays(), list[HedgeEvent]()
+    hedge = Hedge("search", delay=0.05, sleep=delays, listeners=[events.append])
+    answer = asyncio.Event()
+
+    async def attempt(n: int) -> str:
+        if n == 0:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                raise ConnectionResetError("replica 0 hung up while cancelled") from None
+        await answer.wait()
+        return f"replica {n}"
+
+    call = asyncio.create_task(hedge.execute_attempts(attempt))
+    await settle()
+    delays.elapse()
+    await settle()
+    answer.set()
+    assert await call == "replica 1"
+    ended = [(e.attempt, e.outcome) for e in events if isinstance(e, HedgeAttemptEnded)]
+    assert ended == [(1, "success"), (0, "cancelled")]
+    del call
+    assert lost.after_collection() == []
+
+
+async def test_losers_that_end_with_the_winner_are_reported_cancelled_and_not_logged() -> None:
+    lost = LostErrors()
+    asyncio.get_running_loop().set_exception_handler(lost)
+    delays, events = Delays(), list[HedgeEvent]()
+    hedge = Hedge("search", delay=0.05, max_hedged=2, sleep=delays, listeners=[events.append])
+    answer = asyncio.Event()
+
+    async def attempt(n: int) -> str:
+        await answer.wait()  # all three end in the same pass of the loop
+        if n == 1:
+            raise ConnectionError("replica 1 refused")
+        return f"replica {n}"
+
+    call = asyncio.create_task(hedge.execute_attempts(attempt))
+    for _ in range(2):
+        await settle()
+        delays.elapse()
+    await settle()
+    answer.set()
+    assert await call == "replica 0"
+    ended = [(e.attempt, e.outcome) for e in events if isinstance(e, HedgeAttemptEnded)]
+    assert ended == [(0, "success"), (1, "cancelled"), (2, "cancelled")]
+    del call
+    assert lost.after_collection() == []
+
+
+async def test_a_loser_whose_clean_up_does_not_wait_is_over_when_the_call_returns() -> None:
+    delays = Delays()
+    hedge = Hedge("search", delay=0.05, sleep=delays)
+    stalled: list[asyncio.Task[object] | None] = []
+    answer = asyncio.Event()
+
+    async def attempt(n: int) -> str:
+        if n == 0:
+            stalled.append(asyncio.current_task())
+            await asyncio.Event().wait()  # cancelled: unwinds at once
+        await answer.wait()
+        return f"replica {n}"
+
+    call = asyncio.create_task(hedge.execute_attempts(attempt))
+    await settle()
+    delays.elapse()
+    await settle()
+    answer.set()
+    assert await call == "replica 1"
+    assert stalled[0] is not None
+    assert stalled[0].cancelled()
+
+
+async def test_a_caller_cancelled_after_the_last_failure_raises_cancelled_and_logs_nothing() -> (
+    None
+):
+    lost = LostErrors()
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lost)
+    delays = Delays()
+    calls: list[asyncio.Task[str]] = []
+
+    def on_event(event: HedgeEvent) -> None:
+        # The call's error is decided right after this event: the caller is cancelled
+        # before it returns it.
+        if isinstance(event, HedgeAttemptEnded) and event.attempt == 1:
+            loop.call_soon(calls[0].cancel)
+
+    hedge = Hedge("search", delay=0.05, sleep=delays, listeners=[on_event])
+
+    async def refused(n: int) -> str:
+        await asyncio.sleep(0)
+        raise ConnectionError(f"replica {n} refused")
+
+    calls.append(asyncio.create_task(hedge.execute_attempts(refused)))
+    with pytest.raises(asyncio.CancelledError):
+        await calls[0]
+    calls.clear()
+    assert lost.after_collection() == []
+
+
+async def test_a_failing_delay_ends_the_call_with_its_error() -> None:
+    broken = RuntimeError("the sleep broke")
+
+    async def sleep(_seconds: float) -> None:
+        raise broken
+
+    hedge = Hedge("search", delay=0.05, sleep=sleep)
+    replicas = Replicas()
+    with pytest.raises(RuntimeError) as raised:
+        await hedge.execute_attempts(replicas)
+    assert raised.value is broken
+    assert replicas.cancelled == [0]
+
+
+async def test_a_failing_on_predicate_ends_the_call_with_its_error() -> None:
+    broken = LookupError("the predicate broke")
+
+    def on(_error: Exception) -> bool:
+        raise broken
+
+    delays = Delays()
+    hedge, replicas = make(delays, on=on)
+    replicas.failures[1] = ConnectionError("replica 1 refused")
+    call = asyncio.create_task(hedge.execute_attempts(replicas))
+    await settle()
+    delays.elapse()
+    await settle()
+    replicas.release[1].set()
+    with pytest.raises(LookupError) as raised:
+        await call
+    assert raised.value is broken
+    assert replicas.cancelled == [0]

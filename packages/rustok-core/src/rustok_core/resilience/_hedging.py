@@ -18,7 +18,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal, ParamSpec, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, ParamSpec, TypeAlias, TypeVar
 
 from rustok_core.resilience._decorate import exception_selector
 
@@ -126,8 +126,9 @@ class Hedge:
         on: the errors after which the other attempts may still win: an exception
             type, a tuple of them, or a predicate (default: every ``Exception``).
         listeners: callables told of every `HedgeStarted` and `HedgeAttemptEnded`.
-        sleep: waits out the delay (``asyncio.sleep`` by default); tests pass one
-            that waits on an event they set, so that no test waits for real.
+        sleep: waits out the delay. By default (``asyncio.sleep``) the delay is a
+            timer of the event loop whose callback starts the next attempt; tests pass
+            one that waits on an event they set, so that no test waits for real.
         clock: monotonic seconds, for the durations in events.
 
     Raises:
@@ -224,101 +225,18 @@ class Hedge:
         Raises:
             BaseException: as for `execute`.
         """
-        clock, listeners, last = self._clock, self._listeners, self._max_hedged
-        start = clock()
-        running: dict[asyncio.Task[T], tuple[int, float]] = {}
-        timer: asyncio.Task[None] | None = None
-        started = 0
-        last_error: BaseException | None = None
-
-        async def run(number: int) -> T:
-            return await attempt(number)
-
-        def launch(reason: Literal["delay", "failure"] | None) -> None:
-            nonlocal started
-            number = started
-            started += 1
-            if reason is not None and listeners:
-                tell(listeners, HedgeStarted(self._name, number, reason, clock() - start))
-            running[asyncio.create_task(run(number))] = (number, clock())
-
-        def ended(number: int, began: float, error: BaseException | None) -> None:
-            if listeners:
-                outcome: Literal["success", "failure"] = "success" if error is None else "failure"
-                event = HedgeAttemptEnded(self._name, number, outcome, clock() - began, error)
-                tell(listeners, event)
-
-        launch(None)
-        try:
-            while True:
-                if timer is None and started <= last:
-                    timer = asyncio.create_task(self._wait())
-                waiting: set[asyncio.Task[T] | asyncio.Task[None]] = set(running)
-                if timer is not None:
-                    waiting.add(timer)
-                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                failed = False
-                # In the order they started: the running dict keeps it.
-                for task in [task for task in running if task in done]:
-                    number, began = running.pop(task)
-                    error = asyncio.CancelledError() if task.cancelled() else task.exception()
-                    ended(number, began, error)
-                    if error is None:
-                        return task.result()
-                    if not isinstance(error, Exception) or not self._handles(error):
-                        raise error
-                    last_error, failed = error, True
-                reason: Literal["delay", "failure"] | None = None
-                if timer is not None and timer in done:
-                    timer.result()  # a failing sleep is a bug to see, not to hedge around
-                    timer, reason = None, "delay"
-                if failed and self._hedge_on_failure:
-                    reason = "failure"
-                if reason is not None and started <= last:
-                    if timer is not None:
-                        timer.cancel()  # the next delay counts from this attempt
-                        timer = None
-                    launch(reason)
-                if not running and started > last:
-                    assert last_error is not None  # only failures empty the running set
-                    raise last_error
-        finally:
-            await self._stop(timer, running)
-
-    async def _wait(self) -> None:
-        await self._sleep(self._delay)
-
-    async def _stop(
-        self, timer: asyncio.Task[None] | None, running: dict[asyncio.Task[T], tuple[int, float]]
-    ) -> None:
-        """Cancel the timer and the attempts still running, and wait until they are over."""
-        tasks: set[asyncio.Task[T] | asyncio.Task[None]] = set(running)
-        if timer is not None:
-            tasks.add(timer)
-        if not tasks:
-            return
-        for task in tasks:
-            task.cancel()
-        # Like a TaskGroup, the caller waits until every attempt is over even when it
-        # is cancelled meanwhile, and is cancelled afterwards: nothing is left running.
-        pending, interrupted = tasks, False
-        while pending:
-            try:
-                _, pending = await asyncio.wait(pending)
-            except asyncio.CancelledError:
-                interrupted = True
-        for task in tasks:
-            if not task.cancelled():
-                task.exception()  # retrieved, so asyncio does not log it as lost
-        if self._listeners:
-            now = self._clock()
-            for _task, (number, began) in sorted(running.items(), key=lambda item: item[1][0]):
-                tell(
-                    self._listeners,
-                    HedgeAttemptEnded(self._name, number, "cancelled", now - began),
-                )
-        if interrupted:
-            raise asyncio.CancelledError
+        call = _HedgedCall(
+            attempt,
+            name=self._name,
+            delay=self._delay,
+            last=self._max_hedged,
+            hedge_on_failure=self._hedge_on_failure,
+            handles=self._handles,
+            listeners=self._listeners,
+            sleep=None if self._sleep is asyncio.sleep else self._sleep,
+            clock=self._clock,
+        )
+        return await call.run()
 
     def __call__(
         self, fn: Callable[P, Coroutine[object, object, T]], /
@@ -343,3 +261,216 @@ class Hedge:
 
     def __repr__(self) -> str:
         return f"<Hedge {self.describe()}>"
+
+
+class _HedgedCall(Generic[T]):
+    """One hedged call: its attempts' tasks, the delay's timer, and the answer awaited.
+
+    Past its start, the call runs in the event loop's callbacks, not in the caller: the
+    delay's timer (``loop.call_later``) starts the next attempt itself, and the
+    done-callback of the attempt that decides the call cancels the others and then
+    resolves the answer. The caller wakes once, waits for any attempt still unwinding,
+    reports the cancelled ones, and returns.
+    """
+
+    __slots__ = (
+        "_answer",
+        "_attempt",
+        "_clock",
+        "_decided",
+        "_delay",
+        "_handles",
+        "_hedge_on_failure",
+        "_last",
+        "_listeners",
+        "_loop",
+        "_name",
+        "_running",
+        "_sleep",
+        "_sleepers",
+        "_start",
+        "_started",
+        "_timer",
+    )
+
+    def __init__(
+        self,
+        attempt: Callable[[int], Awaitable[T]],
+        *,
+        name: str,
+        delay: float,
+        last: int,
+        hedge_on_failure: bool,
+        handles: Callable[[Exception], bool],
+        listeners: Sequence[HedgeListener],
+        sleep: Callable[[float], Awaitable[object]] | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self._attempt = attempt
+        self._name = name
+        self._delay = delay
+        self._last = last
+        self._hedge_on_failure = hedge_on_failure
+        self._handles = handles
+        self._listeners = listeners
+        self._sleep = sleep
+        self._clock = clock
+        self._loop = asyncio.get_running_loop()
+        self._answer: asyncio.Future[T] = self._loop.create_future()
+        # The attempts whose end is not reported yet, in the order they started.
+        self._running: dict[asyncio.Task[T], tuple[int, float]] = {}
+        self._sleepers: set[asyncio.Task[None]] = set()
+        self._timer: asyncio.TimerHandle | asyncio.Task[None] | None = None
+        self._started = 0
+        self._decided = False
+        self._start = clock()
+
+    async def run(self) -> T:
+        """Start the first attempt and the delay; return (or raise) what decides the call.
+
+        Whatever ends the call (an answer, an error, the caller's cancellation), every
+        attempt and delay still running is cancelled and over before this returns.
+        """
+        self._launch(None)
+        self._arm()
+        try:
+            return await self._answer
+        finally:
+            self._decide()  # when the caller was cancelled: nothing else decided
+            pending = [task for task in (*self._running, *self._sleepers) if not task.done()]
+            # Usually empty: a loser's cancellation runs before the caller wakes.
+            interrupted = await _outlast(pending) if pending else False
+            self._report_cancelled()
+            if interrupted:
+                raise asyncio.CancelledError  # the caller's own cancellation
+
+    def _launch(self, reason: Literal["delay", "failure"] | None) -> None:
+        number = self._started
+        self._started += 1
+        if reason is not None and self._listeners:
+            event = HedgeStarted(self._name, number, reason, self._clock() - self._start)
+            tell(self._listeners, event)
+        began = self._clock()
+        task = self._loop.create_task(self._run_attempt(number))
+        self._running[task] = (number, began)
+        task.add_done_callback(self._attempt_ended)
+
+    async def _run_attempt(self, number: int) -> T:
+        return await self._attempt(number)
+
+    def _arm(self) -> None:
+        """Start the delay before the next attempt, unless every attempt has started."""
+        if self._started > self._last:
+            return
+        if self._sleep is None:
+            # The timer's callback starts the next attempt: nothing to wake in between.
+            self._timer = self._loop.call_later(self._delay, self._delay_passed)
+            return
+        sleeper = self._loop.create_task(self._wait())
+        self._sleepers.add(sleeper)
+        sleeper.add_done_callback(self._slept)
+        self._timer = sleeper
+
+    async def _wait(self) -> None:
+        assert self._sleep is not None
+        await self._sleep(self._delay)
+
+    def _slept(self, sleeper: asyncio.Task[None]) -> None:
+        self._sleepers.discard(sleeper)
+        error = asyncio.CancelledError() if sleeper.cancelled() else sleeper.exception()
+        if sleeper is not self._timer:
+            return  # cancelled by the call: a later delay, or none, replaced it
+        if error is not None:
+            self._fail(error)  # a failing sleep is a bug to see, not to hedge around
+            return
+        self._delay_passed()
+
+    def _delay_passed(self) -> None:
+        self._timer = None
+        if self._decided or self._answer.done():
+            return
+        try:
+            self._launch("delay")
+            self._arm()
+        except Exception as error:  # the clock's, say: it ends the call, as raised
+            self._fail(error)
+
+    def _cancel_timer(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+
+    def _attempt_ended(self, task: asyncio.Task[T]) -> None:
+        if self._decided or self._answer.done():
+            # A loser, or an attempt the cancelled caller is about to report: its end is
+            # not the answer, and its error is retrieved, never logged as lost.
+            if not task.cancelled():
+                task.exception()
+            return
+        try:
+            self._judge(task)
+        except Exception as error:  # the ``on`` predicate's or the clock's: ends the call
+            self._fail(error)
+
+    def _judge(self, task: asyncio.Task[T]) -> None:
+        """Decide the call on an attempt's end, or start the next attempt after a failure."""
+        number, began = self._running.pop(task)
+        error = asyncio.CancelledError() if task.cancelled() else task.exception()
+        if self._listeners:
+            outcome: Literal["success", "failure"] = "success" if error is None else "failure"
+            event = HedgeAttemptEnded(self._name, number, outcome, self._clock() - began, error)
+            tell(self._listeners, event)
+        if error is None:
+            self._decide()
+            # After the cancellations: the losers' steps run before the caller wakes, so a
+            # loser whose clean-up does not wait is over when the caller looks.
+            self._answer.set_result(task.result())
+        elif not isinstance(error, Exception) or not self._handles(error):
+            self._fail(error)
+        elif self._hedge_on_failure and self._started <= self._last:
+            self._cancel_timer()  # the next delay counts from this attempt
+            self._launch("failure")
+            self._arm()
+        elif not self._running and self._started > self._last:
+            self._fail(error)  # the last to fail: every other attempt failed before it
+
+    def _fail(self, error: BaseException) -> None:
+        self._decide()
+        if not self._answer.done():
+            self._answer.set_exception(error)
+
+    def _decide(self) -> None:
+        """Start no more attempts and cancel those still running (once)."""
+        if self._decided:
+            return
+        self._decided = True
+        self._cancel_timer()
+        for task in self._running:
+            task.cancel()
+
+    def _report_cancelled(self) -> None:
+        """Tell the listeners of the attempts cancelled, in the order they started."""
+        if not self._running:
+            return
+        for task in self._running:
+            if not task.cancelled():
+                task.exception()  # retrieved, so asyncio does not log it as lost
+        if self._listeners:
+            now = self._clock()
+            for number, began in sorted(self._running.values()):
+                tell(
+                    self._listeners, HedgeAttemptEnded(self._name, number, "cancelled", now - began)
+                )
+
+
+async def _outlast(tasks: Iterable[asyncio.Future[Any]]) -> bool:
+    """Wait until every task is over, even through cancellations; True if one came."""
+    interrupted = False
+    pending = set(tasks)
+    while pending:
+        try:
+            _, pending = await asyncio.wait(pending)
+        except asyncio.CancelledError:
+            interrupted = True
+            pending = {task for task in pending if not task.done()}
+    return interrupted
