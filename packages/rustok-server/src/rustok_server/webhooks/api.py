@@ -18,12 +18,13 @@ needs ``webhooks:read``; everything else ``webhooks:write``.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Final, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -92,11 +93,21 @@ _Description = Annotated[
 ]
 
 
-def _in_utc(value: datetime) -> datetime:
+# RFC 3339's date-time: the one form of a time the API reads (no Unix seconds, no date alone).
+_DATE_TIME: Final = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})"
+)
+
+
+def _date_time(value: object) -> datetime:
+    if not isinstance(value, str) or not _DATE_TIME.fullmatch(value):
+        raise ValueError(
+            "must be an RFC 3339 date-time with an offset, such as 2026-12-07T10:00:00Z"
+        )
     try:
-        return value.astimezone(UTC)
-    except OverflowError:  # a time near year 1 or 9999 that does not exist in UTC
-        raise ValueError("must be a time that exists in UTC") from None
+        return datetime.fromisoformat(value.upper()).astimezone(UTC)
+    except (ValueError, OverflowError):  # no such day, or a time that does not exist in UTC
+        raise ValueError("must be a date-time that exists, in UTC too") from None
 
 
 class EndpointIn(BaseModel):
@@ -182,7 +193,7 @@ class ResendFailedIn(BaseModel):
     """Which failed deliveries to send again."""
 
     model_config = _Input
-    since: Annotated[AwareDatetime, AfterValidator(_in_utc)] = Field(
+    since: Annotated[AwareDatetime, BeforeValidator(_date_time)] = Field(
         description="Every failed delivery of an event written at or after this time."
     )
 
@@ -242,9 +253,7 @@ def _endpoint_response(
 
 _ENDPOINT_OK = "The endpoint; its version is the ETag."
 _CHANGE = documented(EndpointOut, _ENDPOINT_OK, 400, 404, 412)
-_QUEUED = documented(
-    QueuedOut, "How many deliveries were queued to be sent.", 400, 404, 409, 412, status=202
-)
+_QUEUED = documented(QueuedOut, "How many deliveries were queued to be sent.", 400, 404, 409, 412)
 
 
 @router.post(
@@ -411,7 +420,6 @@ async def get_webhook_delivery(
 @router.post(
     "/endpoints/{endpoint_id}/deliveries/{delivery_id}/resend",
     dependencies=[WRITE],
-    status_code=202,
     summary="Send a webhook delivery again",
     responses=_QUEUED,
 )
@@ -427,13 +435,12 @@ async def resend_webhook_delivery(
     first. ``If-Match`` names the endpoint's version."""
     expected = expected_version(if_match)
     queued = await endpoints.resend(tenant.id, endpoint_id, delivery_id, expected_version=expected)
-    return json_response({"queued": queued}, status_code=202)
+    return json_response({"queued": queued})
 
 
 @router.post(
     "/endpoints/{endpoint_id}/resend-failed",
     dependencies=[WRITE],
-    status_code=202,
     summary="Send a webhook endpoint's failed deliveries again",
     responses=_QUEUED,
 )
@@ -451,4 +458,4 @@ async def resend_failed_webhook_deliveries(
     queued = await endpoints.resend_failed(
         tenant.id, endpoint_id, body.since, expected_version=expected
     )
-    return json_response({"queued": queued}, status_code=202)
+    return json_response({"queued": queued})
