@@ -414,6 +414,7 @@ async def test_a_receiver_down_for_a_while_gets_every_event_once_back_its_breake
     registry = deliverer.metrics.registry
     assert registry.get_sample_value("rustok_webhook_queue_depth") == events
     assert (registry.get_sample_value("rustok_webhook_oldest_pending_age_seconds") or 0) > 0
+    assert registry.get_sample_value("rustok_webhook_open_breakers") == 1
     for _ in range(rounds):  # still down: each round lets one trial through
         clock.advance(6.0)
         await deliverer.run_once()
@@ -430,6 +431,7 @@ async def test_a_receiver_down_for_a_while_gets_every_event_once_back_its_breake
     assert set(delivered) == await event_ids(database)
     assert len(receiver.at("/up")) == events  # and never again
     assert deliverer.breakers.get(str(down.id)).state is CircuitState.CLOSED
+    assert registry.get_sample_value("rustok_webhook_open_breakers") == 0
     assert counted(deliverer, "postponed") > 0
     assert counted(deliverer, "retried") == attempts_while_down
     assert counted(deliverer, "delivered") == 2 * events

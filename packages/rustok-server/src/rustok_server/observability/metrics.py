@@ -88,6 +88,9 @@ class ServerMetrics:
             tenant, as the deliverer last counted them.
         webhook_oldest_pending: ``rustok_webhook_oldest_pending_age_seconds``, the age of
             the oldest pending delivery (0 when none is pending).
+        webhook_open_breakers: ``rustok_webhook_open_breakers``, the endpoints whose breaker
+            is not closed (open or probing), in every delivering process together; one
+            figure, not one series per endpoint.
     """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -131,6 +134,12 @@ class ServerMetrics:
             "rustok_webhook_oldest_pending_age_seconds",
             "Age of the oldest pending webhook delivery (0 when none is pending).",
             multiprocess_mode="livemax", registry=r,
+        )  # fmt: skip
+        # Each process has its own breakers: the workers' figures add up.
+        self.webhook_open_breakers: Gauge = Gauge(
+            "rustok_webhook_open_breakers",
+            "Webhook endpoints whose breaker is open or half-open, in every process.",
+            multiprocess_mode="livesum", registry=r,
         )  # fmt: skip
         self._transitions: dict[tuple[str, str], Counter] = {}
         self.redis_up: Gauge | None = None
@@ -181,10 +190,12 @@ class ServerMetrics:
         """Count one delivery outcome (one of `WEBHOOK_OUTCOMES`)."""
         self._webhook_outcomes[outcome].inc()
 
-    def set_webhook_backlog(self, depth: int, oldest_age: float) -> None:
-        """Set the webhook backlog gauges: pending deliveries, and the oldest one's age."""
+    def set_webhook_backlog(self, depth: int, oldest_age: float, open_breakers: int = 0) -> None:
+        """Set the webhook gauges: pending deliveries, the oldest one's age, and the
+        endpoints of this process whose breaker is not closed."""
         self.webhook_queue_depth.set(depth)
         self.webhook_oldest_pending.set(max(0.0, oldest_age))
+        self.webhook_open_breakers.set(open_breakers)
 
     def count_cache_result(self, result: LookupResult) -> None:
         """Count one tenant cache read (the cache's ``on_result`` hook)."""

@@ -291,14 +291,16 @@ class Deliverer:
             self._half_free.set()
 
     async def refresh_backlog(self) -> None:
-        """Count the pending deliveries into the backlog gauges."""
+        """Count the pending deliveries, and the endpoint breakers that are not closed,
+        into the webhook gauges."""
         if self.metrics is None:
             return
         backlog = await self.queue.backlog()
         age = 0.0
         if backlog.oldest is not None:
             age = (self.wall_clock() - backlog.oldest).total_seconds()
-        self.metrics.set_webhook_backlog(backlog.depth, age)
+        not_closed = sum(b.state is not CircuitState.CLOSED for b in self.breakers.breakers())
+        self.metrics.set_webhook_backlog(backlog.depth, age, not_closed)
 
     async def purge(self) -> int:
         """Delete the events older than ``webhook_retention`` whose deliveries have all
