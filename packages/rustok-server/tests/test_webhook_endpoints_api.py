@@ -160,12 +160,13 @@ async def test_a_rotation_shows_a_new_secret_and_the_old_one_signs_through_the_g
     assert row.previous_secret_until == until
 
 
+PASSWORD = "hunter2-never-logged"
 REFUSED_URLS = [
     ("http://hooks.example.com/receive", "https"),
     ("hooks.example.com/receive", "https"),
     ("ftp://hooks.example.com/receive", "https"),
     ("https:///receive", "no host"),
-    ("https://user:secret@hooks.example.com/receive", "password"),
+    (f"https://user:{PASSWORD}@hooks.example.com/receive", "password"),
     ("https://hooks.example.com/receive#part", "fragment"),
     ("https://hooks.example.com/re ceive", "spaces"),
     ("https://hooks.example.com:99999/receive", "not a valid URL"),
@@ -186,7 +187,7 @@ REFUSED_URLS = [
 
 
 async def test_urls_the_server_will_not_send_to_are_400_naming_the_url(
-    start_server: ServerFactory, keys: dict[str, str]
+    start_server: ServerFactory, keys: dict[str, str], no_key_in_any_log: list[str]
 ) -> None:
     server = start_server(webhooks=False)
     async with _client(server, keys, "acme") as client:
@@ -199,8 +200,10 @@ async def test_urls_the_server_will_not_send_to_are_400_naming_the_url(
                 problem = assert_problem(answer, 400)
                 assert pointers(problem) == ["/url"], (url, problem)
                 assert why in str(problem), (url, problem)
+                assert PASSWORD not in answer.text
         listed = await ok(await client.get(ENDPOINTS))
     assert [item["url"] for item in listed["items"]] == [RECEIVER]
+    assert not [line for line in no_key_in_any_log if PASSWORD in line]
 
 
 async def test_http_and_private_addresses_are_accepted_where_the_settings_allow_them(

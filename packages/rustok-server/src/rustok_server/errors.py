@@ -485,9 +485,10 @@ class WebhookUrlRefusedError(ServerError):
     """
 
     def __init__(self, url: str, reason: str) -> None:
+        # The URL itself is never repeated: it may hold a password (that is one refusal).
         super().__init__(
             ErrorKind.VALIDATION,
-            f"webhook URL {url[:200]!r} refused: {reason}",
+            f"a webhook URL of {len(url)} characters refused: {reason}",
             user_message=f"The webhook URL is refused: {reason}.",
             code="INVALID_WEBHOOK_URL",
         )
