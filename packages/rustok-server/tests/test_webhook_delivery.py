@@ -12,6 +12,8 @@ import base64
 import logging
 import re
 import secrets
+import signal
+import sys
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -685,6 +687,70 @@ async def test_a_claim_of_a_process_that_died_expires_and_another_delivers(
     clock.advance(31.0)
     assert await survivor.run_once() == 2
     assert len(receiver.at("/ok")) == 2
+
+
+_DELIVERING_PROCESS = """
+import asyncio, sys
+from rustok_server import Settings
+from rustok_server.db import Database
+from rustok_server.webhooks.delivery import Deliverer
+
+async def main():
+    settings = Settings(
+        database_url=sys.argv[1], webhook_allow_http=True, webhook_allow_private_addresses=True,
+        webhook_attempt_timeout=1.0, webhook_claim_lease=3.0, webhook_poll_interval=0.1,
+        webhook_batch_size=5,
+    )
+    Deliverer(Database(sys.argv[1]), settings).start()
+    print("delivering", flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+async def test_killing_one_of_two_delivering_processes_mid_delivery_loses_no_event(
+    database_url: str,
+    database: Database,
+    tenants: dict[str, Tenant],
+    receiver: Receiver,
+) -> None:
+    events = 20
+    await add_endpoint(database, tenants["acme"], f"{receiver.url}/ok")
+    await publish_nodes(database, tenants["acme"], events)
+    receiver.delay = 0.3  # each delivery is in flight a while
+    processes = [
+        await asyncio.create_subprocess_exec(
+            *(sys.executable, "-c", _DELIVERING_PROCESS, database_url),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    try:
+        for process in processes:
+            assert process.stdout is not None
+            started = await asyncio.wait_for(process.stdout.readline(), 60)
+            assert started.strip() == b"delivering"
+        for _ in range(1500):  # at most 30 s
+            if len(receiver.requests) >= 3:
+                break
+            await asyncio.sleep(0.02)
+        processes[0].send_signal(signal.SIGKILL)  # mid-delivery: its claims are left
+        await asyncio.wait_for(processes[0].wait(), 10)
+        for _ in range(150):  # at most 30 s
+            if {r.status for r in await deliveries(database)} == {"delivered"}:
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        for process in processes:
+            if process.returncode is None:
+                process.kill()
+            await asyncio.wait_for(process.wait(), 10)
+
+    assert {r.status for r in await deliveries(database)} == {"delivered"}
+    received = {r.headers["webhook-id"] for r in receiver.at("/ok")}
+    assert received == await event_ids(database)  # at least once each
 
 
 async def test_old_events_are_purged_once_their_deliveries_ended(
