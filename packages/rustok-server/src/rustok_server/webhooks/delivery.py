@@ -180,15 +180,17 @@ class Deliverer:
         tracer_provider: TracerProvider | None = None,
         resolver: Resolver = system_resolver,
     ) -> None:
-        self.database = database
-        self.settings = settings
-        self.queue = DeliveryQueue(database)
-        self.metrics = metrics
-        self.clock = clock
-        self.wall_clock = wall_clock
-        self.resolver = resolver
-        self.schedule = RetrySchedule(settings.webhook_retry_base, settings.webhook_retry_max_delay)
-        self.breaker_config = CircuitBreakerConfig(
+        self.database: Database = database
+        self.settings: Settings = settings
+        self.queue: DeliveryQueue = DeliveryQueue(database)
+        self.metrics: ServerMetrics | None = metrics
+        self.clock: Callable[[], float] = clock
+        self.wall_clock: Callable[[], datetime] = wall_clock
+        self.resolver: Resolver = resolver
+        self.schedule: RetrySchedule = RetrySchedule(
+            settings.webhook_retry_base, settings.webhook_retry_max_delay
+        )
+        self.breaker_config: CircuitBreakerConfig = CircuitBreakerConfig(
             failure_threshold=BREAKER_FAILURES,
             success_threshold=1,
             timeout=settings.webhook_retry_base,
@@ -197,9 +199,11 @@ class Deliverer:
             # Our own refusal of an address says nothing of the endpoint's health.
             excluded=(UnsafeDestinationError,),
         )
-        self.breakers = BreakerRegistry(self._new_breaker, max_breakers=BREAKER_CAPACITY)
+        self.breakers: BreakerRegistry = BreakerRegistry(
+            self._new_breaker, max_breakers=BREAKER_CAPACITY
+        )
         """One breaker per endpoint (keyed by its id)."""
-        self.retry_budget = RetryBudget(
+        self.retry_budget: RetryBudget = RetryBudget(
             max_tokens=float(max(10, settings.webhook_batch_size)), token_ratio=0.1
         )
         """The retries of this process: spent by failed attempts, refilled by successes."""

@@ -196,7 +196,7 @@ class DeliveryQueue:
     __slots__ = ("_claim", "database", "dialect")
 
     def __init__(self, database: Database) -> None:
-        self.database = database
+        self.database: Database = database
         self.dialect: str = database.dialect
         lock = " FOR UPDATE SKIP LOCKED" if self.dialect == "postgresql" else ""
         self._claim = self._sql(_CLAIM.format(lock=lock))

@@ -79,7 +79,7 @@ class UnsafeDestinationError(Exception):
 
     def __init__(self, reason: str) -> None:
         super().__init__(f"refused: {reason}")
-        self.reason = reason
+        self.reason: str = reason
 
 
 def address_refusal(address: IPAddress) -> str | None:
