@@ -848,6 +848,25 @@ async def test_the_checked_address_is_connected_to_with_the_urls_host_name(
     assert lookups == ["receiver.test"]  # once: the request went to the checked address
 
 
+async def test_a_host_that_does_not_resolve_is_a_failed_attempt_of_its_endpoint(
+    database: Database,
+    tenants: dict[str, Tenant],
+    make_deliverer: Factory,
+    clock: ManualClock,
+) -> None:
+    hook = await add_endpoint(database, tenants["acme"], "https://nowhere.invalid/in")
+    await publish_nodes(database, tenants["acme"], 1)
+    deliverer = make_deliverer()
+    clock.advance(DUE)
+
+    await deliverer.run_once()
+
+    (row,) = await deliveries(database)
+    assert (row.status, row.attempts, row.last_status_code) == ("pending", 1, None)
+    assert str(row.last_error).startswith("gaierror: ")
+    assert deliverer.breakers.get(str(hook.id)).stats().total_failures == 1
+
+
 async def test_a_redirect_is_not_followed(
     database: Database,
     tenants: dict[str, Tenant],

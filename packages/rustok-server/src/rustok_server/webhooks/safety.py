@@ -30,13 +30,16 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Final, TypeAlias
 from urllib.parse import urlsplit
 
 __all__ = [
     "MAX_URL_LENGTH",
     "METADATA_ADDRESSES",
+    "RESOLVER_THREADS",
     "Destination",
     "Resolver",
     "UnsafeDestinationError",
@@ -49,6 +52,8 @@ __all__ = [
 
 MAX_URL_LENGTH: Final = 2048
 """The longest endpoint URL accepted (the column's size)."""
+RESOLVER_THREADS: Final = 4
+"""Host lookups of `system_resolver` under way at once, per process."""
 
 METADATA_ADDRESSES: Final = frozenset(
     {
@@ -192,11 +197,30 @@ class Destination:
     address: str
 
 
+_resolver_threads: ThreadPoolExecutor | None = None
+
+
+def _resolver_pool() -> ThreadPoolExecutor:
+    # Lookups of the system's resolver block a thread, for as long as an unreachable DNS
+    # server makes them: in threads of their own, never the loop's default executor,
+    # which the database's waits for SQLite's write lock use.
+    global _resolver_threads
+    if _resolver_threads is None:
+        _resolver_threads = ThreadPoolExecutor(RESOLVER_THREADS, "rustok-webhook-dns")
+    return _resolver_threads
+
+
 async def system_resolver(host: str, port: int) -> Sequence[str]:
-    """The addresses of ``host`` from the system's resolver (``getaddrinfo`` on the
-    running loop), each once, in the resolver's order."""
+    """The addresses of ``host`` from the system's resolver (``getaddrinfo``, in a
+    small pool of threads of its own, `RESOLVER_THREADS`), each once, in the resolver's
+    order.
+
+    Raises:
+        OSError: the resolver's error (``socket.gaierror``: an unknown host).
+    """
     loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    lookup = partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    infos = await loop.run_in_executor(_resolver_pool(), lookup)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
