@@ -13,16 +13,22 @@ import logging
 import re
 import secrets
 import signal
+import ssl
 import sys
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from api_fixtures import WallClock, unit_of_work
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -206,6 +212,7 @@ async def make_deliverer(
         *,
         resolver: Resolver | None = None,
         tracer_provider: TracerProvider | None = None,
+        tls_context: ssl.SSLContext | None = None,
         **overrides: object,
     ) -> Deliverer:
         options: dict[str, object] = {
@@ -224,6 +231,7 @@ async def make_deliverer(
             clock=clock,
             wall_clock=wall_clock,
             tracer_provider=tracer_provider,
+            tls_context=tls_context,
             **extra,
         )
         made.append(deliverer)
@@ -865,6 +873,121 @@ async def test_a_host_that_does_not_resolve_is_a_failed_attempt_of_its_endpoint(
     assert (row.status, row.attempts, row.last_status_code) == ("pending", 1, None)
     assert str(row.last_error).startswith("gaierror: ")
     assert deliverer.breakers.get(str(hook.id)).stats().total_failures == 1
+
+
+def _certificate(
+    subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Certificate | None,
+    issuer_key: ec.EllipticCurvePrivateKey,
+) -> x509.Certificate:  # fmt: skip
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    now = datetime.now(UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name if issuer is None else issuer.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(hours=1))
+    )
+    if issuer is None:
+        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        builder = builder.add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), True
+        )
+    else:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(subject)]), False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+@dataclass
+class TlsReceiver:
+    """An HTTPS receiver on 127.0.0.1 with a certificate for ``receiver.test`` from a test
+    authority: records the server name each client asked for (SNI) and each request."""
+
+    port: int
+    client_context: ssl.SSLContext
+    server_names: list[str | None]
+    requests: list[bytes]
+
+
+@pytest.fixture
+async def tls_receiver(tmp_path: Path) -> AsyncIterator[TlsReceiver]:
+    ca_key, leaf_key = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
+    ca = _certificate("Test Authority", ca_key, None, ca_key)
+    leaf = _certificate("receiver.test", leaf_key, ca, ca_key)
+    pem = serialization.Encoding.PEM
+    (tmp_path / "ca.pem").write_bytes(ca.public_bytes(pem))
+    (tmp_path / "leaf.pem").write_bytes(leaf.public_bytes(pem))
+    (tmp_path / "leaf.key").write_bytes(
+        leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(tmp_path / "leaf.pem", tmp_path / "leaf.key")
+    names: list[str | None] = []
+    requests: list[bytes] = []
+
+    def on_server_name(_socket: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> None:
+        names.append(name)
+
+    server_context.sni_callback = on_server_name
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = re.search(rb"(?i)content-length: *(\d+)", head)
+            body = await reader.readexactly(int(length.group(1)) if length else 0)
+            requests.append(head + body)
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            await writer.drain()
+        except (OSError, asyncio.IncompleteReadError):
+            pass  # a client that refused our certificate
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=server_context)
+    port = server.sockets[0].getsockname()[1]
+    client_context = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+    try:
+        yield TlsReceiver(port, client_context, names, requests)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_https_goes_to_the_checked_address_verifying_the_urls_host_name(
+    database: Database,
+    tenants: dict[str, Tenant],
+    tls_receiver: TlsReceiver,
+    make_deliverer: Factory,
+    clock: ManualClock,
+) -> None:
+    port = tls_receiver.port
+    await add_endpoint(database, tenants["acme"], f"https://receiver.test:{port}/in")
+    # Its address is the receiver's, but the certificate names receiver.test only.
+    impostor = await add_endpoint(database, tenants["acme"], f"https://other.test:{port}/in")
+
+    async def resolver(host: str, port: int) -> Sequence[str]:
+        return ["127.0.0.1"]
+
+    await publish_nodes(database, tenants["acme"], 1)
+    clock.advance(DUE)
+
+    await make_deliverer(resolver=resolver, tls_context=tls_receiver.client_context).run_once()
+
+    (request,) = tls_receiver.requests
+    assert f"host: receiver.test:{port}".encode() in request.lower()
+    assert sorted(n or "" for n in tls_receiver.server_names) == ["other.test", "receiver.test"]
+    rows = {r.endpoint_id: r for r in await deliveries(database)}
+    refused = rows.pop(impostor.id)
+    assert (refused.status, refused.last_status_code) == ("pending", None)
+    assert "certificate" in str(refused.last_error).lower()
+    ((_, delivered),) = rows.items()
+    assert (delivered.status, delivered.last_status_code) == ("delivered", 200)
 
 
 async def test_a_redirect_is_not_followed(

@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -159,6 +160,8 @@ class Deliverer:
         tracer_provider: with tracing on, the OpenTelemetry provider of the delivery
             spans (by default the global one).
         resolver: resolves an endpoint's host (the system's resolver by default).
+        tls_context: the TLS settings of the deliveries, such as the certificate
+            authorities trusted (by default httpx's: the ``certifi`` bundle).
 
     Examples:
         >>> deliverer = Deliverer(
@@ -179,6 +182,7 @@ class Deliverer:
         wall_clock: Callable[[], datetime] = utcnow,
         tracer_provider: TracerProvider | None = None,
         resolver: Resolver = system_resolver,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
         self.database: Database = database
         self.settings: Settings = settings
@@ -215,6 +219,7 @@ class Deliverer:
         self._half_free = asyncio.Event()
         self._client: httpx.AsyncClient | None = None
         self._tracer_provider = tracer_provider
+        self._tls_context = tls_context
         self._background = BackgroundTask(self._run)
 
     # -- the loop ----------------------------------------------------------------------
@@ -463,6 +468,7 @@ class Deliverer:
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
             self._client = httpx.AsyncClient(
+                verify=True if self._tls_context is None else self._tls_context,
                 follow_redirects=False,
                 timeout=self.settings.webhook_attempt_timeout,
                 # No proxy from the environment: it would resolve the host itself.
