@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_fixtures import WallClock, unit_of_work
+from api_fixtures import ApiKeys, ServerFactory, WallClock, create_node, unit_of_work
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -384,6 +384,33 @@ async def test_the_background_loop_delivers_soon_after_start(
         await deliverer.database.dispose()
     assert len(receiver.at("/ok")) == 2
     assert {r.status for r in await deliveries(database)} == {"delivered"}
+
+
+async def test_a_change_over_http_is_delivered_by_the_servers_own_deliverer(
+    database: Database,
+    tenants: dict[str, Tenant],
+    api_keys: ApiKeys,
+    receiver: Receiver,
+    start_server: ServerFactory,
+    clock: ManualClock,
+) -> None:
+    secret = new_secret()
+    await add_endpoint(database, tenants["acme"], f"{receiver.url}/ok", secret=secret)
+    server = start_server(
+        webhook_allow_http=True, webhook_allow_private_addresses=True, webhook_poll_interval=0.05
+    )
+    async with api_keys.client(server, "acme") as acme:
+        node = await create_node(acme)
+    clock.advance(DUE)  # the server's clock: the event is due
+    for _ in range(200):  # at most 10 s
+        if receiver.at("/ok"):
+            break
+        await asyncio.sleep(0.05)
+
+    (request,) = receiver.at("/ok")
+    payload = Webhook(secret).verify(request.body, request.headers)
+    assert payload["type"] == "node.created"
+    assert payload["data"]["entity"]["id"] == node["id"]
 
 
 def test_the_app_delivers_with_its_metrics_and_clocks_unless_turned_off() -> None:
