@@ -109,11 +109,6 @@ def pointers(problem: Json) -> list[str]:
     return [entry["pointer"] for entry in problem.get("errors", [])]
 
 
-KEYS: dict[str, str] = {}
-"""The keys of the current test, by tenant slug (``admin`` for the admin key): every scope
-of its tenant. The ``tenants`` fixture fills it."""
-
-
 CREATED_KEYS: list[str] = []
 """Every key any test of this run created (the log check looks for each): every key made
 in this process (`recording_every_new_key`), and those a test read from a subprocess."""
@@ -193,24 +188,30 @@ class WallClock:
         return self.origin + timedelta(seconds=self.clock() - self.started)
 
 
-async def create_keys(database: Database, tenants: list[str]) -> dict[str, str]:
+async def create_keys(database: Database, tenants: list[str]) -> ApiKeys:
     """A key with every tenant scope for each of ``tenants``, and an admin key (``admin``)."""
     directory = KeyDirectory(database)
-    keys = {slug: (await directory.create(slug, list(TENANT_SCOPES)))[1] for slug in tenants}
+    keys = ApiKeys()
+    for slug in tenants:
+        keys[slug] = (await directory.create(slug, list(TENANT_SCOPES)))[1]
     keys["admin"] = (await directory.create(None, ["admin"]))[1]
     CREATED_KEYS.extend(keys.values())
     return keys
 
 
-def auth(tenant: str) -> dict[str, str]:
-    """The ``Authorization`` header of ``tenant``'s key from `KEYS`."""
-    return {"Authorization": f"Bearer {KEYS[tenant]}"}
+class ApiKeys(dict[str, str]):
+    """The keys of one test, by tenant slug (``admin`` for the admin key), each with every
+    scope of its tenant: the ``api_keys`` fixture."""
 
+    def auth(self, tenant: str) -> dict[str, str]:
+        """The ``Authorization`` header of ``tenant``'s key."""
+        return {"Authorization": f"Bearer {self[tenant]}"}
 
-def client_for(server: LiveServer, tenant: str) -> httpx.AsyncClient:
-    """A client of ``server`` with ``tenant``'s key, naming ``tenant`` in ``X-Tenant-ID`` too."""
-    headers = {"X-Tenant-ID": tenant, **(auth(tenant) if tenant in KEYS else {})}
-    return httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60.0)
+    def client(self, server: LiveServer, tenant: str) -> httpx.AsyncClient:
+        """A client of ``server`` with ``tenant``'s key (none when the test has no key of
+        ``tenant``), naming ``tenant`` in ``X-Tenant-ID`` too."""
+        headers = {"X-Tenant-ID": tenant, **(self.auth(tenant) if tenant in self else {})}
+        return httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60.0)
 
 
 async def ok(response: httpx.Response, status: int = 200) -> Json:

@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 from api_fixtures import (
     CREATED_KEYS,
-    KEYS,
+    ApiKeys,
     LogCapture,
     WallClock,
-    auth,
     create_keys,
     create_postgres_database,
     leaked_secrets,
@@ -109,8 +108,7 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 async def tenants(database_url: str) -> dict[str, Tenant]:
-    """acme (with its own domain), globex, and initech (disabled), in the test database,
-    each with a key of every scope (and an admin key) in ``api_fixtures.KEYS``."""
+    """acme (with its own domain), globex, and initech (disabled), in the test database."""
     database = Database(database_url)
     directory = TenantDirectory(database)
     try:
@@ -118,11 +116,20 @@ async def tenants(database_url: str) -> dict[str, Tenant]:
         globex = await directory.create("globex", "Globex")
         await directory.create("initech", "Initech")
         initech = await directory.set_active("initech", False)
-        KEYS.clear()
-        KEYS.update(await create_keys(database, ["acme", "globex", "initech"]))
     finally:
         await database.dispose()
     return {"acme": acme, "globex": globex, "initech": initech}
+
+
+@pytest.fixture
+async def api_keys(database_url: str, tenants: dict[str, Tenant]) -> ApiKeys:
+    """A key of every scope for each of the ``tenants``, and an admin key (``admin``), in
+    the test database."""
+    database = Database(database_url)
+    try:
+        return await create_keys(database, list(tenants))
+    finally:
+        await database.dispose()
 
 
 @pytest.fixture
@@ -170,7 +177,7 @@ def start_server(
 
 
 @pytest.fixture
-def api_headers(tenants: dict[str, Tenant]) -> dict[str, str]:
+def api_headers(api_keys: ApiKeys) -> dict[str, str]:
     """The headers a client of the API sends with every request: acme's key of every scope,
     and acme named in the tenant header. The fuzzed and generated-client tests use it."""
-    return {"X-Tenant-ID": "acme", **auth("acme")}
+    return {"X-Tenant-ID": "acme", **api_keys.auth("acme")}

@@ -16,10 +16,9 @@ import pytest
 from api_fixtures import (
     NODES,
     ORDERS,
+    ApiKeys,
     ServerFactory,
     assert_problem,
-    auth,
-    client_for,
     create_node,
     create_order,
     pointers,
@@ -61,9 +60,9 @@ FORGED_CURSORS = {
 
 @pytest.mark.parametrize("path", [NODES, ORDERS])
 async def test_a_forged_cursor_is_a_400_invalid_cursor(
-    start_server: ServerFactory, tenants: dict[str, Tenant], path: str
+    start_server: ServerFactory, tenants: dict[str, Tenant], path: str, api_keys: ApiKeys
 ) -> None:
-    async with client_for(start_server(), "acme") as client:
+    async with api_keys.client(start_server(), "acme") as client:
         for name, cursor in FORGED_CURSORS.items():
             response = await client.get(path, params={"cursor": cursor})
             problem = assert_problem(response, 400, "INVALID_CURSOR")
@@ -71,9 +70,9 @@ async def test_a_forged_cursor_is_a_400_invalid_cursor(
 
 
 async def test_a_nul_in_a_title_is_a_400_naming_the_title(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
-    async with client_for(start_server(), "acme") as client:
+    async with api_keys.client(start_server(), "acme") as client:
         node = await create_node(client)
         created = await client.post(
             NODES, json={"kind": "article", "title": "a\u0000b", "slug": "nul"}
@@ -96,17 +95,17 @@ async def test_a_nul_in_a_title_is_a_400_naming_the_title(
     ["1E+37", "\u0661\u0662\u0663", "1_000", " 5 ", "+5", "9" * 19, "1.00000", "Infinity", ""],
 )
 async def test_an_amount_that_is_not_plain_decimal_text_is_a_400_naming_it(
-    start_server: ServerFactory, tenants: dict[str, Tenant], amount: str
+    start_server: ServerFactory, tenants: dict[str, Tenant], amount: str, api_keys: ApiKeys
 ) -> None:
-    async with client_for(start_server(), "acme") as client:
+    async with api_keys.client(start_server(), "acme") as client:
         response = await client.post(ORDERS, json={**ORDER, "amount": amount})
     assert pointers(assert_problem(response, 400, "VALIDATION")) == ["/amount"]
 
 
 async def test_the_largest_amount_is_stored_exactly_on_every_database(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
-    async with client_for(start_server(), "acme") as client:
+    async with api_keys.client(start_server(), "acme") as client:
         order = await create_order(client, amount="9" * 18 + ".99", currency="EUR")
         again = (await client.get(f"{ORDERS}/{order['id']}")).json()
         negative = await client.post(ORDERS, json={**ORDER, "amount": "-5"})
@@ -115,9 +114,9 @@ async def test_the_largest_amount_is_stored_exactly_on_every_database(
 
 
 async def test_a_body_over_the_limit_is_a_413(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
-    async with client_for(start_server(max_body_bytes=1000), "acme") as client:
+    async with api_keys.client(start_server(max_body_bytes=1000), "acme") as client:
         declared = await client.post(
             NODES, content=b"{" + b" " * 2000 + b"}", headers={"content-type": "application/json"}
         )
@@ -138,10 +137,10 @@ async def test_a_body_over_the_limit_is_a_413(
 
 
 async def test_the_default_limit_is_one_mebibyte(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     padding = " " * (1024 * 1024)
-    async with client_for(start_server(), "acme") as client:
+    async with api_keys.client(start_server(), "acme") as client:
         response = await client.post(
             NODES,
             content=f'{{"kind":"page","title":"T","slug":"big"}}{padding}'.encode(),
@@ -181,9 +180,9 @@ MALFORMED_BODIES = {
 
 
 async def test_a_malformed_body_is_a_400_malformed_body(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
-    async with client_for(start_server(), "acme") as client:
+    async with api_keys.client(start_server(), "acme") as client:
         for name, body in MALFORMED_BODIES.items():
             response = await client.post(
                 NODES, content=body, headers={"content-type": "application/json"}
@@ -194,9 +193,9 @@ async def test_a_malformed_body_is_a_400_malformed_body(
 
 
 async def test_a_body_that_is_not_json_is_a_400_malformed_body(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
-    async with client_for(start_server(), "acme") as client:
+    async with api_keys.client(start_server(), "acme") as client:
         response = await client.post(
             NODES, content=b"kind=page", headers={"content-type": "text/plain"}
         )
@@ -204,10 +203,10 @@ async def test_a_body_that_is_not_json_is_a_400_malformed_body(
 
 
 async def test_bad_headers_and_identifiers_are_400s_with_their_codes(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         node = await create_node(client)
         publish = f"{NODES}/{node['id']}/publish"
         cases = {
@@ -222,7 +221,7 @@ async def test_bad_headers_and_identifiers_are_400s_with_their_codes(
             "VALIDATION": await client.get(f"{NODES}/not-a-uuid"),
             "VALIDATION ": await client.get(f"{ORDERS}/{'0' * 33}"),
         }
-    async with httpx.AsyncClient(base_url=server.url, headers=auth("acme")) as keyed:
+    async with httpx.AsyncClient(base_url=server.url, headers=api_keys.auth("acme")) as keyed:
         cases["INVALID_TENANT_IDENTIFIER"] = await keyed.get(
             NODES, headers={"X-Tenant-ID": "a" * 10_000}
         )
@@ -236,9 +235,9 @@ async def test_bad_headers_and_identifiers_are_400s_with_their_codes(
 
 
 async def test_a_405_allows_every_method_of_the_path(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
-    async with client_for(start_server(), "acme") as client:
+    async with api_keys.client(start_server(), "acme") as client:
         response = await client.delete(NODES)
         single = await client.put(f"{ORDERS}/{uuid.uuid4()}/confirm")
     problem = assert_problem(response, 405, "METHOD_NOT_ALLOWED")
@@ -264,10 +263,13 @@ async def _corrupt(server: LiveServer, node_id: str) -> None:
 
 
 async def test_a_stored_row_that_fails_its_check_is_a_redacted_500_naming_the_row_in_the_log(
-    start_server: ServerFactory, tenants: dict[str, Tenant], caplog: pytest.LogCaptureFixture
+    start_server: ServerFactory,
+    tenants: dict[str, Tenant],
+    caplog: pytest.LogCaptureFixture,
+    api_keys: ApiKeys,
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         node = await create_node(client)
         await _corrupt(server, node["id"])
         with caplog.at_level(logging.ERROR, logger="rustok.server"):

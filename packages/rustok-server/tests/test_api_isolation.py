@@ -11,14 +11,13 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 from api_fixtures import (
-    KEYS,
     NODES,
     ORDER_BODIES,
     ORDERS,
+    ApiKeys,
     Json,
     ServerFactory,
     assert_problem,
-    client_for,
     create_keys,
     node_in,
     ok,
@@ -66,7 +65,7 @@ class World:
 
 @pytest.fixture
 async def world(
-    database_url: str, tenants: dict[str, Tenant], start_server: ServerFactory
+    database_url: str, tenants: dict[str, Tenant], start_server: ServerFactory, api_keys: ApiKeys
 ) -> AsyncIterator[World]:
     database = Database(database_url)
     try:
@@ -74,13 +73,13 @@ async def world(
         for slug in TENANTS:
             if slug not in tenants:
                 await directory.create(slug, slug.capitalize())
-        KEYS.update(await create_keys(database, [s for s in TENANTS if s not in tenants]))
+        api_keys.update(await create_keys(database, [s for s in TENANTS if s not in tenants]))
     finally:
         await database.dispose()
     server = start_server()
     built = World()
     for slug in TENANTS:
-        client = built.clients[slug] = client_for(server, slug)
+        client = built.clients[slug] = api_keys.client(server, slug)
         for state in NODE_STATES:
             built.nodes[slug, state] = await node_in(client, state)
         for state in ORDER_STATES:

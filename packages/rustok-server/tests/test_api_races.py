@@ -13,11 +13,10 @@ from api_fixtures import (
     NODES,
     ORDER_BODIES,
     ORDERS,
+    ApiKeys,
     Json,
     ServerFactory,
     assert_problem,
-    auth,
-    client_for,
     create_node,
     ok,
     order_in,
@@ -57,16 +56,16 @@ def _one_winner(responses: list[httpx.Response]) -> httpx.Response:
 
 
 async def test_fifty_concurrent_payments_pay_once(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
     limits = httpx.Limits(max_connections=RACERS)
-    async with client_for(server, "acme") as setup:
+    async with api_keys.client(server, "acme") as setup:
         order = await order_in(setup, "confirmed")
     url = f"{ORDERS}/{order['id']}"
     async with httpx.AsyncClient(
         base_url=server.url,
-        headers={"X-Tenant-ID": "acme", **auth("acme")},
+        headers={"X-Tenant-ID": "acme", **api_keys.auth("acme")},
         limits=limits,
         timeout=60,
     ) as client:
@@ -80,16 +79,16 @@ async def test_fifty_concurrent_payments_pay_once(
 
 
 async def test_fifty_concurrent_publishes_publish_once(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
     limits = httpx.Limits(max_connections=RACERS)
-    async with client_for(server, "acme") as setup:
+    async with api_keys.client(server, "acme") as setup:
         node = await create_node(setup)
     url = f"{NODES}/{node['id']}"
     async with httpx.AsyncClient(
         base_url=server.url,
-        headers={"X-Tenant-ID": "acme", **auth("acme")},
+        headers={"X-Tenant-ID": "acme", **api_keys.auth("acme")},
         limits=limits,
         timeout=60,
     ) as client:
@@ -103,11 +102,11 @@ async def test_fifty_concurrent_publishes_publish_once(
 
 
 async def _concurrent_updates(
-    server: LiveServer, headers: dict[str, str]
+    server: LiveServer, api_keys: ApiKeys, headers: dict[str, str]
 ) -> tuple[list[httpx.Response], Json, Json]:
     """Twenty updates of one new node at once, sent with ``headers``: the responses, the
     node's history and the node as it ends."""
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         node = await create_node(client)
         url = f"{NODES}/{node['id']}"
         responses = await asyncio.gather(
@@ -119,9 +118,9 @@ async def _concurrent_updates(
 
 
 async def test_concurrent_updates_lose_nothing(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
-    responses, history, final = await _concurrent_updates(start_server(), {})
+    responses, history, final = await _concurrent_updates(start_server(), api_keys, {})
     won = [r for r in responses if r.status_code == 200]
     for response in responses:
         if response.status_code != 200:
@@ -133,10 +132,10 @@ async def test_concurrent_updates_lose_nothing(
 
 
 async def test_concurrent_payments_with_one_idempotency_key_all_get_the_first_result(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         order = await order_in(client, "confirmed")
         url = f"{ORDERS}/{order['id']}"
         responses = await asyncio.gather(
@@ -167,8 +166,11 @@ async def test_concurrent_changes_that_lose_are_412_when_if_match_named_a_versio
     tenants: dict[str, Tenant],
     if_match: str,
     refusal: tuple[int, str],
+    api_keys: ApiKeys,
 ) -> None:
-    responses, _, final = await _concurrent_updates(start_server(), {"If-Match": if_match})
+    responses, _, final = await _concurrent_updates(
+        start_server(), api_keys, {"If-Match": if_match}
+    )
     # A loser that read a newer version and one that lost the write to the version lock
     # are answered alike: 412 when If-Match named version 1, 409 for "*" (a lost race).
     won = [r for r in responses if r.status_code == 200]

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from api_fixtures import ServerFactory, auth
+from api_fixtures import ApiKeys, ServerFactory
 
 from rustok_server import Tenant
 
@@ -103,9 +103,9 @@ async def test_schemathesis_finds_no_5xx_no_schema_mismatch_and_no_non_problem_e
 
 
 async def test_schemathesis_fuzzes_the_admin_api_with_an_admin_key(
-    start_server: ServerFactory, tenants: dict[str, Tenant], tmp_path: Path
+    start_server: ServerFactory, tenants: dict[str, Tenant], tmp_path: Path, api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    generated, failure = _run(server.url, auth("admin"), FIXED_SEED, tmp_path, admin=True)
+    generated, failure = _run(server.url, api_keys.auth("admin"), FIXED_SEED, tmp_path, admin=True)
     assert not failure, f"schemathesis failed with --seed {FIXED_SEED}:\n{failure[-20_000:]}"
     assert generated >= MIN_ADMIN_CASES, f"only {generated} cases were generated"

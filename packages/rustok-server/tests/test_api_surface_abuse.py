@@ -18,7 +18,7 @@ from typing import IO
 
 import httpx
 import pytest
-from api_fixtures import NODES, ORDERS, assert_problem, auth, start_serve
+from api_fixtures import NODES, ORDERS, ApiKeys, assert_problem, start_serve
 
 from rustok_server.tenancy.repository import Tenant
 
@@ -90,9 +90,9 @@ def serving(cwd: Path, **variables: str) -> Iterator[httpx.Client]:
         process.stdout.close()
 
 
-def _cache_counters(client: httpx.Client) -> dict[str, int]:
+def _cache_counters(client: httpx.Client, api_keys: ApiKeys) -> dict[str, int]:
     """The tenant cache's counters, from an admin's readiness check."""
-    body = client.get("/health/ready", headers=auth("admin")).json()
+    body = client.get("/health/ready", headers=api_keys.auth("admin")).json()
     counters: dict[str, int] = body["tenant_cache"]
     return counters
 
@@ -109,25 +109,27 @@ def _without_trace(response: httpx.Response) -> tuple[int, object]:
 
 
 def test_health_checks_answer_the_same_whatever_tenant_is_named_and_look_none_up(
-    database_url: str, tenants: dict[str, Tenant], tmp_path: Path
+    database_url: str, tenants: dict[str, Tenant], tmp_path: Path, api_keys: ApiKeys
 ) -> None:
     named = ("acme", str(tenants["acme"].id), "umbrella", "initech", "no-such-tenant-42")
     with serving(tmp_path, RUSTOK_DATABASE_URL=database_url) as client:
-        before = _cache_counters(client)
+        before = _cache_counters(client, api_keys)
         for path in ("/health/live", "/health/ready", "/no/such/path"):
             plain = _without_trace(client.get(path))
             asked = [{"X-Tenant-ID": name} for name in named]
             # A tenant's own key changes nothing outside /api either.
-            asked += [{"X-Tenant-ID": "umbrella", **auth(key)} for key in ("acme", "initech")]
+            asked += [
+                {"X-Tenant-ID": "umbrella", **api_keys.auth(key)} for key in ("acme", "initech")
+            ]
             for headers in asked:
                 assert _without_trace(client.get(path, headers=headers)) == plain, (path, headers)
         assert client.get("/health/live").json() == {"status": "ok"}
         assert client.get("/health/ready").json() == {"status": "ready"}
         # Nothing above looked a tenant up: the cache never saw a read.
-        assert _cache_counters(client) == before
+        assert _cache_counters(client, api_keys) == before
 
         # An admin key may still ask which tenant the header resolves to.
-        admin = auth("admin")
+        admin = api_keys.auth("admin")
         acme = client.get("/health/ready", headers={"X-Tenant-ID": "acme", **admin}).json()
         assert acme["tenant"] == {"id": str(tenants["acme"].id), "slug": "acme"}
         for missing in ("umbrella", "initech"):
@@ -139,12 +141,12 @@ def test_health_checks_answer_the_same_whatever_tenant_is_named_and_look_none_up
 
 
 def test_a_trailing_slash_is_the_same_404_problem_with_or_without_a_key(
-    database_url: str, tenants: dict[str, Tenant], tmp_path: Path
+    database_url: str, tenants: dict[str, Tenant], tmp_path: Path, api_keys: ApiKeys
 ) -> None:
     with serving(tmp_path, RUSTOK_DATABASE_URL=database_url) as client:
         for path in ("/api/tenant/", f"{NODES}/", "/health/live/", "/openapi.json/"):
             answers = []
-            for headers in ({}, auth("acme"), auth("admin")):
+            for headers in ({}, api_keys.auth("acme"), api_keys.auth("admin")):
                 response = client.get(path, headers={"Host": "evil.example", **headers})
                 assert not response.is_redirect, (path, response.headers)
                 assert "location" not in response.headers
@@ -153,7 +155,7 @@ def test_a_trailing_slash_is_the_same_404_problem_with_or_without_a_key(
                 answers.append(_without_trace(response))
             assert answers[0] == answers[1] == answers[2], (path, answers)
         # The same paths without the slash are served as before.
-        assert client.get("/api/tenant", headers=auth("acme")).json()["slug"] == "acme"
+        assert client.get("/api/tenant", headers=api_keys.auth("acme")).json()["slug"] == "acme"
         assert_problem(client.get("/api/tenant"), 401, "CREDENTIAL_REQUIRED")
 
 
@@ -257,11 +259,11 @@ def test_without_cors_origins_no_response_has_a_cors_header(tmp_path: Path) -> N
 
 
 def test_cors_answers_the_configured_origin_without_a_credential(
-    database_url: str, tenants: dict[str, Tenant], tmp_path: Path
+    database_url: str, tenants: dict[str, Tenant], tmp_path: Path, api_keys: ApiKeys
 ) -> None:
     variables = {"RUSTOK_DATABASE_URL": database_url, "RUSTOK_CORS_ORIGINS": APP}
     with serving(tmp_path, **variables) as client:
-        before = _cache_counters(client)
+        before = _cache_counters(client, api_keys)
         preflight = _preflight(client, APP)
         assert preflight.status_code == 200, preflight.text
         assert preflight.headers["access-control-allow-origin"] == APP
@@ -273,10 +275,10 @@ def test_cors_answers_the_configured_origin_without_a_credential(
         }
         assert set(PREFLIGHT_HEADERS.split(",")) | {"content-type", "x-request-id"} <= allowed
         assert "origin" in preflight.headers["vary"].lower()
-        assert _cache_counters(client) == before  # answered before any tenant lookup
+        assert _cache_counters(client, api_keys) == before  # answered before any tenant lookup
 
         # The actual requests: their script may read the headers the API sends.
-        headers = {"Origin": APP, "Idempotency-Key": "cors-1", **auth("acme")}
+        headers = {"Origin": APP, "Idempotency-Key": "cors-1", **api_keys.auth("acme")}
         order = {"customer_id": str(uuid.uuid4()), "amount": "9.99", "currency": "EUR"}
         created = client.post(ORDERS, json=order, headers=headers)
         replayed = client.post(ORDERS, json=order, headers=headers)
@@ -294,6 +296,6 @@ def test_cors_answers_the_configured_origin_without_a_credential(
         refused_preflight = _preflight(client, other)
         assert refused_preflight.status_code == 400
         assert "access-control-allow-origin" not in refused_preflight.headers
-        read = client.get("/api/tenant", headers={"Origin": other, **auth("acme")})
+        read = client.get("/api/tenant", headers={"Origin": other, **api_keys.auth("acme")})
         assert read.status_code == 200
         assert "access-control-allow-origin" not in read.headers

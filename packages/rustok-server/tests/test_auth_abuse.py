@@ -26,15 +26,7 @@ from typing import IO
 
 import httpx
 import pytest
-from api_fixtures import (
-    CREATED_KEYS,
-    KEYS,
-    NODES,
-    assert_problem,
-    auth,
-    leaked_secrets,
-    start_serve,
-)
+from api_fixtures import CREATED_KEYS, NODES, ApiKeys, assert_problem, leaked_secrets, start_serve
 
 from rustok_core.testing import ManualClock
 from rustok_server import Tenant
@@ -455,7 +447,7 @@ async def test_random_key_ids_from_one_address_cost_at_most_its_failure_budget_i
 
 
 async def test_wrong_secrets_from_one_address_are_refused_after_the_burst_valid_key_or_not(
-    database_url: str, tenants: dict[str, Tenant], tmp_path: Path
+    database_url: str, tenants: dict[str, Tenant], tmp_path: Path, api_keys: ApiKeys
 ) -> None:
     """Five wrong secrets for a real key id, then every request of that address carrying a
     credential is a 429 (a valid key too, the admin key on /metrics too) until a token is
@@ -463,7 +455,7 @@ async def test_wrong_secrets_from_one_address_are_refused_after_the_burst_valid_
     no token."""
     # A token every 4 s: the refusals below come well within it, even on a busy machine.
     variables = {"RUSTOK_AUTH_FAILURE_RATE": "0.25", "RUSTOK_AUTH_FAILURE_BURST": "5"}
-    key_id = KEYS["acme"].split("_")[1]
+    key_id = api_keys["acme"].split("_")[1]
     transport = httpx.AsyncHTTPTransport(local_address=OTHER_ADDRESS)
     with serving(tmp_path, database_url, **variables) as served:
         async with (
@@ -477,10 +469,10 @@ async def test_wrong_secrets_from_one_address_are_refused_after_the_burst_valid_
 
             assert [(await guess(here)).status_code for _ in range(5)] == [401] * 5
             refused = await guess(here)
-            valid = await here.get("/api/tenant", headers=auth("acme"))
+            valid = await here.get("/api/tenant", headers=api_keys.auth("acme"))
             public = await here.get("/health/live", headers=bearer(random_key()))
-            metrics = await here.get("/metrics", headers=auth("admin"))
-            elsewhere = await there.get("/api/tenant", headers=auth("acme"))
+            metrics = await here.get("/metrics", headers=api_keys.auth("admin"))
+            elsewhere = await there.get("/api/tenant", headers=api_keys.auth("acme"))
             guessed_elsewhere = await guess(there)
 
             for response in (refused, valid, metrics):
@@ -494,12 +486,14 @@ async def test_wrong_secrets_from_one_address_are_refused_after_the_burst_valid_
             assert guessed_elsewhere.status_code == 401
 
             await asyncio.sleep(int(valid.headers["retry-after"]) + 0.1)
-            served_again = [await here.get("/api/tenant", headers=auth("acme")) for _ in range(5)]
+            served_again = [
+                await here.get("/api/tenant", headers=api_keys.auth("acme")) for _ in range(5)
+            ]
             assert [response.status_code for response in served_again] == [200] * 5
 
 
 async def test_a_tenant_over_its_rate_limit_is_refused_before_its_body_is_read(
-    database_url: str, tenants: dict[str, Tenant], tmp_path: Path
+    database_url: str, tenants: dict[str, Tenant], tmp_path: Path, api_keys: ApiKeys
 ) -> None:
     """A body of 50,000 members (a second of parsing and validation unchecked) from a tenant
     over its limit is a 429 at once, with its RateLimit headers; one whose rest never comes
@@ -515,11 +509,15 @@ async def test_a_tenant_over_its_rate_limit_is_refused_before_its_body_is_read(
     assert len(costly) < 1024 * 1024  # under the body limit: only its shape is costly
     with serving(tmp_path, database_url, **variables) as served:
         async with httpx.AsyncClient(base_url=served.url, timeout=60) as client:
-            acme = {"X-Tenant-ID": "acme", "Content-Type": "application/json", **auth("acme")}
+            acme = {
+                "X-Tenant-ID": "acme",
+                "Content-Type": "application/json",
+                **api_keys.auth("acme"),
+            }
             for _ in range(2):
                 assert (await client.get("/api/tenant", headers=acme)).status_code == 200
             refused = await client.post(NODES, content=costly, headers=acme)
-            other = {**acme, "X-Tenant-ID": "globex", **auth("globex")}
+            other = {**acme, "X-Tenant-ID": "globex", **api_keys.auth("globex")}
             admitted = await client.post(NODES, content=costly, headers=other)
         assert_problem(refused, 429, "RATE_LIMITED")
         assert int(refused.headers["retry-after"]) >= 1
@@ -534,7 +532,7 @@ async def test_a_tenant_over_its_rate_limit_is_refused_before_its_body_is_read(
         reader, writer = await asyncio.open_connection(host, int(port))
         head = (
             f"POST {NODES} HTTP/1.1\r\nHost: {host}\r\nX-Tenant-ID: acme\r\n"
-            f"Authorization: Bearer {KEYS['acme']}\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {api_keys['acme']}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(costly)}\r\n\r\n"
         )
         writer.write(head.encode() + costly[: len(costly) // 2])

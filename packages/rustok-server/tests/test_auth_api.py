@@ -16,14 +16,12 @@ import httpx
 import pytest
 from api_fixtures import (
     CREATED_KEYS,
-    KEYS,
     NODES,
     ORDER_BODIES,
     ORDERS,
+    ApiKeys,
     ServerFactory,
     assert_problem,
-    auth,
-    client_for,
     node_in,
     ok,
     order_in,
@@ -46,13 +44,17 @@ class Call:
     Attributes:
         row: what its path names, made before the call: ``node:<state>`` or
             ``order:<state>`` (walked there over HTTP), ``tenant`` (a new one),
-            ``tenant:disabled``, or ``key`` (a new tenant with a key).
+            ``tenant:disabled``, ``key`` (a new tenant with a key), ``endpoint`` (a
+            webhook endpoint) or ``delivery`` (a webhook delivery of an order).
         body: its JSON body (a function when each call needs a fresh one).
     """
 
     row: str | None = None
     body: Json | Callable[[], Json] | None = None
 
+
+HOOKS = "/api/webhooks/endpoints"
+RECEIVER = "https://hooks.example.com/receive"  # never resolved when an endpoint is made
 
 # What the OpenAPI document cannot say: which row each operation needs, in which state,
 # and a body the domain accepts. Headers (If-Match, Idempotency-Key), path parameters,
@@ -93,6 +95,20 @@ CALLS: dict[tuple[str, str], Call] = {
     ("GET", "/api/admin/tenants/{slug}/keys"): Call("key"),
     ("POST", "/api/admin/tenants/{slug}/keys"): Call("tenant", {"scopes": ["orders:read"]}),
     ("DELETE", "/api/admin/tenants/{slug}/keys/{key_id}"): Call("key"),
+    ("GET", HOOKS): Call(),
+    ("POST", HOOKS): Call(body={"url": RECEIVER, "event_types": ["order.paid"]}),
+    ("GET", f"{HOOKS}/{{endpoint_id}}"): Call("endpoint"),
+    ("PATCH", f"{HOOKS}/{{endpoint_id}}"): Call(
+        "endpoint", {"description": "Walked again", "enabled": False}
+    ),
+    ("DELETE", f"{HOOKS}/{{endpoint_id}}"): Call("endpoint"),
+    ("POST", f"{HOOKS}/{{endpoint_id}}/rotate-secret"): Call("endpoint"),
+    ("GET", f"{HOOKS}/{{endpoint_id}}/deliveries"): Call("endpoint"),
+    ("GET", f"{HOOKS}/{{endpoint_id}}/deliveries/{{delivery_id}}"): Call("delivery"),
+    ("POST", f"{HOOKS}/{{endpoint_id}}/deliveries/{{delivery_id}}/resend"): Call("delivery"),
+    ("POST", f"{HOOKS}/{{endpoint_id}}/resend-failed"): Call(
+        "endpoint", {"since": "2026-01-01T00:00:00Z"}
+    ),
 }
 # Which rows may give each path parameter, and the field of the row that does.
 PARAMETER_ROWS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -100,7 +116,11 @@ PARAMETER_ROWS: dict[str, tuple[tuple[str, ...], str]] = {
     "order_id": (("order",), "id"),
     "slug": (("tenant", "key"), "slug"),
     "key_id": (("key",), "id"),
+    "endpoint_id": (("endpoint", "delivery"), "id"),
+    "delivery_id": (("delivery",), "id"),
 }
+# Where a kind of row gives a parameter from another field than PARAMETER_ROWS says.
+ROW_FIELDS: dict[tuple[str, str], str] = {("endpoint_id", "delivery"): "endpoint_id"}
 
 
 @dataclass(frozen=True)
@@ -169,7 +189,8 @@ class Prepared:
         headers = {}
         if "If-Match" in self.declared:
             assert self.row is not None
-            headers["If-Match"] = f'"{self.row["version"]}"'
+            if "version" in self.row:  # a webhook delivery has none: it is sent without
+                headers["If-Match"] = f'"{self.row["version"]}"'
         if "Idempotency-Key" in self.declared:
             headers["Idempotency-Key"] = str(uuid.uuid4())
         return headers
@@ -196,6 +217,11 @@ class Walk:
         if entity == "order":
             order = await order_in(self.owners[tenant], state)
             return order, f"{ORDERS}/{order['id']}"
+        if entity == "endpoint":
+            endpoint = await self.endpoint(tenant, "order.paid")
+            return endpoint, f"{HOOKS}/{endpoint['id']}"
+        if entity == "delivery":
+            return await self.delivery(tenant)
         assert entity in ("tenant", "key"), f"unknown row {kind!r}"
         slug = f"w-{uuid.uuid4().hex[:12]}"
         body = {"slug": slug, "name": "Walked"}
@@ -207,6 +233,31 @@ class Walk:
             key = await ok(await self.admin.post(url, json={"scopes": ["orders:read"]}), 201)
             return {"slug": slug, "id": key["id"]}, None
         return made, None
+
+    async def endpoint(self, tenant: str, event_type: str) -> Json:
+        """A new webhook endpoint of ``tenant`` wanting ``event_type``, as it is read (no
+        secret)."""
+        body = {"url": RECEIVER, "event_types": [event_type]}
+        endpoint = await ok(await self.owners[tenant].post(HOOKS, json=body), 201)
+        del endpoint["secret"]
+        return endpoint
+
+    async def delivery(self, tenant: str) -> tuple[Json, str]:
+        """A delivery of ``tenant``: the one an order made over HTTP gives its new
+        endpoint, once the deliverer has made its first attempt (the receiver is never
+        reached), so that the row stays as read through the retry's wait."""
+        owner = self.owners[tenant]
+        endpoint = await self.endpoint(tenant, "order.created")
+        await order_in(owner, "pending")
+        listed = f"{HOOKS}/{endpoint['id']}/deliveries"
+        (delivery,) = (await ok(await owner.get(listed)))["items"]
+        url = f"{listed}/{delivery['id']}"
+        for _ in range(100):
+            if delivery["attempts"] or delivery["status"] != "pending":
+                break
+            await asyncio.sleep(0.05)
+            delivery = await ok(await owner.get(url))
+        return delivery, url
 
     async def prepare(self, operation: Operation, tenant: str = "acme") -> Prepared:
         """A request of ``operation`` that succeeds, on a new row of ``tenant``."""
@@ -221,6 +272,7 @@ class Walk:
             assert row is not None, f"{name}: give it a row in CALLS"
             assert call.row is not None
             assert call.row.partition(":")[0] in kinds, f"{name}: {{{parameter}}} needs {kinds}"
+            field = ROW_FIELDS.get((parameter, call.row.partition(":")[0]), field)
             url = url.replace(f"{{{parameter}}}", str(row[field]))
         body = call.body() if callable(call.body) else call.body
         schema = operation.body_schema
@@ -267,23 +319,23 @@ async def _send(
     return response
 
 
-def _wrong_key(scopes: list[str], narrow: str) -> str:
+def _wrong_key(scopes: list[str], narrow: str, api_keys: ApiKeys) -> str:
     """A key that holds none of ``scopes``."""
     if "admin" in scopes:
-        return KEYS["acme"]
-    return narrow if "orders:read" not in scopes else KEYS["admin"]  # narrow: orders:read
+        return api_keys["acme"]
+    return narrow if "orders:read" not in scopes else api_keys["admin"]  # narrow: orders:read
 
 
 async def test_every_api_operation_is_secured_and_refuses_what_it_must(
-    start_server: ServerFactory, tenants: dict[str, Tenant], clock: ManualClock
+    start_server: ServerFactory, tenants: dict[str, Tenant], clock: ManualClock, api_keys: ApiKeys
 ) -> None:
     """For each operation of the OpenAPI document, over HTTP, with a valid request on a
     row of the state it needs: no credential 401; a revoked or an expired key 401; a key
     without its scope 403; another tenant named 403 (the same for one that does not
     exist); another tenant's row 404 (the same as a missing one); the right key 2xx."""
     server = start_server()
-    owners = {slug: client_for(server, slug) for slug in ("acme", "globex")}
-    admin = httpx.AsyncClient(base_url=server.url, headers=auth("admin"), timeout=30)
+    owners = {slug: api_keys.client(server, slug) for slug in ("acme", "globex")}
+    admin = httpx.AsyncClient(base_url=server.url, headers=api_keys.auth("admin"), timeout=30)
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client, admin:
         document = (await client.get("/openapi.json")).json()
         assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
@@ -303,8 +355,11 @@ async def test_every_api_operation_is_secured_and_refuses_what_it_must(
         await ok(await admin.delete(f"{keys}/{revoked['id']}"))
         clock.advance(86_400.0)  # a day: the expiring key's last second has passed
         dead = [revoked["key"], expired["key"]]
-        secrets = [secret_of(key) for key in (*KEYS.values(), narrow, *dead)]
-        acme_key_id, globex_key_id = KEYS["acme"].split("_")[1], KEYS["globex"].split("_")[1]
+        secrets = [secret_of(key) for key in (*api_keys.values(), narrow, *dead)]
+        acme_key_id, globex_key_id = (
+            api_keys["acme"].split("_")[1],
+            api_keys["globex"].split("_")[1],
+        )
 
         for operation in operations:
             name, method, scopes = operation.name, operation.method, operation.scopes
@@ -326,20 +381,20 @@ async def test_every_api_operation_is_secured_and_refuses_what_it_must(
             assert anonymous.headers["www-authenticate"].startswith("Bearer"), name
             for key in dead:
                 assert_problem(await send(key), 401, "INVALID_CREDENTIAL")
-            refused = await send(_wrong_key(scopes, narrow))
+            refused = await send(_wrong_key(scopes, narrow, api_keys))
             assert " or ".join(scopes) in assert_problem(refused, 403, "SCOPE_REQUIRED")["detail"]
 
             if "admin" in scopes:
                 if "{key_id}" in operation.path:  # another tenant's key: as if there were none
-                    foreign = await send(KEYS["admin"], url=ready.at(globex_key_id))
-                    missing = await send(KEYS["admin"], url=ready.at("0" * 16))
+                    foreign = await send(api_keys["admin"], url=ready.at(globex_key_id))
+                    missing = await send(api_keys["admin"], url=ready.at("0" * 16))
                     assert _strip(assert_problem(foreign, 404), globex_key_id) == _strip(
                         assert_problem(missing, 404), "0" * 16
                     ), name
-                right = await send(KEYS["admin"])
+                right = await send(api_keys["admin"])
             else:
-                other = await send(KEYS["acme"], more={"X-Tenant-ID": "globex"})
-                nobody = await send(KEYS["acme"], more={"X-Tenant-ID": "nobody"})
+                other = await send(api_keys["acme"], more={"X-Tenant-ID": "globex"})
+                nobody = await send(api_keys["acme"], more={"X-Tenant-ID": "nobody"})
                 assert _strip(assert_problem(other, 403, "TENANT_FORBIDDEN")) == _strip(
                     assert_problem(nobody, 403, "TENANT_FORBIDDEN")
                 ), name
@@ -348,13 +403,13 @@ async def test_every_api_operation_is_secured_and_refuses_what_it_must(
                     assert theirs.row is not None
                     assert theirs.row_url is not None
                     foreign_id, missing_id = str(theirs.row["id"]), str(uuid.uuid4())
-                    foreign = await send(KEYS["acme"], theirs)
-                    missing = await send(KEYS["acme"], theirs, theirs.at(missing_id))
+                    foreign = await send(api_keys["acme"], theirs)
+                    missing = await send(api_keys["acme"], theirs, theirs.at(missing_id))
                     assert _strip(assert_problem(foreign, 404), foreign_id) == _strip(
                         assert_problem(missing, 404), missing_id
                     ), name
                     assert await ok(await owners["globex"].get(theirs.row_url)) == theirs.row
-                right = await send(KEYS["acme"])
+                right = await send(api_keys["acme"])
             assert right.status_code == operation.success, (name, right.text)
             if operation.path.endswith("/history"):
                 actors = [item["actor"] for item in right.json()["items"]]
@@ -365,10 +420,12 @@ async def test_every_api_operation_is_secured_and_refuses_what_it_must(
 
 
 async def test_a_key_made_to_expire_in_a_day_is_refused_once_the_clock_passes_it(
-    start_server: ServerFactory, tenants: dict[str, Tenant], clock: ManualClock
+    start_server: ServerFactory, tenants: dict[str, Tenant], clock: ManualClock, api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with httpx.AsyncClient(base_url=server.url, headers=auth("admin"), timeout=30) as admin:
+    async with httpx.AsyncClient(
+        base_url=server.url, headers=api_keys.auth("admin"), timeout=30
+    ) as admin:
         body = {"scopes": ["content:read"], "expires_in_days": 1}
         url = "/api/admin/tenants/acme/keys"
         made = [await ok(await admin.post(url, json=body), 201) for _ in range(2)]
@@ -390,10 +447,10 @@ async def test_a_key_made_to_expire_in_a_day_is_refused_once_the_clock_passes_it
 
 
 async def test_admin_api_manages_tenants_and_keys_and_changes_apply_at_once(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    admin = auth("admin")
+    admin = api_keys.auth("admin")
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
         created = await client.post(
             "/api/admin/tenants", json={"slug": "umbrella", "name": "Umbrella"}, headers=admin
@@ -432,12 +489,12 @@ async def test_admin_api_manages_tenants_and_keys_and_changes_apply_at_once(
 
 
 async def test_each_admin_change_is_counted_once_in_its_own_transaction(
-    start_server: ServerFactory, tenants: dict[str, Tenant], database_url: str
+    start_server: ServerFactory, tenants: dict[str, Tenant], database_url: str, api_keys: ApiKeys
 ) -> None:
     """The change counter moves with the change it counts: once for a tenant change with
     its rate limit, never for a change that was refused (and so rolled back)."""
     server = start_server()
-    admin = auth("admin")
+    admin = api_keys.auth("admin")
     counter = Database(database_url)
     feed = DatabaseChangeFeed(counter)
     try:
@@ -470,28 +527,31 @@ async def test_a_cli_change_on_the_same_database_is_seen_within_a_second(
     clock: ManualClock,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
+    api_keys: ApiKeys,
 ) -> None:
     monkeypatch.setenv("RUSTOK_DATABASE_URL", database_url)  # main() sets it; undone after
     server = start_server()
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-        assert (await client.get("/api/tenant", headers=auth("acme"))).status_code == 200
-        assert (await client.get("/api/tenant", headers=auth("globex"))).status_code == 200
-        key_id = KEYS["globex"].split("_")[1]
+        assert (await client.get("/api/tenant", headers=api_keys.auth("acme"))).status_code == 200
+        assert (await client.get("/api/tenant", headers=api_keys.auth("globex"))).status_code == 200
+        key_id = api_keys["globex"].split("_")[1]
         cli = ["--database-url", database_url]
         assert await asyncio.to_thread(main, [*cli, "tenants", "disable", "acme"]) == 0
         assert await asyncio.to_thread(main, [*cli, "keys", "revoke", key_id]) == 0
         clock.advance(1.0)
-        assert_problem(await client.get("/api/tenant", headers=auth("acme")), 404)
-        assert_problem(await client.get("/api/tenant", headers=auth("globex")), 401)
+        assert_problem(await client.get("/api/tenant", headers=api_keys.auth("acme")), 404)
+        assert_problem(await client.get("/api/tenant", headers=api_keys.auth("globex")), 401)
 
 
 async def test_a_burst_over_the_limit_draws_429s_and_other_tenants_are_unaffected(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server(rate_limit_per_second=5, rate_limit_burst=10)
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-        answers = [await client.get("/api/tenant", headers=auth("acme")) for _ in range(60)]
-        other = await client.get("/api/tenant", headers=auth("globex"))
+        answers = [
+            await client.get("/api/tenant", headers=api_keys.auth("acme")) for _ in range(60)
+        ]
+        other = await client.get("/api/tenant", headers=api_keys.auth("globex"))
     assert [r.status_code for r in answers[:10]] == [200] * 10
     refused = answers[10:]
     for response in refused:
@@ -505,20 +565,21 @@ async def test_a_burst_over_the_limit_draws_429s_and_other_tenants_are_unaffecte
 
 
 async def test_a_tenant_s_own_limit_set_through_the_admin_api_applies(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()  # limits off by default in these tests
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
         patched = await client.patch(
             "/api/admin/tenants/acme",
             json={"rate_limit": {"per_second": 1, "burst": 2}},
-            headers=auth("admin"),
+            headers=api_keys.auth("admin"),
         )
         assert patched.json()["rate_limit"] == {"per_second": 1.0, "burst": 2}
         codes = [
-            (await client.get("/api/tenant", headers=auth("acme"))).status_code for _ in range(4)
+            (await client.get("/api/tenant", headers=api_keys.auth("acme"))).status_code
+            for _ in range(4)
         ]
-        other = await client.get("/api/tenant", headers=auth("globex"))
+        other = await client.get("/api/tenant", headers=api_keys.auth("globex"))
     assert codes == [200, 200, 429, 429]
     assert other.status_code == 200
 
@@ -534,14 +595,17 @@ async def test_public_paths_need_no_credential(
 
 
 async def test_a_refused_key_is_logged_by_its_id_never_its_secret(
-    start_server: ServerFactory, tenants: dict[str, Tenant], no_key_in_any_log: list[str]
+    start_server: ServerFactory,
+    tenants: dict[str, Tenant],
+    no_key_in_any_log: list[str],
+    api_keys: ApiKeys,
 ) -> None:
     server = start_server()
-    key = KEYS["acme"]
+    key = api_keys["acme"]
     wrong = key[:-4] + ("AAAA" if not key.endswith("AAAA") else "BBBB")
     async with httpx.AsyncClient(base_url=server.url) as client:
         refused = await client.get("/api/tenant", headers={"Authorization": f"Bearer {wrong}"})
-        served = await client.get("/api/tenant", headers=auth("acme"))
+        served = await client.get("/api/tenant", headers=api_keys.auth("acme"))
     assert_problem(refused, 401, "INVALID_CREDENTIAL")
     assert served.status_code == 200
     key_id = key.split("_")[1]

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from api_fixtures import CREATED_KEYS, LogCapture, WallClock, leaked_secrets
@@ -28,9 +30,30 @@ from rustok_server.tenancy.repository import Tenant, TenantDirectory
 
 
 @pytest.fixture
-def directory(database: Database) -> KeyDirectory:
-    """The keys of the test database."""
-    return KeyDirectory(database)
+def directory(database: Database, wall_clock: WallClock) -> KeyDirectory:
+    """The keys of the test database, dated by the test's wall clock."""
+    return KeyDirectory(database, clock=wall_clock)
+
+
+VerifierFactory = Callable[..., KeyVerifier]
+
+
+@pytest.fixture
+async def make_verifier(
+    directory: KeyDirectory, clock: ManualClock, wall_clock: WallClock
+) -> AsyncIterator[VerifierFactory]:
+    """Makes a `KeyVerifier` of ``directory`` on the test's clocks (its other arguments as
+    keywords); each is closed after the test (its last-used write waited for)."""
+    made: list[KeyVerifier] = []
+
+    def make(**options: Any) -> KeyVerifier:
+        verifier = KeyVerifier(directory, clock=clock, wall_clock=wall_clock, **options)
+        made.append(verifier)
+        return verifier
+
+    yield make
+    for verifier in made:
+        await verifier.close()
 
 
 def test_a_new_key_is_rsk_id_secret_with_256_bits_of_secret() -> None:
@@ -48,22 +71,25 @@ def test_a_malformed_key_does_not_parse(token: str) -> None:
 
 
 async def test_the_table_holds_the_hash_never_the_secret(
-    database: Database, tenants: dict[str, Tenant]
+    database: Database, tenants: dict[str, Tenant], directory: KeyDirectory
 ) -> None:
-    key, token = await KeyDirectory(database).create("acme", ["content:read"])
+    key, token = await directory.create("acme", ["content:read"])
     async with database.reading() as session:
         row = (await session.scalars(select(ApiKeyRow).where(ApiKeyRow.id == key.id))).one()
     secret = token.split("_", 2)[2]
     assert row.secret_hash == hash_secret(secret)
     assert secret not in (row.secret_hash, row.scopes, row.name, row.id)
-    assert [k.id for k in await KeyDirectory(database).list("acme") if k.id == key.id]
+    assert [k.id for k in await directory.list("acme") if k.id == key.id]
 
 
 async def test_a_revoked_key_fails_within_the_cache_ttl(
-    tenants: dict[str, Tenant], clock: ManualClock, directory: KeyDirectory
+    tenants: dict[str, Tenant],
+    clock: ManualClock,
+    directory: KeyDirectory,
+    make_verifier: VerifierFactory,
 ) -> None:
     key, token = await directory.create("acme", ["orders:read"])
-    verifier = KeyVerifier(directory, clock=clock)
+    verifier = make_verifier()
     principal = await verifier.verify(token)
     assert principal.actor == key.id
     assert principal.scopes == frozenset({"orders:read"})
@@ -71,14 +97,17 @@ async def test_a_revoked_key_fails_within_the_cache_ttl(
     clock.advance(1.0)
     with pytest.raises(InvalidCredentialError):
         await verifier.verify(token)
-    await verifier.close()
 
 
 async def test_a_wrong_secret_an_expired_key_and_a_disabled_tenant_are_refused(
-    database: Database, tenants: dict[str, Tenant], clock: ManualClock, directory: KeyDirectory
+    database: Database,
+    tenants: dict[str, Tenant],
+    clock: ManualClock,
+    directory: KeyDirectory,
+    make_verifier: VerifierFactory,
 ) -> None:
     _, token = await directory.create("acme", ["orders:read"])
-    verifier = KeyVerifier(directory, clock=clock)
+    verifier = make_verifier()
     with pytest.raises(InvalidCredentialError):
         await verifier.verify(token[:-1] + ("A" if token[-1] != "A" else "B"))
     _, expired = await directory.create("acme", ["orders:read"], expires_in=-timedelta(1))
@@ -90,19 +119,19 @@ async def test_a_wrong_secret_an_expired_key_and_a_disabled_tenant_are_refused(
     clock.advance(1.0)
     with pytest.raises(TenantNotFoundError):
         await verifier.verify(globex)
-    await verifier.close()
 
 
 async def test_a_key_stops_at_its_expiry_on_the_wall_clock_cached_or_not(
-    database: Database, tenants: dict[str, Tenant], clock: ManualClock
+    tenants: dict[str, Tenant],
+    clock: ManualClock,
+    directory: KeyDirectory,
+    make_verifier: VerifierFactory,
 ) -> None:
-    wall = WallClock(clock)
-    directory = KeyDirectory(database, clock=wall)
     ten = timedelta(seconds=10)
     key, cached = await directory.create("acme", ["orders:read"], expires_in=ten)
     assert key.expires_at == key.created_at + ten
     _, unseen = await directory.create("acme", ["orders:read"], expires_in=ten)
-    verifier = KeyVerifier(directory, clock=clock, wall_clock=wall)
+    verifier = make_verifier()
     clock.advance(9.5)
     await verifier.verify(cached)  # loaded at 9.5 s: trusted until 10.5 s
     clock.advance(0.5)  # its expiry, while its entry is still trusted
@@ -114,7 +143,6 @@ async def test_a_key_stops_at_its_expiry_on_the_wall_clock_cached_or_not(
     for token in (cached, unseen):
         with pytest.raises(InvalidCredentialError, match="expired"):
             await verifier.verify(token)
-    await verifier.close()
 
 
 def test_the_log_check_finds_a_secret_wherever_it_is_logged() -> None:
@@ -165,13 +193,22 @@ class Outage:
         return await self.breaker.call(self._query, key_id)
 
 
+@pytest.fixture
+def outage(directory: KeyDirectory, clock: ManualClock) -> Outage:
+    """Key loads of ``directory`` that the test can turn into timeouts."""
+    return Outage(directory, clock)
+
+
 async def test_a_key_dropped_by_a_change_announcement_stands_in_while_the_database_fails(
-    tenants: dict[str, Tenant], clock: ManualClock, directory: KeyDirectory
+    tenants: dict[str, Tenant],
+    clock: ManualClock,
+    directory: KeyDirectory,
+    make_verifier: VerifierFactory,
+    outage: Outage,
 ) -> None:
     key, token = await directory.create("acme", ["orders:read"])
     _, unseen = await directory.create("acme", ["orders:read"])
-    outage = Outage(directory, clock)
-    verifier = KeyVerifier(directory, clock=clock, load=outage.load)
+    verifier = make_verifier(load=outage.load)
     assert (await verifier.verify(token)).actor == key.id
     verifier.clear()  # a change somewhere: the key is read again on its next use
     await directory.revoke(key.id)  # meanwhile revoked, which this process cannot read
@@ -186,15 +223,17 @@ async def test_a_key_dropped_by_a_change_announcement_stands_in_while_the_databa
     clock.advance(30.0)  # the breaker lets a probe through: the key is read again
     with pytest.raises(InvalidCredentialError, match="revoked"):
         await verifier.verify(token)
-    await verifier.close()
 
 
 async def test_an_entry_stands_in_for_a_failed_load_up_to_the_stale_limit_after_its_load(
-    tenants: dict[str, Tenant], clock: ManualClock, directory: KeyDirectory
+    tenants: dict[str, Tenant],
+    clock: ManualClock,
+    directory: KeyDirectory,
+    make_verifier: VerifierFactory,
+    outage: Outage,
 ) -> None:
     key, token = await directory.create("acme", ["orders:read"])
-    outage = Outage(directory, clock)
-    verifier = KeyVerifier(directory, clock=clock, load=outage.load, stale_limit=60.0)
+    verifier = make_verifier(load=outage.load, stale_limit=60.0)
     await verifier.verify(token)
     outage.down = True
     clock.advance(60.0)
@@ -202,11 +241,13 @@ async def test_an_entry_stands_in_for_a_failed_load_up_to_the_stale_limit_after_
     clock.advance(0.5)
     with pytest.raises(TenantStoreUnavailableError):
         await verifier.verify(token)
-    await verifier.close()
 
 
 async def test_while_the_database_fails_a_key_being_reloaded_is_answered_from_its_entry_at_once(
-    database: Database, tenants: dict[str, Tenant], clock: ManualClock, directory: KeyDirectory
+    tenants: dict[str, Tenant],
+    clock: ManualClock,
+    directory: KeyDirectory,
+    make_verifier: VerifierFactory,
 ) -> None:
     key, token = await directory.create("acme", ["orders:read"])
     hanging = asyncio.Event()
@@ -220,7 +261,7 @@ async def test_while_the_database_fails_a_key_being_reloaded_is_answered_from_it
             raise TimeoutError("the database does not answer")
         return await directory.load(key_id)
 
-    verifier = KeyVerifier(directory, clock=clock, load=load, degraded=lambda: failing)
+    verifier = make_verifier(load=load, degraded=lambda: failing)
     await verifier.verify(token)
     failing = True
     clock.advance(1.0)  # the entry came due: the next use reloads it
@@ -231,27 +272,29 @@ async def test_while_the_database_fails_a_key_being_reloaded_is_answered_from_it
     assert not first.done()
     released.set()
     assert (await first).actor == key.id  # the failed reload: the entry stands in
-    await verifier.close()
 
 
 async def test_a_forgotten_key_never_stands_in_for_a_failed_load(
-    tenants: dict[str, Tenant], clock: ManualClock, directory: KeyDirectory
+    tenants: dict[str, Tenant],
+    directory: KeyDirectory,
+    make_verifier: VerifierFactory,
+    outage: Outage,
 ) -> None:
     _, token = await directory.create("acme", ["orders:read"])
     key_id = parse_key(token)
     assert key_id is not None
-    outage = Outage(directory, clock)
-    verifier = KeyVerifier(directory, clock=clock, load=outage.load)
+    verifier = make_verifier(load=outage.load)
     await verifier.verify(token)
     verifier.forget(key_id[0])  # this process changed the key (the admin API revoked it)
     outage.down = True
     with pytest.raises(TenantStoreUnavailableError):
         await verifier.verify(token)
-    await verifier.close()
 
 
 async def test_a_load_that_began_before_a_change_announcement_is_not_trusted_after_it(
-    tenants: dict[str, Tenant], clock: ManualClock, directory: KeyDirectory
+    tenants: dict[str, Tenant],
+    directory: KeyDirectory,
+    make_verifier: VerifierFactory,
 ) -> None:
     _, token = await directory.create("acme", ["orders:read"])
     loads: list[str] = []
@@ -264,7 +307,7 @@ async def test_a_load_that_began_before_a_change_announcement_is_not_trusted_aft
         await release.wait()
         return record
 
-    verifier = KeyVerifier(directory, clock=clock, load=slow_load)
+    verifier = make_verifier(load=slow_load)
     first = asyncio.create_task(verifier.verify(token))
     await started.wait()
     verifier.clear()  # announced while the row read before it is on its way
@@ -272,7 +315,6 @@ async def test_a_load_that_began_before_a_change_announcement_is_not_trusted_aft
     await first
     await verifier.verify(token)  # read again, though the clock has not moved
     assert len(loads) == 2
-    await verifier.close()
 
 
 async def test_a_failing_key_load_is_logged_once_until_the_key_loads_again(
@@ -280,11 +322,12 @@ async def test_a_failing_key_load_is_logged_once_until_the_key_loads_again(
     caplog: pytest.LogCaptureFixture,
     clock: ManualClock,
     directory: KeyDirectory,
+    make_verifier: VerifierFactory,
+    outage: Outage,
 ) -> None:
     caplog.set_level(logging.INFO, logger="rustok.server.auth")
     key, token = await directory.create("acme", ["orders:read"])
-    outage = Outage(directory, clock)
-    verifier = KeyVerifier(directory, clock=clock, load=outage.load)
+    verifier = make_verifier(load=outage.load)
     await verifier.verify(token)
     outage.down = True
     for _ in range(5):
@@ -293,7 +336,6 @@ async def test_a_failing_key_load_is_logged_once_until_the_key_loads_again(
     outage.down = False
     clock.advance(30.0)
     await verifier.verify(token)
-    await verifier.close()
     lines = [r.getMessage() for r in caplog.records if r.name == "rustok.server.auth"]
     assert [line for line in lines if "could not load" in line] == [
         f"could not load API key {key.id}: TimeoutError; its entry of 1.0 s ago stands in"

@@ -11,10 +11,9 @@ import httpx
 import pytest
 from api_fixtures import (
     CREATED_KEYS,
-    KEYS,
     NODES,
+    ApiKeys,
     ServerFactory,
-    auth,
     node_in,
     ok,
     secret_of,
@@ -66,16 +65,16 @@ async def test_keys_create_prints_the_key_alone_on_the_last_line_and_list_never_
 
 
 async def test_the_acting_key_is_the_actor_of_history_rows_and_its_use_is_recorded(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
     context: ServerContext = server.app.state.context  # type: ignore[attr-defined]  # FastAPI app
-    key_id = KEYS["acme"].split("_")[1]
-    async with httpx.AsyncClient(base_url=server.url, headers=auth("acme")) as client:
+    key_id = api_keys["acme"].split("_")[1]
+    async with httpx.AsyncClient(base_url=server.url, headers=api_keys.auth("acme")) as client:
         node = await node_in(client, "published")
         history = await ok(await client.get(f"{NODES}/{node['id']}/history"))
     assert [entry["actor"] for entry in history["items"]] == [key_id]
-    assert KEYS["acme"].split("_", 2)[2] not in str(history)
+    assert api_keys["acme"].split("_", 2)[2] not in str(history)
     await server.call(context.auth.verifier.close)  # the background last-used write
     key = await server.call(lambda: context.auth.keys.get(key_id))
     assert key.last_used_at is not None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_fixtures import NODES, assert_problem, auth, start_serve
+from api_fixtures import NODES, ApiKeys, assert_problem, start_serve
 
 from rustok_server import Tenant
 
@@ -80,34 +80,40 @@ def served(
                 stream.close()
 
 
-def post(served: Served, content: bytes) -> httpx.Response:
+def post(served: Served, content: bytes, api_keys: ApiKeys) -> httpx.Response:
     return httpx.post(
         served.url + NODES,
         content=content,
-        headers={"Content-Type": "application/json", "X-Tenant-ID": "acme", **auth("acme")},
+        headers={
+            "Content-Type": "application/json",
+            "X-Tenant-ID": "acme",
+            **api_keys.auth("acme"),
+        },
         timeout=30,
     )
 
 
 def test_a_body_with_too_many_members_or_too_deep_is_refused_before_it_is_parsed(
     served: Served,
+    api_keys: ApiKeys,
 ) -> None:
     unknown = json.dumps({f"k{n}": 0 for n in range(70_000)}).encode()  # 0.9 MB
-    problem = assert_problem(post(served, unknown), 400, "MALFORMED_BODY")
+    problem = assert_problem(post(served, unknown, api_keys), 400, "MALFORMED_BODY")
     assert "1000 members" in problem["detail"], problem
     deep = b"[" * 10_000 + b"]" * 10_000
-    problem = assert_problem(post(served, deep), 400, "MALFORMED_BODY")
+    problem = assert_problem(post(served, deep, api_keys), 400, "MALFORMED_BODY")
     assert "nested deeper than 32" in problem["detail"], problem
     # A body of the same size whose shape is fine is parsed and validated as usual.
     fine = '{"kind": "article", "title": "t", "slug": "s-1"' + " " * 800_000 + "}"
-    assert post(served, fine.encode()).status_code == 201
+    assert post(served, fine.encode(), api_keys).status_code == 201
 
 
 def test_a_validation_problem_lists_at_most_100_errors_and_says_it_was_cut_short(
     served: Served,
+    api_keys: ApiKeys,
 ) -> None:
     body = json.dumps({"kind": "article", "title": "t", **{f"x{n}": n for n in range(150)}})
-    response = post(served, body.encode())
+    response = post(served, body.encode(), api_keys)
     problem = assert_problem(response, 400)
     assert len(problem["errors"]) == 100
     assert problem["errors_omitted"] == 51  # 150 unknown fields and the missing slug
@@ -115,11 +121,11 @@ def test_a_validation_problem_lists_at_most_100_errors_and_says_it_was_cut_short
     assert len(response.content) < 20_000
 
 
-def test_a_path_cannot_forge_a_log_line(served: Served) -> None:
+def test_a_path_cannot_forge_a_log_line(served: Served, api_keys: ApiKeys) -> None:
     forged = "DELETE /api/admin/tenants/demo 200"
     response = httpx.get(
         served.url + "/api/x%0a" + forged.replace(" ", "%20") + "%0d%0aend",
-        headers=auth("acme"),
+        headers=api_keys.auth("acme"),
         timeout=30,
     )
     assert response.status_code == 404

@@ -11,10 +11,10 @@ import pytest
 from api_fixtures import (
     NODE_PATHS,
     NODES,
+    ApiKeys,
     Json,
     ServerFactory,
     assert_problem,
-    client_for,
     create_node,
     node_in,
     ok,
@@ -25,10 +25,10 @@ from rustok_server import Tenant
 
 
 async def test_create_returns_a_draft_with_location_and_etag(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         body = {"kind": "page", "title": "  About us ", "slug": "about-us"}
         response = await client.post(NODES, json=body)
         node = await ok(response, 201)
@@ -45,30 +45,30 @@ async def test_create_returns_a_draft_with_location_and_etag(
 
 
 async def test_get_unknown_node_is_404(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         response = await client.get(f"{NODES}/{uuid.uuid4()}")
     assert_problem(response, 404, "NODE_NOT_FOUND")
 
 
 async def test_malformed_node_id_is_400_naming_the_path_parameter(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         response = await client.get(f"{NODES}/not-a-uuid")
     problem = assert_problem(response, 400)
     assert pointers(problem) == ["/path/node_id"]
 
 
 async def test_create_with_bad_fields_lists_one_error_per_field(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
     body = {"kind": "poem", "title": "", "slug": "Not A Slug", "author_id": "x", "extra": 1}
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         response = await client.post(NODES, json=body)
         listed = await ok(await client.get(NODES))
     problem = assert_problem(response, 400, "VALIDATION")
@@ -77,10 +77,10 @@ async def test_create_with_bad_fields_lists_one_error_per_field(
 
 
 async def test_missing_and_non_json_bodies_are_400(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         missing = await client.post(NODES, json={"kind": "post"})
         garbage = await client.post(
             NODES, content=b"{not json", headers={"Content-Type": "application/json"}
@@ -90,10 +90,10 @@ async def test_missing_and_non_json_bodies_are_400(
 
 
 async def test_duplicate_slug_is_409_within_a_tenant_only(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as acme, client_for(server, "globex") as globex:
+    async with api_keys.client(server, "acme") as acme, api_keys.client(server, "globex") as globex:
         await create_node(acme, slug="hello")
         duplicate = await acme.post(NODES, json={"kind": "post", "title": "x", "slug": "hello"})
         other_tenant = await create_node(globex, slug="hello")
@@ -102,10 +102,10 @@ async def test_duplicate_slug_is_409_within_a_tenant_only(
 
 
 async def test_lifecycle_and_history_in_order(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         node = await create_node(client, slug="lifecycle", title="First")
         url = f"{NODES}/{node['id']}"
         edited = await ok(await client.patch(url, json={"title": "Second"}))
@@ -149,10 +149,10 @@ ILLEGAL: list[tuple[str, str, list[str]]] = [
 
 
 async def test_every_illegal_transition_is_409_naming_state_and_allowed_actions(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         for state, action, allowed in ILLEGAL:
             node = await node_in(client, state)
             url = f"{NODES}/{node['id']}"
@@ -175,10 +175,10 @@ async def test_every_illegal_transition_is_409_naming_state_and_allowed_actions(
 
 
 async def test_archiving_with_a_blank_reason_breaks_the_rule_422(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         node = await node_in(client, "published")
         url = f"{NODES}/{node['id']}"
         response = await client.post(f"{url}/archive", json={"reason": "   "})
@@ -191,10 +191,10 @@ async def test_archiving_with_a_blank_reason_breaks_the_rule_422(
 
 
 async def test_update_validates_fields(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         node = await create_node(client)
         response = await client.patch(
             f"{NODES}/{node['id']}", json={"title": "", "slug": "Bad Slug", "state": "published"}
@@ -204,10 +204,10 @@ async def test_update_validates_fields(
 
 
 async def test_update_to_a_slug_in_use_is_409(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         await create_node(client, slug="taken")
         node = await create_node(client, slug="free")
         response = await client.patch(f"{NODES}/{node['id']}", json={"slug": "taken"})
@@ -217,10 +217,10 @@ async def test_update_to_a_slug_in_use_is_409(
 
 
 async def test_if_match_applies_a_change_only_to_the_version_named(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         node = await create_node(client)
         url = f"{NODES}/{node['id']}"
         first = await client.patch(url, json={"title": "One"}, headers={"If-Match": '"1"'})
@@ -241,10 +241,10 @@ async def test_if_match_applies_a_change_only_to_the_version_named(
 
 
 async def test_list_filters_by_state_and_kind(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         draft = await node_in(client, "draft")
         published = await node_in(client, "published")
         archived = await node_in(client, "archived")
@@ -278,10 +278,14 @@ async def test_list_filters_by_state_and_kind(
     ],
 )
 async def test_bad_list_parameters_are_400(
-    start_server: ServerFactory, tenants: dict[str, Tenant], params: dict[str, str], pointer: str
+    start_server: ServerFactory,
+    tenants: dict[str, Tenant],
+    params: dict[str, str],
+    pointer: str,
+    api_keys: ApiKeys,
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         response = await client.get(NODES, params=params)
     assert pointers(assert_problem(response, 400)) == [pointer]
 
@@ -309,10 +313,10 @@ async def _all_pages(
 
 
 async def test_pages_have_no_duplicates_or_gaps_while_rows_are_inserted(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         before = [await create_node(client) for _ in range(13)]
         seen, pages = await _all_pages(client, limit=4, between=2)
         after, _ = await _all_pages(client, limit=100)
@@ -326,9 +330,9 @@ async def test_pages_have_no_duplicates_or_gaps_while_rows_are_inserted(
 
 
 async def test_history_of_unknown_node_is_404(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         response = await client.get(f"{NODES}/{uuid.uuid4()}/history")
     assert_problem(response, 404, "NODE_NOT_FOUND")

@@ -13,8 +13,8 @@ import pytest
 from api_fixtures import (
     NODES,
     ORDERS,
+    ApiKeys,
     ServerFactory,
-    client_for,
     create_node,
     create_order,
     unit_of_work,
@@ -150,9 +150,10 @@ async def test_a_transition_with_if_match_reads_its_row_once(
     monkeypatch: pytest.MonkeyPatch,
     table: str,
     action: str,
+    api_keys: ApiKeys,
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         made = await (create_node(client) if table == "content_nodes" else create_order(client))
         reads = _entity_reads(monkeypatch, table)
         url = action.format(made["id"])

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_fixtures import auth
+from api_fixtures import ApiKeys
 from sqlalchemy import select
 
 from rustok_server import Tenant
@@ -52,7 +52,7 @@ async def _drain(stream: asyncio.StreamReader, log: list[str] | None = None) -> 
 
 
 async def test_kill_9_during_writes_loses_no_acknowledged_write(
-    database_url: str, tenants: dict[str, Tenant], tmp_path: Path
+    database_url: str, tenants: dict[str, Tenant], tmp_path: Path, api_keys: ApiKeys
 ) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUSTOK_")}
     env["RUSTOK_DATABASE_URL"] = database_url
@@ -97,7 +97,7 @@ async def test_kill_9_during_writes_loses_no_acknowledged_write(
                     enough.set()
 
         async with httpx.AsyncClient(
-            base_url=url, headers={"X-Tenant-ID": "acme", **auth("acme")}, timeout=30
+            base_url=url, headers={"X-Tenant-ID": "acme", **api_keys.auth("acme")}, timeout=30
         ) as http:
             clients = [asyncio.create_task(client(http)) for _ in range(CLIENTS)]
             await enough.wait()

@@ -14,15 +14,7 @@ from typing import IO, get_args
 
 import httpx
 import pytest
-from api_fixtures import (
-    CREATED_KEYS,
-    ServerFactory,
-    auth,
-    client_for,
-    node_in,
-    order_in,
-    start_serve,
-)
+from api_fixtures import CREATED_KEYS, ApiKeys, ServerFactory, node_in, order_in, start_serve
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from pythonjsonlogger.json import JsonFormatter
@@ -243,11 +235,11 @@ def _sample(app_metrics: ServerMetrics, name: str, **labels: str) -> float:
 
 
 async def test_transitions_and_tenant_cache_reads_are_counted(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
     metrics: ServerMetrics = server.app.state.metrics  # type: ignore[attr-defined]
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         await order_in(client, "paid")
         await node_in(client, "published")
         assert (await client.get("/api/tenant")).status_code == 200
@@ -267,13 +259,13 @@ async def test_transitions_and_tenant_cache_reads_are_counted(
 
 
 async def test_metrics_on_the_api_port_need_an_admin_key(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
     async with httpx.AsyncClient(base_url=server.url) as client:
         anonymous = await client.get("/metrics")
-        tenant_key = await client.get("/metrics", headers=auth("acme"))
-        admin = await client.get("/metrics", headers=auth("admin"))
+        tenant_key = await client.get("/metrics", headers=api_keys.auth("acme"))
+        admin = await client.get("/metrics", headers=api_keys.auth("admin"))
     assert anonymous.status_code == 401
     assert tenant_key.status_code == 403
     assert admin.status_code == 200
@@ -283,11 +275,11 @@ async def test_metrics_on_the_api_port_need_an_admin_key(
 
 
 async def test_requests_refused_by_the_rate_limit_are_counted(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server(rate_limit_per_second=1, rate_limit_burst=2)
     metrics: ServerMetrics = server.app.state.metrics  # type: ignore[attr-defined]
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         statuses = [(await client.get("/api/tenant")).status_code for _ in range(5)]
     assert statuses.count(429) == 3  # the clock stands still: no token comes back
     assert _sample(metrics, "rustok_rate_limited_total") == 3

@@ -13,10 +13,10 @@ from api_fixtures import (
     ORDER_BODIES,
     ORDER_PATHS,
     ORDERS,
+    ApiKeys,
     Json,
     ServerFactory,
     assert_problem,
-    client_for,
     create_order,
     ok,
     order_in,
@@ -40,11 +40,11 @@ ALLOWED: dict[str, list[str]] = {
 
 
 async def test_create_returns_a_pending_order_with_exact_money(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
     customer = str(uuid.uuid4())
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         body = {"customer_id": customer, "amount": "49.9", "currency": "eur"}
         response = await client.post(ORDERS, json=body)
         order = await ok(response, 201)
@@ -60,10 +60,10 @@ async def test_create_returns_a_pending_order_with_exact_money(
 
 
 async def test_create_with_bad_fields_lists_one_error_per_field(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         all_bad = await client.post(
             ORDERS, json={"customer_id": "bob", "amount": "lots", "currency": "EURO"}
         )
@@ -93,10 +93,10 @@ async def test_create_with_bad_fields_lists_one_error_per_field(
 
 
 async def test_bad_amount_with_a_good_currency_names_the_amount(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         response = await client.post(
             ORDERS, json={"customer_id": "bob", "amount": "lots", "currency": "EUR"}
         )
@@ -105,10 +105,10 @@ async def test_bad_amount_with_a_good_currency_names_the_amount(
 
 @pytest.mark.parametrize("amount", ["0", "-5.00"])
 async def test_non_positive_total_breaks_the_order_rule_422(
-    start_server: ServerFactory, tenants: dict[str, Tenant], amount: str
+    start_server: ServerFactory, tenants: dict[str, Tenant], amount: str, api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         response = await client.post(
             ORDERS, json={"customer_id": str(uuid.uuid4()), "amount": amount, "currency": "EUR"}
         )
@@ -117,10 +117,10 @@ async def test_non_positive_total_breaks_the_order_rule_422(
 
 
 async def test_walk_to_delivered_with_state_data_and_history(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         order = await create_order(client)
         url = f"{ORDERS}/{order['id']}"
         confirmed = await ok(await client.post(f"{url}/confirm"))
@@ -151,10 +151,10 @@ async def test_walk_to_delivered_with_state_data_and_history(
 
 
 async def test_deliver_without_a_body_records_no_signature(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         order = await order_in(client, "shipped")
         delivered = await ok(await client.post(f"{ORDERS}/{order['id']}/deliver"))
     assert delivered["state"] == "delivered"
@@ -163,10 +163,10 @@ async def test_deliver_without_a_body_records_no_signature(
 
 @pytest.mark.parametrize("state", ["pending", "confirmed"])
 async def test_cancel_unpaid_order(
-    start_server: ServerFactory, tenants: dict[str, Tenant], state: str
+    start_server: ServerFactory, tenants: dict[str, Tenant], state: str, api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         order = await order_in(client, state)
         url = f"{ORDERS}/{order['id']}"
         cancelled = await ok(await client.post(f"{url}/cancel", json={"reason": "no longer"}))
@@ -180,10 +180,10 @@ async def test_cancel_unpaid_order(
 
 
 async def test_cancel_paid_order_with_its_refund(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         order = await order_in(client, "paid")
         url = f"{ORDERS}/{order['id']}"
         body = {"reason": "out of stock", "refund_id": "re_1"}
@@ -198,10 +198,10 @@ async def test_cancel_paid_order_with_its_refund(
 
 @pytest.mark.parametrize("state", list(ALLOWED))
 async def test_every_illegal_transition_is_409_naming_state_and_allowed_actions(
-    start_server: ServerFactory, tenants: dict[str, Tenant], state: str
+    start_server: ServerFactory, tenants: dict[str, Tenant], state: str, api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         for action in ACTIONS:
             if action in ALLOWED[state]:
                 continue
@@ -269,9 +269,10 @@ async def test_every_rule_is_422_and_changes_nothing(
     body: Json,
     code: str,
     pointer: str,
+    api_keys: ApiKeys,
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         order = await order_in(client, state)
         url = f"{ORDERS}/{order['id']}"
         response = await client.post(f"{url}/{action}", json=body)
@@ -301,19 +302,20 @@ async def test_malformed_transition_bodies_are_400_per_field(
     action: str,
     body: Json,
     expected: list[str],
+    api_keys: ApiKeys,
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         order = await create_order(client)
         response = await client.post(f"{ORDERS}/{order['id']}/{action}", json=body)
     assert sorted(pointers(assert_problem(response, 400))) == expected
 
 
 async def test_if_match_on_an_order_transition(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         order = await create_order(client)
         url = f"{ORDERS}/{order['id']}/confirm"
         stale = await client.post(url, headers={"If-Match": '"2"'})
@@ -324,10 +326,10 @@ async def test_if_match_on_an_order_transition(
 
 
 async def test_list_filters_by_state_and_pages(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         made = {state: await order_in(client, state) for state in ALLOWED}
         by_state = {
             state: await ok(await client.get(ORDERS, params={"state": state})) for state in ALLOWED
@@ -344,11 +346,11 @@ async def test_list_filters_by_state_and_pages(
 
 
 async def test_unknown_order_is_404_on_every_route(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
     url = f"{ORDERS}/{uuid.uuid4()}"
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         responses = [await client.get(url), await client.get(f"{url}/history")]
         for action in ACTIONS:
             responses.append(await client.post(f"{url}/{action}", json=ORDER_BODIES[action]))
@@ -360,12 +362,12 @@ async def test_unknown_order_is_404_on_every_route(
 
 
 async def test_create_with_an_idempotency_key_creates_once(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
     body = {"customer_id": str(uuid.uuid4()), "amount": "10.00", "currency": "USD"}
     key = {"Idempotency-Key": "order-1"}
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         first = await client.post(ORDERS, json=body, headers=key)
         retry = await client.post(ORDERS, json=body, headers=key)
         other_body = await client.post(ORDERS, json={**body, "amount": "11.00"}, headers=key)
@@ -383,12 +385,12 @@ async def test_create_with_an_idempotency_key_creates_once(
 
 
 async def test_idempotency_keys_are_per_tenant(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
     body = {"customer_id": str(uuid.uuid4()), "amount": "10.00", "currency": "USD"}
     key = {"Idempotency-Key": "shared-key"}
-    async with client_for(server, "acme") as acme, client_for(server, "globex") as globex:
+    async with api_keys.client(server, "acme") as acme, api_keys.client(server, "globex") as globex:
         mine = await ok(await acme.post(ORDERS, json=body, headers=key), 201)
         theirs = await globex.post(ORDERS, json=body, headers=key)
     assert "idempotent-replayed" not in theirs.headers
@@ -396,11 +398,11 @@ async def test_idempotency_keys_are_per_tenant(
 
 
 async def test_concurrent_creates_with_one_key_create_one_order(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
     body = {"customer_id": str(uuid.uuid4()), "amount": "10.00", "currency": "USD"}
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         responses = await asyncio.gather(
             *(client.post(ORDERS, json=body, headers={"Idempotency-Key": "k"}) for _ in range(10))
         )
@@ -411,10 +413,10 @@ async def test_concurrent_creates_with_one_key_create_one_order(
 
 
 async def test_payment_with_an_idempotency_key_pays_once(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         order = await order_in(client, "confirmed")
         url = f"{ORDERS}/{order['id']}"
         key = {"Idempotency-Key": "pay-1"}
@@ -430,11 +432,11 @@ async def test_payment_with_an_idempotency_key_pays_once(
 
 
 async def test_malformed_idempotency_key_is_400(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
     body = {"customer_id": str(uuid.uuid4()), "amount": "10.00", "currency": "USD"}
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         response = await client.post(ORDERS, json=body, headers={"Idempotency-Key": "x" * 256})
     problem = assert_problem(response, 400, "INVALID_IDEMPOTENCY_KEY")
     assert pointers(problem) == ["/header/Idempotency-Key"]

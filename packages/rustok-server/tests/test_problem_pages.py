@@ -8,7 +8,7 @@ import uuid
 from urllib.parse import urljoin
 
 import httpx
-from api_fixtures import NODES, ORDERS, ServerFactory, assert_problem, client_for, node_in
+from api_fixtures import NODES, ORDERS, ApiKeys, ServerFactory, assert_problem, node_in
 
 from rustok_server import Tenant
 from rustok_server.http.problem_types import PROBLEM_TYPES
@@ -33,10 +33,10 @@ async def _provoke_every_problem(client: httpx.AsyncClient) -> list[httpx.Respon
 
 
 async def test_the_type_of_every_problem_answers_200(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         problems = [assert_problem(r, r.status_code) for r in await _provoke_every_problem(client)]
         statuses = {problem["status"] for problem in problems}
         assert statuses == {400, 404, 405, 409, 412, 413, 422}
@@ -83,10 +83,10 @@ async def test_an_unknown_problem_type_is_a_404_problem(
 
 
 async def test_the_base_url_setting_makes_types_absolute(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server(problem_base_url="https://docs.example.com/problems")
-    async with client_for(server, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         missing = await client.get(f"{ORDERS}/{uuid.uuid4()}")
         too_large = await client.post(ORDERS, content=b" " * (2 * 1024 * 1024))
         page = await client.get("/problems/not-found")

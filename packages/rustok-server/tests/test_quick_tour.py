@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_fixtures import CREATED_KEYS, KEYS, NODES, ORDERS, ServerFactory, client_for, ok
+from api_fixtures import CREATED_KEYS, NODES, ORDERS, ApiKeys, ServerFactory, ok
 
 from rustok_server import TenantDirectory
 from rustok_server.cli import _prepare
@@ -122,12 +122,12 @@ async def test_quick_tour_prints_what_the_readme_shows(
     finally:
         await database.dispose()
     assert key is not None
-    KEYS["demo"] = key
+    api_keys = ApiKeys(demo=key)
     CREATED_KEYS.append(key)
     server = start_server()
     _, expected = tour()
     assert await run_tour(server.url, key, client) == expected
-    async with client_for(server, "demo") as demo:
+    async with api_keys.client(server, "demo") as demo:
         nodes = await ok(await demo.get(NODES, params={"state": "archived"}))
         orders = await ok(await demo.get(ORDERS, params={"state": "delivered"}))
     assert "hello-rustok" in {node["slug"] for node in nodes["items"]}
@@ -145,10 +145,10 @@ async def test_demo_tenant_gets_sample_nodes_and_orders_in_every_state(
     finally:
         await database.dispose()
     assert key is not None
-    KEYS["demo"] = key
+    api_keys = ApiKeys(demo=key)
     CREATED_KEYS.append(key)
     server = start_server()
-    async with client_for(server, "demo") as client:
+    async with api_keys.client(server, "demo") as client:
         nodes = await ok(await client.get(NODES))
         orders = await ok(await client.get(ORDERS))
         delivered = next(o for o in orders["items"] if o["state"] == "delivered")

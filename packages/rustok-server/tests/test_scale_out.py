@@ -27,8 +27,8 @@ import pytest
 import redis as redis_lib
 from api_fixtures import (
     CREATED_KEYS,
+    ApiKeys,
     assert_problem,
-    auth,
     create_keys,
     create_postgres_database,
     start_serve,
@@ -721,23 +721,24 @@ async def test_the_channel_alone_carries_changes_from_the_api_and_the_cli(
     redis_server: RedisServer,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
+    api_keys: ApiKeys,
 ) -> None:
     """The servers' clock never moves, so their change counters are never read and their
     key caches never expire: only the Redis channel can tell them."""
     one = start_server(redis_url=redis_server.url)
     two = start_server(redis_url=redis_server.url)
-    admin = auth("admin")
+    admin = api_keys.auth("admin")
     async with (
         httpx.AsyncClient(base_url=one.url, timeout=30.0) as first,
         httpx.AsyncClient(base_url=two.url, timeout=30.0) as second,
     ):
         for slug in ("acme", "globex"):
-            headers = {"X-Tenant-ID": slug, **auth(slug)}
+            headers = {"X-Tenant-ID": slug, **api_keys.auth(slug)}
             assert (await second.get("/api/tenant", headers=headers)).status_code == 200
         response = await first.post(f"{ADMIN}/acme/disable", headers=admin)
         assert response.status_code == 200, response.text
         deadline = time.monotonic() + BOUND
-        acme = {"X-Tenant-ID": "acme", **auth("acme")}
+        acme = {"X-Tenant-ID": "acme", **api_keys.auth("acme")}
         while (await second.get("/api/tenant", headers=acme)).status_code != 404:
             assert time.monotonic() < deadline, "the API's change did not arrive"
             await asyncio.sleep(0.01)
@@ -748,7 +749,7 @@ async def test_the_channel_alone_carries_changes_from_the_api_and_the_cli(
         code = await asyncio.to_thread(main, ["tenants", "disable", "globex"])
         assert code == 0
         deadline = time.monotonic() + BOUND
-        globex = {"X-Tenant-ID": "globex", **auth("globex")}
+        globex = {"X-Tenant-ID": "globex", **api_keys.auth("globex")}
         while (await second.get("/api/tenant", headers=globex)).status_code != 404:
             assert time.monotonic() < deadline, "the command line's change did not arrive"
             await asyncio.sleep(0.01)

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from api_fixtures import KEYS, auth, create_keys
+from api_fixtures import ApiKeys, create_keys
 from prometheus_client import generate_latest
 from sqlalchemy import update
 from sqlalchemy.engine import make_url
@@ -27,9 +27,9 @@ from rustok_server.tenancy.tables import TenantRow
 from rustok_server.testing import LiveServer
 
 
-def acme() -> dict[str, str]:
+def acme(api_keys: ApiKeys) -> dict[str, str]:
     """acme's tenant header and key."""
-    return {"X-Tenant-ID": "acme", **auth("acme")}
+    return {"X-Tenant-ID": "acme", **api_keys.auth("acme")}
 
 
 class FreezableProxy:
@@ -137,13 +137,20 @@ async def seeded(postgres_database: str) -> dict[str, Tenant]:
     database = Database(postgres_database)
     try:
         directory = TenantDirectory(database)
-        seeded = {
+        return {
             "acme": await directory.create("acme", "Acme Corporation"),
             "globex": await directory.create("globex", "Globex"),
         }
-        KEYS.clear()
-        KEYS.update(await create_keys(database, list(seeded)))
-        return seeded
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+async def api_keys(postgres_database: str, seeded: dict[str, Tenant]) -> ApiKeys:
+    """The keys of the ``seeded`` tenants, and an admin key."""
+    database = Database(postgres_database)
+    try:
+        return await create_keys(database, list(seeded))
     finally:
         await database.dispose()
 
@@ -175,6 +182,7 @@ async def test_hanging_database_trips_breaker_then_serves_stale_and_recovers(
     postgres_database: str,
     proxy: FreezableProxy,
     seeded: dict[str, Tenant],
+    api_keys: ApiKeys,
 ) -> None:
     clock = ManualClock()
     url = make_url(postgres_database).set(port=proxy.port).render_as_string(hide_password=False)
@@ -182,13 +190,17 @@ async def test_hanging_database_trips_breaker_then_serves_stale_and_recovers(
     context: ServerContext = app.state.context
     with LiveServer(app) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
-            first = await client.get("/api/tenant", headers=acme())
+            first = await client.get("/api/tenant", headers=acme(api_keys))
             assert first.json()["name"] == "Acme Corporation"
-            assert (await client.get("/health/ready", headers=auth("admin"))).status_code == 200
+            assert (
+                await client.get("/health/ready", headers=api_keys.auth("admin"))
+            ).status_code == 200
 
             proxy.freeze()
             clock.advance(301)  # acme's entry is now expired: the next read must load
-            stale = await client.get("/api/tenant", headers=acme())  # load times out: failure 1
+            stale = await client.get(
+                "/api/tenant", headers=acme(api_keys)
+            )  # load times out: failure 1
             assert stale.status_code == 200
             assert stale.json()["name"] == "Acme Corporation"
             unknown = await client.get("/health/ready", headers={"X-Tenant-ID": "umbrella"})
@@ -200,11 +212,11 @@ async def test_hanging_database_trips_breaker_then_serves_stale_and_recovers(
             assert_503_problem(fast)
             assert 25 <= int(fast.headers["retry-after"]) <= 30
             assert context.breaker.stats().total_rejected == rejected_before + 1  # not run
-            still_stale = await client.get("/api/tenant", headers=acme())
+            still_stale = await client.get("/api/tenant", headers=acme(api_keys))
             assert still_stale.status_code == 200
             assert context.tenant_cache.stats().stale_served == 2
 
-            not_ready = await client.get("/health/ready", headers=auth("admin"))
+            not_ready = await client.get("/health/ready", headers=api_keys.auth("admin"))
             assert_503_problem(not_ready)
             assert not_ready.json()["breakers"]["database"]["state"] == "open"
 
@@ -224,11 +236,11 @@ async def test_hanging_database_trips_breaker_then_serves_stale_and_recovers(
             finally:
                 await database.dispose()
             assert await asyncio.to_thread(trials.wait, 30), "the prober never half-opened"
-            fresh = await client.get("/api/tenant", headers=acme())  # the trial call
+            fresh = await client.get("/api/tenant", headers=acme(api_keys))  # the trial call
             assert fresh.status_code == 200, fresh.text
             assert fresh.json()["name"] == "Acme Renamed"
             assert context.breaker.state.value == "closed"
-            known = await client.get("/api/tenant", headers=auth("globex"))
+            known = await client.get("/api/tenant", headers=api_keys.auth("globex"))
             assert known.status_code == 200
             ready = await client.get("/health/ready")
             assert ready.status_code == 200

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_fixtures import ServerFactory, assert_problem, auth
+from api_fixtures import ApiKeys, ServerFactory, assert_problem
 
 from rustok_server import Settings, Tenant, create_app
 
@@ -176,12 +176,14 @@ async def test_an_unknown_path_without_a_tenant_is_a_404_problem(
 
 
 async def test_the_configured_tenant_header_is_the_one_read_and_named(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server(tenant_header="X-Org", tenant_resolution="header")
     async with httpx.AsyncClient(base_url=server.url) as client:
-        named = await client.get("/api/tenant", headers={"X-Org": "acme", **auth("acme")})
-        other = await client.get("/api/tenant", headers={"X-Org": "globex", **auth("acme")})
+        named = await client.get("/api/tenant", headers={"X-Org": "acme", **api_keys.auth("acme")})
+        other = await client.get(
+            "/api/tenant", headers={"X-Org": "globex", **api_keys.auth("acme")}
+        )
         default_name = await client.get("/health/ready", headers={"X-Tenant-ID": "nobody"})
     assert named.json()["slug"] == "acme"
     assert_problem(other, 403, "TENANT_FORBIDDEN")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import cast
 
 import httpx
-from api_fixtures import auth
+from api_fixtures import ApiKeys
 from fastapi import FastAPI
 
 from rustok_core.error import ErrorKind, RichError
@@ -17,9 +17,9 @@ from rustok_server.testing import LiveServer
 ServerFactory = Callable[..., LiveServer]
 
 
-def acme() -> dict[str, str]:
+def acme(api_keys: ApiKeys) -> dict[str, str]:
     """acme's tenant header and key."""
-    return {"X-Tenant-ID": "acme", **auth("acme")}
+    return {"X-Tenant-ID": "acme", **api_keys.auth("acme")}
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
@@ -53,11 +53,11 @@ def with_test_routes(server: LiveServer) -> LiveServer:
 
 
 async def test_client_request_id_is_echoed_and_used_as_trace_id(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
     async with httpx.AsyncClient(base_url=server.url) as client:
-        ok = await client.get("/api/tenant", headers={**acme(), "X-Request-ID": "req-42"})
+        ok = await client.get("/api/tenant", headers={**acme(api_keys), "X-Request-ID": "req-42"})
         failed = await client.get(
             "/api/tenant",
             headers={"X-Tenant-ID": "nobody", "X-Request-ID": "req-43"},  # no key
@@ -68,13 +68,15 @@ async def test_client_request_id_is_echoed_and_used_as_trace_id(
 
 
 async def test_missing_or_unsafe_request_id_is_replaced_by_a_generated_one(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
     async with httpx.AsyncClient(base_url=server.url) as client:
-        plain = await client.get("/api/tenant", headers=acme())
-        unsafe = await client.get("/api/tenant", headers={**acme(), "X-Request-ID": "a b<script>"})
-        again = await client.get("/api/tenant", headers=acme())
+        plain = await client.get("/api/tenant", headers=acme(api_keys))
+        unsafe = await client.get(
+            "/api/tenant", headers={**acme(api_keys), "X-Request-ID": "a b<script>"}
+        )
+        again = await client.get("/api/tenant", headers=acme(api_keys))
     generated = {
         plain.headers["x-request-id"],
         unsafe.headers["x-request-id"],
@@ -85,11 +87,11 @@ async def test_missing_or_unsafe_request_id_is_replaced_by_a_generated_one(
 
 
 async def test_unhandled_exception_is_500_problem_without_internals(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = with_test_routes(start_server())
     async with httpx.AsyncClient(base_url=server.url) as client:
-        response = await client.get("/api/boom", headers=acme())
+        response = await client.get("/api/boom", headers=acme(api_keys))
     body = assert_problem(response, 500)
     assert "hunter2" not in response.text
     assert "RuntimeError" not in response.text
@@ -97,22 +99,22 @@ async def test_unhandled_exception_is_500_problem_without_internals(
 
 
 async def test_rich_error_in_a_route_keeps_its_status_and_user_message(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = with_test_routes(start_server())
     async with httpx.AsyncClient(base_url=server.url) as client:
-        response = await client.get("/api/conflict", headers=acme())
+        response = await client.get("/api/conflict", headers=acme(api_keys))
     body = assert_problem(response, 409)
     assert body["detail"] == "Stale version."
     assert "version 3" not in response.text
 
 
 async def test_request_validation_error_is_400_with_field_pointer(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = with_test_routes(start_server())
     async with httpx.AsyncClient(base_url=server.url) as client:
-        response = await client.get("/api/items", params={"limit": "many"}, headers=acme())
+        response = await client.get("/api/items", params={"limit": "many"}, headers=acme(api_keys))
     body = assert_problem(response, 400)
     errors = body["errors"]
     assert isinstance(errors, list)
@@ -120,12 +122,12 @@ async def test_request_validation_error_is_400_with_field_pointer(
 
 
 async def test_unknown_route_and_wrong_method_are_problems(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
     async with httpx.AsyncClient(base_url=server.url) as client:
-        missing = await client.get("/api/nothing-here", headers=acme())
-        wrong = await client.delete("/api/tenant", headers=acme())
+        missing = await client.get("/api/nothing-here", headers=acme(api_keys))
+        wrong = await client.delete("/api/tenant", headers=acme(api_keys))
     assert_problem(missing, 404)
     assert_problem(wrong, 405)
     assert wrong.headers["allow"] == "GET"
@@ -142,17 +144,17 @@ async def test_health_live_needs_no_tenant(
 
 
 async def test_health_ready_reports_database_breaker_cache_and_tenant(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
     async with httpx.AsyncClient(base_url=server.url) as client:
         anonymous = await client.get("/health/ready")
-        terse = await client.get("/health/ready", headers=acme())
-        admin = {"X-Tenant-ID": "acme", **auth("admin")}
+        terse = await client.get("/health/ready", headers=acme(api_keys))
+        admin = {"X-Tenant-ID": "acme", **api_keys.auth("admin")}
         response = await client.get("/health/ready", headers=admin)
         ignored = await client.get("/health/ready", headers={"X-Tenant-ID": "nobody"})
         unknown = await client.get(
-            "/health/ready", headers={"X-Tenant-ID": "nobody", **auth("admin")}
+            "/health/ready", headers={"X-Tenant-ID": "nobody", **api_keys.auth("admin")}
         )
     assert anonymous.status_code == 200
     assert anonymous.json() == {"status": "ready"}

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from api_fixtures import auth
+from api_fixtures import ApiKeys
 
 from rustok_server import ServerContext, Tenant
 from rustok_server.testing import LiveServer, QueryCounter
@@ -43,8 +43,10 @@ def context_of(server: LiveServer) -> ServerContext:
     return context
 
 
-async def get_tenant_slug(client: httpx.AsyncClient, key: str, **headers: str) -> str:
-    response = await client.get("/api/tenant", headers={**auth(key), **headers})
+async def get_tenant_slug(
+    client: httpx.AsyncClient, api_keys: ApiKeys, key: str, **headers: str
+) -> str:
+    response = await client.get("/api/tenant", headers={**api_keys.auth(key), **headers})
     assert response.status_code == 200, response.text
     slug = response.json()["slug"]
     assert isinstance(slug, str)
@@ -52,12 +54,14 @@ async def get_tenant_slug(client: httpx.AsyncClient, key: str, **headers: str) -
 
 
 async def test_the_key_decides_the_tenant_and_the_header_may_name_it_too(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
     async with httpx.AsyncClient(base_url=server.url) as client:
-        response = await client.get("/api/tenant", headers={"X-Tenant-ID": "acme", **auth("acme")})
-        assert await get_tenant_slug(client, "acme") == "acme"
+        response = await client.get(
+            "/api/tenant", headers={"X-Tenant-ID": "acme", **api_keys.auth("acme")}
+        )
+        assert await get_tenant_slug(client, api_keys, "acme") == "acme"
     assert response.status_code == 200
     assert response.json() == {
         "id": str(tenants["acme"].id),
@@ -68,29 +72,32 @@ async def test_the_key_decides_the_tenant_and_the_header_may_name_it_too(
 
 
 async def test_header_uuid_names_the_tenant_in_any_case(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
     async with httpx.AsyncClient(base_url=server.url) as client:
         upper = str(tenants["globex"].id).upper()
-        assert await get_tenant_slug(client, "globex", **{"X-Tenant-ID": upper}) == "globex"
+        assert (
+            await get_tenant_slug(client, api_keys, "globex", **{"X-Tenant-ID": upper}) == "globex"
+        )
 
 
 async def test_a_host_under_the_base_domain_must_agree_and_other_hosts_name_nothing(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server(base_domain="rustok.example")
     async with httpx.AsyncClient(base_url=server.url) as client:
-        assert await get_tenant_slug(client, "acme", Host="shop.acme.example") == "acme"
+        assert await get_tenant_slug(client, api_keys, "acme", Host="shop.acme.example") == "acme"
         assert (
-            await get_tenant_slug(client, "globex", Host="Globex.Rustok.Example:8080") == "globex"
+            await get_tenant_slug(client, api_keys, "globex", Host="Globex.Rustok.Example:8080")
+            == "globex"
         )
-        assert await get_tenant_slug(client, "acme", Host="unknown.example") == "acme"
+        assert await get_tenant_slug(client, api_keys, "acme", Host="unknown.example") == "acme"
         other = await client.get(
-            "/api/tenant", headers={"Host": "globex.rustok.example", **auth("acme")}
+            "/api/tenant", headers={"Host": "globex.rustok.example", **api_keys.auth("acme")}
         )
         missing = await client.get(
-            "/api/tenant", headers={"Host": "nobody.rustok.example", **auth("acme")}
+            "/api/tenant", headers={"Host": "nobody.rustok.example", **api_keys.auth("acme")}
         )
     assert_problem(other, 403, "TENANT_FORBIDDEN")
     assert_problem(missing, 403, "TENANT_FORBIDDEN")
@@ -110,11 +117,11 @@ async def test_an_anonymous_api_request_is_401_with_a_bearer_challenge(
     "identifier", ["nobody", "00000000-0000-4000-8000-000000000000", "initech", "globex"]
 )
 async def test_naming_another_tenant_is_the_same_403_whether_it_exists_or_not(
-    start_server: ServerFactory, tenants: dict[str, Tenant], identifier: str
+    start_server: ServerFactory, tenants: dict[str, Tenant], identifier: str, api_keys: ApiKeys
 ) -> None:
     server = start_server()
     async with httpx.AsyncClient(base_url=server.url) as client:
-        headers = {"X-Tenant-ID": identifier, **auth("acme")}
+        headers = {"X-Tenant-ID": identifier, **api_keys.auth("acme")}
         response = await client.get("/api/tenant", headers=headers)
         again = await client.get("/api/tenant", headers=headers)
     first = assert_problem(response, 403, "TENANT_FORBIDDEN")
@@ -124,11 +131,11 @@ async def test_naming_another_tenant_is_the_same_403_whether_it_exists_or_not(
 
 
 async def test_a_key_of_a_disabled_tenant_is_404(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
     async with httpx.AsyncClient(base_url=server.url) as client:
-        response = await client.get("/api/tenant", headers=auth("initech"))
+        response = await client.get("/api/tenant", headers=api_keys.auth("initech"))
     assert_problem(response, 404, "TENANT_NOT_FOUND")
 
 
@@ -145,26 +152,26 @@ MALFORMED: dict[str, bytes] = {
 }
 
 
-async def _warm(server: LiveServer, client: httpx.AsyncClient) -> None:
+async def _warm(server: LiveServer, client: httpx.AsyncClient, api_keys: ApiKeys) -> None:
     """One request with acme's key, and its last-used write finished."""
-    await get_tenant_slug(client, "acme")
+    await get_tenant_slug(client, api_keys, "acme")
     await server.call(context_of(server).auth.verifier.close)
 
 
 @pytest.mark.parametrize("raw", MALFORMED.values(), ids=MALFORMED.keys())
 async def test_malformed_identifier_is_400_without_any_query(
-    start_server: ServerFactory, tenants: dict[str, Tenant], raw: bytes
+    start_server: ServerFactory, tenants: dict[str, Tenant], raw: bytes, api_keys: ApiKeys
 ) -> None:
     server = start_server()
     async with httpx.AsyncClient(base_url=server.url) as client:
-        await _warm(server, client)
+        await _warm(server, client, api_keys)
         misses = context_of(server).tenant_cache.stats().misses
         counter = QueryCounter(context_of(server).database)
         response = await client.get(
             "/api/tenant",
             headers=[
                 (b"X-Tenant-ID", raw),
-                *((k.encode(), v.encode()) for k, v in auth("acme").items()),
+                *((k.encode(), v.encode()) for k, v in api_keys.auth("acme").items()),
             ],
         )
     body = assert_problem(response, 400, "INVALID_TENANT_IDENTIFIER")
@@ -174,53 +181,53 @@ async def test_malformed_identifier_is_400_without_any_query(
 
 
 async def test_malformed_host_is_400_without_any_query(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server(base_domain="rustok.example")
     async with httpx.AsyncClient(base_url=server.url) as client:
-        await _warm(server, client)
+        await _warm(server, client, api_keys)
         counter = QueryCounter(context_of(server).database)
         response = await client.get(
-            "/api/tenant", headers={"Host": "bad_host..example", **auth("acme")}
+            "/api/tenant", headers={"Host": "bad_host..example", **api_keys.auth("acme")}
         )
     assert_problem(response, 400, "INVALID_TENANT_IDENTIFIER")
     assert counter.count == 0
 
 
 async def test_cache_hit_runs_no_query(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
     async with httpx.AsyncClient(base_url=server.url) as client:
-        await _warm(server, client)
+        await _warm(server, client, api_keys)
         counter = QueryCounter(context_of(server).database)
         for _ in range(5):
-            await get_tenant_slug(client, "acme", **{"X-Tenant-ID": "acme"})
+            await get_tenant_slug(client, api_keys, "acme", **{"X-Tenant-ID": "acme"})
     assert counter.count == 0
 
 
 async def test_disabling_a_tenant_invalidates_its_cached_entries(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
     context = context_of(server)
     async with httpx.AsyncClient(base_url=server.url) as client:
-        assert await get_tenant_slug(client, "acme", **{"X-Tenant-ID": "acme"}) == "acme"
+        assert await get_tenant_slug(client, api_keys, "acme", **{"X-Tenant-ID": "acme"}) == "acme"
         await server.call(lambda: context.tenants.set_active("acme", False))
-        refused = await client.get("/api/tenant", headers=auth("acme"))
+        refused = await client.get("/api/tenant", headers=api_keys.auth("acme"))
         assert_problem(refused, 404, "TENANT_NOT_FOUND")
         await server.call(lambda: context.tenants.set_active("acme", True))
-        assert await get_tenant_slug(client, "acme") == "acme"
+        assert await get_tenant_slug(client, api_keys, "acme") == "acme"
 
 
 async def test_creating_a_tenant_replaces_a_cached_not_found(
-    start_server: ServerFactory, tenants: dict[str, Tenant]
+    start_server: ServerFactory, tenants: dict[str, Tenant], api_keys: ApiKeys
 ) -> None:
     server = start_server()
     context = context_of(server)
     async with httpx.AsyncClient(base_url=server.url) as client:
         # An admin's readiness check is the one request outside /api that names a tenant.
-        admin = {"X-Tenant-ID": "umbrella", **auth("admin")}
+        admin = {"X-Tenant-ID": "umbrella", **api_keys.auth("admin")}
         missing = await client.get("/health/ready", headers=admin)
         assert_problem(missing, 404)
         await server.call(lambda: context.tenants.create("umbrella", "Umbrella"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from api_fixtures import ORDERS, ServerFactory, assert_problem, client_for, create_order
+from api_fixtures import ORDERS, ApiKeys, ServerFactory, assert_problem, create_order
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -35,13 +35,16 @@ def _in_trace(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_a_traced_request_has_breaker_span_transition_event_and_trace_id_problems(
-    start_server: ServerFactory, tenants: dict[str, Tenant], exporter: InMemorySpanExporter
+    start_server: ServerFactory,
+    tenants: dict[str, Tenant],
+    exporter: InMemorySpanExporter,
+    api_keys: ApiKeys,
 ) -> None:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     server = start_server(tracing=True, tracer_provider=provider)
     headers = {"traceparent": TRACEPARENT}
-    async with client_for(server, "acme") as acme, client_for(server, "globex") as globex:
+    async with api_keys.client(server, "acme") as acme, api_keys.client(server, "globex") as globex:
         order = await create_order(acme)  # untraced: loads acme and its key
         exporter.clear()
         # globex and its key are not cached yet: their loads go through the breaker.
