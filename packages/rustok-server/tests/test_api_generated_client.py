@@ -63,16 +63,19 @@ class Generated:
 
 @pytest.fixture
 def generated(
-    start_server: ServerFactory, tenants: dict[str, Tenant], tmp_path: Path
+    start_server: ServerFactory,
+    tenants: dict[str, Tenant],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[tuple[Generated, str]]:
-    """The client generated from the live server's document, importable, and the URL."""
+    """The client generated from the live server's document, importable (for this test
+    only), and the URL."""
     server = start_server()
     _generate(server.url, tmp_path)
-    sys.path.insert(0, str(tmp_path))
+    monkeypatch.syspath_prepend(tmp_path)
     try:
         yield Generated(), server.url
     finally:
-        sys.path.remove(str(tmp_path))
         for name in [n for n in sys.modules if n == PACKAGE or n.startswith(PACKAGE + ".")]:
             del sys.modules[name]
 
