@@ -16,21 +16,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 from api_fixtures import (
     NODES,
     ORDERS,
+    ApiKeys,
     Json,
     ServerFactory,
     assert_problem,
-    create_keys,
     create_order,
     ok,
     pointers,
 )
 from sqlalchemy import func, select, update
 
-from rustok_server import Tenant
 from rustok_server.commerce.repository import ORDER_EVENTS
 from rustok_server.content.repository import NODE_EVENTS
 from rustok_server.db import Database
@@ -42,26 +40,11 @@ ENDPOINTS = "/api/webhooks/endpoints"
 RECEIVER = "https://hooks.example.com/receive"
 
 
-@pytest.fixture
-async def keys(database_url: str, tenants: dict[str, Tenant]) -> dict[str, str]:
-    """A key of every tenant scope for acme and globex, by slug."""
-    database = Database(database_url)
-    try:
-        return dict(await create_keys(database, ["acme", "globex"]))
-    finally:
-        await database.dispose()
-
-
-def _client(server: LiveServer, keys: dict[str, str], tenant: str) -> httpx.AsyncClient:
-    headers = {"X-Tenant-ID": tenant, "Authorization": f"Bearer {keys[tenant]}"}
-    return httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60.0)
-
-
 @asynccontextmanager
 async def _clients(
-    server: LiveServer, keys: dict[str, str]
+    server: LiveServer, api_keys: ApiKeys
 ) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
-    async with _client(server, keys, "acme") as acme, _client(server, keys, "globex") as globex:
+    async with api_keys.client(server, "acme") as acme, api_keys.client(server, "globex") as globex:
         yield acme, globex
 
 
@@ -98,10 +81,10 @@ def test_the_event_types_an_endpoint_may_want_are_those_the_outboxes_write() -> 
 
 
 async def test_the_secret_is_shown_at_creation_and_never_again(
-    start_server: ServerFactory, keys: dict[str, str]
+    start_server: ServerFactory, api_keys: ApiKeys
 ) -> None:
     server = start_server(webhooks=False)
-    async with _client(server, keys, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         body = {"url": RECEIVER, "event_types": ["order.created"], "description": "Shop"}
         created = await client.post(ENDPOINTS, json=body)
         endpoint = await ok(created, 201)
@@ -135,10 +118,10 @@ async def test_the_secret_is_shown_at_creation_and_never_again(
 
 
 async def test_a_rotation_shows_a_new_secret_and_the_old_one_signs_through_the_grace(
-    start_server: ServerFactory, keys: dict[str, str], database: Database
+    start_server: ServerFactory, api_keys: ApiKeys, database: Database
 ) -> None:
     server = start_server(webhooks=False, webhook_secret_grace=3600)
-    async with _client(server, keys, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         endpoint = await _endpoint(client)
         url = f"{ENDPOINTS}/{endpoint['id']}"
         before = datetime.now(UTC)
@@ -187,10 +170,10 @@ REFUSED_URLS = [
 
 
 async def test_urls_the_server_will_not_send_to_are_400_naming_the_url(
-    start_server: ServerFactory, keys: dict[str, str], no_key_in_any_log: list[str]
+    start_server: ServerFactory, api_keys: ApiKeys, no_key_in_any_log: list[str]
 ) -> None:
     server = start_server(webhooks=False)
-    async with _client(server, keys, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         endpoint = await _endpoint(client)
         for url, why in REFUSED_URLS:
             for answer in (
@@ -207,12 +190,12 @@ async def test_urls_the_server_will_not_send_to_are_400_naming_the_url(
 
 
 async def test_http_and_private_addresses_are_accepted_where_the_settings_allow_them(
-    start_server: ServerFactory, keys: dict[str, str]
+    start_server: ServerFactory, api_keys: ApiKeys
 ) -> None:
     server = start_server(
         webhooks=False, webhook_allow_http=True, webhook_allow_private_addresses=True
     )
-    async with _client(server, keys, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         local = await _endpoint(client, url="http://127.0.0.1:8080/receive")
         private = await _endpoint(client, url="https://10.0.0.7/receive")
         named = await client.post(
@@ -224,10 +207,10 @@ async def test_http_and_private_addresses_are_accepted_where_the_settings_allow_
 
 
 async def test_an_unknown_event_type_is_a_400_naming_it(
-    start_server: ServerFactory, keys: dict[str, str]
+    start_server: ServerFactory, api_keys: ApiKeys
 ) -> None:
     server = start_server(webhooks=False)
-    async with _client(server, keys, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         body = {"url": RECEIVER, "event_types": ["order.paid", "order.teleported"]}
         created = await client.post(ENDPOINTS, json=body)
         endpoint = await _endpoint(client, "*")
@@ -244,10 +227,10 @@ async def test_an_unknown_event_type_is_a_400_naming_it(
 
 
 async def test_another_tenant_s_endpoint_and_delivery_are_404_like_missing_ones(
-    start_server: ServerFactory, keys: dict[str, str]
+    start_server: ServerFactory, api_keys: ApiKeys
 ) -> None:
     server = start_server(webhooks=False)
-    async with _clients(server, keys) as (acme, globex):
+    async with _clients(server, api_keys) as (acme, globex):
         theirs = await _endpoint(globex)
         theirs.pop("secret")
         await create_order(globex)
@@ -281,10 +264,10 @@ async def test_another_tenant_s_endpoint_and_delivery_are_404_like_missing_ones(
 
 
 async def test_an_order_made_over_http_writes_a_pending_delivery_to_each_subscriber(
-    start_server: ServerFactory, keys: dict[str, str]
+    start_server: ServerFactory, api_keys: ApiKeys
 ) -> None:
     server = start_server(webhooks=False)
-    async with _client(server, keys, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         orders = await _endpoint(client, "order.created", "order.paid")
         every = await _endpoint(client, "*")
         nodes = await _endpoint(client, "node.created")
@@ -317,10 +300,10 @@ async def test_an_order_made_over_http_writes_a_pending_delivery_to_each_subscri
 
 
 async def test_deliveries_are_listed_newest_first_a_page_at_a_time(
-    start_server: ServerFactory, keys: dict[str, str]
+    start_server: ServerFactory, api_keys: ApiKeys
 ) -> None:
     server = start_server(webhooks=False)
-    async with _client(server, keys, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         endpoint = await _endpoint(client, "order.created", "order.confirmed")
         order = await create_order(client)
         await ok(await client.post(f"{ORDERS}/{order['id']}/confirm"))
@@ -337,10 +320,10 @@ async def test_deliveries_are_listed_newest_first_a_page_at_a_time(
 
 
 async def test_a_resend_queues_a_delivery_again_due_now_with_no_attempts(
-    start_server: ServerFactory, keys: dict[str, str], database: Database
+    start_server: ServerFactory, api_keys: ApiKeys, database: Database
 ) -> None:
     server = start_server(webhooks=False)
-    async with _client(server, keys, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         endpoint = await _endpoint(client)
         await create_order(client)
         (delivery,) = await _deliveries(client, endpoint["id"])
@@ -373,10 +356,10 @@ async def test_a_resend_queues_a_delivery_again_due_now_with_no_attempts(
 
 
 async def test_resend_failed_queues_the_failed_deliveries_of_events_since_a_time(
-    start_server: ServerFactory, keys: dict[str, str], database: Database
+    start_server: ServerFactory, api_keys: ApiKeys, database: Database
 ) -> None:
     server = start_server(webhooks=False)
-    async with _client(server, keys, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         endpoint = await _endpoint(client)
         for _ in range(4):
             await create_order(client)
@@ -416,10 +399,10 @@ async def test_resend_failed_queues_the_failed_deliveries_of_events_since_a_time
 
 
 async def test_a_disabled_endpoint_says_why_and_a_patch_enables_it_again(
-    start_server: ServerFactory, keys: dict[str, str], database: Database
+    start_server: ServerFactory, api_keys: ApiKeys, database: Database
 ) -> None:
     server = start_server(webhooks=False)
-    async with _client(server, keys, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         endpoint = await _endpoint(client)
         url = f"{ENDPOINTS}/{endpoint['id']}"
         await create_order(client)
@@ -459,10 +442,10 @@ async def test_a_disabled_endpoint_says_why_and_a_patch_enables_it_again(
 
 
 async def test_a_patch_changes_what_it_names_and_checks_if_match(
-    start_server: ServerFactory, keys: dict[str, str]
+    start_server: ServerFactory, api_keys: ApiKeys
 ) -> None:
     server = start_server(webhooks=False)
-    async with _client(server, keys, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         endpoint = await _endpoint(client, "order.created")
         url = f"{ENDPOINTS}/{endpoint['id']}"
         changes = {"event_types": ["node.created", "node.published"], "url": RECEIVER + "/2"}
@@ -482,10 +465,10 @@ async def test_a_patch_changes_what_it_names_and_checks_if_match(
 
 
 async def test_deleting_an_endpoint_deletes_its_deliveries(
-    start_server: ServerFactory, keys: dict[str, str], database: Database
+    start_server: ServerFactory, api_keys: ApiKeys, database: Database
 ) -> None:
     server = start_server(webhooks=False)
-    async with _client(server, keys, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         gone = await _endpoint(client)
         kept = await _endpoint(client)
         await create_order(client)
@@ -507,10 +490,10 @@ async def test_deleting_an_endpoint_deletes_its_deliveries(
 
 
 async def test_endpoints_are_listed_oldest_first_a_page_at_a_time(
-    start_server: ServerFactory, keys: dict[str, str]
+    start_server: ServerFactory, api_keys: ApiKeys
 ) -> None:
     server = start_server(webhooks=False)
-    async with _client(server, keys, "acme") as client:
+    async with api_keys.client(server, "acme") as client:
         made = [(await _endpoint(client))["id"] for _ in range(3)]
         first = await ok(await client.get(ENDPOINTS, params={"limit": 2}))
         second = await ok(await client.get(ENDPOINTS, params={"cursor": first["next_cursor"]}))
