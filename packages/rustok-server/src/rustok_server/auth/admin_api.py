@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from rustok_core.text import TEXT_PATTERN, check_holdable
 from rustok_server.auth.guard import require
-from rustok_server.auth.keys import ApiKey, RateLimit, write_rate_limit
+from rustok_server.auth.keys import RateLimit, write_rate_limit
 from rustok_server.auth.scopes import ADMIN, Scope
 from rustok_server.auth.service import Authentication
 from rustok_server.context import ServerContext, get_context
@@ -98,8 +98,9 @@ class KeyIn(BaseModel):
 
 
 class KeyOut(BaseModel):
-    """A key, never its secret."""
+    """A key, never its secret (read from an `ApiKey`'s attributes)."""
 
+    model_config = ConfigDict(from_attributes=True)
     id: str
     tenant_id: uuid.UUID | None
     scopes: list[str]
@@ -114,19 +115,6 @@ class NewKeyOut(KeyOut):
     """A new key: ``key`` is shown this once and never again."""
 
     key: str
-
-
-def _key_out(key: ApiKey) -> KeyOut:
-    return KeyOut(
-        id=key.id,
-        tenant_id=key.tenant_id,
-        scopes=list(key.scopes),
-        name=key.name,
-        created_at=key.created_at,
-        expires_at=key.expires_at,
-        revoked_at=key.revoked_at,
-        last_used_at=key.last_used_at,
-    )
 
 
 def _tenant_out(tenant: Tenant, auth: Authentication) -> TenantAdminOut:
@@ -203,7 +191,7 @@ async def enable_tenant(slug: str, context: Context) -> TenantAdminOut:
 @router.get("/{slug}/keys", summary="List a tenant's keys", responses=problem_responses(404))
 async def list_keys(slug: str, context: Context) -> list[KeyOut]:
     """Its keys, oldest first: ids, scopes, expiry and last use, never secrets."""
-    return [_key_out(key) for key in await context.auth.keys.list(slug)]
+    return [KeyOut.model_validate(key) for key in await context.auth.keys.list(slug)]
 
 
 @router.post(
@@ -218,7 +206,7 @@ async def create_key(slug: str, body: KeyIn, context: Context) -> NewKeyOut:
     key, token = await context.auth.keys.create(
         slug, [scope.value for scope in body.scopes], expires_in=expires, name=body.name
     )
-    return NewKeyOut(**_key_out(key).model_dump(), key=token)
+    return NewKeyOut(**KeyOut.model_validate(key).model_dump(), key=token)
 
 
 @router.delete("/{slug}/keys/{key_id}", summary="Revoke a key", responses=problem_responses(404))
@@ -228,4 +216,4 @@ async def revoke_key(slug: str, key_id: str, context: Context) -> KeyOut:
     tenant = await context.tenants.get(slug)
     key = await context.auth.keys.revoke(key_id, tenant_id=tenant.id)
     context.auth.verifier.forget(key_id)
-    return _key_out(key)
+    return KeyOut.model_validate(key)
