@@ -13,7 +13,9 @@ A change announced from anywhere (`KeyVerifier.clear`) marks every entry for rel
 rather than dropping it, so the entry still stands in when that reload fails: while the
 database is down or its breaker open, a key verified in the last `KEY_STALE_LIMIT` seconds
 keeps working (stale-on-error, as the tenant cache does), and only a request that needs a
-load the cache cannot answer gets the 503 of the store.
+load the cache cannot answer gets the 503 of the store. The loads themselves run through
+the mechanism the tenant cache runs its own through (``rustok_server._shared_loads``): one
+task per key, which a cancelled request does not cancel for the others.
 
 Memory stays flat whatever ids are sent. A key id that the table does not hold is
 remembered as unknown for `KEY_NEGATIVE_TTL` seconds (``RUSTOK_KEY_NEGATIVE_TTL``), so
