@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
+import os
 import re
 import secrets
 import signal
@@ -23,8 +25,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from api_fixtures import ApiKeys, ServerFactory, WallClock, create_node, unit_of_work
+from api_fixtures import (
+    ApiKeys,
+    ServerFactory,
+    WallClock,
+    clean_env,
+    create_node,
+    unit_of_work,
+)
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -724,68 +734,167 @@ async def test_a_claim_of_a_process_that_died_expires_and_another_delivers(
     assert len(receiver.at("/ok")) == 2
 
 
-_DELIVERING_PROCESS = """
-import asyncio, sys
-from rustok_server import Settings
-from rustok_server.db import Database
-from rustok_server.webhooks.delivery import Deliverer
+# How the live tests run the server: delivering to the loopback receiver, a short claim.
+_LIVE_SETTINGS = {
+    "RUSTOK_WEBHOOK_ALLOW_HTTP": "true",
+    "RUSTOK_WEBHOOK_ALLOW_PRIVATE_ADDRESSES": "true",
+    "RUSTOK_WEBHOOK_ATTEMPT_TIMEOUT": "1",
+    "RUSTOK_WEBHOOK_CLAIM_LEASE": "3",
+    "RUSTOK_WEBHOOK_POLL_INTERVAL": "0.1",
+    "RUSTOK_WEBHOOK_BATCH_SIZE": "5",
+    "RUSTOK_RATE_LIMIT_PER_SECOND": "0",
+}
 
-async def main():
-    settings = Settings(
-        database_url=sys.argv[1], webhook_allow_http=True, webhook_allow_private_addresses=True,
-        webhook_attempt_timeout=1.0, webhook_claim_lease=3.0, webhook_poll_interval=0.1,
-        webhook_batch_size=5,
-    )
-    Deliverer(Database(sys.argv[1]), settings).start()
-    print("delivering", flush=True)
-    await asyncio.Event().wait()
 
-asyncio.run(main())
-"""
+async def _lines_until(stream: asyncio.StreamReader, text: str, count: int, log: list[str]) -> None:
+    """Read ``stream`` into ``log`` until ``text`` was seen ``count`` times."""
+    seen = 0
+    while seen < count:
+        line = (await stream.readline()).decode(errors="replace")
+        assert line, "".join(log)
+        log.append(line)
+        seen += text in line
+
+
+async def _keep_reading(stream: asyncio.StreamReader, log: list[str]) -> None:
+    while line := await stream.readline():
+        log.append(line.decode(errors="replace"))
+
+
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` started (Linux)."""
+    found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in found]
+
+
+async def _until(check: Callable[[], Any], seconds: float) -> None:
+    """Poll ``check`` (awaited when it returns an awaitable) until it is true, bounded."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result or loop.time() > deadline:
+            return
+        await asyncio.sleep(0.1)
 
 
 @pytest.mark.slow
-async def test_killing_one_of_two_delivering_processes_mid_delivery_loses_no_event(
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)")
+async def test_kill_9_of_one_of_two_workers_under_load_loses_no_event(
+    database_url: str,
+    database: Database,
+    tenants: dict[str, Tenant],
+    api_keys: ApiKeys,
+    receiver: Receiver,
+    tmp_path: Path,
+) -> None:
+    """`rustok-server serve --workers 2`, orders created over HTTP by clients while each
+    worker delivers; one worker gets SIGKILL with deliveries in flight. Every order whose
+    creation was acknowledged has its event received, every event of the outbox too."""
+    await add_endpoint(database, tenants["acme"], f"{receiver.url}/ok")
+    receiver.delay = 0.2  # each delivery is in flight a while
+    env = clean_env(RUSTOK_DATABASE_URL=database_url, **_LIVE_SETTINGS)
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "rustok_server", "serve", "--port", "0", "--workers", "2"),
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    log: list[str] = []
+    created: set[str] = set()
+    try:
+        banner = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+        url = banner.split(" listening on ")[1].split(",")[0].strip()
+        await asyncio.wait_for(
+            _lines_until(process.stderr, "Application startup complete", 2, log), 60
+        )
+        reading = asyncio.gather(
+            _keep_reading(process.stdout, log), _keep_reading(process.stderr, log)
+        )
+        stop = asyncio.Event()
+
+        async def client(http: httpx.AsyncClient) -> None:
+            body = {"customer_id": str(uuid.uuid4()), "amount": "9.99", "currency": "EUR"}
+            while not stop.is_set():
+                try:
+                    answer = await http.post("/api/commerce/orders", json=body)
+                except httpx.TransportError:
+                    continue  # the killed worker's connection
+                if answer.status_code == 201:
+                    created.add(answer.json()["id"])
+
+        headers = {"X-Tenant-ID": "acme", **api_keys.auth("acme")}
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as http:
+            clients = [asyncio.create_task(client(http)) for _ in range(4)]
+            await _until(lambda: len(receiver.requests) >= 5 and len(created) >= 20, 60)
+            workers = _children(process.pid)
+            victim = max(workers)  # a worker, never the supervisor itself
+            os.kill(victim, signal.SIGKILL)  # deliveries and requests in flight
+            before = len(created)
+            await _until(lambda: len(created) >= before + 20, 60)  # the survivor serves
+            stop.set()
+            await asyncio.gather(*clients)
+
+        async def all_delivered() -> bool:
+            return {r.status for r in await deliveries(database)} == {"delivered"}
+
+        await _until(all_delivered, 60)
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
+        await asyncio.wait_for(process.wait(), 30)
+    await reading
+
+    assert await all_delivered(), "".join(log[-20:])
+    received = {r.headers["webhook-id"] for r in receiver.at("/ok")}
+    assert received == await event_ids(database)  # at least once each
+    orders = {
+        json.loads(r.body)["data"]["entity"]["id"]
+        for r in receiver.at("/ok")
+        if json.loads(r.body)["type"] == "order.created"
+    }
+    assert created <= orders, f"acknowledged, never delivered: {created - orders}"
+    assert len(created) >= 40
+
+
+@pytest.mark.slow
+async def test_the_deliver_command_delivers_beside_servers_that_do_not(
     database_url: str,
     database: Database,
     tenants: dict[str, Tenant],
     receiver: Receiver,
+    tmp_path: Path,
 ) -> None:
-    events = 20
+    """`rustok-server deliver` delivers what a server with RUSTOK_WEBHOOKS=false wrote,
+    and stops cleanly on SIGTERM."""
     await add_endpoint(database, tenants["acme"], f"{receiver.url}/ok")
-    await publish_nodes(database, tenants["acme"], events)
-    receiver.delay = 0.3  # each delivery is in flight a while
-    processes = [
-        await asyncio.create_subprocess_exec(
-            *(sys.executable, "-c", _DELIVERING_PROCESS, database_url),
-            stdout=asyncio.subprocess.PIPE,
-        )
-        for _ in range(2)
-    ]
+    await publish_nodes(database, tenants["acme"], 3)  # written, as a server would
+    env = clean_env(RUSTOK_DATABASE_URL=database_url, **_LIVE_SETTINGS)
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "rustok_server", "deliver"),
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
-        for process in processes:
-            assert process.stdout is not None
-            started = await asyncio.wait_for(process.stdout.readline(), 60)
-            assert started.strip() == b"delivering"
-        for _ in range(1500):  # at most 30 s
-            if len(receiver.requests) >= 3:
-                break
-            await asyncio.sleep(0.02)
-        processes[0].send_signal(signal.SIGKILL)  # mid-delivery: its claims are left
-        await asyncio.wait_for(processes[0].wait(), 10)
-        for _ in range(150):  # at most 30 s
-            if {r.status for r in await deliveries(database)} == {"delivered"}:
-                break
-            await asyncio.sleep(0.2)
+        assert process.stdout is not None
+        banner = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+        assert "delivering webhooks from" in banner
+        await _until(lambda: len(receiver.at("/ok")) >= 3, 60)
+        process.send_signal(signal.SIGTERM)
+        _out, err = await asyncio.wait_for(process.communicate(), 30)
     finally:
-        for process in processes:
-            if process.returncode is None:
-                process.kill()
-            await asyncio.wait_for(process.wait(), 10)
-
-    assert {r.status for r in await deliveries(database)} == {"delivered"}
-    received = {r.headers["webhook-id"] for r in receiver.at("/ok")}
-    assert received == await event_ids(database)  # at least once each
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, err.decode()
+    assert {r.headers["webhook-id"] for r in receiver.at("/ok")} == await event_ids(database)
 
 
 async def test_old_events_are_purged_once_their_deliveries_ended(

@@ -115,6 +115,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--reload", action="store_true", help="restart when the code changes")
 
+    deliver = commands.add_parser(
+        "deliver",
+        help="deliver webhook events, without serving HTTP",
+        description="Deliver the due webhook events of the database until stopped (SIGINT "
+        "or SIGTERM), without serving HTTP: run it beside `serve` processes started with "
+        "RUSTOK_WEBHOOKS=false, so that sending webhooks takes no time from requests.",
+    )
+    deliver.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        help="least severe log records shown (default: $RUSTOK_LOG_LEVEL or info)",
+    )
+
     commands.add_parser(
         "migrate",
         help="migrate the database to the newest schema",
@@ -206,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return STARTUP_FAILED
         if args.command == "keys":
             return asyncio.run(_with_database(settings, lambda db: _keys(db, args)))
+        if args.command == "deliver":
+            return _deliver(settings, args.log_level or settings.log_level)
         return asyncio.run(_with_database(settings, lambda db: _tenants(db, args)))
     except RichError as exc:
         return _refused(exc)
@@ -253,6 +268,44 @@ async def _with_database(settings: Settings, work: Callable[[Database], Awaitabl
         await database.dispose()
         if close is not None:
             close()
+
+
+def _deliver(settings: Settings, level: str) -> int:
+    """`deliver`: the webhook deliverer of `serve`, alone, until SIGINT or SIGTERM."""
+    import logging.config
+    import signal
+
+    from rustok_server.db.guard import DatabaseGuard
+    from rustok_server.observability.logs import logging_config
+    from rustok_server.webhooks.delivery import Deliverer
+
+    logging.config.dictConfig(logging_config(settings.log_format, level))
+
+    async def run() -> int:
+        guard = DatabaseGuard(
+            None, read_timeout=settings.db_query_timeout, write_timeout=settings.db_write_timeout
+        )
+        database = Database(settings.database_url, guard=guard)
+        deliverer = Deliverer(database, settings)
+        stopped = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stopped.set)
+        try:
+            await database.read("SELECT 1 FROM webhook_deliveries LIMIT 1", [])
+            print(
+                f"rustok-server {__version__} delivering webhooks from "
+                f"{_describe(settings.database_url)}",
+                flush=True,
+            )
+            deliverer.start()
+            await stopped.wait()
+        finally:
+            await deliverer.stop()
+            await database.dispose()
+        return 0
+
+    return asyncio.run(run())
 
 
 async def _migrate(database: Database) -> int:
