@@ -276,13 +276,9 @@ class TenantDirectory:
 
     async def set_active(self, identifier: str, active: bool) -> Tenant:
         """Enable or disable the tenant a UUID or slug names. Raises `TenantNotFoundError`."""
-        parsed = parse_tenant_identifier(identifier)
-        async with self.database.writing() as session:
-            before, after = await TenantRepository(session).set_active(parsed, active)
-            await bump_version(session)
-            await session.commit()
-        self._invalidate(before, after)
-        return after
+        return await self._change(
+            identifier, lambda tenants, parsed: tenants.set_active(parsed, active)
+        )
 
     async def update(
         self,
@@ -299,9 +295,23 @@ class TenantDirectory:
 
         Raises `TenantNotFoundError`, `TenantConflictError` or `InvalidTenantIdentifierError`.
         """
+        return await self._change(
+            identifier,
+            lambda tenants, parsed: tenants.update(parsed, name=name, domain=domain),
+            also,
+        )
+
+    async def _change(
+        self,
+        identifier: str,
+        change: Callable[[TenantRepository, TenantIdentifier], Awaitable[tuple[Tenant, Tenant]]],
+        also: Callable[[AsyncSession, Tenant], Awaitable[None]] | None = None,
+    ) -> Tenant:
+        # One transaction: the change (before and after), what else belongs to it, and the
+        # change counter; then the cache forgets the tenant under its old and new names.
         parsed = parse_tenant_identifier(identifier)
         async with self.database.writing() as session:
-            before, after = await TenantRepository(session).update(parsed, name=name, domain=domain)
+            before, after = await change(TenantRepository(session), parsed)
             if also is not None:
                 await also(session, after)
             await bump_version(session)
