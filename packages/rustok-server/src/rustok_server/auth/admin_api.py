@@ -21,6 +21,7 @@ from rustok_server.auth.guard import require
 from rustok_server.auth.keys import RateLimit, write_rate_limit
 from rustok_server.auth.scopes import ADMIN, Scope
 from rustok_server.auth.service import Authentication
+from rustok_server.auth.tenant_api import TenantOut
 from rustok_server.context import ServerContext, get_context
 from rustok_server.http.problems import problem_responses
 from rustok_server.tenancy.repository import UNSET, Tenant
@@ -75,13 +76,9 @@ class TenantPatch(BaseModel):
     rate_limit: RateLimitIn | None = None
 
 
-class TenantAdminOut(BaseModel):
+class TenantAdminOut(TenantOut):
     """A tenant as the platform sees it."""
 
-    id: uuid.UUID
-    slug: str
-    name: str
-    domain: str | None
     active: bool
     created_at: datetime
     updated_at: datetime
