@@ -104,6 +104,8 @@ _GAUGE_INTERVAL: Final = 10.0  # seconds between two counts of the backlog
 _PURGE_INTERVAL: Final = 3600.0  # seconds between two purges
 # Read past the excerpt's end: a secret that starts inside it is then whole, and redacted.
 _READ_BEYOND: Final = 256
+_CLIENTS: Final = 64  # host names whose connections are kept alive at once
+_CONNECTIONS_KEPT: Final = 8  # idle connections kept per host name
 
 
 def endpoint_failed(answer: Answer) -> bool:
@@ -217,9 +219,12 @@ class Deliverer:
         self._bulkheads: dict[uuid.UUID, tuple[Bulkhead, int]] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
         self._half_free = asyncio.Event()
-        self._client: httpx.AsyncClient | None = None
+        # One client per host name the deliveries connect as (``None``: plain HTTP), each
+        # keeping its connections alive: least recently used first, at most ``_CLIENTS``.
+        self._clients: dict[str | None, httpx.AsyncClient] = {}
         self._tracer_provider = tracer_provider
         self._tls_context = tls_context
+        self._retired: set[asyncio.Task[None]] = set()
         self._background = BackgroundTask(self._run)
 
     # -- the loop ----------------------------------------------------------------------
@@ -236,8 +241,9 @@ class Deliverer:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        client, self._client = self._client, None
-        if client is not None:
+        await self.queue.settle()
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
             await client.aclose()
 
     async def run_once(self) -> int:
@@ -465,18 +471,33 @@ class Deliverer:
 
     # -- one attempt -------------------------------------------------------------------
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
+    def _http(self, server_name: str | None) -> httpx.AsyncClient:
+        """The client of the deliveries that connect as ``server_name`` (TLS's SNI; ``None``
+        for plain HTTP). Its connections are kept alive for the next delivery to the same
+        checked address: a connection made for one host name never carries another's
+        request, since each host name has its own client."""
+        client = self._clients.pop(server_name, None)
+        if client is None:
+            client = httpx.AsyncClient(
                 verify=True if self._tls_context is None else self._tls_context,
                 follow_redirects=False,
                 timeout=self.settings.webhook_attempt_timeout,
                 # No proxy from the environment: it would resolve the host itself.
                 trust_env=False,
-                # No connection kept: one to an address must not serve another host name.
-                limits=httpx.Limits(max_keepalive_connections=0),
+                # Dropped before a receiver's own idle timeout (often 5 s) drops them.
+                limits=httpx.Limits(
+                    max_keepalive_connections=_CONNECTIONS_KEPT, keepalive_expiry=2.0
+                ),
             )
-        return self._client
+            if len(self._clients) >= _CLIENTS:
+                oldest = next(iter(self._clients))
+                retired = self._clients.pop(oldest)
+                self._retired.add(asyncio.get_running_loop().create_task(retired.aclose()))
+                for task in list(self._retired):
+                    if task.done():
+                        self._retired.discard(task)
+        self._clients[server_name] = client  # the most recently used, last
+        return client
 
     async def _attempt(self, claimed: Claimed, endpoint: EndpointState, at: datetime) -> Answer:
         return await with_timeout(
@@ -502,7 +523,7 @@ class Deliverer:
             extensions = {}
             if destination.server_name is not None:
                 extensions["sni_hostname"] = destination.server_name
-            client = self._http()
+            client = self._http(destination.server_name)
             request = client.build_request(
                 "POST",
                 destination.url,

@@ -26,6 +26,7 @@ a process killed mid-delivery loses nothing, another one delivers it after the l
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -103,6 +104,9 @@ _PURGE = (
     f" WHERE d.event_id = e.id AND (d.status = '{_PENDING}' OR d.last_attempt_at >= ?))"
     " ORDER BY e.created_at LIMIT ?)"
 )
+
+
+_Statements = Sequence[tuple[str, Sequence[object]]]
 
 
 def _numbered(sql: str, dialect: str) -> str:
@@ -193,18 +197,59 @@ class DeliveryQueue:
         database: the database of the outbox.
     """
 
-    __slots__ = ("_claim", "database", "dialect")
+    __slots__ = ("_claim", "_flusher", "_queued", "database", "dialect")
 
     def __init__(self, database: Database) -> None:
         self.database: Database = database
         self.dialect: str = database.dialect
         lock = " FOR UPDATE SKIP LOCKED" if self.dialect == "postgresql" else ""
         self._claim = self._sql(_CLAIM.format(lock=lock))
+        self._queued: list[tuple[_Statements, asyncio.Future[list[int]]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     def _sql(self, sql: str) -> str:
         return _numbered(sql, self.dialect)
 
-    async def _write(self, statements: Sequence[tuple[str, Sequence[object]]]) -> list[int]:
+    async def _write(self, statements: _Statements) -> list[int]:
+        """Run ``statements`` in a write transaction; the rows each changed.
+
+        The outcomes of attempts that end together are written together (a group
+        commit): the first starts a flush of everything queued by the time the write
+        lock is taken, and what is queued meanwhile goes in the next one. Under load one
+        transaction records many outcomes, and the file's write lock on SQLite is taken
+        that much less often by the deliverer; alone, an outcome waits for nothing. If
+        the transaction fails, every outcome in it fails (their claims expire, and they
+        are attempted again).
+        """
+        done: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self._queued.append((statements, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+        return await asyncio.shield(done)
+
+    async def _flush(self) -> None:
+        while self._queued:
+            batch, self._queued = self._queued, []
+            try:
+                counts = await self._write_now([s for statements, _ in batch for s in statements])
+            except Exception as error:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(error)
+                continue
+            first = 0
+            for statements, done in batch:
+                if not done.done():
+                    done.set_result(counts[first : first + len(statements)])
+                first += len(statements)
+
+    async def settle(self) -> None:
+        """Wait until every outcome queued is written (or failed)."""
+        flusher = self._flusher
+        if flusher is not None:
+            await asyncio.gather(flusher, return_exceptions=True)
+
+    async def _write_now(self, statements: _Statements) -> list[int]:
         """Run ``statements`` in one write transaction; the rows each changed."""
         transaction = await self.database.begin()
         committed = False
