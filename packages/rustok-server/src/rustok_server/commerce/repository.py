@@ -82,7 +82,10 @@ class SqlOrderRepository(SqlRepository):
             "updated_at": order.updated_at,
         }
         await _ROWS.insert(
-            self.statements, order, columns, lambda: VersionConflictError(order.id, 0, order.version)
+            self.statements,
+            order,
+            columns,
+            lambda: VersionConflictError(order.id, 0, order.version),
         )
 
     async def get(self, tenant_id: uuid.UUID, order_id: uuid.UUID) -> AnyOrder | None:

@@ -28,6 +28,7 @@ __all__ = [
     "TracingUnavailableError",
     "breaker_span",
     "current_trace_id",
+    "current_traceparent",
     "instrument",
     "record_transition",
     "statement_span",
@@ -98,6 +99,19 @@ def current_trace_id() -> str | None:
 
     context = trace.get_current_span().get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else None
+
+
+def current_traceparent() -> str | None:
+    """The W3C ``traceparent`` of the span being recorded in this task, if tracing is on:
+    what a later piece of work (a webhook delivery) continues the trace from."""
+    if _tracer is None:
+        return None
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
 
 
 @contextmanager

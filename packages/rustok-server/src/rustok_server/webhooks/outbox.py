@@ -17,6 +17,10 @@ The body is what a receiver gets, the Standard Webhooks payload shape::
 ``version`` is the entity's version after the change: a receiver orders the events of
 one entity by it and ignores one it has already seen.
 
+With tracing on, the event keeps the ``traceparent`` of the request that made the change:
+its deliveries continue that trace, and so does the receiver's, with the ``traceparent``
+it gets.
+
 On PostgreSQL the event and its deliveries are one statement (one round trip); on
 SQLite two, on the writer connection the change holds.
 """
@@ -31,6 +35,7 @@ from typing import Final
 
 from rustok_core.state_machine import Entity, State, TransitionRecord
 from rustok_server.db.statements import Statements
+from rustok_server.observability.tracing import current_traceparent
 
 __all__ = ["ALL_EVENTS", "CREATED", "Outbox", "event_body"]
 
@@ -39,7 +44,7 @@ ALL_EVENTS: Final = "*"
 CREATED: Final = "created"
 """The action of an entity's creation (``node.created``, ``order.created``)."""
 
-_EVENT_COLUMNS: Final = "id, tenant_id, type, entity_id, version, body, created_at"
+_EVENT_COLUMNS: Final = "id, tenant_id, type, entity_id, version, body, traceparent, created_at"
 _DELIVERY_COLUMNS: Final = (
     "id, tenant_id, event_id, endpoint_id, status, attempts, next_attempt_at, created_at"
 )
@@ -50,7 +55,9 @@ _SUBSCRIBED: Final = (
     " JOIN webhook_endpoints e ON e.id = s.endpoint_id"
     " WHERE s.tenant_id = {tenant} AND s.event_type IN ({type}, '*') AND e.enabled"
 )
-_SQLITE_EVENT: Final = f"INSERT INTO webhook_events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+_SQLITE_EVENT: Final = (
+    f"INSERT INTO webhook_events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
 _SQLITE_DELIVERIES: Final = (
     f"INSERT INTO webhook_deliveries ({_DELIVERY_COLUMNS})"
     " SELECT lower(hex(randomblob(16))), ?, ?, chosen.endpoint_id, 'pending', 0, ?, ?"
@@ -58,7 +65,7 @@ _SQLITE_DELIVERIES: Final = (
 )
 _POSTGRES_EVENT: Final = (
     f"WITH event AS (INSERT INTO webhook_events ({_EVENT_COLUMNS})"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, tenant_id, created_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id, tenant_id, created_at)"
     f" INSERT INTO webhook_deliveries ({_DELIVERY_COLUMNS})"
     " SELECT gen_random_uuid(), event.tenant_id, event.id, chosen.endpoint_id, 'pending', 0,"
     " event.created_at, event.created_at"
@@ -128,7 +135,8 @@ class Outbox:
         event_type = self.event_type(None if record is None else record.trigger)
         body = event_body(event_type, at, entity, record)
         event_id, tenant_id = uuid.uuid4(), entity.tenant_id
-        event = [event_id, tenant_id, event_type, entity.id, entity.version, body, at]
+        traceparent = current_traceparent()
+        event = [event_id, tenant_id, event_type, entity.id, entity.version, body, traceparent, at]
         if statements.dialect == "postgresql":
             await statements.execute(_POSTGRES_EVENT, event)
             return

@@ -61,7 +61,8 @@ _CLAIM = (
 )
 _PEEK = f"SELECT 1 FROM webhook_deliveries WHERE {_DUE} LIMIT 1"
 _LOAD = (
-    "SELECT d.id, d.tenant_id, d.attempts, d.endpoint_id, ev.id, ev.type, ev.body, ep.url,"
+    "SELECT d.id, d.tenant_id, d.attempts, d.endpoint_id, ev.id, ev.type, ev.body,"
+    " ev.traceparent, ep.url,"
     " ep.enabled, ep.disabled_reason, ep.secret, ep.previous_secret, ep.previous_secret_until,"
     " ep.failing_since"
     " FROM webhook_deliveries d JOIN webhook_events ev ON ev.id = d.event_id"
@@ -159,6 +160,8 @@ class Claimed:
     Attributes:
         endpoint: ``None`` if the endpoint was deleted meanwhile.
         claim: the ``claimed_until`` this process wrote: its claim, until then.
+        traceparent: the trace of the change that wrote the event (tracing on), which
+            the attempt continues.
     """
 
     id: uuid.UUID
@@ -170,6 +173,7 @@ class Claimed:
     body: str
     endpoint: EndpointState | None
     claim: datetime
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,8 +370,8 @@ def _attempt(at: datetime, attempt: Attempted) -> list[object]:
 
 
 def _claimed(row: Sequence[Any], claim: datetime) -> Claimed:
-    (id_, tenant, attempts, endpoint_id, event_id, event_type, body, url, enabled, reason,
-     secret, previous, previous_until, failing_since) = row  # fmt: skip
+    (id_, tenant, attempts, endpoint_id, event_id, event_type, body, traceparent, url,
+     enabled, reason, secret, previous, previous_until, failing_since) = row  # fmt: skip
     endpoint = None
     if url is not None:
         endpoint = EndpointState(
@@ -390,4 +394,5 @@ def _claimed(row: Sequence[Any], claim: datetime) -> Claimed:
         body=str(body),
         endpoint=endpoint,
         claim=claim,
+        traceparent=None if traceparent is None else str(traceparent),
     )

@@ -104,6 +104,9 @@ class WebhookEventRow(Base):
     entity_id: Mapped[uuid.UUID] = mapped_column(Uuid(), nullable=False)
     version: Mapped[int] = mapped_column(Integer(), nullable=False)
     body: Mapped[str] = mapped_column(Text(), nullable=False)
+    traceparent: Mapped[str | None] = mapped_column(String(55), nullable=True)
+    """The trace of the request that made the change (tracing on), which its deliveries
+    continue."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
 
 

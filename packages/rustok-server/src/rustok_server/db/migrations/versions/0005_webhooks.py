@@ -70,6 +70,7 @@ def upgrade() -> None:
         sa.Column("entity_id", sa.Uuid(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("traceparent", sa.String(55), nullable=True),
         sa.Column("created_at", UtcDateTime(), nullable=False),
     )
     op.create_index("ix_webhook_events_created", "webhook_events", ["created_at"])
