@@ -86,6 +86,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     status: int
+    client_port: int = 0
 
 
 @dataclass
@@ -109,7 +110,8 @@ class Receiver:
             path = request.url.path
             status = self.statuses.get(path, 200)
             with self.lock:
-                self.requests.append(Received(path, dict(request.headers), body, status))
+                port = request.client.port if request.client is not None else 0
+                self.requests.append(Received(path, dict(request.headers), body, status, port))
                 self.in_flight += 1
                 self.most_in_flight = max(self.most_in_flight, self.in_flight)
             try:
@@ -990,6 +992,37 @@ async def test_the_checked_address_is_connected_to_with_the_urls_host_name(
     (request,) = receiver.at("/ok")
     assert request.headers["host"] == f"receiver.test:{port}"
     assert lookups == ["receiver.test"]  # once: the request went to the checked address
+
+
+async def test_a_kept_alive_connection_carries_only_its_own_host_names_deliveries(
+    database: Database,
+    tenants: dict[str, Tenant],
+    receiver: Receiver,
+    make_deliverer: Factory,
+    clock: ManualClock,
+) -> None:
+    port = receiver.url.rsplit(":", 1)[1]
+    await add_endpoint(database, tenants["acme"], f"http://one.test:{port}/ok")
+    await add_endpoint(database, tenants["acme"], f"http://two.test:{port}/ok")
+    lookups: list[str] = []
+
+    async def resolver(host: str, port: int) -> Sequence[str]:
+        lookups.append(host)
+        return ["127.0.0.1"]
+
+    await publish_nodes(database, tenants["acme"], 6)
+    clock.advance(DUE)
+
+    await make_deliverer(resolver=resolver, webhook_concurrency=1).run_once()
+
+    by_host: dict[str, set[int]] = {}
+    for request in receiver.at("/ok"):
+        by_host.setdefault(request.headers["host"], set()).add(request.client_port)
+    assert sorted(by_host) == [f"one.test:{port}", f"two.test:{port}"]
+    assert not by_host[f"one.test:{port}"] & by_host[f"two.test:{port}"]
+    # A host name is looked up for each connection made to it, not for each request.
+    assert sorted(set(lookups)) == ["one.test", "two.test"]
+    assert len(lookups) == sum(len(ports) for ports in by_host.values()) < 12
 
 
 async def test_a_host_that_does_not_resolve_is_a_failed_attempt_of_its_endpoint(

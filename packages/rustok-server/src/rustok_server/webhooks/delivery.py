@@ -16,10 +16,13 @@ claims the due deliveries, fleet-wide exactly once (`rustok_server.webhooks.queu
    breaker closed: postponed, not counted as an attempt;
 4. the endpoint's `Bulkhead` (``RUSTOK_WEBHOOK_CONCURRENCY`` attempts at once) full for
    longer than the claim allows: postponed;
-5. the attempt, within ``RUSTOK_WEBHOOK_ATTEMPT_TIMEOUT`` (`with_timeout`): the URL's host
-   resolved and checked (`rustok_server.webhooks.safety`), a ``POST`` of the event's body
-   to the checked address, signed (`rustok_server.webhooks.signing`), redirects not
-   followed, at most `EXCERPT_BYTES` of the answer read.
+5. the attempt, within ``RUSTOK_WEBHOOK_ATTEMPT_TIMEOUT`` (`with_timeout`): the URL checked
+   (`rustok_server.webhooks.safety`), a ``POST`` of the event's body, signed
+   (`rustok_server.webhooks.signing`), with aiohttp: a new connection goes to an address
+   of the URL's host that was resolved and checked for it (every address the host
+   resolves to checked), a connection kept alive carries the next deliveries to the same
+   host name for at most 2 s idle; redirects not followed, at most `EXCERPT_BYTES` of the
+   answer read.
 
 A 2xx delivers it (and clears the endpoint's ``failing_since``). Anything else is a failed
 attempt: due again after an exponential wait with jitter (`RetrySchedule`), or failed for
@@ -36,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 import time
 import uuid
@@ -43,8 +47,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
+from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
+import certifi
+from aiohttp.abc import AbstractResolver
 
 from rustok_core.resilience import (
     BreakerRegistry,
@@ -69,13 +76,15 @@ from rustok_server.webhooks.queue import Attempted, Claimed, DeliveryQueue, Endp
 from rustok_server.webhooks.safety import (
     Resolver,
     UnsafeDestinationError,
+    check_url,
     redact,
-    resolve_destination,
+    resolve_checked,
     system_resolver,
 )
 from rustok_server.webhooks.signing import delivery_headers, fresh_traceparent, traceparent_of
 
 if TYPE_CHECKING:
+    from aiohttp.abc import ResolveResult  # typing only: aiohttp 3.9 may lack it
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.trace import Tracer
 
@@ -104,8 +113,9 @@ _GAUGE_INTERVAL: Final = 10.0  # seconds between two counts of the backlog
 _PURGE_INTERVAL: Final = 3600.0  # seconds between two purges
 # Read past the excerpt's end: a secret that starts inside it is then whole, and redacted.
 _READ_BEYOND: Final = 256
-_CLIENTS: Final = 64  # host names whose connections are kept alive at once
-_CONNECTIONS_KEPT: Final = 8  # idle connections kept per host name
+# Seconds a connection is kept idle: dropped before a receiver's own idle timeout (often
+# 5 s) drops it.
+_KEEPALIVE: Final = 2.0
 
 
 def endpoint_failed(answer: Answer) -> bool:
@@ -163,7 +173,7 @@ class Deliverer:
             spans (by default the global one).
         resolver: resolves an endpoint's host (the system's resolver by default).
         tls_context: the TLS settings of the deliveries, such as the certificate
-            authorities trusted (by default httpx's: the ``certifi`` bundle).
+            authorities trusted (by default the ``certifi`` bundle's).
 
     Examples:
         >>> deliverer = Deliverer(
@@ -219,12 +229,9 @@ class Deliverer:
         self._bulkheads: dict[uuid.UUID, tuple[Bulkhead, int]] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
         self._half_free = asyncio.Event()
-        # One client per host name the deliveries connect as (``None``: plain HTTP), each
-        # keeping its connections alive: least recently used first, at most ``_CLIENTS``.
-        self._clients: dict[str | None, httpx.AsyncClient] = {}
+        self._session: aiohttp.ClientSession | None = None
         self._tracer_provider = tracer_provider
         self._tls_context = tls_context
-        self._retired: set[asyncio.Task[None]] = set()
         self._background = BackgroundTask(self._run)
 
     # -- the loop ----------------------------------------------------------------------
@@ -242,9 +249,9 @@ class Deliverer:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.queue.settle()
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.aclose()
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
 
     async def run_once(self) -> int:
         """Claim the due deliveries, attempt each, and wait for them all; then count the
@@ -471,33 +478,35 @@ class Deliverer:
 
     # -- one attempt -------------------------------------------------------------------
 
-    def _http(self, server_name: str | None) -> httpx.AsyncClient:
-        """The client of the deliveries that connect as ``server_name`` (TLS's SNI; ``None``
-        for plain HTTP). Its connections are kept alive for the next delivery to the same
-        checked address: a connection made for one host name never carries another's
-        request, since each host name has its own client."""
-        client = self._clients.pop(server_name, None)
-        if client is None:
-            client = httpx.AsyncClient(
-                verify=True if self._tls_context is None else self._tls_context,
-                follow_redirects=False,
-                timeout=self.settings.webhook_attempt_timeout,
+    def _http(self) -> aiohttp.ClientSession:
+        """The deliveries' HTTP client. Its connector resolves through `_CheckedResolver`
+        (a new connection goes only to checked addresses, nothing cached beyond it) and
+        keeps connections alive per host name, port and TLS settings: a connection made as
+        one host never carries another's request."""
+        session = self._session
+        if session is None or session.closed:
+            settings = self.settings
+            connector = aiohttp.TCPConnector(
+                resolver=_CheckedResolver(
+                    self.resolver, allow_private=settings.webhook_allow_private_addresses
+                ),
+                use_dns_cache=False,
+                ssl=self._tls_context or _default_tls_context(),
+                # Never more than the attempts in flight: none waits for a connection.
+                limit=settings.webhook_batch_size,
+                limit_per_host=0,
+                keepalive_timeout=_KEEPALIVE,
+            )
+            session = self._session = aiohttp.ClientSession(
+                connector=connector,
                 # No proxy from the environment: it would resolve the host itself.
                 trust_env=False,
-                # Dropped before a receiver's own idle timeout (often 5 s) drops them.
-                limits=httpx.Limits(
-                    max_keepalive_connections=_CONNECTIONS_KEPT, keepalive_expiry=2.0
-                ),
+                auto_decompress=False,
+                # A backstop: the attempt's own timeout (`with_timeout`) comes first.
+                timeout=aiohttp.ClientTimeout(total=settings.webhook_attempt_timeout + 1.0),
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
-            if len(self._clients) >= _CLIENTS:
-                oldest = next(iter(self._clients))
-                retired = self._clients.pop(oldest)
-                self._retired.add(asyncio.get_running_loop().create_task(retired.aclose()))
-                for task in list(self._retired):
-                    if task.done():
-                        self._retired.discard(task)
-        self._clients[server_name] = client  # the most recently used, last
-        return client
+        return session
 
     async def _attempt(self, claimed: Claimed, endpoint: EndpointState, at: datetime) -> Answer:
         return await with_timeout(
@@ -505,13 +514,15 @@ class Deliverer:
         )
 
     async def _send(self, claimed: Claimed, endpoint: EndpointState, at: datetime) -> Answer:
-        destination = await resolve_destination(
-            endpoint.url,
+        url = endpoint.url
+        refusal = check_url(
+            url,
             allow_http=self.settings.webhook_allow_http,
             allow_private=self.settings.webhook_allow_private_addresses,
-            resolver=self.resolver,
         )
-        with self._span(claimed, endpoint, destination.host_header) as span:
+        if refusal is not None:
+            raise UnsafeDestinationError(refusal)
+        with self._span(claimed, endpoint, _host_header(url)) as span:
             headers = delivery_headers(
                 str(claimed.event_id),
                 at,
@@ -519,33 +530,22 @@ class Deliverer:
                 endpoint.signing_secrets(at),
                 traceparent=span.traceparent,
             )
-            headers["host"] = destination.host_header
-            extensions = {}
-            if destination.server_name is not None:
-                extensions["sni_hostname"] = destination.server_name
-            client = self._http(destination.server_name)
-            request = client.build_request(
-                "POST",
-                destination.url,
-                content=claimed.body.encode(),
-                headers=headers,
-                extensions=extensions,
-            )
-            response = await client.send(request, stream=True, follow_redirects=False)
-            try:
-                read = bytearray()
-                async for chunk in response.aiter_raw():
-                    read += chunk
-                    if len(read) >= EXCERPT_BYTES + _READ_BEYOND:
+            read = bytearray()
+            async with self._http().post(
+                url, data=claimed.body.encode(), headers=headers, allow_redirects=False
+            ) as response:
+                while len(read) < EXCERPT_BYTES + _READ_BEYOND:
+                    chunk = await response.content.read(EXCERPT_BYTES + _READ_BEYOND - len(read))
+                    if not chunk:
                         break
-            finally:
-                await response.aclose()
-            span.answered(response.status_code)
+                    read += chunk
+                # An answer not read to its end closes its connection (never reused).
+            span.answered(response.status)
         text = redact(bytes(read).decode("utf-8", "replace"), (endpoint.secret,))
         if endpoint.previous_secret:
             text = redact(text, (endpoint.previous_secret,))
         location = response.headers.get("location")
-        return Answer(response.status_code, text[:EXCERPT_BYTES], location)
+        return Answer(response.status, text[:EXCERPT_BYTES], location)
 
     @contextlib.contextmanager
     def _span(self, claimed: Claimed, endpoint: EndpointState, host: str) -> Iterator[_Span]:
@@ -601,9 +601,62 @@ class _Span:
             self._on_status(status)
 
 
+def _default_tls_context() -> ssl.SSLContext:
+    # The authorities of the ``certifi`` bundle, the same wherever the server runs (a slim
+    # container may have none of its own).
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+class _CheckedResolver(AbstractResolver):
+    """The deliveries' resolver: a host's addresses from ``resolver``, each checked
+    (`resolve_checked`), for one connection (nothing cached)."""
+
+    def __init__(self, resolver: Resolver, *, allow_private: bool) -> None:
+        self._resolver = resolver
+        self._allow_private = allow_private
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        addresses = await resolve_checked(
+            host, port, allow_private=self._allow_private, resolver=self._resolver
+        )
+        results: list[ResolveResult] = [
+            {
+                "hostname": host,
+                "host": address,
+                "port": port,
+                "family": socket.AF_INET6 if ":" in address else socket.AF_INET,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST,
+            }
+            for address in addresses
+        ]
+        return results
+
+    async def close(self) -> None:
+        pass
+
+
+def _host_header(url: str) -> str:
+    """The ``Host`` of a request to ``url``: its host, and its port unless the scheme's."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    shown = f"[{host}]" if ":" in host else host
+    scheme = parts.scheme.lower()
+    if parts.port is None or parts.port == {"https": 443, "http": 80}.get(scheme):
+        return shown
+    return f"{shown}:{parts.port}"
+
+
 def _describe(error: BaseException) -> str:
-    """A failed attempt's error, for the tenant: its kind and message."""
+    """A failed attempt's error, for the tenant: its kind and message (a connection's
+    error is the one under aiohttp's: the resolver's, the socket's, TLS's)."""
     if isinstance(error, OperationTimeoutError):
         return f"no answer within {error.seconds:g} s"
+    if isinstance(error, aiohttp.ClientConnectorCertificateError):
+        error = error.certificate_error
+    elif isinstance(error, aiohttp.ClientConnectorError):
+        error = error.os_error
     text = str(error) or type(error).__name__
     return f"{type(error).__name__}: {text}"

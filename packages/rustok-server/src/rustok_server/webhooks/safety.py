@@ -8,11 +8,12 @@ loopback, the private network around it, a cloud provider's metadata service. So
   HTTPS only (unless ``RUSTOK_WEBHOOK_ALLOW_HTTP``), a host, no credentials in it, and a
   literal IP address or ``localhost`` only if it is public (unless
   ``RUSTOK_WEBHOOK_ALLOW_PRIVATE_ADDRESSES``);
-- `resolve_destination`, at every attempt, resolves the host and refuses it if ANY of its
-  addresses is loopback, private, link-local, unspecified, multicast, reserved, shared
-  (CGNAT, ``100.64.0.0/10``) or a metadata address; the request then goes to the address
-  that was checked (`Destination`), never through a second lookup that could answer
-  differently (DNS rebinding);
+- `resolve_checked`, for every connection a delivery opens, resolves the host and refuses
+  it if ANY of its addresses is loopback, private, link-local, unspecified, multicast,
+  reserved, shared (CGNAT, ``100.64.0.0/10``) or a metadata address; the connection then
+  goes to an address that was checked, never through a second lookup that could answer
+  differently (DNS rebinding). `resolve_destination` does the same for a whole URL and
+  names the checked address (`Destination`);
 - `address_refusal` says why one address is refused, `redact` takes secrets out of what
   a receiver answered before it is stored.
 
@@ -46,6 +47,7 @@ __all__ = [
     "address_refusal",
     "check_url",
     "redact",
+    "resolve_checked",
     "resolve_destination",
     "system_resolver",
 ]
@@ -256,11 +258,9 @@ async def resolve_destination(
     literal = _literal_address(host)
     addresses: Sequence[str] = [str(literal)] if literal is not None else []
     if literal is None:
-        addresses = await resolver(host, port)
-        if not addresses:
-            raise UnsafeDestinationError(f"{host} resolves to no address")
-        if not allow_private:
-            _check_resolved(host, addresses)
+        addresses = await resolve_checked(
+            host, port, allow_private=allow_private, resolver=resolver
+        )
     chosen = addresses[0]
     shown_host = f"[{host}]" if ":" in host else host
     default_port = (scheme == "https" and port == 443) or (scheme == "http" and port == 80)
@@ -270,6 +270,31 @@ async def resolve_destination(
     target = parts._replace(scheme=scheme, netloc=netloc).geturl()
     server_name = host if scheme == "https" and literal is None else None
     return Destination(target, host_header, server_name, chosen)
+
+
+async def resolve_checked(
+    host: str, port: int, *, allow_private: bool, resolver: Resolver = system_resolver
+) -> Sequence[str]:
+    """The addresses of the host name ``host``, each checked: what a connection to it may
+    use.
+
+    Args:
+        host: the host name (a literal address is `check_url`'s to judge).
+        port: the port connected to.
+        allow_private: accept loopback, private, link-local and metadata addresses.
+        resolver: resolves a host (the system's by default).
+
+    Raises:
+        UnsafeDestinationError: ``host`` resolves to no address, or ANY of its addresses
+            is refused by `address_refusal` (without ``allow_private``).
+        OSError: the resolver failed (``socket.gaierror``): the host is unknown.
+    """
+    addresses = await resolver(host, port)
+    if not addresses:
+        raise UnsafeDestinationError(f"{host} resolves to no address")
+    if not allow_private:
+        _check_resolved(host, addresses)
+    return addresses
 
 
 def _check_resolved(host: str, addresses: Iterable[str]) -> None:
