@@ -373,6 +373,38 @@ async def test_with_tracing_on_the_traceparent_is_the_delivery_client_span(
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_delivery_continues_the_trace_of_the_change_that_wrote_its_event(
+    database: Database,
+    tenants: dict[str, Tenant],
+    receiver: Receiver,
+    make_deliverer: Factory,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("tests")
+    monkeypatch.setattr(tracing, "_tracer", tracer)  # tracing on, as instrument() does
+    await add_endpoint(database, tenants["acme"], f"{receiver.url}/ok")
+    with tracer.start_as_current_span("POST /api/content/nodes") as request_span:
+        await publish_nodes(database, tenants["acme"], 1)
+    clock.advance(DUE)
+
+    await make_deliverer().run_once()  # no provider given: the server's own tracer
+
+    (request,) = receiver.at("/ok")
+    (span,) = [s for s in exporter.get_finished_spans() if s.name == "POST webhook"]
+    assert span.parent is not None
+    assert span.parent.span_id == request_span.get_span_context().span_id
+    trace_id = f"{request_span.get_span_context().trace_id:032x}"
+    assert span.context is not None
+    sent = request.headers["traceparent"]
+    assert sent.startswith(f"00-{trace_id}-{span.context.span_id:016x}-")
+    assert int(sent[-2:], 16) & 1  # sampled
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_the_background_loop_delivers_soon_after_start(
     database_url: str, database: Database, tenants: dict[str, Tenant], receiver: Receiver
 ) -> None:

@@ -31,6 +31,7 @@ __all__ = [
     "current_traceparent",
     "instrument",
     "record_transition",
+    "server_tracer",
     "statement_span",
     "tracing_enabled",
 ]
@@ -41,6 +42,11 @@ _NO_SPAN: Final = nullcontext()
 
 class TracingUnavailableError(RuntimeError):
     """Tracing was asked for, but the ``rustok-server[otel]`` extra is not installed."""
+
+
+def server_tracer() -> Tracer | None:
+    """The tracer `instrument` made (on its provider), or ``None`` while tracing is off."""
+    return _tracer
 
 
 def tracing_enabled() -> bool:

@@ -170,7 +170,8 @@ class Deliverer:
         wall_clock: the current time (timezone-aware): what is due, the claims, the
             signatures' timestamps; tests pass one that moves with ``clock``.
         tracer_provider: with tracing on, the OpenTelemetry provider of the delivery
-            spans (by default the global one).
+            spans (by default the one `rustok_server.observability.tracing.instrument`
+            made).
         resolver: resolves an endpoint's host (the system's resolver by default).
         tls_context: the TLS settings of the deliveries, such as the certificate
             authorities trusted (by default the ``certifi`` bundle's).
@@ -550,10 +551,18 @@ class Deliverer:
     @contextlib.contextmanager
     def _span(self, claimed: Claimed, endpoint: EndpointState, host: str) -> Iterator[_Span]:
         tracer = self._tracer()
-        if tracer is None:
-            yield _Span(fresh_traceparent())
+        if tracer is None:  # the change's trace continues at the receiver, if it had one
+            yield _Span(claimed.traceparent or fresh_traceparent())
             return
         from opentelemetry.trace import SpanKind
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+        # A child of the request that made the change, when it was traced.
+        parent_context = (
+            None
+            if claimed.traceparent is None
+            else TraceContextTextMapPropagator().extract({"traceparent": claimed.traceparent})
+        )
 
         attributes: dict[str, str | int] = {
             "http.request.method": "POST",
@@ -564,7 +573,7 @@ class Deliverer:
             "rustok.webhook.attempt": claimed.attempts + 1,
         }
         with tracer.start_as_current_span(
-            "POST webhook", kind=SpanKind.CLIENT, attributes=attributes
+            "POST webhook", context=parent_context, kind=SpanKind.CLIENT, attributes=attributes
         ) as span:
             context = span.get_span_context()
             parent = (
@@ -579,12 +588,10 @@ class Deliverer:
     def _tracer(self) -> Tracer | None:
         if not tracing.tracing_enabled():
             return None
-        from opentelemetry import trace
-
         provider = self._tracer_provider
         if provider is not None:
             return provider.get_tracer("rustok_server.webhooks")
-        return trace.get_tracer("rustok_server.webhooks")
+        return tracing.server_tracer()  # the provider instrument() made
 
 
 class _Span:
