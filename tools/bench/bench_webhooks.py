@@ -18,7 +18,8 @@ allowed), on one CPU; the client and the receiver run on the other.
   next server is measured.
 - **Delivery throughput**: a backlog of deliveries written while no process delivered
   (``RUSTOK_WEBHOOKS=false``), then drained by one ``serve`` process to the receiver;
-  beside a plain httpx client posting the same bodies to the same receiver with as many
+  beside a plain aiohttp client (the deliverer's own HTTP client, with nothing around it:
+  no claim, signature, breaker or record) posting the same bodies to the same receiver with as many
   requests in flight as the deliverer allows (two endpoints, ``webhook_concurrency``
   each), on the same CPU.
 """
@@ -241,19 +242,21 @@ def _bodies(file: Path) -> list[bytes]:
 
 
 async def _plain_posts(receiver: str, bodies: list[bytes]) -> float:
-    """Seconds a plain httpx client takes to post ``bodies``, ``ENDPOINTS * CONCURRENCY``
+    """Seconds a plain aiohttp client takes to post ``bodies``, ``ENDPOINTS * CONCURRENCY``
     in flight."""
-    import httpx
+    import aiohttp
 
     queue = iter(bodies)
     headers = {"content-type": "application/json"}
-    async with httpx.AsyncClient(base_url=receiver, timeout=10) as client:
+    async with aiohttp.ClientSession() as client:
 
         async def worker(n: int) -> None:
             for body in queue:
-                answer = await client.post(f"/in/{n % ENDPOINTS}", content=body, headers=headers)
-                if answer.status_code != 204:
-                    raise RuntimeError(f"the receiver answered {answer.status_code}")
+                url = f"{receiver}/in/{n % ENDPOINTS}"
+                async with client.post(url, data=body, headers=headers) as answer:
+                    await answer.read()
+                    if answer.status != 204:
+                        raise RuntimeError(f"the receiver answered {answer.status}")
 
         start = time.perf_counter()
         await asyncio.gather(*(worker(n) for n in range(ENDPOINTS * CONCURRENCY)))
@@ -329,7 +332,7 @@ def main() -> int:
                 f"deliveries to a fast local receiver, one serve process ({delivered} queued)",
                 delivered / drain_seconds,
                 "deliveries/s",
-                f"plain httpx client, {ENDPOINTS * CONCURRENCY} in flight",
+                f"plain aiohttp client, {ENDPOINTS * CONCURRENCY} in flight",
                 len(bodies) / plain_seconds,
             ),
         ]
