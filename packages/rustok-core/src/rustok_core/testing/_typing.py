@@ -95,7 +95,7 @@ def marked_lines(path: Path) -> list[MarkedLine]:
         ...     marked_lines(snippet)
         [MarkedLine(line=2, statement='bad: str = 1', code='assignment')]
     """
-    marked = []
+    marked: list[MarkedLine] = []
     for number, text in enumerate(path.read_text().splitlines(), start=1):
         found = _MARK.search(text)
         if found:
@@ -152,7 +152,7 @@ def _mypy(paths: list[Path], workdir: Path) -> list[tuple[str, int, TypeCheckErr
     )
     if status not in (0, 1) or stderr:
         raise RuntimeError(f"mypy crashed (exit status {status}):\n{stdout}\n{stderr}")
-    found = []
+    found: list[tuple[str, int, TypeCheckError]] = []
     for line in stdout.splitlines():
         match = _MYPY_ERROR.match(line)
         if match:
@@ -187,7 +187,7 @@ def _pyright(
     )
     if run.returncode not in (0, 1):
         raise RuntimeError(f"basedpyright failed:\n{run.stdout}\n{run.stderr}")
-    found = []
+    found: list[tuple[str, int, TypeCheckError]] = []
     for diagnostic in json.loads(run.stdout)["generalDiagnostics"]:
         if diagnostic["severity"] in ("error", "warning"):
             message = " ".join(diagnostic["message"].split())

@@ -39,7 +39,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Generic, TypeVar
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import Select, and_, delete, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -716,7 +716,9 @@ async def _event_types(
     return found
 
 
-def _delivery_query(tenant_id: uuid.UUID, endpoint_id: uuid.UUID, delivery_id: uuid.UUID) -> Any:
+def _delivery_query(
+    tenant_id: uuid.UUID, endpoint_id: uuid.UUID, delivery_id: uuid.UUID
+) -> Select[WebhookDeliveryRow, str]:
     return (
         select(WebhookDeliveryRow, WebhookEventRow.type)
         .join(WebhookEventRow, WebhookEventRow.id == WebhookDeliveryRow.event_id)
