@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Annotated, Final
+from typing import Annotated, ClassVar, Final
 
 from fastapi import APIRouter, Depends
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -97,7 +97,7 @@ class KeyIn(BaseModel):
 class KeyOut(BaseModel):
     """A key, never its secret (read from an `ApiKey`'s attributes)."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config: ClassVar[ConfigDict] = ConfigDict(from_attributes=True)
     id: str
     tenant_id: uuid.UUID | None
     scopes: list[str]

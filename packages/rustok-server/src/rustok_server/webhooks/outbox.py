@@ -108,7 +108,7 @@ class Outbox:
     __slots__ = ("_types", "actions", "noun")
 
     def __init__(self, noun: str, actions: Mapping[str, str]) -> None:
-        self.noun = noun
+        self.noun: str = noun
         self.actions: Mapping[str, str] = dict(actions)
         self._types: dict[str, str] = {}
 
