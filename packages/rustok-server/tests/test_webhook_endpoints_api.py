@@ -29,11 +29,11 @@ from api_fixtures import (
 )
 from sqlalchemy import func, select, update
 
-from rustok_server.commerce.repository import ORDER_EVENTS
-from rustok_server.content.repository import NODE_EVENTS
+from rustok_commerce import Order
+from rustok_content import ContentNode
 from rustok_server.db import Database
 from rustok_server.testing import LiveServer
-from rustok_server.webhooks.endpoints import EVENT_TYPES
+from rustok_server.webhooks.outbox import EVENT_TYPES, NODE_EVENTS, ORDER_EVENTS
 from rustok_server.webhooks.tables import WebhookDeliveryRow, WebhookEndpointRow
 
 ENDPOINTS = "/api/webhooks/endpoints"
@@ -78,6 +78,9 @@ def _without_ids(problem: Json, *ids: str) -> Json:
 
 def test_the_event_types_an_endpoint_may_want_are_those_the_outboxes_write() -> None:
     assert (*NODE_EVENTS.event_types, *ORDER_EVENTS.event_types) == EVENT_TYPES
+    # Every trigger of each machine has its own action: a new transition names its event.
+    for outbox, entity in ((NODE_EVENTS, ContentNode), (ORDER_EVENTS, Order)):
+        assert set(entity.state_machine.triggers) == set(outbox.actions)
 
 
 async def test_the_secret_is_shown_at_creation_and_never_again(

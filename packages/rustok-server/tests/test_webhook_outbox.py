@@ -24,8 +24,9 @@ from rustok_content import CreateNodeInput, NodeKind, NodeService, UpdateNodeInp
 from rustok_core.state_machine import InvalidTransitionError
 from rustok_server import Tenant
 from rustok_server.commerce.repository import SqlOrderRepository
-from rustok_server.content.repository import NODE_EVENTS, SqlNodeRepository
+from rustok_server.content.repository import SqlNodeRepository
 from rustok_server.db import Database
+from rustok_server.webhooks.outbox import NODE_EVENTS
 
 Row = Sequence[Any]
 

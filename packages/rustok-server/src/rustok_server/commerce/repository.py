@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any
 
 from rustok_commerce import (
     AnyOrder,
@@ -18,30 +18,15 @@ from rustok_commerce import (
 from rustok_core.state_machine import State, TransitionRecord
 from rustok_server.commerce.tables import OrderRow, OrderTransitionRow
 from rustok_server.db.entity_rows import EntityRows, SqlRepository
-from rustok_server.webhooks.outbox import Outbox
+from rustok_server.webhooks.outbox import ORDER_EVENTS
 
-__all__ = ["ORDER_EVENTS", "SqlOrderRepository"]
+__all__ = ["SqlOrderRepository"]
 
 
 def _to_order(columns: dict[str, Any]) -> AnyOrder:
     columns["total"] = {"amount": columns.pop("amount"), "currency": columns.pop("currency")}
     return Order.from_data(columns)
 
-
-ORDER_EVENTS: Final = Outbox(
-    "order",
-    {
-        "confirm": "confirmed",
-        "pay": "paid",
-        "ship": "shipped",
-        "deliver": "delivered",
-        "cancel": "cancelled",
-        "cancel_with_refund": "cancelled",
-    },
-)
-"""The events of orders: ``order.created``, ``order.confirmed``, ``order.paid``,
-``order.shipped``, ``order.delivered``, ``order.cancelled`` (with or without a refund:
-the transition record says which)."""
 
 _ROWS = EntityRows(
     OrderRow,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any
 
 from rustok_content import (
     AnyContentNode,
@@ -21,22 +21,15 @@ from rustok_core.state_machine import State, TransitionRecord
 from rustok_server.content.tables import ContentNodeRow, ContentTransitionRow
 from rustok_server.db.entity_rows import EntityRows, SqlRepository
 from rustok_server.db.statements import ConstraintError
-from rustok_server.webhooks.outbox import Outbox
+from rustok_server.webhooks.outbox import NODE_EVENTS
 
-__all__ = ["NODE_EVENTS", "SqlNodeRepository"]
+__all__ = ["SqlNodeRepository"]
 
 
 def _to_node(columns: dict[str, Any]) -> AnyContentNode:
     # The table's columns are the node's stored form, name for name.
     return ContentNode.from_data(columns)
 
-
-NODE_EVENTS: Final = Outbox(
-    "node",
-    {"update": "updated", "publish": "published", "archive": "archived", "restore": "restored"},
-)
-"""The events of content nodes: ``node.created``, ``node.updated``, ``node.published``,
-``node.archived``, ``node.restored``."""
 
 _ROWS = EntityRows(
     ContentNodeRow,

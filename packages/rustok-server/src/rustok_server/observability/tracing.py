@@ -99,12 +99,8 @@ def instrument(
 
 def current_trace_id() -> str | None:
     """The id of the trace being recorded in this task (32 hex digits), if tracing is on."""
-    if _tracer is None:
-        return None
-    from opentelemetry import trace
-
-    context = trace.get_current_span().get_span_context()
-    return format(context.trace_id, "032x") if context.is_valid else None
+    traceparent = current_traceparent()
+    return None if traceparent is None else traceparent[3:35]  # "00-<trace id>-..."
 
 
 def current_traceparent() -> str | None:

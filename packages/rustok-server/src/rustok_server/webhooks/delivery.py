@@ -81,7 +81,7 @@ from rustok_server.webhooks.safety import (
     resolve_checked,
     system_resolver,
 )
-from rustok_server.webhooks.signing import delivery_headers, fresh_traceparent, traceparent_of
+from rustok_server.webhooks.signing import delivery_headers, fresh_traceparent
 
 if TYPE_CHECKING:
     from aiohttp.abc import ResolveResult  # typing only: aiohttp 3.9 may lack it
@@ -575,12 +575,7 @@ class Deliverer:
         with tracer.start_as_current_span(
             "POST webhook", context=parent_context, kind=SpanKind.CLIENT, attributes=attributes
         ) as span:
-            context = span.get_span_context()
-            parent = (
-                traceparent_of(context.trace_id, context.span_id, int(context.trace_flags))
-                if context.is_valid
-                else fresh_traceparent()
-            )
+            parent = tracing.current_traceparent() or fresh_traceparent()  # this span's
             yield _Span(
                 parent, lambda status: span.set_attribute("http.response.status_code", status)
             )

@@ -15,7 +15,8 @@ The rules:
   (unless ``webhook_allow_private_addresses``); the deliverer's own rule, and a little
   more. No name is resolved here: the deliverer checks the addresses a name resolves to
   when it sends.
-- Its event types are known ones (`EVENT_TYPES`) or ``*`` (`check_event_types`).
+- Its event types are known ones (the outbox's `EVENT_TYPES`) or ``*``
+  (`check_event_types`).
 - Its signing secret (`new_secret`, ``whsec_`` and 32 random bytes in base64, the
   Standard Webhooks form) is returned by `WebhookEndpoints.create` and
   `WebhookEndpoints.rotate_secret` only; nothing else ever shows it. After a rotation
@@ -55,7 +56,7 @@ from rustok_server.errors import (
 )
 from rustok_server.settings import Settings
 from rustok_server.webhooks import safety
-from rustok_server.webhooks.outbox import ALL_EVENTS
+from rustok_server.webhooks.outbox import ALL_EVENTS, EVENT_TYPES
 from rustok_server.webhooks.tables import (
     DeliveryStatus,
     WebhookDeliveryRow,
@@ -66,7 +67,6 @@ from rustok_server.webhooks.tables import (
 
 __all__ = [
     "DISABLED_BY_REQUEST",
-    "EVENT_TYPES",
     "SECRET_PREFIX",
     "EndpointChange",
     "Page",
@@ -78,25 +78,6 @@ __all__ = [
     "new_secret",
 ]
 
-# The types the outboxes of content nodes and orders write (``NODE_EVENTS`` and
-# ``ORDER_EVENTS``). Those modules import this folder's outbox, so this one cannot import
-# them; tests/test_webhook_endpoints_api.py checks that the three lists agree.
-EVENT_TYPES: Final[tuple[str, ...]] = (
-    "node.created",
-    "node.updated",
-    "node.published",
-    "node.archived",
-    "node.restored",
-    "order.created",
-    "order.confirmed",
-    "order.paid",
-    "order.shipped",
-    "order.delivered",
-    "order.cancelled",
-)
-"""Every event type an endpoint may ask for (besides ``*``, every type): those of content
-nodes (`rustok_server.content.repository.NODE_EVENTS`), then those of orders
-(`rustok_server.commerce.repository.ORDER_EVENTS`)."""
 SECRET_PREFIX: Final = "whsec_"
 """How every signing secret starts (the Standard Webhooks form)."""
 DISABLED_BY_REQUEST: Final = "disabled by a request (PATCH enabled: false)"

@@ -37,7 +37,15 @@ from rustok_core.state_machine import Entity, State, TransitionRecord
 from rustok_server.db.statements import Statements
 from rustok_server.observability.tracing import current_traceparent
 
-__all__ = ["ALL_EVENTS", "CREATED", "Outbox", "event_body"]
+__all__ = [
+    "ALL_EVENTS",
+    "CREATED",
+    "EVENT_TYPES",
+    "NODE_EVENTS",
+    "ORDER_EVENTS",
+    "Outbox",
+    "event_body",
+]
 
 ALL_EVENTS: Final = "*"
 """The subscription to every event type."""
@@ -105,12 +113,11 @@ class Outbox:
         'order.paid'
     """
 
-    __slots__ = ("_types", "actions", "noun")
+    __slots__ = ("actions", "noun")
 
     def __init__(self, noun: str, actions: Mapping[str, str]) -> None:
         self.noun: str = noun
         self.actions: Mapping[str, str] = dict(actions)
-        self._types: dict[str, str] = {}
 
     def event_type(self, trigger: str | None) -> str:
         """The event type of a transition's ``trigger`` (``None``: the creation)."""
@@ -143,3 +150,29 @@ class Outbox:
         await statements.execute(_SQLITE_EVENT, event)
         deliveries = [tenant_id, event_id, at, at, tenant_id, event_type]
         await statements.execute(_SQLITE_DELIVERIES, deliveries)
+
+
+# The catalogue: what each entity's repository writes, and so what an endpoint may ask for.
+NODE_EVENTS: Final = Outbox(
+    "node",
+    {"update": "updated", "publish": "published", "archive": "archived", "restore": "restored"},
+)
+"""The events of content nodes (`rustok_server.content.repository`): ``node.created``,
+``node.updated``, ``node.published``, ``node.archived``, ``node.restored``."""
+ORDER_EVENTS: Final = Outbox(
+    "order",
+    {
+        "confirm": "confirmed",
+        "pay": "paid",
+        "ship": "shipped",
+        "deliver": "delivered",
+        "cancel": "cancelled",
+        "cancel_with_refund": "cancelled",
+    },
+)
+"""The events of orders (`rustok_server.commerce.repository`): ``order.created``,
+``order.confirmed``, ``order.paid``, ``order.shipped``, ``order.delivered``,
+``order.cancelled`` (with or without a refund: the transition record says which)."""
+EVENT_TYPES: Final[tuple[str, ...]] = (*NODE_EVENTS.event_types, *ORDER_EVENTS.event_types)
+"""Every event type an endpoint may ask for (besides ``*``, every type): those of content
+nodes, then those of orders."""

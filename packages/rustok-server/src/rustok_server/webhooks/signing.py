@@ -40,7 +40,7 @@ from standardwebhooks import Webhook
 
 from rustok_server.__about__ import __version__
 
-__all__ = ["USER_AGENT", "delivery_headers", "fresh_traceparent", "sign", "traceparent_of"]
+__all__ = ["USER_AGENT", "delivery_headers", "fresh_traceparent", "sign"]
 
 USER_AGENT: Final = f"RusTok-Webhooks/{__version__}"
 """The ``User-Agent`` of every delivery."""
@@ -65,11 +65,6 @@ def fresh_traceparent() -> str:
     if int(trace_id, 16) == 0 or int(span_id, 16) == 0:  # all-zero ids are invalid
         return fresh_traceparent()
     return f"00-{trace_id}-{span_id}-01"
-
-
-def traceparent_of(trace_id: int, span_id: int, flags: int) -> str:
-    """The W3C ``traceparent`` of a span context's ids and flags."""
-    return f"00-{trace_id:032x}-{span_id:016x}-{flags & 0xFF:02x}"
 
 
 def delivery_headers(
